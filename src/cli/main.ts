@@ -1,0 +1,219 @@
+import { parseArgs } from 'node:util';
+
+import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { DatabaseLockedError, openDatabase, type DatabaseHandle } from '../db/database.ts';
+import { listMigrations, migrateToLatest } from '../db/migrator.ts';
+import { listSigningKeys } from '../db/queries/signing-keys.ts';
+import { createSuperAdministrator } from '../domain/accounts.ts';
+import { clientKinds, registerClient, type ClientKind } from '../domain/clients.ts';
+import { createPasswordHasher } from '../domain/passwords.ts';
+import { describeKeys, ensureSigningKeys, rotateSigningKeys } from '../domain/signing-keys.ts';
+import { AppError } from '../errors.ts';
+import { createViews } from '../http/views.ts';
+import { createLogger } from '../logger.ts';
+import { createLiveProvider } from '../oidc/live-provider.ts';
+import { signingKeyRetentionSeconds } from '../oidc/provider.ts';
+import { startServer } from '../server.ts';
+
+const usage = `usage: mekong-id <command>
+
+  serve                                   run the server (migrates first)
+  migrate [--status]                      apply pending migrations, or list them
+  admin create --username U --password-stdin [--full-name NAME]
+                                          create a super administrator
+  clients create --name N --redirect-uri URI [--redirect-uri URI…] [--type web|spa|native]
+                 [--post-logout-redirect-uri URI…] [--backchannel-logout-uri URI] [--first-party] [--json]
+  clients create --name N --service [--json]
+                                          register an OIDC client; its secret is printed once
+  keys list                               list signing keys and their state
+  keys rotate                             add new signing keys (published now, signing after KEY_PUBLISH_AHEAD_SECONDS)
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, subcommand] = argv;
+  const config = loadConfig();
+  switch (`${command ?? ''} ${subcommand ?? ''}`.trim().split(' ')[0]) {
+    case 'serve':
+      return serve(config);
+    case 'migrate':
+      return migrate(config, argv.slice(1));
+    case 'admin':
+      if (subcommand !== 'create') throw new UsageError(`unknown command "admin ${subcommand ?? ''}"`);
+      return createAdmin(config, argv.slice(2));
+    case 'clients':
+      if (subcommand !== 'create') throw new UsageError(`unknown command "clients ${subcommand ?? ''}"`);
+      return createClient(config, argv.slice(2));
+    case 'keys':
+      if (subcommand === 'list') return listKeys(config);
+      if (subcommand === 'rotate') return rotateKeys(config);
+      throw new UsageError(`unknown command "keys ${subcommand ?? ''}"`);
+    case '':
+    case 'help':
+    case '--help':
+      process.stdout.write(usage);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+async function serve(config: Config): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  const server = await startServer(config, logger);
+  logger.info(
+    { issuer: config.issuer, database: server.database.kind, discovery: `${config.issuer}/.well-known/openid-configuration` },
+    `Mekong ID is listening on port ${config.port}`,
+  );
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      void server.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  return 0;
+}
+
+/** Runs a command against a migrated database and always closes it. */
+async function withDatabase<T>(config: Config, run: (database: DatabaseHandle) => Promise<T>): Promise<T> {
+  const database = await openDatabase(config.database, { poolSize: 2 });
+  try {
+    await migrateToLatest(database.db);
+    return await run(database);
+  } finally {
+    await database.close();
+  }
+}
+
+async function migrate(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { status: { type: 'boolean' } }, strict: true });
+  const database = await openDatabase(config.database, { poolSize: 2 });
+  try {
+    if (values.status) {
+      for (const migration of await listMigrations(database.db)) {
+        console.log(`${migration.executedAt ? migration.executedAt.toISOString() : 'pending                 '}  ${migration.name}`);
+      }
+      return 0;
+    }
+    const applied = await migrateToLatest(database.db);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'the database is up to date');
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+async function createAdmin(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { username: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'full-name': { type: 'string' } },
+    strict: true,
+  });
+  if (!values.username) throw new UsageError('admin create needs --username');
+  if (!values['password-stdin']) throw new UsageError('admin create reads the password from standard input: pass --password-stdin');
+  const password = await readPasswordFromStdin();
+  const user = await withDatabase(config, (database) =>
+    createSuperAdministrator(
+      { db: database.db, passwords: createPasswordHasher(config.argon2) },
+      { username: values.username!, password, ...(values['full-name'] ? { fullName: values['full-name'] } : {}) },
+    ),
+  );
+  console.log(`created super administrator ${user.username} (${user.id})`);
+  return 0;
+}
+
+async function readPasswordFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('pipe the password in, for example: printf %s "$PASSWORD" | mekong-id admin create …');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  // One trailing newline is what `echo` adds; anything else is part of the password.
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function createClient(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
+      type: { type: 'string' },
+      service: { type: 'boolean' },
+      'first-party': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (!values.name) throw new UsageError('clients create needs --name');
+  const kind = values.service ? 'service' : (values.type ?? 'web');
+  if (!(clientKinds as readonly string[]).includes(kind)) throw new UsageError(`--type must be one of ${clientKinds.join(', ')}`);
+
+  const registered = await withDatabase(config, async (database) => {
+    await ensureSigningKeys(database.db, config.masterKey);
+    // Validated by a real provider, so that nothing is stored that the server could not load.
+    const oidc = await createLiveProvider({ config, db: database.db, views: createViews(), logger: createLogger('silent') });
+    return registerClient(
+      { db: database.db, validateMetadata: async (metadata) => void (await oidc.current().Client.validate(metadata)) },
+      {
+        name: values.name!,
+        kind: kind as ClientKind,
+        redirectUris: values['redirect-uri'] ?? [],
+        postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
+        ...(values['backchannel-logout-uri'] ? { backchannelLogoutUri: values['backchannel-logout-uri'] } : {}),
+        firstParty: values['first-party'] ?? false,
+      },
+    );
+  });
+
+  if (values.json) {
+    console.log(JSON.stringify({ ...registered.metadata, client_id: registered.clientId, client_secret: registered.clientSecret, issuer: config.issuer }, null, 2));
+  } else {
+    console.log(`client_id:     ${registered.clientId}`);
+    if (registered.clientSecret) console.log(`client_secret: ${registered.clientSecret}\n(shown once: only its hash is stored)`);
+    console.log(`issuer:        ${config.issuer}`);
+  }
+  return 0;
+}
+
+async function listKeys(config: Config): Promise<number> {
+  await withDatabase(config, async (database) => {
+    await ensureSigningKeys(database.db, config.masterKey);
+    const keys = describeKeys(await listSigningKeys(database.db), new Date(), signingKeyRetentionSeconds);
+    console.log('kid                                          alg    state      activates at              published until');
+    for (const key of keys) {
+      console.log([key.kid.padEnd(44), key.alg.padEnd(6), key.state.padEnd(10), key.activatesAt.toISOString().padEnd(25), key.publishedUntil?.toISOString() ?? '-'].join(' '));
+    }
+  });
+  return 0;
+}
+
+async function rotateKeys(config: Config): Promise<number> {
+  await withDatabase(config, async (database) => {
+    await ensureSigningKeys(database.db, config.masterKey);
+    const added = await rotateSigningKeys(database.db, config.masterKey, { publishAheadSeconds: config.keyPublishAheadSeconds });
+    for (const key of added) console.log(`added ${key.alg} key ${key.kid}: published now, signs from ${key.activates_at.toISOString()}`);
+  });
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError) {
+    console.error(`mekong-id: ${error.message}\n\n${usage}`);
+    process.exitCode = 64;
+  } else if (error instanceof ConfigError || error instanceof DatabaseLockedError || error instanceof AppError) {
+    console.error(`mekong-id: ${error.message}`);
+    process.exitCode = error instanceof AppError ? 65 : 78;
+  } else if (error instanceof TypeError && (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    console.error(`mekong-id: ${error.message}\n\n${usage}`);
+    process.exitCode = 64;
+  } else {
+    console.error('mekong-id: failed:', error);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,168 @@
+import { hkdfSync } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+import { readOrCreateDevelopmentMasterKey } from './master-key.ts';
+
+/**
+ * Every setting Mekong ID reads from its environment, parsed once at start-up.
+ * Each key says what it does and what we recommend; a bad value stops start-up
+ * with a message that names the variable.
+ */
+const environmentSchema = z.object({
+  /** `production` makes MASTER_KEY and COOKIE_KEYS mandatory and marks cookies Secure behind https. */
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /** PostgreSQL connection string. Unset: the embedded PGlite database in DATA_DIR. */
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Where the embedded database (and the development master key) live. */
+  DATA_DIR: z.string().min(1).default('./data'),
+  /** TCP port to listen on. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The issuer identifier: the public base URL, without a trailing slash. Default http://localhost:$PORT. */
+  ISSUER: z.url({ protocol: /^https?$/ }).refine((value) => !value.endsWith('/'), 'must not end with "/"').optional(),
+  /**
+   * 32 bytes, base64 or hex: encrypts signing keys at rest. Required in production; in development
+   * it is generated into DATA_DIR/master.key on first start. Losing it loses the signing keys.
+   */
+  MASTER_KEY: z.string().optional(),
+  /**
+   * Comma-separated secrets that sign cookies, newest first (older ones still verify, so rotation
+   * does not log anyone out). Required in production; in development derived from MASTER_KEY.
+   */
+  COOKIE_KEYS: z.string().optional(),
+  /** smtp:// or smtps:// URL of the mail relay. Unset: mail is written to the development outbox. */
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Trust X-Forwarded-* from a reverse proxy. Only set it when a proxy you run sits in front. */
+  TRUST_PROXY: z.stringbool().default(false),
+  /**
+   * argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes, 1 lane); the argon2
+   * package's own defaults cost about seven times more CPU per login. Raising them rehashes each
+   * password at its owner's next login.
+   */
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).default(19456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
+  ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
+  /**
+   * How many password hashes may run at once. Around the number of cores: more only queues inside
+   * libuv and starves token signing during a burst of logins.
+   */
+  ARGON2_CONCURRENCY: z.coerce.number().int().min(1).default(Math.max(1, os.availableParallelism())),
+  /** Seconds between sweeps of expired OIDC artifacts (sessions, codes, tokens). */
+  CLEANUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
+  /**
+   * Seconds a rotated-in signing key is published in JWKS before it signs, so that relying parties
+   * that cache JWKS learn it first. One day is safe for clients that cache for a day.
+   */
+  KEY_PUBLISH_AHEAD_SECONDS: z.coerce.number().int().min(0).default(24 * 60 * 60),
+});
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly issuer: string;
+  readonly database:
+    | { readonly kind: 'postgres'; readonly url: string }
+    | { readonly kind: 'pglite'; readonly dataDir: string };
+  readonly dataDir: string;
+  readonly masterKey: Buffer;
+  readonly cookieKeys: readonly string[];
+  readonly smtpUrl: string | null;
+  readonly logLevel: string;
+  readonly trustProxy: boolean;
+  readonly argon2: {
+    readonly memoryCost: number;
+    readonly timeCost: number;
+    readonly parallelism: number;
+    readonly concurrency: number;
+  };
+  readonly cleanupIntervalSeconds: number;
+  readonly keyPublishAheadSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environmentSchema.safeParse(emptyAsUnset(env));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const dataDir = path.resolve(e.DATA_DIR);
+
+  if (production && !e.MASTER_KEY) {
+    throw new ConfigError('MASTER_KEY: required when NODE_ENV=production (32 random bytes, base64 or hex)');
+  }
+  if (production && !e.COOKIE_KEYS) {
+    throw new ConfigError('COOKIE_KEYS: required when NODE_ENV=production (comma-separated random secrets)');
+  }
+
+  const masterKey = e.MASTER_KEY ? decodeMasterKey(e.MASTER_KEY) : readOrCreateDevelopmentMasterKey(dataDir);
+  const cookieKeys = e.COOKIE_KEYS ? parseCookieKeys(e.COOKIE_KEYS) : [deriveDevelopmentCookieKey(masterKey)];
+
+  return deepFreeze({
+    env: e.NODE_ENV,
+    port: e.PORT,
+    issuer: e.ISSUER ?? `http://localhost:${e.PORT}`,
+    database: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL } : { kind: 'pglite', dataDir },
+    dataDir,
+    masterKey,
+    cookieKeys,
+    smtpUrl: e.SMTP_URL ?? null,
+    logLevel: e.LOG_LEVEL,
+    trustProxy: e.TRUST_PROXY,
+    argon2: {
+      memoryCost: e.ARGON2_MEMORY_KIB,
+      timeCost: e.ARGON2_TIME_COST,
+      parallelism: e.ARGON2_PARALLELISM,
+      concurrency: e.ARGON2_CONCURRENCY,
+    },
+    cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,
+    keyPublishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS,
+  } satisfies Config);
+}
+
+/** Shells and service managers often export `VAR=`; treat that as unset rather than as a bad value. */
+function emptyAsUnset(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}
+
+export function decodeMasterKey(value: string): Buffer {
+  const trimmed = value.trim();
+  const key = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError('MASTER_KEY: must be 32 bytes, given as 64 hex digits or base64');
+  }
+  return key;
+}
+
+function parseCookieKeys(value: string): string[] {
+  const keys = value.split(',').map((key) => key.trim()).filter(Boolean);
+  if (keys.some((key) => key.length < 32)) {
+    throw new ConfigError('COOKIE_KEYS: each key must be at least 32 characters');
+  }
+  return keys;
+}
+
+/** HKDF keeps the development cookie key independent of the key-encryption key it comes from. */
+function deriveDevelopmentCookieKey(masterKey: Buffer): string {
+  return Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'mekong-id cookie key', 32)).toString('base64url');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,88 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import lockfile from 'proper-lockfile';
+
+import type { Config } from '../config/index.ts';
+import type { Database } from './schema.ts';
+
+export type DatabaseTarget = Config['database'];
+
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly kind: DatabaseTarget['kind'];
+  close(): Promise<void>;
+}
+
+export class DatabaseLockedError extends Error {
+  override name = 'DatabaseLockedError';
+}
+
+export interface OpenDatabaseOptions {
+  /** pg pool size; ignored for PGlite, which is a single connection. */
+  poolSize?: number;
+  /** Load the embedded database from a dump (tests clone a migrated template this way). */
+  pgliteLoadDataDir?: Blob;
+}
+
+export async function openDatabase(target: DatabaseTarget, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({ connectionString: target.url, max: options.poolSize ?? 10 });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', close: () => db.destroy() };
+  }
+  return openEmbeddedDatabase(target.dataDir, options);
+}
+
+/**
+ * PGlite is PostgreSQL in this process: two processes opening the same files would corrupt them.
+ * A lock on DATA_DIR turns the second opener (say, the CLI while the server runs) into a clear
+ * error instead. proper-lockfile refreshes the lock while we live and lets a crashed holder's lock
+ * go stale after a few seconds.
+ */
+async function openEmbeddedDatabase(dataDir: string, options: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const pgdata = path.join(dataDir, 'pgdata');
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(dataDir, {
+      lockfilePath: path.join(dataDir, 'mekong-id.lock'),
+      stale: 10_000,
+      onCompromised: (error) => {
+        // Someone removed or took over our lock: carrying on risks the files. Stop hard.
+        console.error(`DATA_DIR lock lost (${error.message}); exiting to protect the embedded database`);
+        process.exit(70);
+      },
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+      throw new DatabaseLockedError(
+        `the embedded database in ${dataDir} is in use by another Mekong ID process. ` +
+          'Stop that process first, or set DATABASE_URL to use PostgreSQL, which many processes can share.',
+      );
+    }
+    throw error;
+  }
+
+  try {
+    const pglite = await PGlite.create({
+      dataDir: pgdata,
+      ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),
+    });
+    const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+    return {
+      db,
+      kind: 'pglite',
+      async close() {
+        await db.destroy();
+        await release();
+      },
+    };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}

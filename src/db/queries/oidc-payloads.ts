@@ -1,0 +1,102 @@
+import { sql, type Kysely } from 'kysely';
+
+import type { Database } from '../schema.ts';
+
+/** Storage for oidc-provider's artifacts (sessions, codes, tokens, grants, interactions, …). */
+
+export interface StoredPayload {
+  payload: Record<string, unknown>;
+  consumedAt: Date | null;
+}
+
+export interface PayloadRow {
+  model: string;
+  id: string;
+  payload: Record<string, unknown>;
+  grantId: string | null;
+  userCode: string | null;
+  uid: string | null;
+  expiresAt: Date | null;
+}
+
+export async function upsertPayload(db: Kysely<Database>, row: PayloadRow): Promise<void> {
+  await db
+    .insertInto('oidc_payloads')
+    .values({
+      model: row.model,
+      id: row.id,
+      payload: row.payload,
+      grant_id: row.grantId,
+      user_code: row.userCode,
+      uid: row.uid,
+      expires_at: row.expiresAt,
+      consumed_at: null,
+    })
+    .onConflict((oc) =>
+      oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+        payload: eb.ref('excluded.payload'),
+        grant_id: eb.ref('excluded.grant_id'),
+        user_code: eb.ref('excluded.user_code'),
+        uid: eb.ref('excluded.uid'),
+        expires_at: eb.ref('excluded.expires_at'),
+      })),
+    )
+    .execute();
+}
+
+type PayloadKey = { model: string } & ({ id: string } | { uid: string } | { userCode: string });
+
+/** Finds a live (unexpired) payload; expired rows are invisible even before the sweep removes them. */
+export async function findPayload(db: Kysely<Database>, key: PayloadKey): Promise<StoredPayload | undefined> {
+  let query = db
+    .selectFrom('oidc_payloads')
+    .select(['payload', 'consumed_at'])
+    .where('model', '=', key.model)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]));
+  if ('id' in key) query = query.where('id', '=', key.id);
+  else if ('uid' in key) query = query.where('uid', '=', key.uid);
+  else query = query.where('user_code', '=', key.userCode);
+  const row = await query.executeTakeFirst();
+  return row && { payload: row.payload, consumedAt: row.consumed_at };
+}
+
+export async function consumePayload(db: Kysely<Database>, model: string, id: string): Promise<void> {
+  await db
+    .updateTable('oidc_payloads')
+    .set({ consumed_at: sql<Date>`now()` })
+    .where('model', '=', model)
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function destroyPayload(db: Kysely<Database>, model: string, id: string): Promise<void> {
+  await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+}
+
+/** Revokes every artifact of a grant, across models: tokens and codes die together. */
+export async function destroyPayloadsOfGrant(db: Kysely<Database>, grantId: string): Promise<void> {
+  await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+}
+
+export async function deleteExpiredPayloads(db: Kysely<Database>, batchSize = 5000): Promise<number> {
+  // Batched so that a backlog after downtime never becomes one long lock-holding delete.
+  let total = 0;
+  for (;;) {
+    const result = await db
+      .deleteFrom('oidc_payloads')
+      .where(({ eb, selectFrom }) =>
+        eb(
+          sql`(model, id)`,
+          'in',
+          selectFrom('oidc_payloads')
+            .select(['model', 'id'])
+            .where('expires_at', '<', sql<Date>`now()`)
+            .limit(batchSize),
+        ),
+      )
+      .executeTakeFirst();
+    const deleted = Number(result.numDeletedRows);
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
+}

@@ -1,0 +1,81 @@
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+
+import { isUniqueViolation } from '../db/errors.ts';
+import { assignRole } from '../db/queries/role-assignments.ts';
+import { findUserByLogin, insertUser, recordLogin, updatePasswordHash } from '../db/queries/users.ts';
+import type { Database, User, UserStatus } from '../db/schema.ts';
+import { conflict, invalidInput } from '../errors.ts';
+import type { PasswordHasher } from './passwords.ts';
+
+export interface AccountDeps {
+  readonly db: Kysely<Database>;
+  readonly passwords: PasswordHasher;
+}
+
+export const roles = { superAdmin: 'super_admin' } as const;
+
+/** Vietnamese names are stored composed (NFC) so that equal names compare equal byte for byte. */
+export const normalizeText = (value: string) => value.normalize('NFC').trim();
+
+export const usernameSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$/, 'a username is 2 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** Length is the rule that matters (NIST SP 800-63B); no composition rules. */
+export const passwordSchema = z
+  .string()
+  .min(10, 'a password needs at least 10 characters')
+  .max(256, 'a password can have at most 256 characters');
+
+export type PasswordLoginResult =
+  | { readonly outcome: 'success'; readonly user: User }
+  | { readonly outcome: 'invalid_credentials' }
+  | { readonly outcome: 'inactive'; readonly status: Exclude<UserStatus, 'active'> };
+
+/**
+ * Checks a login name and password. An unknown login and a wrong password give the same outcome
+ * and cost the same time. Only someone who knows the password learns that an account is not active.
+ */
+export async function authenticateWithPassword(deps: AccountDeps, login: string, password: string): Promise<PasswordLoginResult> {
+  const user = login.length <= 320 ? await findUserByLogin(deps.db, normalizeText(login)) : undefined;
+  const verdict = await deps.passwords.verify(user?.password_hash ?? null, password);
+  if (!user || !verdict.ok) return { outcome: 'invalid_credentials' };
+  if (verdict.rehashed) await updatePasswordHash(deps.db, user.id, verdict.rehashed);
+  if (user.status !== 'active') return { outcome: 'inactive', status: user.status };
+  await recordLogin(deps.db, user.id);
+  return { outcome: 'success', user };
+}
+
+const newAdministratorSchema = z.object({
+  username: usernameSchema,
+  password: passwordSchema,
+  fullName: z.string().trim().min(1).max(200),
+});
+
+/** Creates an active super administrator; refuses a username that is taken. */
+export async function createSuperAdministrator(
+  deps: AccountDeps,
+  input: { username: string; password: string; fullName?: string },
+): Promise<User> {
+  const parsed = newAdministratorSchema.safeParse({ ...input, fullName: input.fullName ?? input.username });
+  if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+  const { username, password, fullName } = parsed.data;
+  const passwordHash = await deps.passwords.hash(password);
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      const user = await insertUser(trx, {
+        username,
+        full_name: normalizeText(fullName),
+        password_hash: passwordHash,
+        status: 'active',
+      });
+      await assignRole(trx, user.id, roles.superAdmin);
+      return user;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw conflict(`the username "${username}" is already taken`);
+    throw error;
+  }
+}

@@ -1,0 +1,63 @@
+import argon2 from 'argon2';
+import pLimit from 'p-limit';
+
+export interface Argon2Parameters {
+  readonly memoryCost: number;
+  readonly timeCost: number;
+  readonly parallelism: number;
+  /** Hashes allowed to run at once; the rest wait in a queue. */
+  readonly concurrency: number;
+}
+
+export interface PasswordVerdict {
+  readonly ok: boolean;
+  /** The hash was made with other parameters: store a fresh one now that we hold the password. */
+  readonly rehashed: string | null;
+}
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /**
+   * Verifies a password against a stored hash. With no stored hash (an unknown user, or one who has
+   * never set a password) it still spends one full verification, so the answer takes the same time
+   * and nobody can tell which usernames exist.
+   */
+  verify(storedHash: string | null, password: string): Promise<PasswordVerdict>;
+  /** Hashes waiting for a slot; exported as a metric. */
+  readonly queueDepth: number;
+}
+
+export function createPasswordHasher(parameters: Argon2Parameters): PasswordHasher {
+  const options = {
+    type: argon2.argon2id,
+    memoryCost: parameters.memoryCost,
+    timeCost: parameters.timeCost,
+    parallelism: parameters.parallelism,
+  } as const;
+  // argon2 runs on libuv's thread pool. Capping concurrent hashes near the core count keeps a burst
+  // of logins from queueing behind each other inside libuv, where they would also delay DNS, file
+  // and crypto work that token signing needs.
+  const limit = pLimit(parameters.concurrency);
+  let dummyHash: Promise<string> | undefined;
+
+  const hash = (password: string) => limit(() => argon2.hash(password, options));
+
+  return {
+    hash,
+    async verify(storedHash, password) {
+      if (storedHash === null) {
+        dummyHash ??= hash('mekong-id timing equalizer');
+        const equalizer = await dummyHash;
+        await limit(() => argon2.verify(equalizer, password));
+        return { ok: false, rehashed: null };
+      }
+      const ok = await limit(() => argon2.verify(storedHash, password));
+      if (!ok) return { ok: false, rehashed: null };
+      const rehashed = argon2.needsRehash(storedHash, options) ? await hash(password) : null;
+      return { ok: true, rehashed };
+    },
+    get queueDepth() {
+      return limit.pendingCount;
+    },
+  };
+}

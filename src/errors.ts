@@ -1,0 +1,28 @@
+/**
+ * The one errors module. An AppError carries the stable wire code, the HTTP status, and whether its
+ * message may be shown to the client (`expose`, true below 500). Internal detail goes in `cause`,
+ * which the error handler logs and never sends.
+ */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly code: string;
+  readonly status: number;
+  readonly expose: boolean;
+
+  constructor(code: string, message: string, status = 400, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.status = status;
+    this.expose = status < 500;
+  }
+}
+
+export const invalidInput = (message: string) => new AppError('invalid_input', message, 400);
+export const notFound = (message: string) => new AppError('not_found', message, 404);
+export const conflict = (message: string) => new AppError('conflict', message, 409);
+export const forbidden = (message: string) => new AppError('forbidden', message, 403);
+
+/** Replaces `if (!condition) throw error` with a line that also narrows the type. */
+export function assertThat(condition: unknown, error: Error | (() => Error)): asserts condition {
+  if (!condition) throw typeof error === 'function' ? error() : error;
+}

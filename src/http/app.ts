@@ -1,0 +1,74 @@
+import Koa from 'koa';
+import helmet from 'koa-helmet';
+import Router from '@koa/router';
+import type { Kysely } from 'kysely';
+
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/schema.ts';
+import type { PasswordHasher } from '../domain/passwords.ts';
+import type { Logger } from '../logger.ts';
+import type { LiveProvider } from '../oidc/live-provider.ts';
+import { errorHandler } from './error-handler.ts';
+import { requestContext } from './request-context.ts';
+import { interactionRoutes } from './routes/interactions.ts';
+import { operationsRoutes } from './routes/operations.ts';
+import type { Views } from './views.ts';
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly db: Kysely<Database>;
+  readonly logger: Logger;
+  readonly views: Views;
+  readonly passwords: PasswordHasher;
+  readonly oidc: LiveProvider;
+}
+
+/** Mekong ID's own routes first; whatever they do not handle goes to oidc-provider at the issuer root. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: deps.config.trustProxy, keys: [...deps.config.cookieKeys] });
+  const https = deps.config.issuer.startsWith('https:');
+
+  app.use(requestContext(deps.logger, deps.config.trustProxy));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"],
+          // No form-action: browsers apply it to the redirects after a form post, and a login or
+          // logout form legitimately ends on the app's own (registered) redirect URI.
+        },
+      },
+      strictTransportSecurity: https ? { maxAge: 365 * 24 * 60 * 60, includeSubDomains: true } : false,
+      referrerPolicy: { policy: 'no-referrer' },
+      crossOriginResourcePolicy: { policy: 'same-site' },
+    }),
+  );
+  app.use(errorHandler(deps.views, deps.logger));
+
+  const staticRoutes = new Router();
+  staticRoutes.get('/static/:name', (ctx) => {
+    const asset = deps.views.assets.get(ctx.params['name'] ?? '');
+    if (!asset) return;
+    ctx.type = (ctx.params['name'] ?? '').split('.').pop() ?? 'application/octet-stream';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = asset;
+  });
+
+  for (const router of [staticRoutes, operationsRoutes(deps), interactionRoutes({ ...deps, provider: deps.oidc.current })]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+
+  app.use(async (ctx) => {
+    ctx.respond = false;
+    await deps.oidc.handle(ctx.req, ctx.res);
+  });
+  return app;
+}

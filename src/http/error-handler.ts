@@ -1,0 +1,52 @@
+import type { Context, Next } from 'koa';
+
+import { AppError } from '../errors.ts';
+import { translator, type MessageKey } from '../i18n/catalog.ts';
+import type { Logger } from '../logger.ts';
+import { pageContext } from './page.ts';
+import type { Views } from './views.ts';
+
+/** Error codes whose page can say something more useful than "something went wrong". */
+const friendlyMessages: Record<string, MessageKey> = {
+  csrf_failed: 'error.csrf',
+  session_expired: 'error.session_expired',
+  interaction_step_mismatch: 'error.session_expired',
+  not_found: 'error.not_found',
+};
+
+/**
+ * The one error handler for Mekong ID's own routes (oidc-provider renders its own through
+ * `renderError`). An AppError below 500 is shown as it is; anything else is a 500 that reveals
+ * nothing and is logged in full with the request id. JSON or HTML by what the client accepts.
+ */
+export function errorHandler(views: Views, logger: Logger) {
+  return async function handleErrors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.respond !== false && ctx.status === 404 && ctx.body == null) throw new AppError('not_found', `no route for ${ctx.method} ${ctx.path}`, 404);
+    } catch (caught) {
+      const error = caught instanceof AppError && caught.expose ? caught : null;
+      const requestId = String(ctx.state['requestId'] ?? '');
+      if (!error) logger.error({ err: caught, requestId, method: ctx.method, path: ctx.path }, 'unhandled error');
+      const status = error?.status ?? 500;
+      const code = error?.code ?? 'server_error';
+      const message = error?.message ?? 'the server had a problem; the request id identifies it in the logs';
+
+      ctx.status = status;
+      if (ctx.accepts('html', 'json') === 'json') {
+        ctx.body = { error: code, message, request_id: requestId };
+        return;
+      }
+      const page = pageContext(ctx);
+      const t = translator(page.locale);
+      ctx.type = 'html';
+      ctx.body = views.render('error', page, {
+        title: t('error.title'),
+        message: t(friendlyMessages[code] ?? (error ? 'error.body' : 'error.server')),
+        code,
+        detail: error ? message : null,
+        requestId,
+      });
+    }
+  };
+}

@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { Eta } from 'eta';
+
+import { locales, translator, type Locale, type Translate } from '../i18n/catalog.ts';
+
+const viewsDirectory = fileURLToPath(new URL('../../views', import.meta.url));
+
+/** What every page receives; templates escape everything they print unless marked raw (`<%~`). */
+export interface PageContext {
+  readonly locale: Locale;
+  /** The current URL with the other language chosen; null where switching makes no sense (a POST result). */
+  readonly switchLanguageUrl: string | null;
+}
+
+export interface Views {
+  render(name: string, page: PageContext, data: Record<string, unknown>): string;
+  /** Static assets by file name, read once at start-up. */
+  readonly assets: ReadonlyMap<string, Buffer>;
+}
+
+export function createViews(): Views {
+  const eta = new Eta({ views: viewsDirectory, autoEscape: true, cache: true, autoTrim: false });
+  const translators = new Map<Locale, Translate>(locales.map((locale) => [locale, translator(locale)]));
+  const assets = new Map(
+    fs.readdirSync(`${viewsDirectory}/static`).map((name) => [name, fs.readFileSync(`${viewsDirectory}/static/${name}`)]),
+  );
+  return {
+    render(name, page, data) {
+      const t = translators.get(page.locale)!;
+      return eta.render(name, {
+        ...data,
+        t,
+        locale: page.locale,
+        otherLocale: page.locale === 'vi' ? 'en' : 'vi',
+        switchLanguageUrl: page.switchLanguageUrl,
+      });
+    },
+    assets,
+  };
+}
+
+/** The same URL with `lang` set to the other language. */
+export function switchLanguageUrl(url: string, locale: Locale): string {
+  const parsed = new URL(url, 'http://x');
+  parsed.searchParams.set('lang', locale === 'vi' ? 'en' : 'vi');
+  return `${parsed.pathname}${parsed.search}`;
+}

@@ -1,0 +1,140 @@
+/**
+ * Every string a person reads, Vietnamese first. The English catalog must have exactly the same keys:
+ * the type below makes a missing translation a compile error.
+ */
+const vi = {
+  'app.name': 'Mekong ID',
+  'app.tagline': 'Đăng nhập một lần cho các hệ thống dùng chung của tỉnh',
+  'lang.switch': 'English',
+  'login.title': 'Đăng nhập',
+  'login.to_app': 'để tiếp tục vào {app}',
+  'login.login': 'Tên đăng nhập hoặc email',
+  'login.password': 'Mật khẩu',
+  'login.submit': 'Đăng nhập',
+  'login.cancel': 'Hủy',
+  'login.invalid': 'Tên đăng nhập hoặc mật khẩu không đúng.',
+  'login.missing': 'Hãy nhập tên đăng nhập và mật khẩu.',
+  'login.inactive.pending_activation': 'Tài khoản chưa được kích hoạt. Hãy liên hệ quản trị viên đơn vị.',
+  'login.inactive.suspended': 'Tài khoản đang bị tạm khóa. Hãy liên hệ quản trị viên đơn vị.',
+  'login.inactive.disabled': 'Tài khoản đã bị vô hiệu hóa. Hãy liên hệ quản trị viên đơn vị.',
+  'consent.title': 'Cấp quyền truy cập',
+  'consent.intro': '{app} muốn:',
+  'consent.allow': 'Cho phép',
+  'consent.deny': 'Từ chối',
+  'consent.signed_in_as': 'Bạn đang đăng nhập với tài khoản {user}.',
+  'scope.openid': 'Xác nhận danh tính của bạn',
+  'scope.profile': 'Xem họ tên và tên đăng nhập của bạn',
+  'scope.email': 'Xem địa chỉ email của bạn',
+  'scope.phone': 'Xem số điện thoại của bạn',
+  'scope.offline_access': 'Duy trì truy cập khi bạn không trực tuyến',
+  'scope.other': 'Quyền “{scope}”',
+  'logout.title': 'Đăng xuất',
+  'logout.question': 'Bạn có muốn đăng xuất khỏi Mekong ID và mọi ứng dụng đã đăng nhập không?',
+  'logout.yes': 'Đăng xuất',
+  'logout.no': 'Vẫn đăng nhập',
+  'logout.done.title': 'Đã đăng xuất',
+  'logout.done.body': 'Bạn đã đăng xuất khỏi Mekong ID.',
+  'error.title': 'Đã xảy ra lỗi',
+  'error.body': 'Yêu cầu không thể thực hiện. Hãy quay lại ứng dụng và thử lại.',
+  'error.server': 'Hệ thống gặp sự cố. Hãy thử lại sau ít phút.',
+  'error.not_found': 'Không tìm thấy trang này.',
+  'error.csrf': 'Biểu mẫu đã hết hạn hoặc không hợp lệ. Hãy tải lại trang và thử lại.',
+  'error.session_expired': 'Phiên đăng nhập đã hết hạn. Hãy quay lại ứng dụng và bắt đầu lại.',
+  'error.code': 'Mã lỗi',
+  'error.request_id': 'Mã yêu cầu',
+} as const;
+
+export type MessageKey = keyof typeof vi;
+
+const en: Record<MessageKey, string> = {
+  'app.name': 'Mekong ID',
+  'app.tagline': 'One sign-in for the province\u2019s shared systems',
+  'lang.switch': 'Tiếng Việt',
+  'login.title': 'Sign in',
+  'login.to_app': 'to continue to {app}',
+  'login.login': 'Username or email',
+  'login.password': 'Password',
+  'login.submit': 'Sign in',
+  'login.cancel': 'Cancel',
+  'login.invalid': 'The username or password is not correct.',
+  'login.missing': 'Enter your username and password.',
+  'login.inactive.pending_activation': 'This account has not been activated yet. Contact your unit\u2019s administrator.',
+  'login.inactive.suspended': 'This account is suspended. Contact your unit\u2019s administrator.',
+  'login.inactive.disabled': 'This account is disabled. Contact your unit\u2019s administrator.',
+  'consent.title': 'Allow access',
+  'consent.intro': '{app} would like to:',
+  'consent.allow': 'Allow',
+  'consent.deny': 'Deny',
+  'consent.signed_in_as': 'You are signed in as {user}.',
+  'scope.openid': 'Confirm who you are',
+  'scope.profile': 'See your name and username',
+  'scope.email': 'See your email address',
+  'scope.phone': 'See your phone number',
+  'scope.offline_access': 'Keep access while you are offline',
+  'scope.other': 'The \u201c{scope}\u201d permission',
+  'logout.title': 'Sign out',
+  'logout.question': 'Do you want to sign out of Mekong ID and every app you are signed in to?',
+  'logout.yes': 'Sign out',
+  'logout.no': 'Stay signed in',
+  'logout.done.title': 'Signed out',
+  'logout.done.body': 'You have signed out of Mekong ID.',
+  'error.title': 'Something went wrong',
+  'error.body': 'The request could not be completed. Go back to the app and try again.',
+  'error.server': 'The service had a problem. Try again in a few minutes.',
+  'error.not_found': 'This page does not exist.',
+  'error.csrf': 'The form has expired or is not valid. Reload the page and try again.',
+  'error.session_expired': 'The sign-in has expired. Go back to the app and start again.',
+  'error.code': 'Error code',
+  'error.request_id': 'Request id',
+};
+
+export const locales = ['vi', 'en'] as const;
+export type Locale = (typeof locales)[number];
+export const defaultLocale: Locale = 'vi';
+
+const catalogs: Record<Locale, Record<MessageKey, string>> = { vi, en };
+
+export type Translate = (key: MessageKey, params?: Record<string, string>) => string;
+
+export function translator(locale: Locale): Translate {
+  const catalog = catalogs[locale];
+  return (key, params) =>
+    catalog[key].replace(/\{(\w+)\}/g, (whole, name: string) => params?.[name] ?? whole);
+}
+
+export function isLocale(value: unknown): value is Locale {
+  return typeof value === 'string' && (locales as readonly string[]).includes(value);
+}
+
+export function isMessageKey(value: string): value is MessageKey {
+  return Object.hasOwn(vi, value);
+}
+
+/**
+ * The language of a page: what the app asked for (`ui_locales`, a space-separated preference list),
+ * then the person's own choice (the switch, kept in a cookie), then the browser's Accept-Language,
+ * then Vietnamese.
+ */
+export function negotiateLocale(sources: {
+  uiLocales?: string | undefined;
+  cookie?: string | undefined;
+  acceptLanguage?: string | undefined;
+}): Locale {
+  const requested = sources.uiLocales?.split(/\s+/).map(primaryTag).find(isLocale);
+  if (requested) return requested;
+  if (isLocale(sources.cookie)) return sources.cookie;
+  const accepted = (sources.acceptLanguage ?? '')
+    .split(',')
+    .map((part) => {
+      const [tag = '', ...parameters] = part.trim().split(';');
+      const q = parameters.map((p) => /^\s*q=([\d.]+)/.exec(p)?.[1]).find(Boolean);
+      return { tag: primaryTag(tag), q: q === undefined ? 1 : Number(q) };
+    })
+    .filter((entry) => entry.q > 0)
+    .sort((a, b) => b.q - a.q)
+    .map((entry) => entry.tag)
+    .find(isLocale);
+  return accepted ?? defaultLocale;
+}
+
+const primaryTag = (tag: string) => tag.trim().toLowerCase().split('-')[0];

@@ -1,0 +1,39 @@
+import type { Kysely } from 'kysely';
+import type { Account, FindAccount } from 'oidc-provider';
+
+import { findUserById } from '../db/queries/users.ts';
+import type { Database, User } from '../db/schema.ts';
+
+/** Which claims each scope releases. `sub` is the user's UUID: stable across renames and moves. */
+export const claimsByScope = {
+  openid: ['sub'],
+  profile: ['name', 'preferred_username', 'updated_at'],
+  email: ['email', 'email_verified'],
+  phone: ['phone_number', 'phone_number_verified'],
+} as const;
+
+/**
+ * oidc-provider asks for the account on every login, refresh and userinfo call. Only an active user
+ * is an account: once someone is suspended or disabled, their refresh tokens and userinfo calls fail.
+ */
+export function createFindAccount(db: Kysely<Database>): FindAccount {
+  return async (_ctx, sub) => {
+    const user = await findUserById(db, sub);
+    if (!user || user.status !== 'active') return undefined;
+    return toAccount(user);
+  };
+}
+
+function toAccount(user: User): Account {
+  return {
+    accountId: user.id,
+    claims: () => ({
+      sub: user.id,
+      name: user.full_name,
+      preferred_username: user.username,
+      updated_at: Math.floor(user.updated_at.getTime() / 1000),
+      ...(user.email ? { email: user.email, email_verified: user.email_verified } : {}),
+      ...(user.phone ? { phone_number: user.phone, phone_number_verified: false } : {}),
+    }),
+  };
+}

@@ -1,0 +1,87 @@
+import type { Kysely } from 'kysely';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+
+import { findActiveClient } from '../db/queries/clients.ts';
+import {
+  consumePayload,
+  destroyPayload,
+  destroyPayloadsOfGrant,
+  findPayload,
+  upsertPayload,
+  type StoredPayload,
+} from '../db/queries/oidc-payloads.ts';
+import type { Database } from '../db/schema.ts';
+
+export type AdapterConstructor = new (model: string) => Adapter;
+
+/**
+ * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
+ * exception: they are read from the clients table, which the CLI, the admin API and the developer
+ * portal write, and a disabled client reads as absent.
+ */
+export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
+  return class KyselyAdapter implements Adapter {
+    readonly model: string;
+
+    constructor(model: string) {
+      this.model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      if (this.model === 'Client') throw new Error('clients are written through Mekong ID, not oidc-provider');
+      await upsertPayload(db, {
+        model: this.model,
+        id,
+        payload: payload as Record<string, unknown>,
+        grantId: payload.grantId ?? null,
+        userCode: payload.userCode ?? null,
+        uid: payload.uid ?? null,
+        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+      });
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === 'Client') return findClientMetadata(db, id);
+      return toAdapterPayload(await findPayload(db, { model: this.model, id }));
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return toAdapterPayload(await findPayload(db, { model: this.model, uid }));
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return toAdapterPayload(await findPayload(db, { model: this.model, userCode }));
+    }
+
+    async consume(id: string): Promise<void> {
+      await consumePayload(db, this.model, id);
+    }
+
+    async destroy(id: string): Promise<void> {
+      await destroyPayload(db, this.model, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await destroyPayloadsOfGrant(db, grantId);
+    }
+  };
+}
+
+function toAdapterPayload(stored: StoredPayload | undefined): AdapterPayload | undefined {
+  if (!stored) return undefined;
+  return stored.consumedAt ? { ...stored.payload, consumed: Math.floor(stored.consumedAt.getTime() / 1000) } : stored.payload;
+}
+
+/**
+ * The stored secret is a SHA-256 hash; oidc-provider compares it through the override in
+ * provider.ts. `first_party` rides along as extra client metadata for the consent step.
+ */
+async function findClientMetadata(db: Kysely<Database>, clientId: string): Promise<AdapterPayload | undefined> {
+  const client = await findActiveClient(db, clientId);
+  if (!client) return undefined;
+  return {
+    ...client.metadata,
+    ...(client.client_secret_hash ? { client_secret: client.client_secret_hash } : {}),
+    first_party: client.first_party,
+  } as AdapterPayload;
+}

@@ -1,0 +1,183 @@
+import type { JWK } from 'jose';
+import type { Kysely } from 'kysely';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/schema.ts';
+import { clientSecretMatches } from '../domain/client-secrets.ts';
+import { translator } from '../i18n/catalog.ts';
+import { pageContext } from '../http/page.ts';
+import type { Views } from '../http/views.ts';
+import type { Logger } from '../logger.ts';
+import { createFindAccount, claimsByScope } from './account.ts';
+import { createKyselyAdapter } from './adapter.ts';
+
+/**
+ * How long each artifact lives, in seconds. Access tokens are short because they cannot be recalled
+ * from the APIs that cache them; refresh tokens rotate on every use, so a stolen one is noticed.
+ */
+export const lifetimes = {
+  accessToken: 15 * 60,
+  apiAccessToken: 10 * 60,
+  authorizationCode: 60,
+  clientCredentials: 10 * 60,
+  idToken: 60 * 60,
+  refreshToken: 14 * 24 * 60 * 60,
+  interaction: 60 * 60,
+  /** A working day and then some: people sign in once in the morning. */
+  session: 12 * 60 * 60,
+  grant: 14 * 24 * 60 * 60,
+} as const;
+
+/**
+ * A retired signing key is still published this long after its successor took over. ID tokens come
+ * back as `id_token_hint` at logout for as long as the session lives, so that bounds it, not only
+ * the ID token's own lifetime.
+ */
+export const signingKeyRetentionSeconds = Math.max(lifetimes.idToken, lifetimes.apiAccessToken, lifetimes.session);
+
+/** The admin API's resource indicator; tokens for it are ES256 JWTs. */
+export const apiResourceIndicator = (issuer: string) => `${issuer}/api/v1`;
+export const apiScope = 'api';
+
+export interface ProviderDeps {
+  readonly config: Config;
+  readonly db: Kysely<Database>;
+  readonly views: Views;
+  readonly logger: Logger;
+  /** Private signing keys, each algorithm's active key first (see domain/signing-keys). */
+  readonly jwks: JWK[];
+}
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, views, logger } = deps;
+  const apiResource = apiResourceIndicator(config.issuer);
+
+  const configuration: Configuration = {
+    adapter: createKyselyAdapter(deps.db),
+    findAccount: createFindAccount(deps.db),
+    jwks: { keys: deps.jwks as Configuration['jwks'] extends { keys: infer K } ? K : never },
+    claims: { ...claimsByScope, openid: [...claimsByScope.openid] } as unknown as Configuration['claims'],
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', apiScope],
+    cookies: {
+      keys: [...config.cookieKeys],
+      long: { httpOnly: true, sameSite: 'lax' },
+      short: { httpOnly: true, sameSite: 'lax' },
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    extraClientMetadata: {
+      properties: ['first_party'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
+    // Only methods that never use the client secret as a key: the stored value is a hash.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
+    },
+    // Code flow only: implicit and hybrid responses put tokens in URLs and browser history.
+    responseTypes: ['code'],
+    rotateRefreshToken: true,
+    clientBasedCORS(_ctx, origin, client) {
+      return (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin);
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource(ctx, form) {
+          const page = pageContext(ctx as never);
+          ctx.type = 'html';
+          ctx.body = views.render('logout', page, { title: translator(page.locale)('logout.title'), providerForm: form });
+        },
+        postLogoutSuccessSource(ctx) {
+          const page = pageContext(ctx as never);
+          ctx.type = 'html';
+          ctx.body = views.render('logged-out', page, { title: translator(page.locale)('logout.done.title') });
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource(ctx, _client, oneOf) {
+          if (oneOf) return oneOf;
+          // A service client asking for a token without naming an API means the admin API.
+          return ctx.oidc.params?.['grant_type'] === 'client_credentials' ? apiResource : undefined;
+        },
+        getResourceServerInfo(_ctx, resourceIndicator) {
+          if (resourceIndicator !== apiResource) throw new errors.InvalidTarget();
+          return {
+            scope: apiScope,
+            audience: apiResource,
+            accessTokenTTL: lifetimes.apiAccessToken,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.accessToken,
+      AuthorizationCode: lifetimes.authorizationCode,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.clientCredentials,
+      IdToken: lifetimes.idToken,
+      RefreshToken: lifetimes.refreshToken,
+      Interaction: lifetimes.interaction,
+      Session: lifetimes.session,
+      Grant: lifetimes.grant,
+    },
+    renderError(ctx, out) {
+      const page = pageContext(ctx as never);
+      const t = translator(page.locale);
+      ctx.type = 'html';
+      ctx.body = views.render('error', page, {
+        title: t('error.title'),
+        message: out.error === 'server_error' ? t('error.server') : t('error.body'),
+        code: out.error,
+        detail: out.error === 'server_error' ? null : out.error_description,
+        requestId: ctx.response.get('x-request-id') || null,
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  installHashedClientSecrets(provider);
+
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
+    logger.error({ err: error, requestId: ctx.response.get('x-request-id'), path: ctx.path }, 'oidc-provider server error');
+  });
+  provider.on('backchannel.error', (client, error: Error, _accountId, _sid) => {
+    logger.warn({ clientId: client.clientId, err: error.message }, 'back-channel logout delivery failed');
+  });
+  provider.on('backchannel.success', (client) => {
+    logger.info({ clientId: client.clientId }, 'back-channel logout delivered');
+  });
+  return provider;
+}
+
+/**
+ * The one place that reaches into oidc-provider's internals. Secrets are stored as SHA-256 hashes,
+ * so `client.clientSecret` holds the hash and the presented secret is hashed before comparison.
+ * This is sound only because no enabled feature uses the secret as a key (no client_secret_jwt, no
+ * HS* algorithms, no symmetric encryption): see clientAuthMethods and enabledJWA above.
+ */
+function installHashedClientSecrets(provider: Provider): void {
+  const prototype = provider.Client.prototype as unknown as {
+    clientSecret?: string;
+    compareClientSecret(actual: string): boolean;
+  };
+  prototype.compareClientSecret = function compareHashedClientSecret(this: { clientSecret?: string }, actual: string) {
+    return typeof this.clientSecret === 'string' && typeof actual === 'string' && clientSecretMatches(this.clientSecret, actual);
+  };
+}

@@ -1,0 +1,108 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { Config } from './config/index.ts';
+import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
+import { migrateToLatest } from './db/migrator.ts';
+import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
+import { countUsersWithRole } from './db/queries/role-assignments.ts';
+import { roles } from './domain/accounts.ts';
+import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
+import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
+import { createApp } from './http/app.ts';
+import { createViews } from './http/views.ts';
+import type { Logger } from './logger.ts';
+import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
+import { signingKeyRetentionSeconds } from './oidc/provider.ts';
+
+/** How often each node re-reads the signing keys; a rotation reaches every node within this. */
+const keyRefreshIntervalMs = 60_000;
+
+export interface RunningServer {
+  readonly url: string;
+  readonly database: DatabaseHandle;
+  readonly oidc: LiveProvider;
+  readonly passwords: PasswordHasher;
+  /** Stops accepting, lets in-flight requests finish (up to the deadline), then closes the database. */
+  stop(deadlineMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  /** An already open database (tests pass one); otherwise opened from the configuration. */
+  database?: DatabaseHandle;
+  databaseOptions?: OpenDatabaseOptions;
+  host?: string;
+}
+
+/** Start-up in order: database, migrations, keys, provider, HTTP, periodic jobs. */
+export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  const database = options.database ?? (await openDatabase(config.database, options.databaseOptions));
+  const { db } = database;
+  try {
+    const applied = await migrateToLatest(db);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
+    await ensureSigningKeys(db, config.masterKey);
+
+    const views = createViews();
+    const passwords = createPasswordHasher(config.argon2);
+    const oidc = await createLiveProvider({ config, db, views, logger });
+    const app = createApp({ config, db, logger, views, passwords, oidc });
+
+    const server: Server = app.listen(config.port, options.host);
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    const port = (server.address() as AddressInfo).port;
+
+    const jobs = [
+      setInterval(() => {
+        void Promise.all([
+          deleteExpiredPayloads(db),
+          pruneExpiredKeys(db, new Date(), signingKeyRetentionSeconds),
+        ]).then(
+          ([payloads, keys]) => (payloads || keys) && logger.info({ payloads, keys }, 'removed expired artifacts'),
+          (error: unknown) => logger.error({ err: error }, 'cleanup of expired artifacts failed'),
+        );
+      }, config.cleanupIntervalSeconds * 1000),
+      setInterval(() => {
+        void oidc.refresh().then(
+          (rebuilt) => rebuilt && logger.info('signing keys changed; provider reloaded'),
+          (error: unknown) => logger.error({ err: error }, 'reloading signing keys failed'),
+        );
+      }, keyRefreshIntervalMs),
+    ];
+    for (const job of jobs) job.unref();
+
+    if ((await countUsersWithRole(db, roles.superAdmin)) === 0) {
+      logger.warn(
+        database.kind === 'pglite'
+          ? 'no administrator yet: stop the server, then run `npx mekong-id admin create --username admin --password-stdin` (the embedded database allows one process at a time)'
+          : 'no administrator yet: run `npx mekong-id admin create --username admin --password-stdin`',
+      );
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      database,
+      oidc,
+      passwords,
+      stop(deadlineMs = 10_000) {
+        stopping ??= (async () => {
+          for (const job of jobs) clearInterval(job);
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeIdleConnections();
+          const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
+          await closed;
+          clearTimeout(deadline);
+          await database.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    if (!options.database) await database.close();
+    throw error;
+  }
+}
