@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/* global process, console */
 // Plain JavaScript so that an old Node.js gets a clear message instead of a syntax error:
 // Mekong ID runs its TypeScript sources directly through Node's built-in type stripping.
 const [major, minor] = process.versions.node.split('.').map(Number);

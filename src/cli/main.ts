@@ -157,7 +157,7 @@ async function createClient(config: Config, args: string[]): Promise<number> {
     // Validated by a real provider, so that nothing is stored that the server could not load.
     const oidc = await createLiveProvider({ config, db: database.db, views: createViews(), logger: createLogger('silent') });
     return registerClient(
-      { db: database.db, validateMetadata: async (metadata) => void (await oidc.current().Client.validate(metadata)) },
+      { db: database.db, validateMetadata: async (metadata) => { await oidc.current().Client.validate(metadata); } },
       {
         name: values.name!,
         kind: kind as ClientKind,

@@ -27,7 +27,7 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   const { error, results }: MigrationResultSet = await createMigrator(db).migrateToLatest();
   const failed = results?.find((result) => result.status === 'Error');
   if (error) {
-    throw new MigrationError(`migration ${failed?.migrationName ?? '(none)'} failed: ${String(error)}`, { cause: error });
+    throw new MigrationError(`migration ${failed?.migrationName ?? '(none)'} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, { cause: error });
   }
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
 }

@@ -61,7 +61,7 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = asset;
   });
 
-  for (const router of [staticRoutes, operationsRoutes(deps), interactionRoutes({ ...deps, provider: deps.oidc.current })]) {
+  for (const router of [staticRoutes, operationsRoutes(deps), interactionRoutes({ ...deps, provider: () => deps.oidc.current() })]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -32,7 +32,7 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
       await upsertPayload(db, {
         model: this.model,
         id,
-        payload: payload as Record<string, unknown>,
+        payload: payload,
         grantId: payload.grantId ?? null,
         userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
@@ -83,5 +83,5 @@ async function findClientMetadata(db: Kysely<Database>, clientId: string): Promi
     ...client.metadata,
     ...(client.client_secret_hash ? { client_secret: client.client_secret_hash } : {}),
     first_party: client.first_party,
-  } as AdapterPayload;
+  };
 }

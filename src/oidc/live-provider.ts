@@ -35,7 +35,7 @@ export async function createLiveProvider(deps: Omit<ProviderDeps, 'jwks'>): Prom
     const jwks = keystoreFor(keys, deps.config.masterKey, now, signingKeyRetentionSeconds);
     if (jwks.length === 0) throw new Error('no signing keys: run migrations and start the server once to create them');
     provider = createProvider({ ...deps, jwks });
-    handler = provider.callback() as unknown as Handler;
+    handler = provider.callback();
     fingerprint = next;
     return true;
   }

@@ -56,8 +56,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: createKyselyAdapter(deps.db),
     findAccount: createFindAccount(deps.db),
-    jwks: { keys: deps.jwks as Configuration['jwks'] extends { keys: infer K } ? K : never },
-    claims: { ...claimsByScope, openid: [...claimsByScope.openid] } as unknown as Configuration['claims'],
+    jwks: { keys: deps.jwks },
+    claims: { ...claimsByScope, openid: [...claimsByScope.openid] },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', apiScope],
     cookies: {
       keys: [...config.cookieKeys],
@@ -97,12 +97,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       rpInitiatedLogout: {
         enabled: true,
         logoutSource(ctx, form) {
-          const page = pageContext(ctx as never);
+          const page = pageContext(ctx);
           ctx.type = 'html';
           ctx.body = views.render('logout', page, { title: translator(page.locale)('logout.title'), providerForm: form });
         },
         postLogoutSuccessSource(ctx) {
-          const page = pageContext(ctx as never);
+          const page = pageContext(ctx);
           ctx.type = 'html';
           ctx.body = views.render('logged-out', page, { title: translator(page.locale)('logout.done.title') });
         },
@@ -137,7 +137,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       Grant: lifetimes.grant,
     },
     renderError(ctx, out) {
-      const page = pageContext(ctx as never);
+      const page = pageContext(ctx);
       const t = translator(page.locale);
       ctx.type = 'html';
       ctx.body = views.render('error', page, {
@@ -157,7 +157,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     logger.error({ err: error, requestId: ctx.response.get('x-request-id'), path: ctx.path }, 'oidc-provider server error');
   });
-  provider.on('backchannel.error', (client, error: Error, _accountId, _sid) => {
+  provider.on('backchannel.error', (client, error: Error) => {
     logger.warn({ clientId: client.clientId, err: error.message }, 'back-channel logout delivery failed');
   });
   provider.on('backchannel.success', (client) => {

@@ -84,11 +84,11 @@ export async function deleteExpiredPayloads(db: Kysely<Database>, batchSize = 50
   for (;;) {
     const result = await db
       .deleteFrom('oidc_payloads')
-      .where(({ eb, selectFrom }) =>
+      .where((eb) =>
         eb(
           sql`(model, id)`,
           'in',
-          selectFrom('oidc_payloads')
+          eb.selectFrom('oidc_payloads')
             .select(['model', 'id'])
             .where('expires_at', '<', sql<Date>`now()`)
             .limit(batchSize),

@@ -35,9 +35,9 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 
   router.get('/', async (ctx) => {
-    const interaction = await loadInteraction(deps, ctx);
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     if (interaction.prompt.name === 'login') {
-      renderLogin(deps, ctx, interaction, { login: interaction.params['login_hint'] as string | undefined });
+      await renderLogin(deps, ctx, interaction, { login: interaction.params['login_hint'] as string | undefined });
       return;
     }
     if (interaction.prompt.name === 'consent') {
@@ -54,18 +54,18 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   });
 
   router.post('/login', forms, requireCsrfToken, async (ctx) => {
-    const interaction = await loadInteraction(deps, ctx);
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     assertThat(interaction.prompt.name === 'login', staleStep);
     const form = loginForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
     const { login, password } = form.success ? form.data : { login: '', password: '' };
     if (!login.trim() || !password) {
-      renderLogin(deps, ctx, interaction, { login, error: 'login.missing' });
+      await renderLogin(deps, ctx, interaction, { login, error: 'login.missing' });
       return;
     }
     const result = await authenticateWithPassword(deps, login, password);
     if (result.outcome !== 'success') {
       ctx.status = 401;
-      renderLogin(deps, ctx, interaction, {
+      await renderLogin(deps, ctx, interaction, {
         login,
         error: result.outcome === 'inactive' ? `login.inactive.${result.status}` : 'login.invalid',
       });
@@ -75,13 +75,13 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   });
 
   router.post('/confirm', forms, requireCsrfToken, async (ctx) => {
-    const interaction = await loadInteraction(deps, ctx);
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     assertThat(interaction.prompt.name === 'consent', staleStep);
     await finish(deps, ctx, await grantConsent(deps.provider(), interaction));
   });
 
   router.post('/abort', forms, requireCsrfToken, async (ctx) => {
-    await loadInteraction(deps, ctx);
+    await loadInteraction(deps, ctx, ctx.params.uid);
     await finish(deps, ctx, { error: 'access_denied', error_description: 'the person cancelled the request' });
   });
 
@@ -90,7 +90,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
 
 const staleStep = () => new AppError('interaction_step_mismatch', 'this step of the sign-in is no longer current; go back to the app and start again', 400);
 
-async function loadInteraction(deps: InteractionRouteDeps, ctx: Context): Promise<Interaction> {
+async function loadInteraction(deps: InteractionRouteDeps, ctx: Context, uid: string | undefined): Promise<Interaction> {
   let interaction: Interaction;
   try {
     interaction = await deps.provider().interactionDetails(ctx.req, ctx.res);
@@ -101,7 +101,7 @@ async function loadInteraction(deps: InteractionRouteDeps, ctx: Context): Promis
     throw error;
   }
   // The cookie names the interaction; a URL for another one is a stale tab or a forged link.
-  assertThat(interaction.uid === ctx.params['uid'], () => new AppError('session_expired', 'this sign-in page is no longer current', 400));
+  assertThat(interaction.uid === uid, () => new AppError('session_expired', 'this sign-in page is no longer current', 400));
   return interaction;
 }
 
@@ -111,12 +111,13 @@ async function finish(deps: InteractionRouteDeps, ctx: Context, result: Interact
   ctx.redirect(returnTo);
 }
 
-function renderLogin(
+async function renderLogin(
   deps: InteractionRouteDeps,
   ctx: Context,
   interaction: Interaction,
   state: { login?: string | undefined; error?: string },
-): void {
+): Promise<void> {
+  const client = await deps.provider().Client.find(String(interaction.params['client_id']));
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
   const t = translator(page.locale);
   ctx.type = 'html';
@@ -126,7 +127,7 @@ function renderLogin(
     csrfToken: csrfToken(ctx),
     login: state.login ?? '',
     error: state.error && isMessageKey(state.error) ? t(state.error) : null,
-    clientName: null,
+    clientName: client?.clientName ?? null,
   });
 }
 
@@ -134,7 +135,8 @@ async function renderConsent(deps: InteractionRouteDeps, ctx: Context, interacti
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
   const t = translator(page.locale);
   const user = interaction.session?.accountId ? await findUserById(deps.db, interaction.session.accountId) : undefined;
-  const requested = String(interaction.params['scope'] ?? '').split(' ').filter(Boolean);
+  const scope = interaction.params['scope'];
+  const requested = (typeof scope === 'string' ? scope : '').split(' ').filter(Boolean);
   ctx.type = 'html';
   ctx.body = deps.views.render('consent', page, {
     title: t('consent.title'),
