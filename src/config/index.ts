@@ -50,6 +50,17 @@ const environmentSchema = z.object({
    * libuv and starves token signing during a burst of logins.
    */
   ARGON2_CONCURRENCY: z.coerce.number().int().min(1).default(Math.max(1, os.availableParallelism())),
+  /**
+   * Comma-separated CIDR networks that outbound calls (back-channel logout, client JWKS) may reach
+   * although they are private or loopback, for example the intranet the province's apps live on:
+   * "10.0.0.0/8,192.168.0.0/16". Public addresses are always allowed. Default: none in production,
+   * loopback elsewhere.
+   */
+  OUTBOUND_ALLOWED_NETWORKS: z
+    .string()
+    .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
+    .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()], { error: 'must be CIDR networks such as 10.0.0.0/8' })))
+    .optional(),
   /** Seconds between sweeps of expired OIDC artifacts (sessions, codes, tokens). */
   CLEANUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   /**
@@ -78,6 +89,7 @@ export interface Config {
     readonly parallelism: number;
     readonly concurrency: number;
   };
+  readonly outboundAllowedNetworks: readonly string[];
   readonly cleanupIntervalSeconds: number;
   readonly keyPublishAheadSeconds: number;
 }
@@ -123,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parallelism: e.ARGON2_PARALLELISM,
       concurrency: e.ARGON2_CONCURRENCY,
     },
+    outboundAllowedNetworks: e.OUTBOUND_ALLOWED_NETWORKS ?? (production ? [] : ['127.0.0.0/8', '::1/128']),
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,
     keyPublishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS,
   } satisfies Config);

@@ -4,9 +4,13 @@ import type { Account, FindAccount } from 'oidc-provider';
 import { findUserById } from '../db/queries/users.ts';
 import type { Database, User } from '../db/schema.ts';
 
-/** Which claims each scope releases. `sub` is the user's UUID: stable across renames and moves. */
+/**
+ * Which claims each scope releases. `sub` is the user's UUID: stable across renames and moves. How
+ * and when the person authenticated (acr, amr, auth_time) rides with `openid` so that every ID token
+ * carries it and apps can ask for step-up.
+ */
 export const claimsByScope = {
-  openid: ['sub'],
+  openid: ['sub', 'acr', 'amr', 'auth_time'],
   profile: ['name', 'preferred_username', 'updated_at'],
   email: ['email', 'email_verified'],
   phone: ['phone_number', 'phone_number_verified'],

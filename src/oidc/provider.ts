@@ -11,6 +11,7 @@ import type { Views } from '../http/views.ts';
 import type { Logger } from '../logger.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
+import { createOutboundFetch } from './outbound.ts';
 
 /**
  * How long each artifact lives, in seconds. Access tokens are short because they cannot be recalled
@@ -57,7 +58,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     adapter: createKyselyAdapter(deps.db),
     findAccount: createFindAccount(deps.db),
     jwks: { keys: deps.jwks },
-    claims: { ...claimsByScope, openid: [...claimsByScope.openid] },
+    claims: Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
     scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', apiScope],
     cookies: {
       keys: [...config.cookieKeys],
@@ -83,6 +84,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // Code flow only: implicit and hybrid responses put tokens in URLs and browser history.
     responseTypes: ['code'],
+    fetch: createOutboundFetch(config.outboundAllowedNetworks) as unknown as Configuration['fetch'],
     rotateRefreshToken: true,
     clientBasedCORS(_ctx, origin, client) {
       return (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin);
@@ -90,8 +92,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Resource servers are confidential clients and may introspect any token presented to them;
+        // a public client may only look at its own.
+        allowedPolicy: (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        // Only the client a token was issued to may revoke it.
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
@@ -157,10 +168,10 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     logger.error({ err: error, requestId: ctx.response.get('x-request-id'), path: ctx.path }, 'oidc-provider server error');
   });
-  provider.on('backchannel.error', (client, error: Error) => {
+  provider.on('backchannel.error', (_ctx: KoaContextWithOIDC, error: Error, client: { clientId: string }) => {
     logger.warn({ clientId: client.clientId, err: error.message }, 'back-channel logout delivery failed');
   });
-  provider.on('backchannel.success', (client) => {
+  provider.on('backchannel.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
     logger.info({ clientId: client.clientId }, 'back-channel logout delivered');
   });
   return provider;

@@ -1,0 +1,15 @@
+import { PGlite } from '@electric-sql/pglite';
+let t = performance.now();
+const a = await PGlite.create({ dataDir: '/tmp/pgl-a' });
+await a.query('create table t (x int)');
+console.log('create', performance.now() - t);
+t = performance.now();
+const dump = await a.dumpDataDir('none');
+console.log('dump', performance.now() - t, dump.size);
+await a.close();
+t = performance.now();
+const b = await PGlite.create({ dataDir: '/tmp/pgl-b-' + Date.now(), loadDataDir: dump });
+console.log((await b.query('select count(*) from t')).rows, 'load fs', performance.now() - t);
+t = performance.now();
+const c = await PGlite.create({ loadDataDir: dump });
+console.log((await c.query('select count(*) from t')).rows, 'load mem', performance.now() - t);

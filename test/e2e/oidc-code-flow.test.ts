@@ -1,0 +1,171 @@
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { formsOf, UserAgent } from '../support/user-agent.ts';
+import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
+
+const redirectUri = 'http://localhost:8080/callback';
+const password = 'mật khẩu đủ dài 2026';
+
+let server: TestServer;
+let relyingParty: oidc.Configuration;
+let userId: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  const user = await createUser(server, { username: 'nguyenthianh', password, fullName: 'Nguyễn Thị Ánh', email: 'anh@tiengiang.gov.vn' });
+  userId = user.id;
+  const client = await registerTestClient(server, { name: 'Cổng thông tin điện tử', redirectUris: [redirectUri] });
+  relyingParty = await oidc.discovery(new URL(server.issuer), client.clientId, client.clientSecret!, undefined, {
+    execute: [oidc.allowInsecureRequests],
+  });
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+/** Drives authorize -> login form -> consent -> callback as a person would, and returns the callback URL. */
+async function signIn(agent: UserAgent, params: Record<string, string>, credentials = { login: 'nguyenthianh', password }) {
+  const authorizationUrl = oidc.buildAuthorizationUrl(relyingParty, { redirect_uri: redirectUri, ...params });
+  let step = await agent.follow(authorizationUrl.href, redirectUri);
+  for (let pages = 0; step.kind === 'page' && pages < 3; pages += 1) {
+    const [form] = formsOf(step.html, step.url);
+    expect(form, `a form on ${step.url}`).toBeDefined();
+    const fields = form!.action.endsWith('/login') ? { ...form!.fields, ...credentials } : form!.fields;
+    step = await agent.follow(form!.action, redirectUri, { form: fields });
+  }
+  expect(step.kind).toBe('redirect');
+  return new URL(step.url);
+}
+
+async function signInWithPkce(agent = new UserAgent(), scope = 'openid profile email offline_access') {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const callback = await signIn(agent, {
+    scope,
+    state,
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  });
+  const tokens = await oidc.authorizationCodeGrant(relyingParty, callback, { pkceCodeVerifier: verifier, expectedState: state });
+  return { tokens, callback, verifier, state, agent };
+}
+
+describe('authorization code flow with PKCE, driven by openid-client', () => {
+  it('issues an RS256 ID token that verifies against the published JWKS and names the user by id', async () => {
+    const { tokens } = await signInWithPkce();
+    const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
+    const { payload, protectedHeader } = await jwtVerify(tokens.id_token!, jwks, {
+      issuer: server.issuer,
+      audience: relyingParty.clientMetadata().client_id,
+    });
+    expect(protectedHeader.alg).toBe('RS256');
+    expect(payload.sub).toBe(userId);
+    expect(payload['amr']).toEqual(['pwd']);
+    // With an access token issued, profile claims come from userinfo, not the ID token (OIDC Core 5.4).
+    expect(payload).not.toHaveProperty('name');
+  });
+
+  it('answers userinfo with the standard claims the scopes allow', async () => {
+    const { tokens } = await signInWithPkce();
+    const claims = await oidc.fetchUserInfo(relyingParty, tokens.access_token, userId);
+    expect(claims).toMatchObject({
+      sub: userId,
+      name: 'Nguyễn Thị Ánh',
+      preferred_username: 'nguyenthianh',
+      email: 'anh@tiengiang.gov.vn',
+      email_verified: false,
+    });
+    expect(claims).not.toHaveProperty('phone_number');
+  });
+
+  it('rotates the refresh token, and a reused one is refused and ends the whole grant', async () => {
+    const { tokens } = await signInWithPkce();
+    const first = tokens.refresh_token!;
+    const refreshed = await oidc.refreshTokenGrant(relyingParty, first);
+    expect(refreshed.refresh_token).toBeDefined();
+    expect(refreshed.refresh_token).not.toBe(first);
+    expect((await oidc.fetchUserInfo(relyingParty, refreshed.access_token, userId)).sub).toBe(userId);
+
+    await expect(oidc.refreshTokenGrant(relyingParty, first)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Reuse means the token leaked: the rotated-in token dies with the grant.
+    await expect(oidc.refreshTokenGrant(relyingParty, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('introspects an active token and, once revoked, reports it inactive and refuses it at userinfo', async () => {
+    const { tokens } = await signInWithPkce();
+    const active = await oidc.tokenIntrospection(relyingParty, tokens.access_token);
+    expect(active).toMatchObject({ active: true, sub: userId, client_id: relyingParty.clientMetadata().client_id });
+
+    await oidc.tokenRevocation(relyingParty, tokens.access_token);
+    expect((await oidc.tokenIntrospection(relyingParty, tokens.access_token)).active).toBe(false);
+    await expect(oidc.fetchUserInfo(relyingParty, tokens.access_token, userId)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('refuses a replayed authorization code', async () => {
+    const { callback, verifier, state } = await signInWithPkce();
+    await expect(
+      oidc.authorizationCodeGrant(relyingParty, callback, { pkceCodeVerifier: verifier, expectedState: state }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuses a code redeemed with the wrong PKCE verifier', async () => {
+    const agent = new UserAgent();
+    const state = oidc.randomState();
+    const callback = await signIn(agent, {
+      scope: 'openid',
+      state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    await expect(
+      oidc.authorizationCodeGrant(relyingParty, callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: state }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('signs in again without a password while the session lives (single sign-on)', async () => {
+    const { agent } = await signInWithPkce();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authorizationUrl = oidc.buildAuthorizationUrl(relyingParty, {
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      state: oidc.randomState(),
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    const step = await agent.follow(authorizationUrl.href, redirectUri);
+    expect(step.kind).toBe('redirect');
+    expect(new URL(step.url).searchParams.get('code')).toBeTruthy();
+  });
+});
+
+describe('client credentials for the admin API', () => {
+  it('issues an ES256 JWT access token whose audience is the API', async () => {
+    const service = await registerTestClient(server, { name: 'Đồng bộ nhân sự', kind: 'service' });
+    const serviceConfig = await oidc.discovery(new URL(server.issuer), service.clientId, service.clientSecret!, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const api = `${server.issuer}/api/v1`;
+    const tokens = await oidc.clientCredentialsGrant(serviceConfig, { resource: api, scope: 'api' });
+    expect(decodeProtectedHeader(tokens.access_token).alg).toBe('ES256');
+    const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${server.issuer}/jwks`)), {
+      issuer: server.issuer,
+      audience: api,
+    });
+    expect(payload['client_id']).toBe(service.clientId);
+    expect(payload['scope']).toBe('api');
+  });
+
+  it('refuses a wrong client secret', async () => {
+    const service = await registerTestClient(server, { name: 'Kẻ mạo danh', kind: 'service' });
+    const impostor = await oidc.discovery(new URL(server.issuer), service.clientId, 'not-the-secret', undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+    await expect(oidc.clientCredentialsGrant(impostor, { resource: `${server.issuer}/api/v1` })).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
+  });
+});

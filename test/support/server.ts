@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { insertUser } from '../../src/db/queries/users.ts';
+import { registerClient, type ClientRegistration, type RegisteredClient } from '../../src/domain/clients.ts';
+import type { User, UserStatus } from '../../src/db/schema.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+export interface TestServer extends RunningServer {
+  readonly config: Config;
+  readonly issuer: string;
+  readonly database: TestDatabase;
+}
+
+/** A free TCP port on loopback; the issuer URL must name the port before the server starts. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    // TEST_LOG_LEVEL=debug shows the server's logs while debugging a test.
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    COOKIE_KEYS: randomBytes(32).toString('base64url'),
+    ...overrides,
+  });
+}
+
+/** The real Mekong ID server on a loopback port, on its own fresh database. */
+export async function startTestServer(overrides: Record<string, string> = {}): Promise<TestServer> {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const config = testConfig({ PORT: String(port), ISSUER: issuer, ...overrides });
+  const database = await createTestDatabase();
+  const server = await startServer(config, createLogger(config.logLevel), { database, host: '127.0.0.1' });
+  return { ...server, config, issuer, database };
+}
+
+export interface TestUser {
+  username: string;
+  password: string;
+  fullName?: string;
+  email?: string;
+  status?: UserStatus;
+}
+
+/** An ordinary person with a real argon2id password hash, made through the same queries the product uses. */
+export async function createUser(server: TestServer, user: TestUser): Promise<User> {
+  return insertUser(server.database.db, {
+    username: user.username,
+    full_name: (user.fullName ?? user.username).normalize('NFC'),
+    email: user.email ?? null,
+    phone: null,
+    password_hash: await server.passwords.hash(user.password),
+    status: user.status ?? 'active',
+  });
+}
+
+/** Registers a client the way the CLI does, validated by the running provider. */
+export async function registerTestClient(server: TestServer, registration: ClientRegistration): Promise<RegisteredClient> {
+  return registerClient(
+    {
+      db: server.database.db,
+      validateMetadata: async (metadata) => {
+        await server.oidc.current().Client.validate(metadata);
+      },
+    },
+    registration,
+  );
+}

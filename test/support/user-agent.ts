@@ -1,0 +1,68 @@
+import { CookieJar } from 'tough-cookie';
+
+/**
+ * A browser without a browser: fetch with a cookie jar and redirects followed by hand, so a test can
+ * post the real login form over HTTP and see every hop. Stops before leaving for the app's
+ * redirect URI, which is where the relying party takes over.
+ */
+export class UserAgent {
+  readonly jar = new CookieJar();
+
+  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    const cookie = await this.jar.getCookieString(url);
+    if (cookie) headers.set('cookie', cookie);
+    let body: string | undefined;
+    if (init.form) {
+      headers.set('content-type', 'application/x-www-form-urlencoded');
+      body = new URLSearchParams(init.form).toString();
+    }
+    const response = await fetch(url, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    for (const setCookie of response.headers.getSetCookie()) await this.jar.setCookie(setCookie, url);
+    return response;
+  }
+
+  /** Follows redirects from `url` until a page answers, or until the next hop starts with `stopAt`. */
+  async follow(url: string, stopAt: string, init: Parameters<UserAgent['request']>[1] = {}): Promise<FollowResult> {
+    let response = await this.request(url, init);
+    let current = url;
+    for (let hops = 0; hops < 20; hops += 1) {
+      const location = response.headers.get('location');
+      if (!location || response.status < 300 || response.status >= 400) {
+        return { kind: 'page', url: current, response, html: await response.text() };
+      }
+      const next = new URL(location, current).toString();
+      if (next.startsWith(stopAt)) return { kind: 'redirect', url: next, response };
+      current = next;
+      response = await this.request(next);
+    }
+    throw new Error(`too many redirects from ${url}`);
+  }
+}
+
+export type FollowResult =
+  | { kind: 'page'; url: string; response: Response; html: string }
+  | { kind: 'redirect'; url: string; response: Response };
+
+export interface HtmlForm {
+  action: string;
+  fields: Record<string, string>;
+}
+
+/** The forms on a page with their hidden fields, read the way a browser would submit them. */
+export function formsOf(html: string, baseUrl: string): HtmlForm[] {
+  return [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)].map((match) => {
+    const action = /action="([^"]*)"/.exec(match[1] ?? '')?.[1] ?? '';
+    const fields: Record<string, string> = {};
+    for (const input of (match[2] ?? '').matchAll(/<input\b[^>]*type="hidden"[^>]*>/g)) {
+      const name = /name="([^"]*)"/.exec(input[0])?.[1];
+      const value = /value="([^"]*)"/.exec(input[0])?.[1];
+      if (name) fields[name] = decodeEntities(value ?? '');
+    }
+    return { action: new URL(decodeEntities(action), baseUrl).toString(), fields };
+  });
+}
+
+function decodeEntities(value: string): string {
+  return value.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+}
