@@ -1,0 +1,169 @@
+import { sql } from 'kysely';
+import * as oidc from 'openid-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { lifetimes } from '../../src/oidc/provider.ts';
+import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
+import { formsOf, UserAgent } from '../support/user-agent.ts';
+
+const redirectUri = 'http://localhost:8082/callback';
+const password = 'đây là mật khẩu đúng';
+
+let server: TestServer;
+let relyingParty: oidc.Configuration;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await createUser(server, { username: 'lethicuc', password, fullName: 'Lê Thị Cúc' });
+  await createUser(server, { username: 'phamvandung', password, fullName: 'Phạm Văn Dũng', status: 'suspended' });
+  const client = await registerTestClient(server, { name: 'Hệ thống điều hành', redirectUris: [redirectUri], firstParty: true });
+  relyingParty = await discover(client.clientId, client.clientSecret!);
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function discover(id: string, secret?: string) {
+  return oidc.discovery(new URL(server.issuer), id, secret, secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
+}
+
+async function authorizationUrl(params: Record<string, string> = {}) {
+  return oidc.buildAuthorizationUrl(relyingParty, {
+    redirect_uri: redirectUri,
+    scope: 'openid offline_access',
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+    ...params,
+  });
+}
+
+/** Opens the login page and posts the form; returns the response to the post. */
+async function postLogin(login: string, pass: string) {
+  const agent = new UserAgent();
+  const page = await agent.follow((await authorizationUrl()).href, redirectUri);
+  if (page.kind !== 'page') throw new Error('expected the login page');
+  const [form] = formsOf(page.html, page.url);
+  return agent.follow(form!.action, redirectUri, { form: { ...form!.fields, login, password: pass } });
+}
+
+async function tokensFor(login: string) {
+  const agent = new UserAgent();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(relyingParty, {
+    redirect_uri: redirectUri,
+    scope: 'openid offline_access',
+    prompt: 'consent',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  });
+  const page = await agent.follow(url.href, redirectUri);
+  if (page.kind !== 'page') throw new Error('expected the login page');
+  const [form] = formsOf(page.html, page.url);
+  const callback = await agent.follow(form!.action, redirectUri, { form: { ...form!.fields, login, password } });
+  if (callback.kind !== 'redirect') throw new Error('expected the callback');
+  return oidc.authorizationCodeGrant(relyingParty, new URL(callback.url), { pkceCodeVerifier: verifier });
+}
+
+describe('login refusals that reveal nothing', () => {
+  it('answers a wrong password and an unknown username identically', async () => {
+    const wrongPassword = await postLogin('lethicuc', 'không phải mật khẩu');
+    const unknownUser = await postLogin('khongcoai', 'không phải mật khẩu');
+    for (const result of [wrongPassword, unknownUser]) {
+      expect(result.kind).toBe('page');
+      expect(result.response.status).toBe(401);
+      expect(result.kind === 'page' && result.html).toContain('Tên đăng nhập hoặc mật khẩu không đúng.');
+    }
+  });
+
+  it('tells a suspended person why only when their password is right', async () => {
+    const rightPassword = await postLogin('phamvandung', password);
+    expect(rightPassword.kind === 'page' && rightPassword.html).toContain('Tài khoản đang bị tạm khóa');
+    const wrongPassword = await postLogin('phamvandung', 'sai mật khẩu rồi nhé');
+    expect(wrongPassword.kind === 'page' && wrongPassword.html).toContain('Tên đăng nhập hoặc mật khẩu không đúng.');
+    expect(wrongPassword.kind === 'page' && wrongPassword.html).not.toContain('tạm khóa');
+  });
+});
+
+describe('authorization requests that are refused', () => {
+  it('refuses an unknown client on an error page, without redirecting anywhere', async () => {
+    const url = new URL(`${server.issuer}/auth`);
+    url.search = new URLSearchParams({ client_id: 'no-such-client', response_type: 'code', scope: 'openid', redirect_uri: redirectUri }).toString();
+    const response = await fetch(url, { redirect: 'manual' });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('location')).toBeNull();
+    expect(await response.text()).toContain('invalid_client');
+  });
+
+  it('refuses a redirect URI that is not registered exactly, without redirecting to it', async () => {
+    const url = await authorizationUrl({ redirect_uri: `${redirectUri}/../evil` });
+    const response = await fetch(url, { redirect: 'manual' });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('location')).toBeNull();
+    expect(await response.text()).toContain('redirect_uri');
+  });
+
+  it('refuses a public client that leaves out PKCE', async () => {
+    const spa = await registerTestClient(server, { name: 'Ứng dụng một trang', kind: 'spa', redirectUris: [redirectUri] });
+    const spaConfig = await discover(spa.clientId);
+    const url = oidc.buildAuthorizationUrl(spaConfig, { redirect_uri: redirectUri, scope: 'openid' });
+    const response = await fetch(url, { redirect: 'manual' });
+    const location = new URL(response.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe(redirectUri);
+    expect(location.searchParams.get('error')).toBe('invalid_request');
+    expect(location.searchParams.get('error_description')).toContain('PKCE');
+  });
+
+  it('refuses the implicit flow: tokens never travel in URLs', async () => {
+    const url = await authorizationUrl({ response_type: 'id_token token', nonce: 'n' });
+    const response = await fetch(url, { redirect: 'manual' });
+    const location = new URL(response.headers.get('location')!);
+    expect(location.searchParams.get('error') ?? new URLSearchParams(location.hash.slice(1)).get('error')).toBe('unsupported_response_type');
+  });
+});
+
+describe('tokens that are refused', () => {
+  it('refuses an access token once it has expired', async () => {
+    const tokens = await tokensFor('lethicuc');
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + (lifetimes.accessToken + 60) * 1000 });
+    await expect(oidc.fetchUserInfo(relyingParty, tokens.access_token, oidc.skipSubjectCheck)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('stops refreshing once the person is suspended', async () => {
+    const user = await createUser(server, { username: 'vothie', password, fullName: 'Võ Thị E' });
+    const tokens = await tokensFor('vothie');
+    await server.database.db.updateTable('users').set({ status: 'suspended' }).where('id', '=', user.id).execute();
+    await expect(oidc.refreshTokenGrant(relyingParty, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuses a disabled client at the token endpoint', async () => {
+    const service = await registerTestClient(server, { name: 'Dịch vụ bị khóa', kind: 'service' });
+    const serviceConfig = await discover(service.clientId, service.clientSecret!);
+    await oidc.clientCredentialsGrant(serviceConfig, { resource: `${server.issuer}/api/v1` });
+    await server.database.db.updateTable('clients').set({ status: 'disabled', updated_at: sql<Date>`now()` }).where('client_id', '=', service.clientId).execute();
+    await expect(oidc.clientCredentialsGrant(serviceConfig, { resource: `${server.issuer}/api/v1` })).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
+  });
+
+  it('refuses a token for an API Mekong ID does not know', async () => {
+    const service = await registerTestClient(server, { name: 'Dịch vụ tò mò', kind: 'service' });
+    const serviceConfig = await discover(service.clientId, service.clientSecret!);
+    await expect(oidc.clientCredentialsGrant(serviceConfig, { resource: 'https://other.example/api' })).rejects.toMatchObject({
+      error: 'invalid_target',
+    });
+  });
+
+  it('does not let one client revoke another client\u2019s token', async () => {
+    const tokens = await tokensFor('lethicuc');
+    const other = await registerTestClient(server, { name: 'Ứng dụng khác', redirectUris: [redirectUri] });
+    const otherConfig = await discover(other.clientId, other.clientSecret!);
+    await oidc.tokenRevocation(otherConfig, tokens.access_token).catch(() => undefined);
+    expect((await oidc.tokenIntrospection(relyingParty, tokens.access_token)).active).toBe(true);
+  });
+});
