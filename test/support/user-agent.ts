@@ -22,7 +22,10 @@ export class UserAgent {
     return response;
   }
 
-  /** Follows redirects from `url` until a page answers, or until the next hop starts with `stopAt`. */
+  /**
+   * Follows redirects from `url` until a page answers, or until the next hop starts with `stopAt`.
+   * Headers given (say, Accept-Language) go with every hop, as a browser's would.
+   */
   async follow(url: string, stopAt: string, init: Parameters<UserAgent['request']>[1] = {}): Promise<FollowResult> {
     let response = await this.request(url, init);
     let current = url;
@@ -34,7 +37,7 @@ export class UserAgent {
       const next = new URL(location, current).toString();
       if (next.startsWith(stopAt)) return { kind: 'redirect', url: next, response };
       current = next;
-      response = await this.request(next);
+      response = await this.request(next, init.headers ? { headers: init.headers } : {});
     }
     throw new Error(`too many redirects from ${url}`);
   }

@@ -1,0 +1,144 @@
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
+import { formsOf, UserAgent } from '../support/user-agent.ts';
+
+const redirectUri = 'http://localhost:8083/callback';
+const password = 'mật khẩu của chị Hoa';
+
+let server: TestServer;
+let relyingParty: oidc.Configuration;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await createUser(server, { username: 'hoa', password, fullName: 'Đặng Thị Hoa' });
+  const client = await registerTestClient(server, { name: 'Ứng dụng <b>thử</b> & "kiểm tra"', redirectUris: [redirectUri] });
+  relyingParty = await oidc.discovery(new URL(server.issuer), client.clientId, client.clientSecret!, undefined, {
+    execute: [oidc.allowInsecureRequests],
+  });
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+async function openLoginPage(agent = new UserAgent(), params: Record<string, string> = {}, headers: Record<string, string> = {}) {
+  const url = oidc.buildAuthorizationUrl(relyingParty, {
+    redirect_uri: redirectUri,
+    scope: 'openid profile',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+    ...params,
+  });
+  const page = await agent.follow(url.href, redirectUri, { headers });
+  if (page.kind !== 'page') throw new Error('expected the login page');
+  return { agent, page, form: formsOf(page.html, page.url)[0]! };
+}
+
+describe('CSRF protection on the sign-in forms', () => {
+  it('refuses a login post without the CSRF token and does not sign the person in', async () => {
+    const { agent, form } = await openLoginPage();
+    const { _csrf: _dropped, ...withoutToken } = form.fields;
+    const result = await agent.follow(form.action, redirectUri, { form: { ...withoutToken, login: 'hoa', password } });
+    expect(result.response.status).toBe(403);
+    expect(result.kind === 'page' && result.html).toContain('csrf_failed');
+  });
+
+  it('refuses a CSRF token taken from another browser', async () => {
+    const victim = await openLoginPage();
+    const attacker = await openLoginPage();
+    const result = await victim.agent.follow(victim.form.action, redirectUri, {
+      form: { ...victim.form.fields, _csrf: attacker.form.fields['_csrf']!, login: 'hoa', password },
+    });
+    expect(result.response.status).toBe(403);
+  });
+
+  it('refuses a post to another interaction than the one the browser is in', async () => {
+    const mine = await openLoginPage();
+    const theirs = await openLoginPage();
+    const result = await mine.agent.follow(theirs.form.action, redirectUri, { form: { ...mine.form.fields, login: 'hoa', password } });
+    expect(result.response.status).toBe(400);
+    expect(result.kind).toBe('page');
+  });
+});
+
+describe('the login page', () => {
+  it('escapes what it echoes: the typed login and the app name cannot inject markup', async () => {
+    const { agent, page, form } = await openLoginPage();
+    expect(page.html).toContain('Ứng dụng &lt;b&gt;thử&lt;/b&gt; &amp; &quot;kiểm tra&quot;');
+    const hostile = '"><script>alert(1)</script>';
+    const result = await agent.follow(form.action, redirectUri, { form: { ...form.fields, login: hostile, password: 'sai mật khẩu' } });
+    const html = result.kind === 'page' ? result.html : '';
+    expect(html).not.toContain('<script>alert(1)</script>');
+    expect(html).toContain('&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  it('speaks Vietnamese by default, and English when the app asks with ui_locales', async () => {
+    const vietnamese = await openLoginPage();
+    expect(vietnamese.page.html).toContain('<html lang="vi">');
+    expect(vietnamese.page.html).toContain('Mật khẩu');
+    const english = await openLoginPage(new UserAgent(), { ui_locales: 'en' });
+    expect(english.page.html).toContain('<html lang="en">');
+    expect(english.page.html).toContain('Password');
+  });
+
+  it('follows the browser\u2019s Accept-Language, and the language switch overrides it and is remembered', async () => {
+    const agent = new UserAgent();
+    const { page } = await openLoginPage(agent, {}, { 'accept-language': 'en-US,en;q=0.9' });
+    expect(page.html).toContain('Sign in');
+    const switchLink = /href="([^"]*lang=vi[^"]*)"/.exec(page.html)?.[1]?.replace(/&amp;/g, '&');
+    expect(switchLink).toBeDefined();
+    const switched = await agent.follow(new URL(switchLink!, page.url).href, redirectUri, { headers: { 'accept-language': 'en' } });
+    expect(switched.kind === 'page' && switched.html).toContain('Đăng nhập');
+    const later = await openLoginPage(agent, {}, { 'accept-language': 'en' });
+    expect(later.page.html).toContain('<html lang="vi">');
+  });
+
+  it('is served with a strict content security policy and may not be framed', async () => {
+    const agent = new UserAgent();
+    const url = oidc.buildAuthorizationUrl(relyingParty, {
+      redirect_uri: redirectUri,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const redirect = await agent.request(url.href);
+    const loginPage = await agent.request(new URL(redirect.headers.get('location')!, url).href);
+    const csp = loginPage.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(loginPage.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(loginPage.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(loginPage.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('shows a friendly page with the request id when the sign-in has expired', async () => {
+    const response = await fetch(`${server.issuer}/interaction/does-not-exist`, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(400);
+    const html = await response.text();
+    expect(html).toContain('Phiên đăng nhập đã hết hạn');
+    expect(html).toContain(response.headers.get('x-request-id'));
+  });
+});
+
+describe('operations endpoints', () => {
+  it('reports liveness and readiness', async () => {
+    expect(await (await fetch(`${server.issuer}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${server.issuer}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: true, migrations: true, keys: true } });
+  });
+
+  it('advertises exactly the flows that are enabled', async () => {
+    const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(discovery['response_types_supported']).toEqual(['code']);
+    expect(discovery['code_challenge_methods_supported']).toEqual(['S256']);
+    expect(discovery['grant_types_supported']).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
+    expect(discovery['grant_types_supported']).not.toContain('implicit');
+    expect(discovery['token_endpoint_auth_methods_supported']).toEqual(['client_secret_basic', 'client_secret_post', 'none']);
+    expect(discovery['backchannel_logout_supported']).toBe(true);
+    expect(discovery['id_token_signing_alg_values_supported']).not.toContain('HS256');
+  });
+});
