@@ -6,7 +6,7 @@ export type { Logger };
  * Structured JSON logs. Anything that could carry a credential is redacted by path as a second line
  * of defence; the first is never putting one in a log call.
  */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export function createLogger(level: string, options: { pretty?: boolean; destination?: pino.DestinationStream } = {}): Logger {
   return pino(
     {
       level,
@@ -25,6 +25,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         censor: '[redacted]',
       },
     },
-    destination,
+    options.pretty
+      ? pino.transport({ target: 'pino-pretty', options: { ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss' } })
+      : options.destination,
   );
 }

@@ -60,7 +60,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(config: Config): Promise<number> {
-  const logger = createLogger(config.logLevel);
+  // A person at a terminal in development reads lines, not JSON; production and pipes get JSON.
+  const logger = createLogger(config.logLevel, { pretty: process.stdout.isTTY && config.env === 'development' });
   const server = await startServer(config, logger);
   logger.info(
     { issuer: config.issuer, database: server.database.kind, discovery: `${config.issuer}/.well-known/openid-configuration` },

@@ -61,7 +61,8 @@ async function openEmbeddedDatabase(dataDir: string, options: OpenDatabaseOption
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
       throw new DatabaseLockedError(
         `the embedded database in ${dataDir} is in use by another Mekong ID process. ` +
-          'Stop that process first, or set DATABASE_URL to use PostgreSQL, which many processes can share.',
+          'Stop that process first, or set DATABASE_URL to use PostgreSQL, which many processes can share. ' +
+          '(After a crash the lock clears by itself within 10 seconds.)',
       );
     }
     throw error;
