@@ -20,7 +20,13 @@ const environmentSchema = z.object({
   /** TCP port to listen on. */
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** The issuer identifier: the public base URL, without a trailing slash. Default http://localhost:$PORT. */
-  ISSUER: z.url({ protocol: /^https?$/ }).refine((value) => !value.endsWith('/'), 'must not end with "/"').optional(),
+  ISSUER: z
+    .url({ protocol: /^https?$/ })
+    .refine((value) => !value.endsWith('/'), 'must not end with "/"')
+    // oidc-provider and Mekong ID's pages are mounted at the root: give Mekong ID its own host name.
+    .refine((value) => new URL(value).pathname === '/', 'must be an origin without a path, such as https://id.example.gov.vn')
+    .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not have a query or fragment')
+    .optional(),
   /**
    * 32 bytes, base64 or hex: encrypts signing keys at rest. Required in production; in development
    * it is generated into DATA_DIR/master.key on first start. Losing it loses the signing keys.
@@ -113,6 +119,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (production && !e.COOKIE_KEYS) {
     throw new ConfigError('COOKIE_KEYS: required when NODE_ENV=production (comma-separated random secrets)');
+  }
+
+  // Mekong ID speaks plain HTTP; an https issuer means a TLS-terminating proxy in front, and only by
+  // trusting its X-Forwarded-Proto can cookies be marked Secure.
+  if (production && e.ISSUER?.startsWith('https:') && !e.TRUST_PROXY) {
+    throw new ConfigError('TRUST_PROXY: must be true when ISSUER is https, because TLS ends at the reverse proxy in front of Mekong ID');
   }
 
   const masterKey = e.MASTER_KEY ? decodeMasterKey(e.MASTER_KEY) : readOrCreateDevelopmentMasterKey(dataDir);
