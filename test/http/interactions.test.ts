@@ -63,6 +63,29 @@ describe('CSRF protection on the sign-in forms', () => {
   });
 });
 
+describe('saying no', () => {
+  it('returns access_denied to the app when the person cancels at the login page', async () => {
+    const { agent, page } = await openLoginPage();
+    const cancel = formsOf(page.html, page.url).find((form) => form.action.endsWith('/abort'))!;
+    const result = await agent.follow(cancel.action, redirectUri, { form: cancel.fields });
+    expect(result.kind).toBe('redirect');
+    expect(new URL(result.url).searchParams.get('error')).toBe('access_denied');
+  });
+
+  it('lists what the app asks for on the consent page, and returns access_denied when refused', async () => {
+    const { agent, form } = await openLoginPage();
+    const consent = await agent.follow(form.action, redirectUri, { form: { ...form.fields, login: 'hoa', password } });
+    if (consent.kind !== 'page') throw new Error('expected the consent page');
+    expect(consent.html).toContain('Cấp quyền truy cập');
+    expect(consent.html).toContain('Xem họ tên và tên đăng nhập của bạn');
+    expect(consent.html).toContain('Đặng Thị Hoa');
+    const deny = formsOf(consent.html, consent.url).find((candidate) => candidate.action.endsWith('/abort'))!;
+    const result = await agent.follow(deny.action, redirectUri, { form: deny.fields });
+    expect(result.kind).toBe('redirect');
+    expect(new URL(result.url).searchParams.get('error')).toBe('access_denied');
+  });
+});
+
 describe('the login page', () => {
   it('escapes what it echoes: the typed login and the app name cannot inject markup', async () => {
     const { agent, page, form } = await openLoginPage();
