@@ -1,0 +1,373 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { loadConfig } from '../../src/config/index.ts';
+import { openDatabase, type DatabaseTarget } from '../../src/db/database.ts';
+import { findActiveClient } from '../../src/db/queries/clients.ts';
+import { countUsersWithRole } from '../../src/db/queries/role-assignments.ts';
+import { findUserByLogin } from '../../src/db/queries/users.ts';
+import type { Database } from '../../src/db/schema.ts';
+import { createPasswordHasher } from '../../src/domain/passwords.ts';
+import { withDatabase } from '../support/global-setup.ts';
+import { freePort } from '../support/server.ts';
+
+const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
+const cli = path.join(repositoryRoot, 'bin', 'mekong-id.js');
+const foundationMigration = '20261126-001-foundation';
+const postgres = inject('postgres');
+
+/** Where the CLI keeps its data: a fresh DATA_DIR and, on PostgreSQL runs, a fresh empty database. */
+interface CliTarget {
+  readonly env: Record<string, string>;
+  readonly database: DatabaseTarget;
+  dispose(): Promise<void>;
+}
+
+/**
+ * An empty, unmigrated database, as on a new machine: unlike the other tests' databases this one is
+ * not cloned from the migrated template, because `migrate` itself is under test.
+ */
+async function createEmptyTarget(): Promise<CliTarget> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mekong-id-cli-'));
+  const env = { DATA_DIR: dataDir, NODE_ENV: 'development', PATH: process.env['PATH'] ?? '' };
+  const removeDataDir = () => fs.rmSync(dataDir, { recursive: true, force: true });
+  if (!postgres) {
+    return {
+      env,
+      database: { kind: 'pglite', dataDir },
+      dispose() {
+        removeDataDir();
+        return Promise.resolve();
+      },
+    };
+  }
+  // Named like test/support/database.ts names its copies, so the run's teardown finds any left behind.
+  const name = `mekong_test_${postgres.template.split('_').pop() ?? ''}_cli_${randomBytes(6).toString('hex')}`;
+  await withAdminClient(postgres.url, (client) => client.query(`create database ${name}`));
+  const url = withDatabase(postgres.url, name);
+  return {
+    env: { ...env, DATABASE_URL: url },
+    database: { kind: 'postgres', url },
+    async dispose() {
+      await withAdminClient(postgres.url, (client) => client.query(`drop database if exists ${name} with (force)`));
+      removeDataDir();
+    },
+  };
+}
+
+async function withAdminClient<T>(url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Opens the target's database after the CLI has exited (the embedded one admits one process at a time). */
+async function inDatabase<T>(target: CliTarget, run: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const database = await openDatabase(target.database, { poolSize: 1 });
+  try {
+    return await run(database.db);
+  } finally {
+    await database.close();
+  }
+}
+
+interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function startCli(target: CliTarget, args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [cli, ...args], { cwd: repositoryRoot, env: { ...target.env, ...extraEnv }, stdio: 'pipe' });
+}
+
+/** Runs `mekong-id …` as a person at a shell would, with `stdin` piped in, and waits for it to exit. */
+async function runCli(target: CliTarget, args: string[], stdin = ''): Promise<CliResult> {
+  const child = startCli(target, args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdin!.end(stdin);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  return { code, stdout, stderr };
+}
+
+/** A message meant for a person: no stack trace. */
+const noStackTrace = /\n\s+at /;
+
+const adminPassword = 'Mật khẩu quản trị tỉnh 2026';
+
+let target: CliTarget;
+
+beforeAll(async () => {
+  target = await createEmptyTarget();
+});
+
+afterAll(async () => {
+  await target?.dispose();
+});
+
+describe('mekong-id migrate', { timeout: 60_000 }, () => {
+  it('lists the foundation migration as pending on an empty database, and as applied after migrate', async () => {
+    const before = await runCli(target, ['migrate', '--status']);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toMatch(new RegExp(`^pending\\s+${foundationMigration}$`, 'm'));
+
+    const migrated = await runCli(target, ['migrate']);
+    expect(migrated.code).toBe(0);
+    expect(migrated.stdout).toContain(`applied: ${foundationMigration}`);
+
+    const after = await runCli(target, ['migrate', '--status']);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(new RegExp(`^\\d{4}-\\d{2}-\\d{2}T[\\d:.]+Z\\s+${foundationMigration}$`, 'm'));
+    expect(after.stdout).not.toContain('pending');
+
+    const again = await runCli(target, ['migrate']);
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim()).toBe('the database is up to date');
+  });
+});
+
+describe('mekong-id admin create', { timeout: 60_000 }, () => {
+  it('creates a super administrator whose password is read from standard input without the trailing newline', async () => {
+    const result = await runCli(target, ['admin', 'create', '--username', 'admin', '--password-stdin', '--full-name', 'Quản trị viên tỉnh'], `${adminPassword}\n`);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^created super administrator admin \([0-9a-f-]{36}\)$/m);
+    expect(result.stdout).not.toContain(adminPassword);
+
+    await inDatabase(target, async (db) => {
+      const admin = await findUserByLogin(db, 'admin');
+      expect(admin).toMatchObject({ username: 'admin', full_name: 'Quản trị viên tỉnh', status: 'active' });
+      expect(admin!.password_hash).toMatch(/^\$argon2id\$/);
+      const passwords = createPasswordHasher(loadConfig({ DATA_DIR: target.env['DATA_DIR'] }).argon2);
+      expect((await passwords.verify(admin!.password_hash, adminPassword)).ok).toBe(true);
+      expect((await passwords.verify(admin!.password_hash, `${adminPassword}\n`)).ok).toBe(false);
+      expect(await countUsersWithRole(db, 'super_admin')).toBe(1);
+    });
+  });
+
+  it('refuses a username that is already taken, with a non-zero exit and a message saying so', async () => {
+    const first = await runCli(target, ['admin', 'create', '--username', 'quantri', '--password-stdin'], `${adminPassword}\n`);
+    expect(first.code).toBe(0);
+
+    const second = await runCli(target, ['admin', 'create', '--username', 'quantri', '--password-stdin'], 'một mật khẩu khác hẳn\n');
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toContain('the username "quantri" is already taken');
+    expect(second.stderr).not.toMatch(noStackTrace);
+    expect(second.stdout).not.toContain('created');
+  });
+
+  it('refuses a password shorter than 10 characters, naming the rule, and creates no one', async () => {
+    const result = await runCli(target, ['admin', 'create', '--username', 'ngan', '--password-stdin'], 'ngắn quá\n');
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('a password needs at least 10 characters');
+    expect(result.stderr).not.toMatch(noStackTrace);
+    expect(await inDatabase(target, (db) => findUserByLogin(db, 'ngan'))).toBeUndefined();
+  });
+});
+
+describe('mekong-id clients create', { timeout: 60_000 }, () => {
+  it('prints the client id and secret once as JSON, and stores only the SHA-256 hash of the secret', async () => {
+    const result = await runCli(target, ['clients', 'create', '--name', 'Cổng dịch vụ công', '--redirect-uri', 'http://localhost:9/cb', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const printed = JSON.parse(result.stdout) as { client_id: string; client_secret: string; client_name: string; redirect_uris: string[] };
+    expect(printed).toMatchObject({ client_name: 'Cổng dịch vụ công', redirect_uris: ['http://localhost:9/cb'] });
+    expect(printed.client_id).toMatch(/^[\w-]{16,}$/);
+    expect(printed.client_secret).toMatch(/^[\w-]{32,}$/);
+
+    const stored = await inDatabase(target, (db) => findActiveClient(db, printed.client_id));
+    expect(stored).toBeDefined();
+    expect(stored!.client_secret_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored!.client_secret_hash).toBe(createHash('sha256').update(printed.client_secret, 'utf8').digest('hex'));
+    expect(stored!.client_secret_hash).not.toBe(printed.client_secret);
+    expect(JSON.stringify(stored)).not.toContain(printed.client_secret);
+  });
+
+  it('refuses an http redirect URI that is not loopback, explains that https is needed, and stores nothing', async () => {
+    const result = await runCli(target, ['clients', 'create', '--name', 'Ứng dụng không an toàn', '--redirect-uri', 'http://app.tiengiang.gov.vn/cb', '--json']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('"http://app.tiengiang.gov.vn/cb" must use https');
+    expect(result.stderr).not.toMatch(noStackTrace);
+    expect(result.stdout).not.toContain('client_secret');
+
+    const names = await inDatabase(target, async (db) =>
+      (await db.selectFrom('clients').select('metadata').execute()).map((row) => row.metadata['client_name']),
+    );
+    expect(names).not.toContain('Ứng dụng không an toàn');
+  });
+});
+
+interface KeyRow {
+  kid: string;
+  alg: string;
+  state: string;
+  activatesAt: Date;
+}
+
+async function listKeys(): Promise<KeyRow[]> {
+  const result = await runCli(target, ['keys', 'list']);
+  expect(result.code).toBe(0);
+  const [header, ...rows] = result.stdout.trim().split('\n');
+  expect(header).toMatch(/^kid\s+alg\s+state\s+activates at\s+published until$/);
+  return rows.map((row) => {
+    const [kid = '', alg = '', state = '', activatesAt = ''] = row.split(/\s+/);
+    return { kid, alg, state, activatesAt: new Date(activatesAt) };
+  });
+}
+
+describe('mekong-id keys', { timeout: 60_000 }, () => {
+  it('lists one RS256 and one ES256 key that sign now', async () => {
+    const signing = (await listKeys()).filter((key) => key.state === 'signing');
+    expect(signing.map((key) => key.alg).sort()).toEqual(['ES256', 'RS256']);
+    expect(signing.every((key) => key.activatesAt.getTime() <= Date.now())).toBe(true);
+  });
+
+  it('rotate adds a pending key per algorithm and leaves the signing keys signing', async () => {
+    const signingBefore = (await listKeys()).filter((key) => key.state === 'signing').map((key) => key.kid).sort();
+
+    const rotated = await runCli(target, ['keys', 'rotate']);
+    expect(rotated.code).toBe(0);
+    const added = [...rotated.stdout.matchAll(/^added (RS256|ES256) key (\S+): published now, signs from (\S+)$/gm)].map((match) => ({
+      alg: match[1]!,
+      kid: match[2]!,
+    }));
+    expect(added.map((key) => key.alg).sort()).toEqual(['ES256', 'RS256']);
+
+    const after = await listKeys();
+    for (const key of added) {
+      const listed = after.find((row) => row.kid === key.kid);
+      expect(listed).toMatchObject({ alg: key.alg, state: 'pending' });
+      expect(listed!.activatesAt.getTime()).toBeGreaterThan(Date.now());
+    }
+    expect(after.filter((key) => key.state === 'signing').map((key) => key.kid).sort()).toEqual(signingBefore);
+  });
+});
+
+describe('mekong-id with a command it does not know', () => {
+  it('prints the usage and exits 64', async () => {
+    const result = await runCli(target, ['frobnicate']);
+    expect(result.code).toBe(64);
+    expect(result.stderr).toContain('unknown command "frobnicate"');
+    expect(result.stderr).toContain('usage: mekong-id <command>');
+    expect(result.stderr).not.toMatch(noStackTrace);
+  });
+});
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A running `mekong-id serve`, its stdout split into log lines. */
+interface ServeProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stdout(): string;
+  stderr(): string;
+}
+
+async function startServe(on: CliTarget): Promise<ServeProcess> {
+  const port = await freePort();
+  const child = startCli(on, ['serve'], { PORT: String(port) });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const serve = { child, url: `http://127.0.0.1:${port}`, exited, stdout: () => stdout, stderr: () => stderr };
+
+  const deadline = Date.now() + 45_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`mekong-id serve exited before it was ready:\n${stdout}\n${stderr}`);
+    }
+    const ready = await fetch(`${serve.url}/readyz`).then((response) => response.status === 200, () => false);
+    if (ready) return serve;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`mekong-id serve did not become ready within 45 s:\n${stdout}\n${stderr}`);
+}
+
+function logLines(serve: ServeProcess): LogLine[] {
+  return serve
+    .stdout()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+// The steps share one server, started on an empty database: they run in order, and the last stops it.
+describe('mekong-id serve', { timeout: 60_000 }, () => {
+  let serveTarget: CliTarget;
+  let serve: ServeProcess;
+
+  beforeAll(async () => {
+    serveTarget = await createEmptyTarget();
+    serve = await startServe(serveTarget);
+  });
+
+  afterAll(async () => {
+    if (serve && serve.child.exitCode === null && serve.child.signalCode === null) {
+      serve.child.kill('SIGKILL');
+      await serve.exited;
+    }
+    await serveTarget?.dispose();
+  });
+
+  it('logs JSON lines, and on its first start tells the operator how to create the first administrator', () => {
+    const lines = logLines(serve);
+    expect(lines.find((line) => line.msg === 'applied migrations')).toMatchObject({ migrations: [foundationMigration] });
+    const hint = lines.find((line) => line.msg.startsWith('no administrator yet'));
+    expect(hint).toBeDefined();
+    expect(hint!.level).toBe(40);
+    expect(hint!.msg).toContain('npx mekong-id admin create --username admin --password-stdin');
+    // With the embedded database the server holds the lock, so the hint must say to stop it first.
+    if (!postgres) expect(hint!.msg).toContain('stop the server');
+  });
+
+  // PostgreSQL is shared by many processes by design (that is how Mekong ID scales out), so there is
+  // no lock to refuse a second process: only the embedded database has one.
+  it.skipIf(postgres !== null)('refuses a second command on the same DATA_DIR while it runs, because the embedded database is in use', async () => {
+    const second = await runCli(serveTarget, ['keys', 'list']);
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toContain(`the embedded database in ${serveTarget.env['DATA_DIR']!} is in use by another Mekong ID process`);
+    expect(second.stderr).not.toMatch(noStackTrace);
+    expect(second.stdout).toBe('');
+    // The refused command left the running server undisturbed.
+    expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
+  });
+
+  it('shuts down gracefully on SIGTERM with exit code 0, and frees the database for the next command', async () => {
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited).toEqual({ code: 0, signal: null });
+    expect(logLines(serve).find((line) => line.msg === 'shutting down')).toMatchObject({ signal: 'SIGTERM' });
+    expect(serve.stderr()).toBe('');
+
+    const afterwards = await runCli(serveTarget, ['migrate', '--status']);
+    expect(afterwards.code).toBe(0);
+    expect(afterwards.stdout).toMatch(new RegExp(`^\\d{4}-.+Z\\s+${foundationMigration}$`, 'm'));
+  });
+});
