@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+
+import type { AdapterPayload } from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { insertClient } from '../../src/db/queries/clients.ts';
+import { deleteExpiredPayloads, upsertPayload } from '../../src/db/queries/oidc-payloads.ts';
+import { hashClientSecret } from '../../src/domain/client-secrets.ts';
+import { createKyselyAdapter, type AdapterConstructor } from '../../src/oidc/adapter.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let database: TestDatabase;
+let Adapter: AdapterConstructor;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  Adapter = createKyselyAdapter(database.db);
+});
+
+afterAll(async () => {
+  await database.close();
+});
+
+const id = () => randomUUID();
+const anHourAgo = () => new Date(Date.now() - 3600_000);
+
+/** A row whose expiry is already past, as the adapter would have left one an hour ago. */
+async function storeExpired(model: string, payloadId: string, extra: { uid?: string; userCode?: string; grantId?: string } = {}) {
+  await upsertPayload(database.db, {
+    model,
+    id: payloadId,
+    payload: { jti: payloadId, kind: model },
+    grantId: extra.grantId ?? null,
+    userCode: extra.userCode ?? null,
+    uid: extra.uid ?? null,
+    expiresAt: anHourAgo(),
+  });
+}
+
+describe('the Kysely adapter for oidc-provider artifacts', () => {
+  it('finds what it stored', async () => {
+    const sessions = new Adapter('Session');
+    const sessionId = id();
+    const payload: AdapterPayload = { jti: sessionId, kind: 'Session', accountId: randomUUID(), loginTs: 1_767_225_600 };
+    await sessions.upsert(sessionId, payload, 600);
+    expect(await sessions.find(sessionId)).toEqual(payload);
+  });
+
+  it('keeps models apart: the same id under another model is not found', async () => {
+    const sharedId = id();
+    await new Adapter('AccessToken').upsert(sharedId, { jti: sharedId, kind: 'AccessToken' }, 600);
+    expect(await new Adapter('RefreshToken').find(sharedId)).toBeUndefined();
+    expect(await new Adapter('AccessToken').find(sharedId)).toMatchObject({ kind: 'AccessToken' });
+  });
+
+  it('replaces the payload when the same id is stored again', async () => {
+    const sessions = new Adapter('Session');
+    const sessionId = id();
+    await sessions.upsert(sessionId, { jti: sessionId, accountId: 'first' }, 600);
+    await sessions.upsert(sessionId, { jti: sessionId, accountId: 'second' }, 600);
+    expect(await sessions.find(sessionId)).toEqual({ jti: sessionId, accountId: 'second' });
+  });
+
+  it('stores without expiry when expiresIn is 0', async () => {
+    const grants = new Adapter('Grant');
+    const grantId = id();
+    await grants.upsert(grantId, { jti: grantId }, 0);
+    expect(await grants.find(grantId)).toEqual({ jti: grantId });
+  });
+
+  it('returns undefined for an unknown id', async () => {
+    expect(await new Adapter('Session').find(id())).toBeUndefined();
+  });
+
+  it('does not find a payload once it has expired, even before the sweep removes it', async () => {
+    const codeId = id();
+    await storeExpired('AuthorizationCode', codeId);
+    expect(await new Adapter('AuthorizationCode').find(codeId)).toBeUndefined();
+  });
+
+  it('does not find a payload stored with expiresIn 1 after that second has passed', async () => {
+    const interactions = new Adapter('Interaction');
+    const interactionId = id();
+    await interactions.upsert(interactionId, { jti: interactionId }, 1);
+    expect(await interactions.find(interactionId)).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await interactions.find(interactionId)).toBeUndefined();
+  });
+
+  it('marks a payload consumed, so that a replayed code is recognised', async () => {
+    const codes = new Adapter('AuthorizationCode');
+    const codeId = id();
+    await codes.upsert(codeId, { jti: codeId, kind: 'AuthorizationCode' }, 60);
+    expect((await codes.find(codeId))?.consumed).toBeUndefined();
+    await codes.consume(codeId);
+    const consumed = (await codes.find(codeId))?.consumed as unknown;
+    expect(consumed).toBeTruthy();
+    expect(typeof consumed).toBe('number');
+    expect(Math.abs((consumed as number) - Date.now() / 1000)).toBeLessThan(60);
+  });
+
+  it('removes a destroyed payload', async () => {
+    const sessions = new Adapter('Session');
+    const sessionId = id();
+    await sessions.upsert(sessionId, { jti: sessionId }, 600);
+    await sessions.destroy(sessionId);
+    expect(await sessions.find(sessionId)).toBeUndefined();
+  });
+
+  it('revokes every artifact of a grant across models and leaves other grants alone', async () => {
+    const revoked = id();
+    const kept = id();
+    const ids = { code: id(), access: id(), refresh: id(), keptAccess: id() };
+    await new Adapter('AuthorizationCode').upsert(ids.code, { jti: ids.code, grantId: revoked }, 60);
+    await new Adapter('AccessToken').upsert(ids.access, { jti: ids.access, grantId: revoked }, 600);
+    await new Adapter('RefreshToken').upsert(ids.refresh, { jti: ids.refresh, grantId: revoked }, 3600);
+    await new Adapter('AccessToken').upsert(ids.keptAccess, { jti: ids.keptAccess, grantId: kept }, 600);
+
+    await new Adapter('AccessToken').revokeByGrantId(revoked);
+
+    expect(await new Adapter('AuthorizationCode').find(ids.code)).toBeUndefined();
+    expect(await new Adapter('AccessToken').find(ids.access)).toBeUndefined();
+    expect(await new Adapter('RefreshToken').find(ids.refresh)).toBeUndefined();
+    expect(await new Adapter('AccessToken').find(ids.keptAccess)).toMatchObject({ grantId: kept });
+  });
+
+  it('finds a session by its uid, and not an expired one', async () => {
+    const sessions = new Adapter('Session');
+    const sessionId = id();
+    const uid = id();
+    await sessions.upsert(sessionId, { jti: sessionId, uid }, 600);
+    expect(await sessions.findByUid(uid)).toMatchObject({ jti: sessionId, uid });
+    expect(await sessions.findByUid(id())).toBeUndefined();
+
+    const expiredUid = id();
+    await storeExpired('Session', id(), { uid: expiredUid });
+    expect(await sessions.findByUid(expiredUid)).toBeUndefined();
+  });
+
+  it('finds a device code by its user code, within its own model only', async () => {
+    const deviceCodes = new Adapter('DeviceCode');
+    const deviceCodeId = id();
+    await deviceCodes.upsert(deviceCodeId, { jti: deviceCodeId, userCode: 'BDFH-JKLM' }, 600);
+    expect(await deviceCodes.findByUserCode('BDFH-JKLM')).toMatchObject({ jti: deviceCodeId });
+    expect(await deviceCodes.findByUserCode('XXXX-XXXX')).toBeUndefined();
+    expect(await new Adapter('Session').findByUserCode('BDFH-JKLM')).toBeUndefined();
+  });
+});
+
+describe('deleteExpiredPayloads', () => {
+  it('removes only the rows whose expiry has passed', async () => {
+    await database.db.deleteFrom('oidc_payloads').execute();
+    const live = id();
+    const forever = id();
+    await new Adapter('Session').upsert(live, { jti: live }, 600);
+    await new Adapter('Grant').upsert(forever, { jti: forever }, 0);
+    await storeExpired('AccessToken', id());
+    await storeExpired('AuthorizationCode', id());
+    await storeExpired('Session', id());
+
+    expect(await deleteExpiredPayloads(database.db)).toBe(3);
+    const remaining = await database.db.selectFrom('oidc_payloads').select('id').execute();
+    expect(remaining.map((row) => row.id).sort()).toEqual([live, forever].sort());
+    expect(await deleteExpiredPayloads(database.db)).toBe(0);
+  });
+
+  it('works through a backlog larger than one batch', async () => {
+    await database.db.deleteFrom('oidc_payloads').execute();
+    for (let index = 0; index < 7; index += 1) await storeExpired('AccessToken', id());
+    const live = id();
+    await new Adapter('Session').upsert(live, { jti: live }, 600);
+    expect(await deleteExpiredPayloads(database.db, 3)).toBe(7);
+    expect(await new Adapter('Session').find(live)).toEqual({ jti: live });
+  });
+});
+
+describe('the Client model', () => {
+  const clients = () => new Adapter('Client');
+
+  async function storeClient(options: { secret?: string; firstParty?: boolean } = {}) {
+    const clientId = id();
+    await insertClient(database.db, {
+      client_id: clientId,
+      client_secret_hash: options.secret ? hashClientSecret(options.secret) : null,
+      metadata: { client_id: clientId, client_name: 'Hệ thống điều hành', redirect_uris: ['https://app.tiengiang.gov.vn/cb'] },
+      first_party: options.firstParty ?? false,
+    });
+    return clientId;
+  }
+
+  it('reads metadata from the clients table, with the stored hash as client_secret and first_party', async () => {
+    const clientId = await storeClient({ secret: 'the secret shown once to the developer', firstParty: true });
+    expect(await clients().find(clientId)).toEqual({
+      client_id: clientId,
+      client_name: 'Hệ thống điều hành',
+      redirect_uris: ['https://app.tiengiang.gov.vn/cb'],
+      client_secret: hashClientSecret('the secret shown once to the developer'),
+      first_party: true,
+    });
+  });
+
+  it('reads a public client without any client_secret', async () => {
+    const clientId = await storeClient();
+    const metadata = await clients().find(clientId);
+    expect(metadata).toMatchObject({ client_id: clientId, first_party: false });
+    expect(metadata).not.toHaveProperty('client_secret');
+  });
+
+  it('reads a disabled client as absent', async () => {
+    const clientId = await storeClient({ secret: 'the secret shown once to the developer' });
+    await database.db.updateTable('clients').set({ status: 'disabled' }).where('client_id', '=', clientId).execute();
+    expect(await clients().find(clientId)).toBeUndefined();
+  });
+
+  it('returns undefined for an unknown client', async () => {
+    expect(await clients().find('no-such-client')).toBeUndefined();
+  });
+
+  it('refuses to let oidc-provider write a client (dynamic registration cannot bypass Mekong ID)', async () => {
+    const clientId = id();
+    await expect(clients().upsert(clientId, { client_id: clientId, redirect_uris: ['https://attacker.example/cb'] }, 0)).rejects.toThrow(
+      'clients are written through Mekong ID',
+    );
+    expect(await clients().find(clientId)).toBeUndefined();
+    expect(await database.db.selectFrom('oidc_payloads').select('id').where('id', '=', clientId).executeTakeFirst()).toBeUndefined();
+  });
+});
