@@ -31,32 +31,27 @@ const usage = `usage: mekong-id <command>
 
 class UsageError extends Error {}
 
+type Command = (config: Config, args: string[]) => Promise<number>;
+
+/** Every command by its words; the configuration is loaded only once a real command is chosen. */
+const commands: Record<string, Command> = {
+  serve: (config) => serve(config),
+  migrate: migrate,
+  'admin create': createAdmin,
+  'clients create': createClient,
+  'keys list': (config) => listKeys(config),
+  'keys rotate': (config) => rotateKeys(config),
+};
+
 async function main(argv: string[]): Promise<number> {
-  const [command, subcommand] = argv;
-  const config = loadConfig();
-  switch (`${command ?? ''} ${subcommand ?? ''}`.trim().split(' ')[0]) {
-    case 'serve':
-      return serve(config);
-    case 'migrate':
-      return migrate(config, argv.slice(1));
-    case 'admin':
-      if (subcommand !== 'create') throw new UsageError(`unknown command "admin ${subcommand ?? ''}"`);
-      return createAdmin(config, argv.slice(2));
-    case 'clients':
-      if (subcommand !== 'create') throw new UsageError(`unknown command "clients ${subcommand ?? ''}"`);
-      return createClient(config, argv.slice(2));
-    case 'keys':
-      if (subcommand === 'list') return listKeys(config);
-      if (subcommand === 'rotate') return rotateKeys(config);
-      throw new UsageError(`unknown command "keys ${subcommand ?? ''}"`);
-    case '':
-    case 'help':
-    case '--help':
-      process.stdout.write(usage);
-      return 0;
-    default:
-      throw new UsageError(`unknown command "${command}"`);
+  const [first = '', second = ''] = argv;
+  if (first === '' || first === 'help' || first === '--help' || first === '-h') {
+    process.stdout.write(usage);
+    return 0;
   }
+  const name = [`${first} ${second}`, first].find((candidate) => Object.hasOwn(commands, candidate));
+  if (!name) throw new UsageError(`unknown command "${[first, second].filter(Boolean).join(' ')}"`);
+  return commands[name]!(loadConfig(), argv.slice(name.split(' ').length));
 }
 
 async function serve(config: Config): Promise<number> {

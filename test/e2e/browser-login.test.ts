@@ -7,6 +7,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
+import { discoverRelyingParty } from '../support/relying-party.ts';
 
 /** Debian's Chromium; CI installs it. Playwright's own browser downloads are not used (no internet). */
 const chromiumPath = '/usr/bin/chromium';
@@ -65,11 +66,7 @@ beforeAll(async () => {
   receiver = await startCallbackReceiver();
   userId = (await createUser(server, { username: login, password, fullName: 'Lê Thị Hồng Nhung' })).id;
   const client = await registerTestClient(server, { name: appName, redirectUris: [receiver.redirectUri] });
-  relyingParty = await oidc.discovery(new URL(server.issuer), client.clientId, client.clientSecret!, undefined, {
-    // Deprecated only as a warning sign: the test server speaks plain http on loopback.
-    // eslint-disable-next-line @typescript-eslint/no-deprecated
-    execute: [oidc.allowInsecureRequests],
-  });
+  relyingParty = await discoverRelyingParty(server.issuer, client.clientId, client.clientSecret);
 });
 
 afterAll(async () => {

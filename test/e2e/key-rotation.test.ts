@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { rotateSigningKeys } from '../../src/domain/signing-keys.ts';
 import { registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
+import { discoverRelyingParty } from '../support/relying-party.ts';
 
 let server: TestServer;
 let service: oidc.Configuration;
@@ -11,9 +12,7 @@ let service: oidc.Configuration;
 beforeAll(async () => {
   server = await startTestServer();
   const client = await registerTestClient(server, { name: 'Đồng bộ', kind: 'service' });
-  service = await oidc.discovery(new URL(server.issuer), client.clientId, client.clientSecret!, undefined, {
-    execute: [oidc.allowInsecureRequests],
-  });
+  service = await discoverRelyingParty(server.issuer, client.clientId, client.clientSecret);
 });
 
 afterAll(async () => {

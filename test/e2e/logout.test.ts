@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackchannelReceiver } from '../support/backchannel-receiver.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
+import { discoverRelyingParty } from '../support/relying-party.ts';
 
 const redirectUri = 'http://localhost:8081/callback';
 const postLogoutRedirectUri = 'http://localhost:8081/signed-out';
@@ -26,9 +27,7 @@ beforeAll(async () => {
     backchannelLogoutUri: receiver.url,
     firstParty: true,
   });
-  relyingParty = await oidc.discovery(new URL(server.issuer), client.clientId, client.clientSecret!, undefined, {
-    execute: [oidc.allowInsecureRequests],
-  });
+  relyingParty = await discoverRelyingParty(server.issuer, client.clientId, client.clientSecret);
 });
 
 afterAll(async () => {

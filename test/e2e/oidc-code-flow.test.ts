@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { formsOf, UserAgent } from '../support/user-agent.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
+import { discoverRelyingParty } from '../support/relying-party.ts';
 
 const redirectUri = 'http://localhost:8080/callback';
 const password = 'mật khẩu đủ dài 2026';
@@ -17,9 +18,7 @@ beforeAll(async () => {
   const user = await createUser(server, { username: 'nguyenthianh', password, fullName: 'Nguyễn Thị Ánh', email: 'anh@tiengiang.gov.vn' });
   userId = user.id;
   const client = await registerTestClient(server, { name: 'Cổng thông tin điện tử', redirectUris: [redirectUri] });
-  relyingParty = await oidc.discovery(new URL(server.issuer), client.clientId, client.clientSecret!, undefined, {
-    execute: [oidc.allowInsecureRequests],
-  });
+  relyingParty = await discoverRelyingParty(server.issuer, client.clientId, client.clientSecret);
 });
 
 afterAll(async () => {
@@ -145,9 +144,7 @@ describe('authorization code flow with PKCE, driven by openid-client', () => {
 describe('client credentials for the admin API', () => {
   it('issues an ES256 JWT access token whose audience is the API', async () => {
     const service = await registerTestClient(server, { name: 'Đồng bộ nhân sự', kind: 'service' });
-    const serviceConfig = await oidc.discovery(new URL(server.issuer), service.clientId, service.clientSecret!, undefined, {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const serviceConfig = await discoverRelyingParty(server.issuer, service.clientId, service.clientSecret);
     const api = `${server.issuer}/api/v1`;
     const tokens = await oidc.clientCredentialsGrant(serviceConfig, { resource: api, scope: 'api' });
     expect(decodeProtectedHeader(tokens.access_token).alg).toBe('ES256');
@@ -161,9 +158,7 @@ describe('client credentials for the admin API', () => {
 
   it('refuses a wrong client secret', async () => {
     const service = await registerTestClient(server, { name: 'Kẻ mạo danh', kind: 'service' });
-    const impostor = await oidc.discovery(new URL(server.issuer), service.clientId, 'not-the-secret', undefined, {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const impostor = await discoverRelyingParty(server.issuer, service.clientId, 'not-the-secret');
     await expect(oidc.clientCredentialsGrant(impostor, { resource: `${server.issuer}/api/v1` })).rejects.toMatchObject({
       error: 'invalid_client',
     });

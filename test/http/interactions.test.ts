@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
+import { discoverRelyingParty } from '../support/relying-party.ts';
 
 const redirectUri = 'http://localhost:8083/callback';
 const password = 'mật khẩu của chị Hoa';
@@ -14,9 +15,7 @@ beforeAll(async () => {
   server = await startTestServer();
   await createUser(server, { username: 'hoa', password, fullName: 'Đặng Thị Hoa' });
   const client = await registerTestClient(server, { name: 'Ứng dụng <b>thử</b> & "kiểm tra"', redirectUris: [redirectUri] });
-  relyingParty = await oidc.discovery(new URL(server.issuer), client.clientId, client.clientSecret!, undefined, {
-    execute: [oidc.allowInsecureRequests],
-  });
+  relyingParty = await discoverRelyingParty(server.issuer, client.clientId, client.clientSecret);
 });
 
 afterAll(async () => {
@@ -39,7 +38,7 @@ async function openLoginPage(agent = new UserAgent(), params: Record<string, str
 describe('CSRF protection on the sign-in forms', () => {
   it('refuses a login post without the CSRF token and does not sign the person in', async () => {
     const { agent, form } = await openLoginPage();
-    const { _csrf: _dropped, ...withoutToken } = form.fields;
+    const withoutToken = Object.fromEntries(Object.entries(form.fields).filter(([name]) => name !== '_csrf'));
     const result = await agent.follow(form.action, redirectUri, { form: { ...withoutToken, login: 'hoa', password } });
     expect(result.response.status).toBe(403);
     expect(result.kind === 'page' && result.html).toContain('csrf_failed');

@@ -23,13 +23,13 @@ declare module 'vitest' {
  * Builds one migrated database per test run, so that each test file can start from a copy of it in
  * well under a second instead of creating and migrating its own.
  */
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export default async function setup(project: TestProject): Promise<() => void | Promise<void>> {
   const url = process.env['TEST_DATABASE_URL'];
   if (url) return setUpPostgresTemplate(project, url);
   return setUpPgliteTemplate(project);
 }
 
-async function setUpPgliteTemplate(project: TestProject): Promise<() => Promise<void>> {
+async function setUpPgliteTemplate(project: TestProject): Promise<() => void> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'mekong-id-template-'));
   const pglite = await PGlite.create();
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
@@ -39,7 +39,7 @@ async function setUpPgliteTemplate(project: TestProject): Promise<() => Promise<
   await db.destroy();
   project.provide('pgliteTemplate', tarball);
   project.provide('postgres', null);
-  return async () => fs.rmSync(directory, { recursive: true, force: true });
+  return () => fs.rmSync(directory, { recursive: true, force: true });
 }
 
 async function setUpPostgresTemplate(project: TestProject, url: string): Promise<() => Promise<void>> {
