@@ -36,7 +36,12 @@ export interface StartOptions {
 
 /** Start-up in order: database, migrations, keys, provider, HTTP, periodic jobs. */
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
-  const database = options.database ?? (await openDatabase(config.database, options.databaseOptions));
+  const database =
+    options.database ??
+    (await openDatabase(config.database, {
+      onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; the pool will reconnect'),
+      ...options.databaseOptions,
+    }));
   const { db } = database;
   try {
     const applied = await migrateToLatest(db);

@@ -22,10 +22,15 @@ const environmentSchema = z.object({
   /** The issuer identifier: the public base URL, without a trailing slash. Default http://localhost:$PORT. */
   ISSUER: z
     .url({ protocol: /^https?$/ })
-    .refine((value) => !value.endsWith('/'), 'must not end with "/"')
-    // oidc-provider and Mekong ID's pages are mounted at the root: give Mekong ID its own host name.
-    .refine((value) => new URL(value).pathname === '/', 'must be an origin without a path, such as https://id.example.gov.vn')
-    .refine((value) => !new URL(value).search && !new URL(value).hash, 'must not have a query or fragment')
+    .superRefine((value, ctx) => {
+      // zod runs refinements even after the URL check failed; that failure has been reported.
+      if (!URL.canParse(value)) return;
+      const url = new URL(value);
+      if (value.endsWith('/')) ctx.addIssue({ code: 'custom', message: 'must not end with "/"' });
+      // oidc-provider and Mekong ID's pages are mounted at the root: give Mekong ID its own host name.
+      else if (url.pathname !== '/') ctx.addIssue({ code: 'custom', message: 'must be an origin without a path, such as https://id.example.gov.vn' });
+      if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'must not have a query or fragment' });
+    })
     .optional(),
   /**
    * 32 bytes, base64 or hex: encrypts signing keys at rest. Required in production; in development

@@ -22,6 +22,11 @@ export class DatabaseLockedError extends Error {
 }
 
 export interface OpenDatabaseOptions {
+  /**
+   * Told when PostgreSQL drops an idle pooled connection (a restart, a failover, an idle timeout).
+   * The pool replaces the connection by itself; without a listener the error would end the process.
+   */
+  onConnectionError?: (error: Error) => void;
   /** pg pool size; ignored for PGlite, which is a single connection. */
   poolSize?: number;
   /** Load the embedded database from a dump (tests clone a migrated template this way). */
@@ -31,6 +36,7 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(target: DatabaseTarget, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: target.url, max: options.poolSize ?? 10 });
+    pool.on('error', options.onConnectionError ?? ((error) => console.error(`database connection lost: ${error.message}`)));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', close: () => db.destroy() };
   }

@@ -27,6 +27,12 @@ export interface PasswordHasher {
   readonly queueDepth: number;
 }
 
+/**
+ * The same Vietnamese password typed on two keyboards can arrive composed ("ế" as one code point)
+ * or decomposed ("e" plus two marks). NIST SP 800-63B asks verifiers to normalize, so both hash alike.
+ */
+const normalizePassword = (password: string) => password.normalize('NFKC');
+
 export function createPasswordHasher(parameters: Argon2Parameters): PasswordHasher {
   const options = {
     type: argon2.argon2id,
@@ -40,7 +46,7 @@ export function createPasswordHasher(parameters: Argon2Parameters): PasswordHash
   const limit = pLimit(parameters.concurrency);
   let dummyHash: Promise<string> | undefined;
 
-  const hash = (password: string) => limit(() => argon2.hash(password, options));
+  const hash = (password: string) => limit(() => argon2.hash(normalizePassword(password), options));
 
   return {
     hash,
@@ -48,10 +54,10 @@ export function createPasswordHasher(parameters: Argon2Parameters): PasswordHash
       if (storedHash === null) {
         dummyHash ??= hash('mekong-id timing equalizer');
         const equalizer = await dummyHash;
-        await limit(() => argon2.verify(equalizer, password));
+        await limit(() => argon2.verify(equalizer, normalizePassword(password)));
         return { ok: false, rehashed: null };
       }
-      const ok = await limit(() => argon2.verify(storedHash, password));
+      const ok = await limit(() => argon2.verify(storedHash, normalizePassword(password)));
       if (!ok) return { ok: false, rehashed: null };
       const rehashed = argon2.needsRehash(storedHash, options) ? await hash(password) : null;
       return { ok: true, rehashed };

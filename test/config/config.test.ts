@@ -73,9 +73,8 @@ describe('a bad value stops start-up with a message naming the variable', () => 
     ['ISSUER', 'https://id.tiengiang.gov.vn/'],
     ['ISSUER', 'https://id.tiengiang.gov.vn/sso'],
     ['ISSUER', 'ftp://id.tiengiang.gov.vn'],
-    // TODO(src bug): ISSUER=not-a-url escapes as a TypeError ("Invalid URL") instead of a ConfigError,
-    // because the path and query refinements in src/config/index.ts call new URL() on a value the
-    // url check already refused. Add ['ISSUER', 'not a url'] here once that is fixed.
+    ['ISSUER', 'not a url'],
+    ['ISSUER', 'https://id.tiengiang.gov.vn?x=1'],
     ['DATABASE_URL', 'mysql://root@localhost/mekong'],
     ['LOG_LEVEL', 'verbose'],
     ['OUTBOUND_ALLOWED_NETWORKS', '10.0.0.0/8,intranet'],

@@ -85,3 +85,31 @@ describe('migrations on an already migrated database', () => {
     expect(await migrationsAreCurrent(database.db)).toBe(true);
   });
 });
+
+// Only a server can drop a client's connection; PGlite lives inside this process.
+describe.skipIf(!process.env['TEST_DATABASE_URL'])('a PostgreSQL connection dropped by the server', () => {
+  let database: TestDatabase;
+  const reported: Error[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+
+  afterAll(async () => {
+    await database.close();
+  });
+
+  it('is reported and replaced, and the process carries on', async () => {
+    const handle = await openDatabase(database.target, { poolSize: 1, onConnectionError: (error) => reported.push(error) });
+    try {
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(handle.db);
+      await sql`select pg_terminate_backend(${rows[0]!.pid})`.execute(database.db);
+      await expect.poll(() => reported.length).toBe(1);
+      expect(reported[0]!.message).toContain('terminating connection');
+      const after = await sql<{ one: number }>`select 1 as one`.execute(handle.db);
+      expect(after.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await handle.close();
+    }
+  });
+});

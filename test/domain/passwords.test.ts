@@ -41,6 +41,13 @@ describe('verify', () => {
     expect(await hasher.verify(stored, '')).toEqual({ ok: false, rehashed: null });
   });
 
+  it('accepts the same Vietnamese password typed composed or decomposed', async () => {
+    const stored = await hasher.hash(password.normalize('NFD'));
+    expect(password.normalize('NFD')).not.toBe(password.normalize('NFC'));
+    expect((await hasher.verify(stored, password.normalize('NFC'))).ok).toBe(true);
+    expect((await hasher.verify(await hasher.hash(password.normalize('NFC')), password.normalize('NFD'))).ok).toBe(true);
+  });
+
   it('refuses, without throwing, when there is no stored hash (an unknown user)', async () => {
     expect(await hasher.verify(null, password)).toEqual({ ok: false, rehashed: null });
     // The equalizing hash it verifies against must not become a password that works for unknown users.
