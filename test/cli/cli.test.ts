@@ -6,7 +6,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Kysely } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { loadConfig } from '../../src/config/index.ts';
@@ -16,6 +15,7 @@ import { countUsersWithRole } from '../../src/db/queries/role-assignments.ts';
 import { findUserByLogin } from '../../src/db/queries/users.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { createPasswordHasher } from '../../src/domain/passwords.ts';
+import { withAdminClient } from '../support/database.ts';
 import { withDatabase } from '../support/global-setup.ts';
 import { freePort } from '../support/server.ts';
 
@@ -63,15 +63,6 @@ async function createEmptyTarget(): Promise<CliTarget> {
   };
 }
 
-async function withAdminClient<T>(url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Opens the target's database after the CLI has exited (the embedded one admits one process at a time). */
 async function inDatabase<T>(target: CliTarget, run: (db: Kysely<Database>) => Promise<T>): Promise<T> {

@@ -54,6 +54,17 @@ async function signIn(agent: UserAgent) {
   return oidc.authorizationCodeGrant(relyingParty, new URL(callback.url), { pkceCodeVerifier: verifier, expectedState: state });
 }
 
+/** A new authorization in the same browser: a redirect back to the app while the session lives, the login page once it ended. */
+async function authorizeAgain(agent: UserAgent) {
+  const url = oidc.buildAuthorizationUrl(relyingParty, {
+    redirect_uri: redirectUri,
+    scope: 'openid',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+  return agent.follow(url.href, redirectUri);
+}
+
 describe('RP-initiated logout with back-channel logout', () => {
   it('asks for confirmation, ends the session, returns to the app and tells the app over the back channel', async () => {
     const agent = new UserAgent();
@@ -85,15 +96,7 @@ describe('RP-initiated logout with back-channel logout', () => {
     expect(payload['events']).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
 
     // The session is gone: the next authorization asks for the password again.
-    const again = await agent.follow(
-      oidc.buildAuthorizationUrl(relyingParty, {
-        redirect_uri: redirectUri,
-        scope: 'openid',
-        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      }).href,
-      redirectUri,
-    );
+    const again = await authorizeAgain(agent);
     expect(again.kind).toBe('page');
     expect(again.kind === 'page' && again.html).toContain('name="password"');
   });
@@ -110,15 +113,7 @@ describe('RP-initiated logout with back-channel logout', () => {
     const [form] = formsOf(confirmation.html, confirmation.url);
     await agent.follow(form!.action, postLogoutRedirectUri, { form: form!.fields });
 
-    const again = await agent.follow(
-      oidc.buildAuthorizationUrl(relyingParty, {
-        redirect_uri: redirectUri,
-        scope: 'openid',
-        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      }).href,
-      redirectUri,
-    );
+    const again = await authorizeAgain(agent);
     expect(again.kind).toBe('redirect');
     // The app that asked is still told, over the back channel, that its session ended.
     await expect.poll(() => receiver.tokens.length).toBe(before + 1);
