@@ -38,6 +38,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('client_secret_hash', 'text')
     .addColumn('metadata', 'jsonb', (col) => col.notNull())
     .addColumn('first_party', 'boolean', (col) => col.notNull().defaultTo(false))
+    .addColumn('admin_api_access', 'boolean', (col) => col.notNull().defaultTo(false))
     .addColumn('status', 'text', (col) =>
       col.notNull().defaultTo('active').check(sql`status in ('active', 'disabled')`))
     .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))

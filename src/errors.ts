@@ -9,18 +9,17 @@ export class AppError extends Error {
   readonly status: number;
   readonly expose: boolean;
 
-  constructor(code: string, message: string, status = 400, options?: { cause?: unknown }) {
-    super(message, options);
+  /** `expose` defaults to status < 500; a deliberate 503 ("busy, try again") sets it. */
+  constructor(code: string, message: string, status = 400, options?: { cause?: unknown; expose?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = status;
-    this.expose = status < 500;
+    this.expose = options?.expose ?? status < 500;
   }
 }
 
 export const invalidInput = (message: string) => new AppError('invalid_input', message, 400);
-export const notFound = (message: string) => new AppError('not_found', message, 404);
 export const conflict = (message: string) => new AppError('conflict', message, 409);
-export const forbidden = (message: string) => new AppError('forbidden', message, 403);
 
 /** Replaces `if (!condition) throw error` with a line that also narrows the type. */
 export function assertThat(condition: unknown, error: Error | (() => Error)): asserts condition {

@@ -7,13 +7,15 @@ import { listSigningKeys } from '../db/queries/signing-keys.ts';
 import { createSuperAdministrator } from '../domain/accounts.ts';
 import { clientKinds, registerClient, type ClientKind } from '../domain/clients.ts';
 import { createPasswordHasher } from '../domain/passwords.ts';
+import { UnsealError } from '../domain/sealed-box.ts';
 import { describeKeys, ensureSigningKeys, rotateSigningKeys } from '../domain/signing-keys.ts';
 import { AppError } from '../errors.ts';
+import { createProviderPages } from '../http/provider-pages.ts';
 import { createViews } from '../http/views.ts';
 import { createLogger } from '../logger.ts';
 import { createLiveProvider } from '../oidc/live-provider.ts';
 import { signingKeyRetentionSeconds } from '../oidc/provider.ts';
-import { startServer } from '../server.ts';
+import { startServer } from '../main.ts';
 
 const usage = `usage: mekong-id <command>
 
@@ -151,7 +153,7 @@ async function createClient(config: Config, args: string[]): Promise<number> {
   const registered = await withDatabase(config, async (database) => {
     await ensureSigningKeys(database.db, config.masterKey);
     // Validated by a real provider, so that nothing is stored that the server could not load.
-    const oidc = await createLiveProvider({ config, db: database.db, views: createViews(), logger: createLogger('silent') });
+    const oidc = await createLiveProvider({ config, db: database.db, pages: createProviderPages(createViews()), logger: createLogger('silent') });
     return registerClient(
       { db: database.db, validateMetadata: async (metadata) => { await oidc.current().Client.validate(metadata); } },
       {
@@ -202,6 +204,9 @@ try {
   if (error instanceof UsageError) {
     console.error(`mekong-id: ${error.message}\n\n${usage}`);
     process.exitCode = 64;
+  } else if (error instanceof UnsealError) {
+    console.error(`mekong-id: the signing keys cannot be decrypted: MASTER_KEY is not the key they were sealed with (${error.message})`);
+    process.exitCode = 78;
   } else if (error instanceof ConfigError || error instanceof DatabaseLockedError || error instanceof AppError) {
     console.error(`mekong-id: ${error.message}`);
     process.exitCode = error instanceof AppError ? 65 : 78;

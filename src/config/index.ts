@@ -57,10 +57,18 @@ const environmentSchema = z.object({
   ARGON2_TIME_COST: z.coerce.number().int().min(1).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
   /**
-   * How many password hashes may run at once. Around the number of cores: more only queues inside
-   * libuv and starves token signing during a burst of logins.
+   * How many password hashes may run at once. Default: the number of cores, but always leaving two
+   * of libuv's threads (UV_THREADPOOL_SIZE, which bin/mekong-id.js sizes to cores + 2) free, because
+   * token signing runs on the same threads and must not wait behind a burst of logins.
    */
-  ARGON2_CONCURRENCY: z.coerce.number().int().min(1).default(Math.max(1, os.availableParallelism())),
+  ARGON2_CONCURRENCY: z.coerce.number().int().min(1).optional(),
+  /**
+   * Hashes that may wait for a slot. Beyond that a login is refused with "busy, try again" (503)
+   * instead of queueing without bound. Default: 50 per slot, about two seconds of waiting.
+   */
+  ARGON2_MAX_QUEUE: z.coerce.number().int().min(1).optional(),
+  /** Set by bin/mekong-id.js before anything starts; read here only to size ARGON2_CONCURRENCY. */
+  UV_THREADPOOL_SIZE: z.coerce.number().int().min(1).default(4),
   /**
    * Comma-separated CIDR networks that outbound calls (back-channel logout, client JWKS) may reach
    * although they are private or loopback, for example the intranet the province's apps live on:
@@ -99,6 +107,7 @@ export interface Config {
     readonly timeCost: number;
     readonly parallelism: number;
     readonly concurrency: number;
+    readonly maxQueue: number;
   };
   readonly outboundAllowedNetworks: readonly string[];
   readonly cleanupIntervalSeconds: number;
@@ -119,6 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = e.NODE_ENV === 'production';
   const dataDir = path.resolve(e.DATA_DIR);
 
+  if (production && !e.ISSUER) {
+    throw new ConfigError('ISSUER: required when NODE_ENV=production (the public https origin, such as https://id.example.gov.vn)');
+  }
   if (production && !e.MASTER_KEY) {
     throw new ConfigError('MASTER_KEY: required when NODE_ENV=production (32 random bytes, base64 or hex)');
   }
@@ -131,6 +143,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && e.ISSUER?.startsWith('https:') && !e.TRUST_PROXY) {
     throw new ConfigError('TRUST_PROXY: must be true when ISSUER is https, because TLS ends at the reverse proxy in front of Mekong ID');
   }
+
+  const concurrency = e.ARGON2_CONCURRENCY ?? Math.max(1, Math.min(os.availableParallelism(), e.UV_THREADPOOL_SIZE - 2));
 
   const masterKey = e.MASTER_KEY ? decodeMasterKey(e.MASTER_KEY) : readOrCreateDevelopmentMasterKey(dataDir);
   const cookieKeys = e.COOKIE_KEYS ? parseCookieKeys(e.COOKIE_KEYS) : [deriveDevelopmentCookieKey(masterKey)];
@@ -150,7 +164,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       memoryCost: e.ARGON2_MEMORY_KIB,
       timeCost: e.ARGON2_TIME_COST,
       parallelism: e.ARGON2_PARALLELISM,
-      concurrency: e.ARGON2_CONCURRENCY,
+      concurrency,
+      maxQueue: e.ARGON2_MAX_QUEUE ?? 50 * concurrency,
     },
     outboundAllowedNetworks: e.OUTBOUND_ALLOWED_NETWORKS ?? (production ? [] : ['127.0.0.0/8', '::1/128']),
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,

@@ -39,6 +39,8 @@ export interface ClientsTable {
   client_secret_hash: string | null;
   metadata: Json<ClientMetadata>;
   first_party: Generated<boolean>;
+  /** May obtain tokens for the admin API ($ISSUER/api/v1): service clients and the admin console only. */
+  admin_api_access: Generated<boolean>;
   status: Generated<ClientStatus>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

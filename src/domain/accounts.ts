@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { isUniqueViolation } from '../db/errors.ts';
 import { assignRole } from '../db/queries/role-assignments.ts';
-import { findUserByLogin, insertUser, recordLogin, updatePasswordHash } from '../db/queries/users.ts';
+import { findUserById, findUserByLogin, insertUser, recordLogin, updatePasswordHash } from '../db/queries/users.ts';
 import type { Database, User, UserStatus } from '../db/schema.ts';
 import { conflict, invalidInput } from '../errors.ts';
 import type { PasswordHasher } from './passwords.ts';
@@ -46,6 +46,11 @@ export async function authenticateWithPassword(deps: AccountDeps, login: string,
   if (user.status !== 'active') return { outcome: 'inactive', status: user.status };
   await recordLogin(deps.db, user.id);
   return { outcome: 'success', user };
+}
+
+/** The person behind an account id (a session's, a token's); undefined for an unknown or malformed id. */
+export async function findAccountHolder(deps: Pick<AccountDeps, 'db'>, id: string): Promise<User | undefined> {
+  return findUserById(deps.db, id);
 }
 
 const newAdministratorSchema = z.object({

@@ -19,6 +19,7 @@ export function clientSecretMatches(storedHash: string, presented: string): bool
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 
+/** Hex, so that an id never starts with "-" and reads unambiguously over the phone. */
 export function generateClientId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBytes(16).toString('hex');
 }

@@ -13,36 +13,48 @@ export type ClientKind = (typeof clientKinds)[number];
 const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
+ * A native app's own URI scheme, named after a domain its publisher controls (RFC 8252 §7.1), such
+ * as `vn.gov.tiengiang.benhvien:/callback`: the reverse-DNS form keeps apps from claiming each other's.
+ */
+const privateUseScheme = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
+
+/**
  * Redirect URIs are matched exactly, so they are checked when registered: absolute, no fragment, no
  * wildcard, and https unless the host is this machine (a native app's or a developer's loopback).
+ * Native apps may also use a private-use scheme.
  */
-const redirectUriSchema = z.string().superRefine((value, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not an absolute URL` });
+function checkRedirectUri(value: string, kind: ClientKind, ctx: z.RefinementCtx, path: (string | number)[]): void {
+  const issue = (message: string) => ctx.addIssue({ code: 'custom', path, message: `"${value}" ${message}` });
+  if (!URL.canParse(value)) {
+    issue('is not an absolute URL');
     return;
   }
-  if (url.hash || value.includes('#')) ctx.addIssue({ code: 'custom', message: `"${value}" must not have a fragment` });
-  if (value.includes('*')) ctx.addIssue({ code: 'custom', message: `"${value}" must not contain a wildcard` });
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname)) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" must use https (http is allowed only for localhost)` });
-  } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    ctx.addIssue({ code: 'custom', message: `"${value}" must use https` });
+  const url = new URL(value);
+  if (url.hash || value.includes('#')) issue('must not have a fragment');
+  if (value.includes('*')) issue('must not contain a wildcard');
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:') {
+    if (!loopbackHosts.has(url.hostname)) issue('must use https (http is allowed only for localhost)');
+    return;
   }
-});
+  if (kind === 'native' && privateUseScheme.test(url.protocol)) return;
+  issue(kind === 'native' ? 'must use https, loopback http, or a reverse-domain scheme such as vn.gov.example.app:/' : 'must use https');
+}
 
 const registrationSchema = z
   .object({
     name: z.string().trim().min(1, 'a client needs a name').max(200),
     kind: z.enum(clientKinds).default('web'),
-    redirectUris: z.array(redirectUriSchema).default([]),
-    postLogoutRedirectUris: z.array(redirectUriSchema).default([]),
-    backchannelLogoutUri: redirectUriSchema.optional(),
+    redirectUris: z.array(z.string()).default([]),
+    postLogoutRedirectUris: z.array(z.string()).default([]),
+    backchannelLogoutUri: z.string().optional(),
     firstParty: z.boolean().default(false),
   })
   .superRefine((input, ctx) => {
+    input.redirectUris.forEach((uri, index) => checkRedirectUri(uri, input.kind, ctx, ['redirectUris', index]));
+    input.postLogoutRedirectUris.forEach((uri, index) => checkRedirectUri(uri, input.kind, ctx, ['postLogoutRedirectUris', index]));
+    // The back channel is a server-to-server call: never a native app's scheme.
+    if (input.backchannelLogoutUri !== undefined) checkRedirectUri(input.backchannelLogoutUri, 'web', ctx, ['backchannelLogoutUri']);
     if (input.kind === 'service' && input.redirectUris.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'a service client has no redirect URIs' });
     }
@@ -106,6 +118,9 @@ export async function registerClient(deps: ClientDeps, registration: ClientRegis
     client_secret_hash: clientSecretHash,
     metadata,
     first_party: input.firstParty,
+    // Service clients exist to automate against the admin API (their roles, not this flag, say what
+    // they may do there); the admin console will be the one other client with this access.
+    admin_api_access: input.kind === 'service',
   });
   return { clientId, clientSecret, metadata };
 }

@@ -12,6 +12,7 @@ const friendlyMessages: Record<string, MessageKey> = {
   session_expired: 'error.session_expired',
   interaction_step_mismatch: 'error.session_expired',
   not_found: 'error.not_found',
+  busy: 'error.busy',
 };
 
 /**
@@ -44,7 +45,8 @@ export function errorHandler(views: Views, logger: Logger) {
         title: t('error.title'),
         message: t(friendlyMessages[code] ?? (error ? 'error.body' : 'error.server')),
         code,
-        detail: error ? message : null,
+        // The page speaks the person's language; the English message is for JSON clients and logs.
+        detail: null,
         requestId,
       });
     }

@@ -40,7 +40,9 @@ const vi = {
   'error.not_found': 'Không tìm thấy trang này.',
   'error.csrf': 'Biểu mẫu đã hết hạn hoặc không hợp lệ. Hãy tải lại trang và thử lại.',
   'error.session_expired': 'Phiên đăng nhập đã hết hạn. Hãy quay lại ứng dụng và bắt đầu lại.',
+  'error.busy': 'Hệ thống đang bận. Hãy thử lại sau vài giây.',
   'error.code': 'Mã lỗi',
+  'error.detail': 'Chi tiết kỹ thuật',
   'error.request_id': 'Mã yêu cầu',
 } as const;
 
@@ -84,7 +86,9 @@ const en: Record<MessageKey, string> = {
   'error.not_found': 'This page does not exist.',
   'error.csrf': 'The form has expired or is not valid. Reload the page and try again.',
   'error.session_expired': 'The sign-in has expired. Go back to the app and start again.',
+  'error.busy': 'The service is busy. Try again in a few seconds.',
   'error.code': 'Error code',
+  'error.detail': 'Technical detail',
   'error.request_id': 'Request id',
 };
 
@@ -111,18 +115,18 @@ export function isMessageKey(value: string): value is MessageKey {
 }
 
 /**
- * The language of a page: what the app asked for (`ui_locales`, a space-separated preference list),
- * then the person's own choice (the switch, kept in a cookie), then the browser's Accept-Language,
- * then Vietnamese.
+ * The language of a page: the person's own choice (the switch, kept in a cookie) first, since they
+ * made it on this very page; then what the app asked for (`ui_locales`, a space-separated
+ * preference list); then the browser's Accept-Language; then Vietnamese.
  */
 export function negotiateLocale(sources: {
   uiLocales?: string | undefined;
   cookie?: string | undefined;
   acceptLanguage?: string | undefined;
 }): Locale {
+  if (isLocale(sources.cookie)) return sources.cookie;
   const requested = sources.uiLocales?.split(/\s+/).map(primaryTag).find(isLocale);
   if (requested) return requested;
-  if (isLocale(sources.cookie)) return sources.cookie;
   const accepted = (sources.acceptLanguage ?? '')
     .split(',')
     .map((part) => {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import { findActiveClient } from '../db/queries/clients.ts';
 import {
@@ -53,8 +53,19 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
       return toAdapterPayload(await findPayload(db, { model: this.model, userCode }));
     }
 
+    /**
+     * oidc-provider checks `consumed` and then consumes, two steps that concurrent requests can both
+     * pass. The conditional update decides the race; the loser is a replay, so like oidc-provider's
+     * own reuse detection it revokes the whole grant and fails the request.
+     */
     async consume(id: string): Promise<void> {
-      await consumePayload(db, this.model, id);
+      const result = await consumePayload(db, this.model, id);
+      if (result.consumed) return;
+      if (result.grantId) {
+        await destroyPayloadsOfGrant(db, result.grantId);
+        await destroyPayload(db, 'Grant', result.grantId);
+      }
+      throw new errors.InvalidGrant(`${this.model} already used`);
     }
 
     async destroy(id: string): Promise<void> {
@@ -74,7 +85,8 @@ function toAdapterPayload(stored: StoredPayload | undefined): AdapterPayload | u
 
 /**
  * The stored secret is a SHA-256 hash; oidc-provider compares it through the override in
- * provider.ts. `first_party` rides along as extra client metadata for the consent step.
+ * provider.ts. `first_party` (for the consent step) and `admin_api_access` (for the API resource)
+ * ride along as extra client metadata.
  */
 async function findClientMetadata(db: Kysely<Database>, clientId: string): Promise<AdapterPayload | undefined> {
   const client = await findActiveClient(db, clientId);
@@ -83,5 +95,6 @@ async function findClientMetadata(db: Kysely<Database>, clientId: string): Promi
     ...client.metadata,
     ...(client.client_secret_hash ? { client_secret: client.client_secret_hash } : {}),
     first_party: client.first_party,
+    admin_api_access: client.admin_api_access,
   };
 }

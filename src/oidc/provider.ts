@@ -5,9 +5,6 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/schema.ts';
 import { clientSecretMatches } from '../domain/client-secrets.ts';
-import { translator } from '../i18n/catalog.ts';
-import { pageContext } from '../http/page.ts';
-import type { Views } from '../http/views.ts';
 import type { Logger } from '../logger.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
@@ -41,17 +38,24 @@ export const signingKeyRetentionSeconds = Math.max(lifetimes.idToken, lifetimes.
 export const apiResourceIndicator = (issuer: string) => `${issuer}/api/v1`;
 export const apiScope = 'api';
 
+/** The pages oidc-provider shows by itself, rendered by the http layer in the person's language. */
+export interface ProviderPages {
+  logout(ctx: KoaContextWithOIDC, providerForm: string): void;
+  loggedOut(ctx: KoaContextWithOIDC): void;
+  error(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string | undefined }): void;
+}
+
 export interface ProviderDeps {
   readonly config: Config;
   readonly db: Kysely<Database>;
-  readonly views: Views;
+  readonly pages: ProviderPages;
   readonly logger: Logger;
   /** Private signing keys, each algorithm's active key first (see domain/signing-keys). */
   readonly jwks: JWK[];
 }
 
 export function createProvider(deps: ProviderDeps): Provider {
-  const { config, views, logger } = deps;
+  const { config, pages, logger } = deps;
   const apiResource = apiResourceIndicator(config.issuer);
 
   const configuration: Configuration = {
@@ -59,7 +63,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     findAccount: createFindAccount(deps.db),
     jwks: { keys: deps.jwks },
     claims: Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', apiScope],
+    // The API's scope is not among these: it belongs to the API resource, granted only to clients allowed to call it.
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone'],
     cookies: {
       keys: [...config.cookieKeys],
       long: { httpOnly: true, sameSite: 'lax' },
@@ -67,10 +72,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     extraClientMetadata: {
-      properties: ['first_party'],
+      properties: ['first_party', 'admin_api_access'],
       validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
-          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        if (value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
       },
     },
@@ -94,9 +99,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // Resource servers are confidential clients and may introspect any token presented to them;
-        // a public client may only look at its own.
-        allowedPolicy: (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+        // A client may introspect only its own tokens. Resource servers that introspect tokens issued
+        // to others need an explicit registration of which audiences they serve; until then, none do.
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       revocation: {
         enabled: true,
@@ -107,16 +112,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource(ctx, form) {
-          const page = pageContext(ctx);
-          ctx.type = 'html';
-          ctx.body = views.render('logout', page, { title: translator(page.locale)('logout.title'), providerForm: form });
-        },
-        postLogoutSuccessSource(ctx) {
-          const page = pageContext(ctx);
-          ctx.type = 'html';
-          ctx.body = views.render('logged-out', page, { title: translator(page.locale)('logout.done.title') });
-        },
+        logoutSource: (ctx, form) => pages.logout(ctx, form),
+        postLogoutSuccessSource: (ctx) => pages.loggedOut(ctx),
       },
       resourceIndicators: {
         enabled: true,
@@ -125,8 +122,12 @@ export function createProvider(deps: ProviderDeps): Provider {
           // A service client asking for a token without naming an API means the admin API.
           return ctx.oidc.params?.['grant_type'] === 'client_credentials' ? apiResource : undefined;
         },
-        getResourceServerInfo(_ctx, resourceIndicator) {
+        getResourceServerInfo(_ctx, resourceIndicator, client) {
           if (resourceIndicator !== apiResource) throw new errors.InvalidTarget();
+          // Otherwise any app a person signs in to could obtain an admin-API token in their name.
+          if (client.metadata()['admin_api_access'] !== true) {
+            throw new errors.InvalidTarget('this client may not obtain tokens for the admin API');
+          }
           return {
             scope: apiScope,
             audience: apiResource,
@@ -147,18 +148,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       Session: lifetimes.session,
       Grant: lifetimes.grant,
     },
-    renderError(ctx, out) {
-      const page = pageContext(ctx);
-      const t = translator(page.locale);
-      ctx.type = 'html';
-      ctx.body = views.render('error', page, {
-        title: t('error.title'),
-        message: out.error === 'server_error' ? t('error.server') : t('error.body'),
-        code: out.error,
-        detail: out.error === 'server_error' ? null : out.error_description,
-        requestId: ctx.response.get('x-request-id') || null,
-      });
-    },
+    renderError: (ctx, out) => pages.error(ctx, out),
   };
 
   const provider = new Provider(config.issuer, configuration);

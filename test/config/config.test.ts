@@ -60,7 +60,7 @@ describe('defaults', () => {
 
   it('allows outbound calls to loopback outside production, and to no private network in production', () => {
     expect(loadConfig({ MASTER_KEY: hexKey }).outboundAllowedNetworks).toEqual(['127.0.0.0/8', '::1/128']);
-    const production = loadConfig({ NODE_ENV: 'production', MASTER_KEY: hexKey, COOKIE_KEYS: cookieKey });
+    const production = loadConfig({ ...productionIssuer, MASTER_KEY: hexKey, COOKIE_KEYS: cookieKey });
     expect(production.outboundAllowedNetworks).toEqual([]);
   });
 });
@@ -90,20 +90,38 @@ describe('a bad value stops start-up with a message naming the variable', () => 
   });
 });
 
+/** A production environment with its issuer behind a trusted TLS proxy: the other rules are tested against it. */
+const productionIssuer = { NODE_ENV: 'production', ISSUER: 'https://id.tiengiang.gov.vn', TRUST_PROXY: 'true' };
+
+describe('password hashing limits', () => {
+  it('leaves two of libuv\u2019s threads for token signing, and bounds the queue at 50 per slot', () => {
+    const config = loadConfig({ MASTER_KEY: hexKey, UV_THREADPOOL_SIZE: '4' });
+    expect(config.argon2.concurrency).toBeLessThanOrEqual(2);
+    expect(config.argon2.concurrency).toBeGreaterThanOrEqual(1);
+    expect(config.argon2.maxQueue).toBe(50 * config.argon2.concurrency);
+    expect(loadConfig({ MASTER_KEY: hexKey, ARGON2_CONCURRENCY: '3', ARGON2_MAX_QUEUE: '7' }).argon2).toMatchObject({ concurrency: 3, maxQueue: 7 });
+  });
+});
+
 describe('production', () => {
+  it('refuses to start without ISSUER rather than guess a localhost one', () => {
+    const error = configErrorOf({ NODE_ENV: 'production', MASTER_KEY: hexKey, COOKIE_KEYS: cookieKey });
+    expect(error.message).toMatch(/^ISSUER/);
+  });
+
   it('refuses to start without MASTER_KEY', () => {
-    const error = configErrorOf({ NODE_ENV: 'production', COOKIE_KEYS: cookieKey });
+    const error = configErrorOf({ ...productionIssuer, COOKIE_KEYS: cookieKey });
     expect(error.message).toMatch(/^MASTER_KEY/);
   });
 
   it('refuses to start without COOKIE_KEYS', () => {
-    const error = configErrorOf({ NODE_ENV: 'production', MASTER_KEY: hexKey });
+    const error = configErrorOf({ ...productionIssuer, MASTER_KEY: hexKey });
     expect(error.message).toMatch(/^COOKIE_KEYS/);
   });
 
   it('does not generate a master key file even when DATA_DIR is writable', () => {
     const dataDir = temporaryDataDir();
-    configErrorOf({ NODE_ENV: 'production', COOKIE_KEYS: cookieKey, DATA_DIR: dataDir });
+    configErrorOf({ ...productionIssuer, COOKIE_KEYS: cookieKey, DATA_DIR: dataDir });
     expect(fs.existsSync(path.join(dataDir, 'master.key'))).toBe(false);
   });
 
@@ -115,7 +133,7 @@ describe('production', () => {
 
   it('starts with both, keeping every cookie key in order', () => {
     const older = randomBytes(32).toString('base64url');
-    const config = loadConfig({ NODE_ENV: 'production', MASTER_KEY: hexKey, COOKIE_KEYS: `${cookieKey}, ${older}` });
+    const config = loadConfig({ ...productionIssuer, MASTER_KEY: hexKey, COOKIE_KEYS: `${cookieKey}, ${older}` });
     expect(config.env).toBe('production');
     expect(config.cookieKeys).toEqual([cookieKey, older]);
   });
@@ -172,7 +190,7 @@ describe('an empty string counts as unset', () => {
   });
 
   it('for MASTER_KEY in production, which is then missing', () => {
-    const error = configErrorOf({ NODE_ENV: 'production', MASTER_KEY: '', COOKIE_KEYS: cookieKey });
+    const error = configErrorOf({ ...productionIssuer, MASTER_KEY: '', COOKIE_KEYS: cookieKey });
     expect(error.message).toMatch(/^MASTER_KEY/);
   });
 });

@@ -18,10 +18,10 @@ describe('generateClientSecret', () => {
 });
 
 describe('generateClientId', () => {
-  it('gives unique base64url identifiers', () => {
+  it('gives unique 128-bit hex identifiers, which never start with "-" on a command line', () => {
     const ids = new Set(Array.from({ length: 1000 }, generateClientId));
     expect(ids.size).toBe(1000);
-    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
   });
 });
 

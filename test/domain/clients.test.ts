@@ -83,6 +83,22 @@ describe('registerClient', () => {
     expect(registered.metadata.token_endpoint_auth_method).toBe('client_secret_basic');
   });
 
+  it('lets only service clients obtain admin-API tokens', async () => {
+    const service = await registerClient(deps, { name: 'Đồng bộ nhân sự', kind: 'service' });
+    const web = await registerClient(deps, { name: 'Cổng', redirectUris: ['https://portal.tiengiang.gov.vn/cb'] });
+    expect((await storedClient(service.clientId))?.admin_api_access).toBe(true);
+    expect((await storedClient(web.clientId))?.admin_api_access).toBe(false);
+  });
+
+  it('accepts a native app\u2019s reverse-domain private-use scheme (RFC 8252), and no other client\u2019s', async () => {
+    const uri = 'vn.gov.tiengiang.benhvien:/oauth/callback';
+    const native = await registerClient(deps, { name: 'Ứng dụng bệnh viện', kind: 'native', redirectUris: [uri] });
+    expect(native.metadata.redirect_uris).toEqual([uri]);
+    expect((await refusal({ name: 'Web', kind: 'web', redirectUris: [uri] })).message).toContain('must use https');
+    const bare = await refusal({ name: 'Ứng dụng', kind: 'native', redirectUris: ['benhvien:/callback'] });
+    expect(bare.message).toContain('reverse-domain scheme');
+  });
+
   it('refuses a service client with redirect URIs', async () => {
     const error = await refusal({ name: 'Đồng bộ', kind: 'service', redirectUris: ['https://sync.tiengiang.gov.vn/cb'] });
     expect(error.code).toBe('invalid_input');

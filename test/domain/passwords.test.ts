@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import argon2 from 'argon2';
+import { describe, expect, it, vi } from 'vitest';
 
 import { createPasswordHasher, type Argon2Parameters } from '../../src/domain/passwords.ts';
 
@@ -73,6 +74,21 @@ describe('verify', () => {
   });
 });
 
+describe('an unknown user', () => {
+  it('costs a full argon2 verification, like a wrong password, so timing cannot reveal which usernames exist', async () => {
+    const hasher = createPasswordHasher(cheap);
+    await hasher.hash(password); // the equalizing hash is made at creation; let it finish first
+    const verify = vi.spyOn(argon2, 'verify');
+    try {
+      await hasher.verify(null, password);
+      expect(verify).toHaveBeenCalledTimes(1);
+      expect(verify.mock.calls[0]![0]).toMatch(/^\$argon2id\$/);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+});
+
 describe('concurrency cap', () => {
   it('queues verifications beyond the cap and drains the queue when they finish', async () => {
     const hasher = createPasswordHasher({ ...cheap, concurrency: 1 });
@@ -91,5 +107,16 @@ describe('concurrency cap', () => {
     const verdicts = await Promise.all(running);
     expect(verdicts.map((verdict) => verdict.ok)).toEqual([true, false, true, true]);
     expect(hasher.queueDepth).toBe(0);
+  });
+
+  it('refuses work as busy (503) once the queue is full, instead of letting it grow without bound', async () => {
+    const hasher = createPasswordHasher({ ...cheap, concurrency: 1, maxQueue: 2 });
+    const stored = await hasher.hash(password);
+    const results = await Promise.allSettled([1, 2, 3, 4, 5].map(() => hasher.verify(stored, password)));
+    const refused = results.filter((result) => result.status === 'rejected');
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(3);
+    expect(refused).toHaveLength(2);
+    expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'busy', status: 503, expose: true });
+    expect((await hasher.verify(stored, password)).ok).toBe(true);
   });
 });

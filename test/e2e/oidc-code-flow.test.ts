@@ -111,6 +111,41 @@ describe('authorization code flow with PKCE, driven by openid-client', () => {
     ).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('redeems a code exactly once when the same code is sent many times at once', async () => {
+    const agent = new UserAgent();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const callback = await signIn(agent, {
+      scope: 'openid offline_access',
+      prompt: 'consent',
+      state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 8 }, () => oidc.authorizationCodeGrant(relyingParty, callback, { pkceCodeVerifier: verifier, expectedState: state })),
+    );
+    const granted = attempts.filter((attempt) => attempt.status === 'fulfilled');
+    expect(granted).toHaveLength(1);
+    for (const attempt of attempts) {
+      if (attempt.status === 'rejected') expect(attempt.reason).toMatchObject({ error: 'invalid_grant' });
+    }
+    // A replay revokes the grant: whatever the one winner got is dead too.
+    for (const attempt of granted) {
+      expect((await oidc.tokenIntrospection(relyingParty, attempt.value.access_token)).active).toBe(false);
+    }
+  });
+
+  it('rotates a refresh token exactly once when it is sent many times at once, and then ends the grant', async () => {
+    const { tokens } = await signInWithPkce();
+    const attempts = await Promise.allSettled(Array.from({ length: 6 }, () => oidc.refreshTokenGrant(relyingParty, tokens.refresh_token!)));
+    const rotated = attempts.filter((attempt) => attempt.status === 'fulfilled');
+    expect(rotated).toHaveLength(1);
+    for (const attempt of rotated) {
+      await expect(oidc.refreshTokenGrant(relyingParty, attempt.value.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    }
+  });
+
   it('refuses a code redeemed with the wrong PKCE verifier', async () => {
     const agent = new UserAgent();
     const state = oidc.randomState();

@@ -160,6 +160,37 @@ describe('tokens that are refused', () => {
     });
   });
 
+  it('refuses an ordinary app a token for the admin API, even for a signed-in super administrator', async () => {
+    const agent = new UserAgent();
+    const url = await authorizationUrl({ scope: 'openid', resource: `${server.issuer}/api/v1` });
+    const result = await agent.follow(url.href, redirectUri);
+    const location = result.kind === 'redirect' ? new URL(result.url) : null;
+    expect(location?.searchParams.get('error')).toBe('invalid_target');
+  });
+
+  it('does not let one client introspect another client\u2019s token', async () => {
+    const tokens = await tokensFor('lethicuc');
+    const other = await registerTestClient(server, { name: 'Ứng dụng tò mò', redirectUris: [redirectUri] });
+    const otherConfig = await discover(other.clientId, other.clientSecret!);
+    expect((await oidc.tokenIntrospection(otherConfig, tokens.access_token)).active).toBe(false);
+    expect((await oidc.tokenIntrospection(otherConfig, tokens.refresh_token!)).active).toBe(false);
+  });
+
+  it('refuses client_secret_jwt: the stored value is a hash, never a signing key', async () => {
+    const client = await registerTestClient(server, { name: 'Dịch vụ ký HMAC', kind: 'service' });
+    const hmacClient = await oidc.discovery(
+      new URL(server.issuer),
+      client.clientId,
+      undefined,
+      oidc.ClientSecretJwt(client.clientSecret!),
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- plain http on loopback, see support/relying-party.ts
+      { execute: [oidc.allowInsecureRequests] },
+    );
+    await expect(oidc.clientCredentialsGrant(hmacClient, { resource: `${server.issuer}/api/v1` })).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
+  });
+
   it('does not let one client revoke another client\u2019s token', async () => {
     const tokens = await tokensFor('lethicuc');
     const other = await registerTestClient(server, { name: 'Ứng dụng khác', redirectUris: [redirectUri] });

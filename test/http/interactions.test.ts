@@ -145,6 +145,35 @@ describe('the login page', () => {
   });
 });
 
+describe('behind a TLS-terminating proxy', () => {
+  it('marks the CSRF cookie __Host- and Secure, so a sibling subdomain cannot plant one', async () => {
+    const proxied = await startTestServer({ TRUST_PROXY: 'true' });
+    try {
+      const client = await registerTestClient(proxied, { name: 'Qua proxy', redirectUris: [redirectUri] });
+      const rp = await discoverRelyingParty(proxied.issuer, client.clientId, client.clientSecret);
+      const url = oidc.buildAuthorizationUrl(rp, {
+        redirect_uri: redirectUri,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+      });
+      // The proxy speaks https to the browser; the cookies it set are Secure, so carry them by hand.
+      const https = { 'x-forwarded-proto': 'https' };
+      const redirect = await fetch(url, { headers: https, redirect: 'manual' });
+      const cookies = redirect.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ');
+      const loginPage = await fetch(new URL(redirect.headers.get('location')!, url), { headers: { ...https, cookie: cookies } });
+      expect(loginPage.status).toBe(200);
+      const csrfCookie = loginPage.headers.getSetCookie().find((cookie) => cookie.includes('mekong.csrf='));
+      expect(csrfCookie).toMatch(/^__Host-mekong\.csrf=/);
+      expect(csrfCookie).toMatch(/; path=\//);
+      expect(csrfCookie).toMatch(/; secure/);
+      expect(csrfCookie).toMatch(/; httponly/);
+    } finally {
+      await proxied.stop();
+    }
+  });
+});
+
 describe('operations endpoints', () => {
   it('reports liveness and readiness', async () => {
     expect(await (await fetch(`${server.issuer}/healthz`)).json()).toEqual({ status: 'ok' });
@@ -161,6 +190,12 @@ describe('operations endpoints', () => {
     expect(discovery['grant_types_supported']).not.toContain('implicit');
     expect(discovery['token_endpoint_auth_methods_supported']).toEqual(['client_secret_basic', 'client_secret_post', 'none']);
     expect(discovery['backchannel_logout_supported']).toBe(true);
-    expect(discovery['id_token_signing_alg_values_supported']).not.toContain('HS256');
+    // Client secrets are stored hashed, so nothing may use a secret as a key: no HS* anywhere,
+    // no client_secret_jwt, no request objects.
+    const algorithms = Object.entries(discovery).filter(([name]) => name.endsWith('_alg_values_supported'));
+    expect(algorithms.length).toBeGreaterThan(0);
+    for (const [, values] of algorithms) expect((values as string[]).filter((alg) => alg.startsWith('HS'))).toEqual([]);
+    expect(discovery['request_parameter_supported']).not.toBe(true);
+    expect(discovery['scopes_supported']).not.toContain('api');
   });
 });

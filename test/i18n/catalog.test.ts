@@ -10,13 +10,18 @@ describe('negotiateLocale', () => {
     expect(negotiateLocale({})).toBe('vi');
   });
 
-  it('lets the app\u2019s ui_locales beat the cookie and Accept-Language', () => {
-    expect(negotiateLocale({ uiLocales: 'en', cookie: 'vi', acceptLanguage: 'vi' })).toBe('en');
-    expect(negotiateLocale({ uiLocales: 'vi', cookie: 'en', acceptLanguage: 'en' })).toBe('vi');
+  it('lets the person\u2019s own switch (the cookie) beat the app\u2019s ui_locales and Accept-Language', () => {
+    expect(negotiateLocale({ uiLocales: 'en', cookie: 'vi', acceptLanguage: 'en' })).toBe('vi');
+    expect(negotiateLocale({ uiLocales: 'vi', cookie: 'en', acceptLanguage: 'vi' })).toBe('en');
+  });
+
+  it('lets the app\u2019s ui_locales beat Accept-Language when the person has not chosen', () => {
+    expect(negotiateLocale({ uiLocales: 'en', acceptLanguage: 'vi' })).toBe('en');
+    expect(negotiateLocale({ uiLocales: 'vi', acceptLanguage: 'en' })).toBe('vi');
   });
 
   it('takes the first supported language of ui_locales, skipping unknown ones', () => {
-    expect(negotiateLocale({ uiLocales: 'fr-FR  en-GB vi', cookie: 'vi' })).toBe('en');
+    expect(negotiateLocale({ uiLocales: 'fr-FR  en-GB vi', acceptLanguage: 'vi' })).toBe('en');
   });
 
   it('lets the cookie beat Accept-Language when ui_locales names nothing supported', () => {

@@ -177,25 +177,27 @@ describe('deleteExpiredPayloads', () => {
 describe('the Client model', () => {
   const clients = () => new Adapter('Client');
 
-  async function storeClient(options: { secret?: string; firstParty?: boolean } = {}) {
+  async function storeClient(options: { secret?: string; firstParty?: boolean; adminApiAccess?: boolean } = {}) {
     const clientId = id();
     await insertClient(database.db, {
       client_id: clientId,
       client_secret_hash: options.secret ? hashClientSecret(options.secret) : null,
       metadata: { client_id: clientId, client_name: 'Hệ thống điều hành', redirect_uris: ['https://app.tiengiang.gov.vn/cb'] },
       first_party: options.firstParty ?? false,
+      admin_api_access: options.adminApiAccess ?? false,
     });
     return clientId;
   }
 
-  it('reads metadata from the clients table, with the stored hash as client_secret and first_party', async () => {
-    const clientId = await storeClient({ secret: 'the secret shown once to the developer', firstParty: true });
+  it('reads metadata from the clients table, with the stored hash as client_secret, first_party and admin_api_access', async () => {
+    const clientId = await storeClient({ secret: 'the secret shown once to the developer', firstParty: true, adminApiAccess: true });
     expect(await clients().find(clientId)).toEqual({
       client_id: clientId,
       client_name: 'Hệ thống điều hành',
       redirect_uris: ['https://app.tiengiang.gov.vn/cb'],
       client_secret: hashClientSecret('the secret shown once to the developer'),
       first_party: true,
+      admin_api_access: true,
     });
   });
 

@@ -56,15 +56,23 @@ describe('outboundAddressPermitted', () => {
   });
 });
 
+describe('special-use IPv6 ranges that ipaddr.js calls unicast', () => {
+  it('refuses local-use NAT64 (64:ff9b:1::/48), which can reach the private IPv4 network behind it', () => {
+    expect(outboundAddressPermitted('64:ff9b:1::a00:1', new BlockList())).toBe(false);
+  });
+});
+
 describe('createOutboundFetch', () => {
   let server: http.Server;
   let url: string;
+  let connections = 0;
 
   beforeAll(async () => {
     server = http.createServer((_request, response) => {
       response.writeHead(200, { 'content-type': 'text/plain' });
       response.end('reached');
     });
+    server.on('connection', () => (connections += 1));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel`;
   });
@@ -99,8 +107,15 @@ describe('createOutboundFetch', () => {
     expect(await refusalOf(fetching)).toContain('outbound connection to 127.0.0.1 refused');
   });
 
-  it('refuses a host name that resolves to loopback, because the check is on the connected address', async () => {
+  it('refuses a host name that resolves to loopback, because the check is on the resolved address', async () => {
     const fetching = createOutboundFetch([])(url.replace('127.0.0.1', 'localhost'), { method: 'GET' });
     expect(await refusalOf(fetching)).toContain('not a public address and not in OUTBOUND_ALLOWED_NETWORKS');
+  });
+
+  it('refuses before connecting: a forbidden address never sees a single byte', async () => {
+    const before = connections;
+    await refusalOf(createOutboundFetch([])(url, { method: 'POST', body: 'logout_token=x' }));
+    await refusalOf(createOutboundFetch([])(url.replace('127.0.0.1', 'localhost'), { method: 'POST', body: 'logout_token=x' }));
+    expect(connections).toBe(before);
   });
 });

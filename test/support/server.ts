@@ -6,7 +6,7 @@ import { insertUser } from '../../src/db/queries/users.ts';
 import { registerClient, type ClientRegistration, type RegisteredClient } from '../../src/domain/clients.ts';
 import type { User, UserStatus } from '../../src/db/schema.ts';
 import { createLogger } from '../../src/logger.ts';
-import { startServer, type RunningServer } from '../../src/server.ts';
+import { startServer, type RunningServer } from '../../src/main.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export interface TestServer extends RunningServer {

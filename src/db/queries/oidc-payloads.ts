@@ -60,13 +60,32 @@ export async function findPayload(db: Kysely<Database>, key: PayloadKey): Promis
   return row && { payload: row.payload, consumedAt: row.consumed_at };
 }
 
-export async function consumePayload(db: Kysely<Database>, model: string, id: string): Promise<void> {
-  await db
+/**
+ * Marks a single-use artifact (a code, a rotated refresh token) used, atomically: of two requests
+ * racing to use the same one, exactly one gets `consumed: true`. The loser learns the grant, so the
+ * caller can treat the race as the replay it is.
+ */
+export async function consumePayload(
+  db: Kysely<Database>,
+  model: string,
+  id: string,
+): Promise<{ consumed: true } | { consumed: false; grantId: string | null }> {
+  const won = await db
     .updateTable('oidc_payloads')
     .set({ consumed_at: sql<Date>`now()` })
     .where('model', '=', model)
     .where('id', '=', id)
-    .execute();
+    .where('consumed_at', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  if (won) return { consumed: true };
+  const existing = await db
+    .selectFrom('oidc_payloads')
+    .select('grant_id')
+    .where('model', '=', model)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return { consumed: false, grantId: existing?.grant_id ?? null };
 }
 
 export async function destroyPayload(db: Kysely<Database>, model: string, id: string): Promise<void> {

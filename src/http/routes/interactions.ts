@@ -5,8 +5,7 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 
-import { authenticateWithPassword, type AccountDeps } from '../../domain/accounts.ts';
-import { findUserById } from '../../db/queries/users.ts';
+import { authenticateWithPassword, findAccountHolder, type AccountDeps } from '../../domain/accounts.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type Translate } from '../../i18n/catalog.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
@@ -134,7 +133,7 @@ async function renderLogin(
 async function renderConsent(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, clientName: string): Promise<void> {
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
   const t = translator(page.locale);
-  const user = interaction.session?.accountId ? await findUserById(deps.db, interaction.session.accountId) : undefined;
+  const user = interaction.session?.accountId ? await findAccountHolder(deps, interaction.session.accountId) : undefined;
   const scope = interaction.params['scope'];
   const requested = (typeof scope === 'string' ? scope : '').split(' ').filter(Boolean);
   ctx.type = 'html';

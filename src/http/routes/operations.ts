@@ -1,7 +1,8 @@
 import Router from '@koa/router';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 import { migrationsAreCurrent } from '../../db/migrator.ts';
+import { pingDatabase } from '../../db/queries/health.ts';
 import type { Database } from '../../db/schema.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
 
@@ -22,7 +23,7 @@ export function operationsRoutes(deps: OperationsDeps): Router {
   router.get('/readyz', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const checks = {
-      database: await sql`select 1`.execute(deps.db).then(() => true, () => false),
+      database: await pingDatabase(deps.db),
       migrations: await migrationsAreCurrent(deps.db).catch(() => false),
       keys: deps.oidc.keysLoaded,
     };

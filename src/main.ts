@@ -10,6 +10,7 @@ import { roles } from './domain/accounts.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
 import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
 import { createApp } from './http/app.ts';
+import { createProviderPages } from './http/provider-pages.ts';
 import { createViews } from './http/views.ts';
 import type { Logger } from './logger.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
@@ -50,7 +51,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
 
     const views = createViews();
     const passwords = createPasswordHasher(config.argon2);
-    const oidc = await createLiveProvider({ config, db, views, logger });
+    const oidc = await createLiveProvider({ config, db, pages: createProviderPages(views), logger });
     const app = createApp({ config, db, logger, views, passwords, oidc });
 
     const server: Server = app.listen(config.port, options.host);
