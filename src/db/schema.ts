@@ -62,6 +62,7 @@ export type SigningAlgorithm = 'RS256' | 'ES256';
 export interface SigningKeysTable {
   kid: string;
   alg: SigningAlgorithm;
+  /** The public half in clear, so that keys can be inspected or published without MASTER_KEY. */
   public_jwk: Json<Record<string, unknown>>;
   /** The private JWK, sealed with MASTER_KEY (AES-256-GCM). */
   private_jwk_sealed: string;
