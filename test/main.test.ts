@@ -1,0 +1,35 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { upsertPayload } from '../src/db/queries/oidc-payloads.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ CLEANUP_INTERVAL_SECONDS: '1' });
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+const payloadIds = async () =>
+  (await server.database.db.selectFrom('oidc_payloads').select('id').where('model', '=', 'Session').execute()).map((row) => row.id);
+
+describe('the running server', () => {
+  it('sweeps expired sessions, codes and tokens from the database on its own, and keeps live ones', async () => {
+    const past = new Date(Date.now() - 60_000);
+    const future = new Date(Date.now() + 3_600_000);
+    await upsertPayload(server.database.db, { model: 'Session', id: 'expired', payload: { kind: 'Session' }, grantId: null, userCode: null, uid: 'u1', expiresAt: past });
+    await upsertPayload(server.database.db, { model: 'Session', id: 'live', payload: { kind: 'Session' }, grantId: null, userCode: null, uid: 'u2', expiresAt: future });
+    await expect.poll(payloadIds, { timeout: 5_000, interval: 200 }).toEqual(['live']);
+  });
+
+  it('stops gracefully: it stops accepting and closes its database', async () => {
+    const other = await startTestServer();
+    expect((await fetch(`${other.issuer}/healthz`)).status).toBe(200);
+    await other.stop();
+    await expect(fetch(`${other.issuer}/healthz`)).rejects.toThrow();
+    await expect(other.database.db.selectFrom('users').select('id').execute()).rejects.toThrow();
+  });
+});
