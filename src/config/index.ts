@@ -58,7 +58,7 @@ const environmentSchema = z.object({
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).default(1),
   /**
    * How many password hashes may run at once. Default: the number of cores, but always leaving two
-   * of libuv's threads (UV_THREADPOOL_SIZE, which bin/mekong-id.js sizes to cores + 2) free, because
+   * of libuv's threads (UV_THREADPOOL_SIZE, which bin/mekong-id.js sizes to cores + 2, at least 4) free, because
    * token signing runs on the same threads and must not wait behind a burst of logins.
    */
   ARGON2_CONCURRENCY: z.coerce.number().int().min(1).optional(),
@@ -68,7 +68,7 @@ const environmentSchema = z.object({
    */
   ARGON2_MAX_QUEUE: z.coerce.number().int().min(1).optional(),
   /** Set by bin/mekong-id.js before anything starts; read here only to size ARGON2_CONCURRENCY. */
-  UV_THREADPOOL_SIZE: z.coerce.number().int().min(1).default(4),
+  UV_THREADPOOL_SIZE: z.coerce.number().int().min(1).max(1024).default(4),
   /**
    * Comma-separated CIDR networks that outbound calls (back-channel logout, client JWKS) may reach
    * although they are private or loopback, for example the intranet the province's apps live on:

@@ -9,7 +9,7 @@ export interface Argon2Parameters {
   readonly parallelism: number;
   /** Hashes allowed to run at once; the rest wait in a queue. */
   readonly concurrency: number;
-  /** Hashes allowed to wait; one more is refused as busy. Unset: no bound (tests and the CLI). */
+  /** Hashes allowed to wait; one more is refused as busy. Unset: no bound. */
   readonly maxQueue?: number;
 }
 
@@ -71,7 +71,10 @@ export function createPasswordHasher(parameters: Argon2Parameters): PasswordHash
       }
       const ok = await limited(() => argon2.verify(storedHash, normalizePassword(password)));
       if (!ok) return { ok: false, rehashed: null };
-      const rehashed = argon2.needsRehash(storedHash, options) ? await hash(password) : null;
+      // The person is already through: a full queue must not turn their success into "busy".
+      const rehashed = argon2.needsRehash(storedHash, options)
+        ? await limit(() => argon2.hash(normalizePassword(password), options))
+        : null;
       return { ok: true, rehashed };
     },
     get queueDepth() {

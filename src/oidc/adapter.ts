@@ -65,7 +65,10 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
         await destroyPayloadsOfGrant(db, result.grantId);
         await destroyPayload(db, 'Grant', result.grantId);
       }
-      throw new errors.InvalidGrant(`${this.model} already used`);
+      // Speak the error of the endpoint that consumes: a pushed request is spent at /auth, the rest at /token.
+      throw this.model === 'PushedAuthorizationRequest'
+        ? new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used')
+        : new errors.InvalidGrant(`${this.model} already used`);
     }
 
     async destroy(id: string): Promise<void> {

@@ -168,6 +168,34 @@ describe('tokens that are refused', () => {
     expect(location?.searchParams.get('error')).toBe('invalid_target');
   });
 
+  it('refuses an ordinary app that asks for the admin API at the token endpoint, on a code or a refresh', async () => {
+    const api = `${server.issuer}/api/v1`;
+    const agent = new UserAgent();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const page = await agent.follow(
+      oidc.buildAuthorizationUrl(relyingParty, {
+        redirect_uri: redirectUri,
+        scope: 'openid offline_access',
+        prompt: 'consent',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      }).href,
+      redirectUri,
+    );
+    if (page.kind !== 'page') throw new Error('expected the login page');
+    const [form] = formsOf(page.html, page.url);
+    const callback = await agent.follow(form!.action, redirectUri, { form: { ...form!.fields, login: 'lethicuc', password } });
+    if (callback.kind !== 'redirect') throw new Error('expected the callback');
+    await expect(
+      oidc.authorizationCodeGrant(relyingParty, new URL(callback.url), { pkceCodeVerifier: verifier }, { resource: api }),
+    ).rejects.toMatchObject({ error: 'invalid_target' });
+
+    const tokens = await tokensFor('lethicuc');
+    await expect(oidc.refreshTokenGrant(relyingParty, tokens.refresh_token!, { resource: api })).rejects.toMatchObject({
+      error: 'invalid_target',
+    });
+  });
+
   it('does not let one client introspect another client\u2019s token', async () => {
     const tokens = await tokensFor('lethicuc');
     const other = await registerTestClient(server, { name: 'Ứng dụng tò mò', redirectUris: [redirectUri] });
@@ -197,5 +225,43 @@ describe('tokens that are refused', () => {
     const otherConfig = await discover(other.clientId, other.clientSecret!);
     await oidc.tokenRevocation(otherConfig, tokens.access_token).catch(() => undefined);
     expect((await oidc.tokenIntrospection(relyingParty, tokens.access_token)).active).toBe(true);
+  });
+});
+
+describe('a burst of sign-ins beyond what the server hashes at once', () => {
+  it('keeps the person on the login form with a busy message and Retry-After, instead of queueing without end', async () => {
+    const busy = await startTestServer({ ARGON2_CONCURRENCY: '1', ARGON2_MAX_QUEUE: '1' });
+    try {
+      await createUser(busy, { username: 'lethicuc', password, fullName: 'Lê Thị Cúc' });
+      const client = await registerTestClient(busy, { name: 'Ứng dụng', redirectUris: [redirectUri] });
+      const rp = await discoverRelyingParty(busy.issuer, client.clientId, client.clientSecret);
+      const forms = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const agent = new UserAgent();
+          const url = oidc.buildAuthorizationUrl(rp, {
+            redirect_uri: redirectUri,
+            scope: 'openid',
+            code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+            code_challenge_method: 'S256',
+          });
+          const page = await agent.follow(url.href, redirectUri);
+          if (page.kind !== 'page') throw new Error('expected the login page');
+          return { agent, form: formsOf(page.html, page.url)[0]! };
+        }),
+      );
+      const results = await Promise.all(
+        forms.map(({ agent, form }) => agent.follow(form.action, redirectUri, { form: { ...form.fields, login: 'lethicuc', password: 'sai mật khẩu nhé' } })),
+      );
+      const refused = results.filter((result) => result.response.status === 503);
+      expect(refused.length).toBeGreaterThan(0);
+      for (const result of refused) {
+        expect(result.response.headers.get('retry-after')).toBe('2');
+        expect(result.kind === 'page' && result.html).toContain('Hệ thống đang bận');
+        expect(result.kind === 'page' && result.html).toContain('value="lethicuc"');
+      }
+      expect(results.every((result) => [401, 503].includes(result.response.status))).toBe(true);
+    } finally {
+      await busy.stop();
+    }
   });
 });

@@ -99,6 +99,38 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
     expect(Math.abs((consumed as number) - Date.now() / 1000)).toBeLessThan(60);
   });
 
+  it('lets exactly one of several racing consumers win; the others fail as a replay and the grant dies', async () => {
+    const grants = new Adapter('Grant');
+    const codes = new Adapter('AuthorizationCode');
+    const tokens = new Adapter('AccessToken');
+    const grantId = id();
+    const codeId = id();
+    const tokenId = id();
+    await grants.upsert(grantId, { jti: grantId, kind: 'Grant' }, 600);
+    await codes.upsert(codeId, { jti: codeId, kind: 'AuthorizationCode', grantId }, 60);
+    await tokens.upsert(tokenId, { jti: tokenId, kind: 'AccessToken', grantId }, 600);
+
+    const results = await Promise.allSettled([1, 2, 3].map(() => codes.consume(codeId)));
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+    for (const result of results.filter((candidate) => candidate.status === 'rejected')) {
+      expect((result).reason).toMatchObject({ error: 'invalid_grant' });
+    }
+    expect(await grants.find(grantId)).toBeUndefined();
+    expect(await tokens.find(tokenId)).toBeUndefined();
+  });
+
+  it('refuses to consume what is not there (revoked or never issued)', async () => {
+    await expect(new Adapter('RefreshToken').consume(id())).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuses a pushed authorization request used twice with the authorization endpoint\u2019s own error', async () => {
+    const requests = new Adapter('PushedAuthorizationRequest');
+    const requestId = id();
+    await requests.upsert(requestId, { jti: requestId, kind: 'PushedAuthorizationRequest' }, 60);
+    await requests.consume(requestId);
+    await expect(requests.consume(requestId)).rejects.toMatchObject({ error: 'invalid_request_uri' });
+  });
+
   it('removes a destroyed payload', async () => {
     const sessions = new Adapter('Session');
     const sessionId = id();

@@ -112,6 +112,11 @@ describe('createOutboundFetch', () => {
     expect(await refusalOf(fetching)).toContain('not a public address and not in OUTBOUND_ALLOWED_NETWORKS');
   });
 
+  it('refuses an IPv6 literal in brackets, naming the address', async () => {
+    const fetching = createOutboundFetch([])(url.replace('127.0.0.1', '[::1]'), { method: 'GET' });
+    expect(await refusalOf(fetching)).toContain('outbound connection to ::1 refused');
+  });
+
   it('refuses before connecting: a forbidden address never sees a single byte', async () => {
     const before = connections;
     await refusalOf(createOutboundFetch([])(url, { method: 'POST', body: 'logout_token=x' }));

@@ -61,7 +61,17 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       await renderLogin(deps, ctx, interaction, { login, error: 'login.missing' });
       return;
     }
-    const result = await authenticateWithPassword(deps, login, password);
+    let result: Awaited<ReturnType<typeof authenticateWithPassword>>;
+    try {
+      result = await authenticateWithPassword(deps, login, password);
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'busy')) throw error;
+      // Keep the person on their form, with what they typed, and tell browsers when to try again.
+      ctx.status = 503;
+      ctx.set('Retry-After', '2');
+      await renderLogin(deps, ctx, interaction, { login, error: 'error.busy' });
+      return;
+    }
     if (result.outcome !== 'success') {
       ctx.status = 401;
       await renderLogin(deps, ctx, interaction, {
