@@ -7,7 +7,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
-import { discoverRelyingParty } from '../support/relying-party.ts';
+import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 
 /** Debian's Chromium; CI installs it. Playwright's own browser downloads are not used (no internet). */
 const chromiumPath = '/usr/bin/chromium';
@@ -85,15 +85,8 @@ async function openVietnameseBrowser(): Promise<{ context: BrowserContext; page:
 }
 
 async function startSignIn(page: Page) {
-  const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(relyingParty, {
-    redirect_uri: receiver.redirectUri,
-    scope: 'openid profile',
-    state,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
+  const { url, verifier } = await authorizationRequest(relyingParty, receiver.redirectUri, { scope: 'openid profile', state });
   await page.goto(url.href);
   return { verifier, state };
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackchannelReceiver } from '../support/backchannel-receiver.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
-import { discoverRelyingParty } from '../support/relying-party.ts';
+import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 
 const redirectUri = 'http://localhost:8081/callback';
 const postLogoutRedirectUri = 'http://localhost:8081/signed-out';
@@ -36,15 +36,8 @@ afterAll(async () => {
 });
 
 async function signIn(agent: UserAgent) {
-  const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(relyingParty, {
-    redirect_uri: redirectUri,
-    scope: 'openid profile',
-    state,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
+  const { url, verifier } = await authorizationRequest(relyingParty, redirectUri, { scope: 'openid profile', state });
   const loginPage = await agent.follow(url.href, redirectUri);
   if (loginPage.kind !== 'page') throw new Error('expected the login page');
   const [form] = formsOf(loginPage.html, loginPage.url);
@@ -56,12 +49,7 @@ async function signIn(agent: UserAgent) {
 
 /** A new authorization in the same browser: a redirect back to the app while the session lives, the login page once it ended. */
 async function authorizeAgain(agent: UserAgent) {
-  const url = oidc.buildAuthorizationUrl(relyingParty, {
-    redirect_uri: redirectUri,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-    code_challenge_method: 'S256',
-  });
+  const { url } = await authorizationRequest(relyingParty, redirectUri);
   return agent.follow(url.href, redirectUri);
 }
 

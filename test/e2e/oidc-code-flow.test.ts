@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { formsOf, UserAgent } from '../support/user-agent.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
-import { discoverRelyingParty } from '../support/relying-party.ts';
+import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 
 const redirectUri = 'http://localhost:8080/callback';
 const password = 'mật khẩu đủ dài 2026';
@@ -25,10 +25,14 @@ afterAll(async () => {
   await server.stop();
 });
 
-/** Drives authorize -> login form -> consent -> callback as a person would, and returns the callback URL. */
+/**
+ * Drives authorize (with PKCE and a state) -> login form -> consent -> callback as a person would,
+ * and returns the callback URL with what the app kept for the token request.
+ */
 async function signIn(agent: UserAgent, params: Record<string, string>, credentials = { login: 'nguyenthianh', password }) {
-  const authorizationUrl = oidc.buildAuthorizationUrl(relyingParty, { redirect_uri: redirectUri, ...params });
-  let step = await agent.follow(authorizationUrl.href, redirectUri);
+  const state = oidc.randomState();
+  const { url, verifier } = await authorizationRequest(relyingParty, redirectUri, { state, ...params });
+  let step = await agent.follow(url.href, redirectUri);
   for (let pages = 0; step.kind === 'page' && pages < 3; pages += 1) {
     const [form] = formsOf(step.html, step.url);
     expect(form, `a form on ${step.url}`).toBeDefined();
@@ -36,19 +40,11 @@ async function signIn(agent: UserAgent, params: Record<string, string>, credenti
     step = await agent.follow(form!.action, redirectUri, { form: fields });
   }
   expect(step.kind).toBe('redirect');
-  return new URL(step.url);
+  return { callback: new URL(step.url), verifier, state };
 }
 
 async function signInWithPkce(agent = new UserAgent(), scope = 'openid profile email offline_access') {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const callback = await signIn(agent, {
-    scope,
-    state,
-    prompt: 'consent',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
+  const { callback, verifier, state } = await signIn(agent, { scope, prompt: 'consent' });
   const tokens = await oidc.authorizationCodeGrant(relyingParty, callback, { pkceCodeVerifier: verifier, expectedState: state });
   return { tokens, callback, verifier, state, agent };
 }
@@ -112,16 +108,7 @@ describe('authorization code flow with PKCE, driven by openid-client', () => {
   });
 
   it('redeems a code exactly once when the same code is sent many times at once', async () => {
-    const agent = new UserAgent();
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const callback = await signIn(agent, {
-      scope: 'openid offline_access',
-      prompt: 'consent',
-      state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
+    const { callback, verifier, state } = await signIn(new UserAgent(), { scope: 'openid offline_access', prompt: 'consent' });
     const attempts = await Promise.allSettled(
       Array.from({ length: 8 }, () => oidc.authorizationCodeGrant(relyingParty, callback, { pkceCodeVerifier: verifier, expectedState: state })),
     );
@@ -147,14 +134,7 @@ describe('authorization code flow with PKCE, driven by openid-client', () => {
   });
 
   it('refuses a code redeemed with the wrong PKCE verifier', async () => {
-    const agent = new UserAgent();
-    const state = oidc.randomState();
-    const callback = await signIn(agent, {
-      scope: 'openid',
-      state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
+    const { callback, state } = await signIn(new UserAgent(), { scope: 'openid' });
     await expect(
       oidc.authorizationCodeGrant(relyingParty, callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: state }),
     ).rejects.toMatchObject({ error: 'invalid_grant' });
@@ -162,15 +142,8 @@ describe('authorization code flow with PKCE, driven by openid-client', () => {
 
   it('signs in again without a password while the session lives (single sign-on)', async () => {
     const { agent } = await signInWithPkce();
-    const verifier = oidc.randomPKCECodeVerifier();
-    const authorizationUrl = oidc.buildAuthorizationUrl(relyingParty, {
-      redirect_uri: redirectUri,
-      scope: 'openid',
-      state: oidc.randomState(),
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
-    const step = await agent.follow(authorizationUrl.href, redirectUri);
+    const { url } = await authorizationRequest(relyingParty, redirectUri);
+    const step = await agent.follow(url.href, redirectUri);
     expect(step.kind).toBe('redirect');
     expect(new URL(step.url).searchParams.get('code')).toBeTruthy();
   });

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { lifetimes } from '../../src/oidc/provider.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
-import { discoverRelyingParty } from '../support/relying-party.ts';
+import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 
 const redirectUri = 'http://localhost:8082/callback';
 const password = 'đây là mật khẩu đúng';
@@ -33,15 +33,10 @@ function discover(id: string, secret?: string) {
   return discoverRelyingParty(server.issuer, id, secret);
 }
 
+const consentRequest = { scope: 'openid offline_access', prompt: 'consent' };
+
 async function authorizationUrl(params: Record<string, string> = {}) {
-  return oidc.buildAuthorizationUrl(relyingParty, {
-    redirect_uri: redirectUri,
-    scope: 'openid offline_access',
-    prompt: 'consent',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-    code_challenge_method: 'S256',
-    ...params,
-  });
+  return (await authorizationRequest(relyingParty, redirectUri, { ...consentRequest, ...params })).url;
 }
 
 /** Opens the login page and posts the form; returns the response to the post. */
@@ -55,14 +50,7 @@ async function postLogin(login: string, pass: string) {
 
 async function tokensFor(login: string) {
   const agent = new UserAgent();
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(relyingParty, {
-    redirect_uri: redirectUri,
-    scope: 'openid offline_access',
-    prompt: 'consent',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-  });
+  const { url, verifier } = await authorizationRequest(relyingParty, redirectUri, consentRequest);
   const page = await agent.follow(url.href, redirectUri);
   if (page.kind !== 'page') throw new Error('expected the login page');
   const [form] = formsOf(page.html, page.url);
@@ -171,17 +159,8 @@ describe('tokens that are refused', () => {
   it('refuses an ordinary app that asks for the admin API at the token endpoint, on a code or a refresh', async () => {
     const api = `${server.issuer}/api/v1`;
     const agent = new UserAgent();
-    const verifier = oidc.randomPKCECodeVerifier();
-    const page = await agent.follow(
-      oidc.buildAuthorizationUrl(relyingParty, {
-        redirect_uri: redirectUri,
-        scope: 'openid offline_access',
-        prompt: 'consent',
-        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-      }).href,
-      redirectUri,
-    );
+    const { url, verifier } = await authorizationRequest(relyingParty, redirectUri, consentRequest);
+    const page = await agent.follow(url.href, redirectUri);
     if (page.kind !== 'page') throw new Error('expected the login page');
     const [form] = formsOf(page.html, page.url);
     const callback = await agent.follow(form!.action, redirectUri, { form: { ...form!.fields, login: 'lethicuc', password } });
@@ -238,12 +217,7 @@ describe('a burst of sign-ins beyond what the server hashes at once', () => {
       const forms = await Promise.all(
         Array.from({ length: 8 }, async () => {
           const agent = new UserAgent();
-          const url = oidc.buildAuthorizationUrl(rp, {
-            redirect_uri: redirectUri,
-            scope: 'openid',
-            code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-            code_challenge_method: 'S256',
-          });
+          const { url } = await authorizationRequest(rp, redirectUri);
           const page = await agent.follow(url.href, redirectUri);
           if (page.kind !== 'page') throw new Error('expected the login page');
           return { agent, form: formsOf(page.html, page.url)[0]! };

@@ -1,9 +1,9 @@
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
-import { discoverRelyingParty } from '../support/relying-party.ts';
+import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 
 const redirectUri = 'http://localhost:8083/callback';
 const password = 'mật khẩu của chị Hoa';
@@ -23,13 +23,7 @@ afterAll(async () => {
 });
 
 async function openLoginPage(agent = new UserAgent(), params: Record<string, string> = {}, headers: Record<string, string> = {}) {
-  const url = oidc.buildAuthorizationUrl(relyingParty, {
-    redirect_uri: redirectUri,
-    scope: 'openid profile',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-    code_challenge_method: 'S256',
-    ...params,
-  });
+  const { url } = await authorizationRequest(relyingParty, redirectUri, { scope: 'openid profile', ...params });
   const page = await agent.follow(url.href, redirectUri, { headers });
   if (page.kind !== 'page') throw new Error('expected the login page');
   return { agent, page, form: formsOf(page.html, page.url)[0]! };
@@ -119,12 +113,7 @@ describe('the login page', () => {
 
   it('is served with a strict content security policy and may not be framed', async () => {
     const agent = new UserAgent();
-    const url = oidc.buildAuthorizationUrl(relyingParty, {
-      redirect_uri: redirectUri,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
+    const { url } = await authorizationRequest(relyingParty, redirectUri);
     const redirect = await agent.request(url.href);
     const loginPage = await agent.request(new URL(redirect.headers.get('location')!, url).href);
     const csp = loginPage.headers.get('content-security-policy') ?? '';
@@ -151,12 +140,7 @@ describe('behind a TLS-terminating proxy', () => {
     try {
       const client = await registerTestClient(proxied, { name: 'Qua proxy', redirectUris: [redirectUri] });
       const rp = await discoverRelyingParty(proxied.issuer, client.clientId, client.clientSecret);
-      const url = oidc.buildAuthorizationUrl(rp, {
-        redirect_uri: redirectUri,
-        scope: 'openid',
-        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      });
+      const { url } = await authorizationRequest(rp, redirectUri);
       // The proxy speaks https to the browser; the cookies it set are Secure, so carry them by hand.
       const https = { 'x-forwarded-proto': 'https' };
       const redirect = await fetch(url, { headers: https, redirect: 'manual' });

@@ -11,3 +11,29 @@ export function discoverRelyingParty(issuer: string, clientId: string, clientSec
     execute: [oidc.allowInsecureRequests],
   });
 }
+
+export interface AuthorizationRequest {
+  readonly url: URL;
+  /** The PKCE verifier the app keeps for the token request. */
+  readonly verifier: string;
+}
+
+/**
+ * An authorization request as a well-behaved app makes it: PKCE with S256 and `scope=openid`, plus
+ * whatever the test adds or overrides (a state, more scopes, ui_locales, a hostile redirect_uri…).
+ */
+export async function authorizationRequest(
+  relyingParty: oidc.Configuration,
+  redirectUri: string,
+  params: Record<string, string> = {},
+): Promise<AuthorizationRequest> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(relyingParty, {
+    redirect_uri: redirectUri,
+    scope: 'openid',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...params,
+  });
+  return { url, verifier };
+}
