@@ -182,7 +182,7 @@ function emptyAsUnset(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
-export function decodeMasterKey(value: string): Buffer {
+function decodeMasterKey(value: string): Buffer {
   const trimmed = value.trim();
   const key = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
   if (key.length !== 32) {
