@@ -20,8 +20,8 @@ describe('the running server', () => {
   it('sweeps expired sessions, codes and tokens from the database on its own, and keeps live ones', async () => {
     const past = new Date(Date.now() - 60_000);
     const future = new Date(Date.now() + 3_600_000);
-    await upsertPayload(server.database.db, { model: 'Session', id: 'expired', payload: { kind: 'Session' }, grantId: null, userCode: null, uid: 'u1', expiresAt: past });
-    await upsertPayload(server.database.db, { model: 'Session', id: 'live', payload: { kind: 'Session' }, grantId: null, userCode: null, uid: 'u2', expiresAt: future });
+    await upsertPayload(server.database.db, { model: 'Session', id: 'expired', payload: { kind: 'Session' }, grantId: null, userCode: null, uid: 'u1', accountId: null, expiresAt: past });
+    await upsertPayload(server.database.db, { model: 'Session', id: 'live', payload: { kind: 'Session' }, grantId: null, userCode: null, uid: 'u2', accountId: null, expiresAt: future });
     await expect.poll(payloadIds, { timeout: 5_000, interval: 200 }).toEqual(['live']);
   });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import lockfile from 'proper-lockfile';
@@ -32,6 +33,9 @@ export interface OpenDatabaseOptions {
   /** Load the embedded database from a dump (tests clone a migrated template this way). */
   pgliteLoadDataDir?: Blob;
 }
+
+/** The extensions the migrations create; PGlite must have each loaded before `create extension`. */
+export const embeddedExtensions = { pg_trgm };
 
 export async function openDatabase(target: DatabaseTarget, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
   if (target.kind === 'postgres') {
@@ -77,6 +81,7 @@ async function openEmbeddedDatabase(dataDir: string, options: OpenDatabaseOption
   try {
     const pglite = await PGlite.create({
       dataDir: pgdata,
+      extensions: embeddedExtensions,
       ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),
     });
     const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });

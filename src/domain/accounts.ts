@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
 import { isUniqueViolation } from '../db/errors.ts';
-import { assignRole } from '../db/queries/role-assignments.ts';
+import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import { findUserById, findUserByLogin, insertUser, recordLogin, updatePasswordHash } from '../db/queries/users.ts';
 import type { Database, User, UserStatus } from '../db/schema.ts';
 import { conflict, invalidInput } from '../errors.ts';
@@ -76,7 +76,7 @@ export async function createSuperAdministrator(
         password_hash: passwordHash,
         status: 'active',
       });
-      await assignRole(trx, user.id, roles.superAdmin);
+      await insertRoleAssignment(trx, { userId: user.id }, { role: roles.superAdmin, orgUnitId: null, grantedBy: 'system' });
       return user;
     });
   } catch (error) {

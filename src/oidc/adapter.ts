@@ -36,6 +36,7 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
         grantId: payload.grantId ?? null,
         userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
+        accountId: payload.accountId ?? null,
         expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
       });
     }

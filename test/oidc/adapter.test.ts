@@ -33,6 +33,7 @@ async function storeExpired(model: string, payloadId: string, extra: { uid?: str
     grantId: extra.grantId ?? null,
     userCode: extra.userCode ?? null,
     uid: extra.uid ?? null,
+    accountId: null,
     expiresAt: anHourAgo(),
   });
 }

@@ -7,6 +7,7 @@ import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
+import { embeddedExtensions } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrator.ts';
 import type { Database } from '../../src/db/schema.ts';
 
@@ -31,7 +32,7 @@ export default async function setup(project: TestProject): Promise<() => void | 
 
 async function setUpPgliteTemplate(project: TestProject): Promise<() => void> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'mekong-id-template-'));
-  const pglite = await PGlite.create();
+  const pglite = await PGlite.create({ extensions: embeddedExtensions });
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
   await migrateToLatest(db);
   const tarball = path.join(directory, 'template.tar');

@@ -17,6 +17,7 @@ export interface PayloadRow {
   userCode: string | null;
   uid: string | null;
   expiresAt: Date | null;
+  accountId: string | null;
 }
 
 export async function upsertPayload(db: Kysely<Database>, row: PayloadRow): Promise<void> {
@@ -31,6 +32,7 @@ export async function upsertPayload(db: Kysely<Database>, row: PayloadRow): Prom
       uid: row.uid,
       expires_at: row.expiresAt,
       consumed_at: null,
+      account_id: row.accountId,
     })
     .onConflict((oc) =>
       oc.columns(['model', 'id']).doUpdateSet((eb) => ({
@@ -39,6 +41,7 @@ export async function upsertPayload(db: Kysely<Database>, row: PayloadRow): Prom
         user_code: eb.ref('excluded.user_code'),
         uid: eb.ref('excluded.uid'),
         expires_at: eb.ref('excluded.expires_at'),
+        account_id: eb.ref('excluded.account_id'),
       })),
     )
     .execute();
@@ -95,6 +98,36 @@ export async function destroyPayload(db: Kysely<Database>, model: string, id: st
 /** Revokes every artifact of a grant, across models: tokens and codes die together. */
 export async function destroyPayloadsOfGrant(db: Kysely<Database>, grantId: string): Promise<void> {
   await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+}
+
+/** The live sessions of a person, with what oidc-provider stored in each (its `authorizations` per client). */
+export async function findSessionsOfAccount(db: Kysely<Database>, accountId: string): Promise<Record<string, unknown>[]> {
+  const rows = await db
+    .selectFrom('oidc_payloads')
+    .select('payload')
+    .where('model', '=', 'Session')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
+    .execute();
+  return rows.map((row) => row.payload);
+}
+
+/**
+ * Ends everything a person holds: sessions, grants, codes, access and refresh tokens, and anything
+ * else tied to one of their grants. Returns how many artifacts were removed.
+ */
+export async function destroyPayloadsOfAccount(db: Kysely<Database>, accountId: string): Promise<number> {
+  const result = await db
+    .deleteFrom('oidc_payloads')
+    .where((eb) =>
+      eb.or([
+        eb('account_id', '=', accountId),
+        eb('grant_id', 'in', eb.selectFrom('oidc_payloads as grants').select('grants.id')
+          .where('grants.model', '=', 'Grant').where('grants.account_id', '=', accountId)),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 export async function deleteExpiredPayloads(db: Kysely<Database>, batchSize = 5000): Promise<number> {

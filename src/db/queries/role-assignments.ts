@@ -1,20 +1,101 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
-import type { Database } from '../schema.ts';
+import type { AdminRole, Database, RoleAssignment } from '../schema.ts';
+import { isUuid } from './ids.ts';
 
-export async function assignRole(db: Kysely<Database>, userId: string, role: string): Promise<void> {
-  await db
-    .insertInto('role_assignments')
-    .values({ user_id: userId, role })
-    .onConflict((oc) => oc.columns(['user_id', 'role']).doNothing())
-    .execute();
+/** A role assignment with the path of its unit (null for a global one), as authorization needs it. */
+export interface ScopedAssignment {
+  readonly id: string;
+  readonly role: AdminRole;
+  readonly org_unit_id: string | null;
+  readonly org_unit_path: string | null;
 }
 
-export async function countUsersWithRole(db: Kysely<Database>, role: string): Promise<number> {
+export type RoleHolder = { readonly userId: string } | { readonly clientId: string };
+
+export async function insertRoleAssignment(
+  db: Kysely<Database>,
+  holder: RoleHolder,
+  assignment: { role: AdminRole; orgUnitId: string | null; grantedBy: string },
+): Promise<RoleAssignment | undefined> {
+  return db
+    .insertInto('role_assignments')
+    .values({
+      user_id: 'userId' in holder ? holder.userId : null,
+      client_id: 'clientId' in holder ? holder.clientId : null,
+      role: assignment.role,
+      org_unit_id: assignment.orgUnitId,
+      granted_by: assignment.grantedBy,
+    })
+    // Granting what is already granted changes nothing.
+    .onConflict((oc) => oc.doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function findRoleAssignment(db: Kysely<Database>, id: string): Promise<RoleAssignment | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('role_assignments').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function deleteRoleAssignment(db: Kysely<Database>, id: string): Promise<void> {
+  await db.deleteFrom('role_assignments').where('id', '=', id).execute();
+}
+
+export async function scopedAssignmentsOf(db: Kysely<Database>, holder: RoleHolder): Promise<ScopedAssignment[]> {
+  let query = db
+    .selectFrom('role_assignments')
+    .leftJoin('org_units', 'org_units.id', 'role_assignments.org_unit_id')
+    .select(['role_assignments.id', 'role_assignments.role', 'role_assignments.org_unit_id', 'org_units.path as org_unit_path'])
+    // A role over a closed unit no longer confers anything.
+    .where((eb) => eb.or([eb('role_assignments.org_unit_id', 'is', null), eb('org_units.status', '=', 'active')]));
+  query = 'userId' in holder
+    ? query.where('role_assignments.user_id', '=', holder.userId)
+    : query.where('role_assignments.client_id', '=', holder.clientId);
+  return query.execute();
+}
+
+export interface RoleAssignmentFilter {
+  userId?: string | undefined;
+  clientId?: string | undefined;
+  role?: AdminRole | undefined;
+  /** Only assignments over units in these subtrees; null for all (global ones included). */
+  subtrees: readonly string[] | null;
+  afterId?: string | undefined;
+  limit: number;
+}
+
+export interface RoleAssignmentRow extends RoleAssignment {
+  org_unit_code: string | null;
+}
+
+export async function listRoleAssignments(db: Kysely<Database>, filter: RoleAssignmentFilter): Promise<RoleAssignmentRow[]> {
+  let query = db
+    .selectFrom('role_assignments')
+    .leftJoin('org_units', 'org_units.id', 'role_assignments.org_unit_id')
+    .selectAll('role_assignments')
+    .select('org_units.code as org_unit_code')
+    .orderBy('role_assignments.id')
+    .limit(filter.limit);
+  if (filter.userId !== undefined) query = query.where('role_assignments.user_id', '=', filter.userId);
+  if (filter.clientId !== undefined) query = query.where('role_assignments.client_id', '=', filter.clientId);
+  if (filter.role !== undefined) query = query.where('role_assignments.role', '=', filter.role);
+  if (filter.afterId !== undefined) query = query.where('role_assignments.id', '>', filter.afterId);
+  const subtrees = filter.subtrees;
+  if (subtrees !== null) {
+    query = subtrees.length === 0
+      ? query.where(sql<boolean>`false`)
+      : query.where((eb) => eb.or(subtrees.map((path) => eb('org_units.path', 'like', `${path}%`))));
+  }
+  return query.execute();
+}
+
+export async function countUsersWithRole(db: Kysely<Database>, role: AdminRole): Promise<number> {
   const row = await db
     .selectFrom('role_assignments')
     .select((eb) => eb.fn.countAll<string>().as('count'))
     .where('role', '=', role)
+    .where('user_id', 'is not', null)
     .executeTakeFirstOrThrow();
   return Number(row.count);
 }

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 import type { Database, NewUser, User } from '../schema.ts';
+import { isUuid } from './ids.ts';
 
 export async function findUserById(db: Kysely<Database>, id: string): Promise<User | undefined> {
   // Ids come from cookies and tokens; a malformed one is "no such user", not a database error.
@@ -35,9 +36,4 @@ export async function updatePasswordHash(db: Kysely<Database>, id: string, passw
 
 export async function recordLogin(db: Kysely<Database>, id: string): Promise<void> {
   await db.updateTable('users').set({ last_login_at: sql<Date>`now()` }).where('id', '=', id).execute();
-}
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-function isUuid(value: string): boolean {
-  return uuidPattern.test(value);
 }
