@@ -7,6 +7,7 @@ import { findUserById, findUserByLogin, insertUser, recordLogin, updatePasswordH
 import type { Database, User, UserStatus } from '../db/schema.ts';
 import { conflict, invalidInput } from '../errors.ts';
 import type { PasswordHasher } from './passwords.ts';
+import { fullNameSchema, usernameSchema } from './person-fields.ts';
 
 export interface AccountDeps {
   readonly db: Kysely<Database>;
@@ -15,13 +16,6 @@ export interface AccountDeps {
 
 export const roles = { superAdmin: 'super_admin' } as const;
 
-/** Vietnamese names are stored composed (NFC) so that equal names compare equal byte for byte. */
-export const normalizeText = (value: string) => value.normalize('NFC').trim();
-
-export const usernameSchema = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$/, 'a username is 2 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
 /** Length is the rule that matters (NIST SP 800-63B); no composition rules. */
 export const passwordSchema = z
@@ -39,7 +33,7 @@ export type PasswordLoginResult =
  * and cost the same time. Only someone who knows the password learns that an account is not active.
  */
 export async function authenticateWithPassword(deps: AccountDeps, login: string, password: string): Promise<PasswordLoginResult> {
-  const user = login.length <= 320 ? await findUserByLogin(deps.db, normalizeText(login)) : undefined;
+  const user = login.length <= 320 ? await findUserByLogin(deps.db, login.normalize('NFC').trim()) : undefined;
   const verdict = await deps.passwords.verify(user?.password_hash ?? null, password);
   if (!user || !verdict.ok) return { outcome: 'invalid_credentials' };
   if (verdict.rehashed) await updatePasswordHash(deps.db, user.id, verdict.rehashed);
@@ -56,7 +50,7 @@ export async function findAccountHolder(deps: Pick<AccountDeps, 'db'>, id: strin
 const newAdministratorSchema = z.object({
   username: usernameSchema,
   password: passwordSchema,
-  fullName: z.string().trim().min(1).max(200),
+  fullName: fullNameSchema,
 });
 
 /** Creates an active super administrator; refuses a username that is taken. */
@@ -72,7 +66,7 @@ export async function createSuperAdministrator(
     return await deps.db.transaction().execute(async (trx) => {
       const user = await insertUser(trx, {
         username,
-        full_name: normalizeText(fullName),
+        full_name: fullName,
         password_hash: passwordHash,
         status: 'active',
       });
