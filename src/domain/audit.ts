@@ -86,7 +86,7 @@ type ChainedFields = Omit<AuditEvent, 'prev_hash' | 'hash'>;
  * removing or reordering a row breaks the chain from that row on.
  */
 export function chainHash(prevHash: string, row: ChainedFields): string {
-  const canonical = canonicalJson({ ...row, id: String(row.id), occurred_at: row.occurred_at.toISOString() });
+  const canonical = canonicalJson({ ...row, occurred_at: row.occurred_at.toISOString() });
   return createHash('sha256').update(prevHash).update('\n').update(canonical).digest('hex');
 }
 

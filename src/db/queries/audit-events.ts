@@ -29,7 +29,7 @@ export async function insertAuditEvent(trx: Kysely<Database>, event: NewAuditEve
 export async function auditEventsAfter(db: Kysely<Database>, afterId: string | null, limit: number): Promise<AuditEvent[]> {
   let query = db.selectFrom('audit_events').selectAll().orderBy(sql`id`, 'asc').limit(limit);
   if (afterId !== null) query = query.where(sql<boolean>`id > ${afterId}::bigint`);
-  return query.execute();
+  return withTextIds(await query.execute());
 }
 
 export interface AuditEventFilter {
@@ -59,5 +59,10 @@ export async function listAuditEvents(db: Kysely<Database>, filter: AuditEventFi
   if (filter.beforeId !== undefined) query = query.where(sql<boolean>`audit_events.id < ${filter.beforeId}::bigint`);
   const subtrees = filter.subtrees;
   if (subtrees !== null) query = query.where((eb) => orgUnitInSubtrees(eb, eb.ref('audit_events.org_unit_id'), subtrees));
-  return query.execute();
+  return withTextIds(await query.execute());
+}
+
+/** pg reads bigint as a string, PGlite as a number when it fits: make it a string either way. */
+function withTextIds(rows: AuditEvent[]): AuditEvent[] {
+  return rows.map((row) => ({ ...row, id: String(row.id as string | number) }));
 }
