@@ -1,7 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type SqlBool } from 'kysely';
 
-import type { Database, NewUser, User } from '../schema.ts';
+import type { Database, NewUser, User, UserStatus } from '../schema.ts';
 import { isUuid } from './ids.ts';
+import { likeEscapedSearchKey } from './org-units.ts';
 
 export async function findUserById(db: Kysely<Database>, id: string): Promise<User | undefined> {
   // Ids come from cookies and tokens; a malformed one is "no such user", not a database error.
@@ -36,4 +37,152 @@ export async function updatePasswordHash(db: Kysely<Database>, id: string, passw
 
 export async function recordLogin(db: Kysely<Database>, id: string): Promise<void> {
   await db.updateTable('users').set({ last_login_at: sql<Date>`now()` }).where('id', '=', id).execute();
+}
+
+export interface UnitRef {
+  readonly id: string;
+  readonly code: string;
+  readonly name: string;
+  readonly path: string;
+}
+
+/** A person with the units they serve in and the groups they belong to, as admins see them. */
+export interface UserDetail extends User {
+  readonly org_unit: UnitRef | null;
+  readonly concurrent_units: UnitRef[];
+  readonly groups: { id: string; name: string; org_unit_id: string }[];
+}
+
+export async function findUserDetail(db: Kysely<Database>, id: string): Promise<UserDetail | undefined> {
+  if (!isUuid(id)) return undefined;
+  const user = await db
+    .selectFrom('users')
+    .leftJoin('org_units', 'org_units.id', 'users.primary_org_unit_id')
+    .selectAll('users')
+    .select(['org_units.code as unit_code', 'org_units.name as unit_name', 'org_units.path as unit_path'])
+    .where('users.id', '=', id)
+    .executeTakeFirst();
+  if (!user) return undefined;
+  const [concurrent, groups] = await Promise.all([
+    db.selectFrom('user_org_units').innerJoin('org_units', 'org_units.id', 'user_org_units.org_unit_id')
+      .select(['org_units.id', 'org_units.code', 'org_units.name', 'org_units.path'])
+      .where('user_org_units.user_id', '=', id).orderBy('org_units.path').execute(),
+    db.selectFrom('group_members').innerJoin('groups', 'groups.id', 'group_members.group_id')
+      .select(['groups.id', 'groups.name', 'groups.org_unit_id'])
+      .where('group_members.user_id', '=', id).orderBy('groups.name').execute(),
+  ]);
+  const { unit_code: code, unit_name: name, unit_path: path, ...row } = user;
+  return {
+    ...row,
+    org_unit: row.primary_org_unit_id && code !== null && name !== null && path !== null ? { id: row.primary_org_unit_id, code, name, path } : null,
+    concurrent_units: concurrent,
+    groups,
+  };
+}
+
+/** A condition on `users`: the person's primary or a concurrent unit lies in one of `subtrees`. */
+function userInSubtrees(subtrees: readonly string[]) {
+  if (subtrees.length === 0) return sql<SqlBool>`false`;
+  const inSubtree = sql.join(subtrees.map((path) => sql`o.path like ${`${path}%`}`), sql` or `);
+  return sql<SqlBool>`(exists (select 1 from org_units o where o.id = users.primary_org_unit_id and (${inSubtree}))
+    or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and (${inSubtree})))`;
+}
+
+export const userSortOrders = ['family_name', 'given_name', 'username', 'created_at'] as const;
+export type UserSortOrder = (typeof userSortOrders)[number];
+
+const sortColumns = {
+  family_name: sql<string>`users.family_name_sort`,
+  given_name: sql<string>`users.given_name_sort`,
+  username: sql<string>`lower(users.username) collate "C"`,
+  created_at: sql<string>`to_char(users.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')`,
+} as const;
+
+export interface UserListFilter {
+  /** The reader's scope: null for everyone, otherwise people serving in these subtrees. */
+  subtrees: readonly string[] | null;
+  /** Words to find, each ignoring case and diacritics, in name, username, email or employee code. */
+  q?: string | undefined;
+  status?: UserStatus | undefined;
+  /** People serving in this subtree (a path). */
+  within?: string | undefined;
+  groupId?: string | undefined;
+  sort: UserSortOrder;
+  /** Keyset cursor: the sort key and id of the last row of the previous page. */
+  after?: { key: string; id: string } | undefined;
+  limit: number;
+}
+
+export interface UserListRow extends User {
+  readonly sort_key: string;
+  readonly org_unit_code: string | null;
+  readonly org_unit_name: string | null;
+}
+
+export async function listUsers(db: Kysely<Database>, filter: UserListFilter): Promise<UserListRow[]> {
+  const sortColumn = sortColumns[filter.sort];
+  let query = db
+    .selectFrom('users')
+    .leftJoin('org_units', 'org_units.id', 'users.primary_org_unit_id')
+    .selectAll('users')
+    .select([sortColumn.as('sort_key'), 'org_units.code as org_unit_code', 'org_units.name as org_unit_name'])
+    .orderBy(sortColumn)
+    .orderBy('users.id')
+    .limit(filter.limit);
+  if (filter.subtrees !== null) query = query.where(userInSubtrees(filter.subtrees));
+  if (filter.within !== undefined) query = query.where(userInSubtrees([filter.within]));
+  if (filter.status !== undefined) query = query.where('users.status', '=', filter.status);
+  if (filter.groupId !== undefined) {
+    const groupId = filter.groupId;
+    query = query.where((eb) => eb.exists(eb.selectFrom('group_members').select('group_members.user_id')
+      .whereRef('group_members.user_id', '=', 'users.id').where('group_members.group_id', '=', groupId)));
+  }
+  for (const word of (filter.q ?? '').split(/\s+/u).filter(Boolean)) {
+    query = query.where(sql`users.search_text`, 'like', sql<string>`'%' || ${likeEscapedSearchKey(word)} || '%'`);
+  }
+  if (filter.after) query = query.where(sql<SqlBool>`(${sortColumn}, users.id) > (${filter.after.key}, ${filter.after.id}::uuid)`);
+  return query.execute();
+}
+
+export interface UserFieldChanges {
+  username?: string;
+  full_name?: string;
+  email?: string | null;
+  phone?: string | null;
+  employee_code?: string | null;
+  national_id?: string | null;
+  position?: string | null;
+  primary_org_unit_id?: string | null;
+  status?: UserStatus;
+}
+
+/** Applies changes if the person's version is still `expectedVersion`; undefined when it moved on. */
+export async function updateUserFields(
+  db: Kysely<Database>,
+  id: string,
+  expectedVersion: number,
+  changes: UserFieldChanges,
+): Promise<User | undefined> {
+  return db
+    .updateTable('users')
+    .set({ ...changes, version: sql<number>`version + 1`, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('version', '=', expectedVersion)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function replaceConcurrentUnits(db: Kysely<Database>, userId: string, unitIds: readonly string[]): Promise<void> {
+  await db.deleteFrom('user_org_units').where('user_id', '=', userId).execute();
+  if (unitIds.length > 0) {
+    await db.insertInto('user_org_units').values(unitIds.map((unitId) => ({ user_id: userId, org_unit_id: unitId }))).execute();
+  }
+}
+
+/** Usernames already taken among candidates, lowered. */
+export async function takenUsernames(db: Kysely<Database>, candidates: readonly string[]): Promise<Set<string>> {
+  if (candidates.length === 0) return new Set();
+  const rows = await db.selectFrom('users').select(sql<string>`lower(username)`.as('username'))
+    .where(sql`lower(username)`, 'in', candidates.map((candidate) => candidate.toLowerCase())).execute();
+  return new Set(rows.map((row) => row.username));
 }

@@ -1,0 +1,325 @@
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+
+import { isUniqueViolation } from '../db/errors.ts';
+import { destroyPayloadsOfAccount, findSessionsOfAccount } from '../db/queries/oidc-payloads.ts';
+import { findOrgUnitById } from '../db/queries/org-units.ts';
+import {
+  findUserDetail,
+  insertUser,
+  listUsers,
+  replaceConcurrentUnits,
+  takenUsernames,
+  updateUserFields,
+  type UserDetail,
+  type UserFieldChanges,
+  type UserListRow,
+  type UserSortOrder,
+} from '../db/queries/users.ts';
+import type { Database, OrgUnit, User, UserStatus } from '../db/schema.ts';
+import { AppError, assertThat, conflict } from '../errors.ts';
+import { recordAuditEvent } from './audit.ts';
+import { requirePermission, scopeOf, subtreeFilter, type AdminContext, type Permission } from './authorization.ts';
+import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
+import {
+  emailSchema,
+  employeeCodeSchema,
+  fullNameSchema,
+  nationalIdSchema,
+  phoneSchema,
+  positionSchema,
+  usernameFromName,
+  usernameSchema,
+} from './person-fields.ts';
+
+/**
+ * Sends back-channel logout to the apps of ended sessions. Lives in the oidc layer (it signs logout
+ * tokens with the provider's keys); handed in so that this module stays free of oidc-provider.
+ */
+export type BackchannelLogout = (
+  accountId: string,
+  sessions: readonly { clientId: string; sid: string }[],
+) => Promise<{ clientId: string; delivered: boolean; error?: string }[]>;
+
+export interface UserAdminDeps {
+  readonly db: Kysely<Database>;
+  readonly backchannelLogout: BackchannelLogout;
+}
+
+export const userNotFound = (id: string) => new AppError('not_found', `no user with id ${id}`, 404);
+
+const optional = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
+
+export const newUserSchema = z.object({
+  username: usernameSchema.optional(),
+  full_name: fullNameSchema,
+  email: optional(emailSchema),
+  phone: optional(phoneSchema),
+  employee_code: optional(employeeCodeSchema),
+  national_id: optional(nationalIdSchema),
+  position: optional(positionSchema),
+  org_unit_id: z.uuid(),
+  concurrent_unit_ids: z.array(z.uuid()).max(20).optional(),
+});
+
+export const userPatchSchema = z.object({
+  username: usernameSchema.optional(),
+  full_name: fullNameSchema.optional(),
+  email: optional(emailSchema),
+  phone: optional(phoneSchema),
+  employee_code: optional(employeeCodeSchema),
+  national_id: optional(nationalIdSchema),
+  position: optional(positionSchema),
+  org_unit_id: z.uuid().optional(),
+  concurrent_unit_ids: z.array(z.uuid()).max(20).optional(),
+});
+
+const target = (id: string) => ({ type: 'user', id });
+
+/** The paths of every unit a person serves in; what decides which admins reach them. */
+function unitPathsOf(user: UserDetail): (string | null)[] {
+  const paths = [user.org_unit?.path ?? null, ...user.concurrent_units.map((unit) => unit.path)];
+  return paths.length > 1 ? paths.filter((path) => path !== null) : paths;
+}
+
+async function loadUser(db: Kysely<Database>, id: string): Promise<UserDetail> {
+  const user = await findUserDetail(db, id);
+  assertThat(user, userNotFound(id));
+  return user;
+}
+
+/**
+ * Loads a person for `permission`: reading needs a scope over any unit they serve in, changing
+ * them needs a scope over their primary unit.
+ */
+async function loadUserFor(db: Kysely<Database>, context: AdminContext, id: string, permission: Permission, action: string): Promise<UserDetail> {
+  const user = await loadUser(db, id);
+  const paths = permission === 'users.read' ? unitPathsOf(user) : [user.org_unit?.path ?? null];
+  requirePermission(context.principal, permission, paths, {
+    action, target: target(id), message: 'this user is outside the part of the org tree you administer',
+  });
+  return user;
+}
+
+export async function getUser(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, id: string): Promise<UserDetail> {
+  return loadUserFor(deps.db, context, id, 'users.read', 'user.read');
+}
+
+export async function listUsersInScope(
+  deps: Pick<UserAdminDeps, 'db'>,
+  context: AdminContext,
+  filter: { q?: string | undefined; status?: UserStatus | undefined; withinId?: string | undefined; groupId?: string | undefined; sort: UserSortOrder; after?: { key: string; id: string } | undefined; limit: number },
+): Promise<UserListRow[]> {
+  let within: string | undefined;
+  if (filter.withinId !== undefined) {
+    const unit = await findOrgUnitById(deps.db, filter.withinId);
+    assertThat(unit, orgUnitNotFound(filter.withinId));
+    within = unit.path;
+  }
+  return listUsers(deps.db, {
+    subtrees: subtreeFilter(scopeOf(context.principal, 'users.read')),
+    q: filter.q,
+    status: filter.status,
+    within,
+    groupId: filter.groupId,
+    sort: filter.sort,
+    after: filter.after,
+    limit: filter.limit,
+  });
+}
+
+/** A unit someone can be placed in by this admin: it exists, is open, and lies in their scope. */
+async function placeableUnit(db: Kysely<Database>, context: AdminContext, unitId: string, action: string): Promise<OrgUnit> {
+  const unit = await findOrgUnitById(db, unitId);
+  assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${unitId}`, 400));
+  assertThat(unit.status === 'active', () => conflict(`the org unit ${unit.code} is closed`));
+  requirePermission(context.principal, 'users.write', unit.path, {
+    action, target: { type: 'org_unit', id: unitId }, message: `you cannot place people in ${unit.code}: it is outside the part of the org tree you administer`,
+  });
+  return unit;
+}
+
+/** A free username from the person's name: tuyetnta, then tuyetnta2, tuyetnta3, … */
+async function deriveUsername(db: Kysely<Database>, fullName: string): Promise<string> {
+  const base = usernameFromName(fullName);
+  const candidates = [base, ...Array.from({ length: 49 }, (_, index) => `${base}${index + 2}`)];
+  const taken = await takenUsernames(db, candidates);
+  const free = candidates.find((candidate) => !taken.has(candidate));
+  assertThat(free, conflict(`no free username near "${base}"; choose one`));
+  return free;
+}
+
+export async function createUser(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, input: z.output<typeof newUserSchema>): Promise<UserDetail> {
+  return withUniqueFields(() => deps.db.transaction().execute(async (trx) => {
+    await placeableUnit(trx, context, input.org_unit_id, 'user.create');
+    const concurrent = uniqueConcurrentUnits(input.org_unit_id, input.concurrent_unit_ids ?? []);
+    for (const unitId of concurrent) await placeableUnit(trx, context, unitId, 'user.create');
+    const created = await insertUser(trx, {
+      username: input.username ?? (await deriveUsername(trx, input.full_name)),
+      full_name: input.full_name,
+      email: input.email ?? null,
+      phone: input.phone ?? null,
+      employee_code: input.employee_code ?? null,
+      national_id: input.national_id ?? null,
+      position: input.position ?? null,
+      primary_org_unit_id: input.org_unit_id,
+      status: 'pending_activation',
+    });
+    await replaceConcurrentUnits(trx, created.id, concurrent);
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action: 'user.create', target: target(created.id), orgUnitId: input.org_unit_id, after: auditView(created),
+    });
+    return loadUser(trx, created.id);
+  }));
+}
+
+function uniqueConcurrentUnits(primary: string, unitIds: readonly string[]): string[] {
+  return [...new Set(unitIds)].filter((unitId) => unitId !== primary);
+}
+
+/** What the audit log keeps of a person: their fields, with the national id masked. */
+function auditView(user: User | UserDetail): Record<string, unknown> {
+  return {
+    username: user.username, full_name: user.full_name, email: user.email, phone: user.phone,
+    employee_code: user.employee_code, national_id: user.national_id === null ? null : `…${user.national_id.slice(-3)}`,
+    position: user.position, org_unit_id: user.primary_org_unit_id, status: user.status,
+  };
+}
+
+export async function updateUser(
+  deps: Pick<UserAdminDeps, 'db'>,
+  context: AdminContext,
+  id: string,
+  expectedVersion: number | undefined,
+  patch: z.output<typeof userPatchSchema>,
+): Promise<UserDetail> {
+  return withUniqueFields(() => deps.db.transaction().execute(async (trx) => {
+    const user = await loadUserFor(trx, context, id, 'users.write', 'user.update');
+    assertThat(expectedVersion === undefined || expectedVersion === user.version, versionMismatch('this user'));
+
+    const changes: UserFieldChanges = {};
+    for (const field of ['username', 'full_name', 'email', 'phone', 'employee_code', 'national_id', 'position'] as const) {
+      const value = patch[field];
+      if (value !== undefined && value !== user[field]) Object.assign(changes, { [field]: value });
+    }
+    if (patch.org_unit_id !== undefined && patch.org_unit_id !== user.primary_org_unit_id) {
+      await placeableUnit(trx, context, patch.org_unit_id, 'user.move');
+      changes.primary_org_unit_id = patch.org_unit_id;
+    }
+    const primary = changes.primary_org_unit_id ?? user.primary_org_unit_id;
+    let concurrentChanged = false;
+    if (patch.concurrent_unit_ids !== undefined) {
+      const wanted = uniqueConcurrentUnits(primary ?? '', patch.concurrent_unit_ids);
+      const current = user.concurrent_units.map((unit) => unit.id);
+      const added = wanted.filter((unitId) => !current.includes(unitId));
+      const removed = user.concurrent_units.filter((unit) => !wanted.includes(unit.id));
+      for (const unitId of added) await placeableUnit(trx, context, unitId, 'user.update');
+      for (const unit of removed) {
+        requirePermission(context.principal, 'users.write', unit.path, {
+          action: 'user.update', target: target(id), message: `you cannot remove someone from ${unit.code}: it is outside the part of the org tree you administer`,
+        });
+      }
+      if (added.length > 0 || removed.length > 0) {
+        await replaceConcurrentUnits(trx, id, wanted);
+        concurrentChanged = true;
+      }
+    }
+    if (Object.keys(changes).length === 0 && !concurrentChanged) return user;
+    // The version moves even when only the concurrent units changed: they are part of the resource.
+    const updated = await updateUserFields(trx, id, user.version, changes);
+    assertThat(updated, versionMismatch('this user'));
+    const after = await loadUser(trx, id);
+    await recordAuditEvent(trx, {
+      ...auditBase(context),
+      action: changes.primary_org_unit_id ? 'user.move' : 'user.update',
+      target: target(id),
+      orgUnitId: after.primary_org_unit_id,
+      before: { ...auditView(user), concurrent_unit_ids: user.concurrent_units.map((unit) => unit.id) },
+      after: { ...auditView(after), concurrent_unit_ids: after.concurrent_units.map((unit) => unit.id) },
+    });
+    return after;
+  }));
+}
+
+const statusActions: Record<'active' | 'suspended' | 'disabled', string> = {
+  active: 'user.enable',
+  suspended: 'user.suspend',
+  disabled: 'user.disable',
+};
+
+/**
+ * Suspends, disables or re-enables a person. Suspending and disabling end everything they hold in
+ * one transaction (sessions, grants, codes, access and refresh tokens), then tell every app they
+ * were signed in to by back-channel logout. A suspension is meant to be lifted; a disabled account
+ * is a leaver's, re-enabled only deliberately.
+ */
+export async function changeUserStatus(
+  deps: UserAdminDeps,
+  context: AdminContext,
+  id: string,
+  expectedVersion: number | undefined,
+  status: 'active' | 'suspended' | 'disabled',
+): Promise<UserDetail> {
+  const action = statusActions[status];
+  const { user, sessions } = await deps.db.transaction().execute(async (trx) => {
+    const current = await loadUserFor(trx, context, id, 'users.lifecycle', action);
+    assertThat(expectedVersion === undefined || expectedVersion === current.version, versionMismatch('this user'));
+    assertThat(
+      !(status === 'active' && current.status === 'pending_activation'),
+      conflict('this account has not been activated yet: send an activation link instead'),
+    );
+    if (current.status === status) return { user: current, sessions: [] };
+    const updated = await updateUserFields(trx, id, current.version, { status });
+    assertThat(updated, versionMismatch('this user'));
+    let ended: { clientId: string; sid: string }[] = [];
+    let revoked = 0;
+    if (status !== 'active') {
+      ended = sessionsToNotify(await findSessionsOfAccount(trx, id));
+      revoked = await destroyPayloadsOfAccount(trx, id);
+    }
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action, target: target(id), orgUnitId: current.primary_org_unit_id,
+      before: { status: current.status }, after: { status }, details: status === 'active' ? null : { revoked_artifacts: revoked },
+    });
+    return { user: await loadUser(trx, id), sessions: ended };
+  });
+
+  if (sessions.length > 0) {
+    // After the commit: the access is gone whatever the apps answer; the deliveries are recorded.
+    const deliveries = await deps.backchannelLogout(id, sessions);
+    await recordAuditEvent(deps.db, {
+      ...auditBase(context), action: 'user.backchannel_logout', target: target(id), orgUnitId: user.primary_org_unit_id,
+      outcome: deliveries.every((delivery) => delivery.delivered) ? 'success' : 'failure',
+      details: { deliveries },
+    });
+  }
+  return user;
+}
+
+/** The (client, session id) pairs of live sessions whose apps should hear of the logout. */
+function sessionsToNotify(sessions: readonly Record<string, unknown>[]): { clientId: string; sid: string }[] {
+  const pairs: { clientId: string; sid: string }[] = [];
+  for (const session of sessions) {
+    const authorizations = session['authorizations'];
+    if (authorizations === null || typeof authorizations !== 'object') continue;
+    for (const [clientId, authorization] of Object.entries(authorizations as Record<string, unknown>)) {
+      const sid = (authorization as { sid?: unknown } | null)?.sid;
+      if (typeof sid === 'string') pairs.push({ clientId, sid });
+    }
+  }
+  return pairs;
+}
+
+/** Turns a unique violation into a conflict that names the field (the index says which). */
+async function withUniqueFields<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    const { constraint } = error as { constraint?: unknown };
+    if (typeof constraint !== 'string') throw conflict('another user already has one of these values');
+    const field = constraint.includes('username') ? 'username' : constraint.includes('email') ? 'email address'
+      : constraint.includes('employee_code') ? 'employee code' : constraint.includes('national_id') ? 'citizen identity number' : 'value';
+    throw conflict(`another user already has this ${field}`);
+  }
+}
