@@ -1,0 +1,79 @@
+import { sql, type Kysely, type SqlBool } from 'kysely';
+
+import type { Database, Group } from '../schema.ts';
+import { isUuid } from './ids.ts';
+import { likeEscapedSearchKey } from './org-units.ts';
+
+export interface GroupRow extends Group {
+  readonly org_unit_path: string;
+  readonly member_count: number;
+}
+
+const withUnitAndCount = (db: Kysely<Database>) =>
+  db.selectFrom('groups')
+    .innerJoin('org_units', 'org_units.id', 'groups.org_unit_id')
+    .selectAll('groups')
+    .select('org_units.path as org_unit_path')
+    .select((eb) => eb.selectFrom('group_members').select((inner) => inner.fn.countAll<string>().as('count'))
+      .whereRef('group_members.group_id', '=', 'groups.id').as('member_count'));
+
+const withCount = <T extends { member_count: string | number | null }>(row: T) => ({ ...row, member_count: Number(row.member_count ?? 0) });
+
+export async function findGroup(db: Kysely<Database>, id: string): Promise<GroupRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const row = await withUnitAndCount(db).where('groups.id', '=', id).executeTakeFirst();
+  return row && withCount(row);
+}
+
+export async function insertGroup(db: Kysely<Database>, group: { org_unit_id: string; name: string; description: string | null }): Promise<Group> {
+  return db.insertInto('groups').values(group).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function updateGroupFields(
+  db: Kysely<Database>,
+  id: string,
+  expectedVersion: number,
+  fields: { name?: string; description?: string | null },
+): Promise<Group | undefined> {
+  return db.updateTable('groups')
+    .set({ ...fields, version: sql<number>`version + 1`, updated_at: sql<Date>`now()` })
+    .where('id', '=', id).where('version', '=', expectedVersion)
+    .returningAll().executeTakeFirst();
+}
+
+export async function deleteGroup(db: Kysely<Database>, id: string): Promise<void> {
+  await db.deleteFrom('groups').where('id', '=', id).execute();
+}
+
+export interface GroupFilter {
+  subtrees: readonly string[] | null;
+  within?: string | undefined;
+  q?: string | undefined;
+  afterId?: string | undefined;
+  limit: number;
+}
+
+export async function listGroups(db: Kysely<Database>, filter: GroupFilter): Promise<GroupRow[]> {
+  let query = withUnitAndCount(db).orderBy('groups.id').limit(filter.limit);
+  const subtrees = filter.subtrees;
+  if (subtrees !== null) {
+    query = subtrees.length === 0
+      ? query.where(sql<SqlBool>`false`)
+      : query.where((eb) => eb.or(subtrees.map((path) => eb('org_units.path', 'like', `${path}%`))));
+  }
+  if (filter.within !== undefined) query = query.where('org_units.path', 'like', `${filter.within}%`);
+  if (filter.q !== undefined) query = query.where(sql`mekong_search_key(groups.name)`, 'like', sql<string>`'%' || ${likeEscapedSearchKey(filter.q)} || '%'`);
+  if (filter.afterId !== undefined) query = query.where('groups.id', '>', filter.afterId);
+  return (await query.execute()).map(withCount);
+}
+
+export async function addGroupMember(db: Kysely<Database>, groupId: string, userId: string): Promise<boolean> {
+  const inserted = await db.insertInto('group_members').values({ group_id: groupId, user_id: userId })
+    .onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
+  return inserted !== undefined;
+}
+
+export async function removeGroupMember(db: Kysely<Database>, groupId: string, userId: string): Promise<boolean> {
+  const result = await db.deleteFrom('group_members').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}

@@ -1,0 +1,150 @@
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+
+import { isUniqueViolation } from '../db/errors.ts';
+import {
+  addGroupMember,
+  deleteGroup,
+  findGroup,
+  insertGroup,
+  listGroups,
+  removeGroupMember,
+  updateGroupFields,
+  type GroupRow,
+} from '../db/queries/groups.ts';
+import { findOrgUnitById } from '../db/queries/org-units.ts';
+import type { Database } from '../db/schema.ts';
+import { AppError, assertThat, conflict } from '../errors.ts';
+import { recordAuditEvent } from './audit.ts';
+import { requirePermission, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
+import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
+import { normalizeName } from './person-fields.ts';
+import { getUser } from './users.ts';
+
+/** Groups live in an org unit and hold people; whoever administers the unit manages its groups. */
+
+export interface GroupDeps {
+  readonly db: Kysely<Database>;
+}
+
+const groupNameSchema = z.string().transform(normalizeName)
+  .pipe(z.string().min(1, 'a group needs a name').max(200, 'a group name has at most 200 characters'));
+
+export const newGroupSchema = z.object({
+  org_unit_id: z.uuid(),
+  name: groupNameSchema,
+  description: z.string().trim().max(1000).nullable().optional(),
+});
+
+export const groupPatchSchema = z.object({
+  name: groupNameSchema.optional(),
+  description: z.string().trim().max(1000).nullable().optional(),
+});
+
+export const groupNotFound = (id: string) => new AppError('not_found', `no group with id ${id}`, 404);
+const target = (id: string) => ({ type: 'group', id });
+const outsideScope = 'this group belongs to a unit outside the part of the org tree you administer';
+
+async function loadGroupFor(db: Kysely<Database>, context: AdminContext, id: string, permission: 'groups.read' | 'groups.write', action: string): Promise<GroupRow> {
+  const group = await findGroup(db, id);
+  assertThat(group, groupNotFound(id));
+  requirePermission(context.principal, permission, group.org_unit_path, { action, target: target(id), message: outsideScope });
+  return group;
+}
+
+export function getGroup(deps: GroupDeps, context: AdminContext, id: string): Promise<GroupRow> {
+  return loadGroupFor(deps.db, context, id, 'groups.read', 'group.read');
+}
+
+export async function listGroupsInScope(
+  deps: GroupDeps,
+  context: AdminContext,
+  filter: { withinId?: string | undefined; q?: string | undefined; afterId?: string | undefined; limit: number },
+): Promise<GroupRow[]> {
+  let within: string | undefined;
+  if (filter.withinId !== undefined) {
+    const unit = await findOrgUnitById(deps.db, filter.withinId);
+    assertThat(unit, orgUnitNotFound(filter.withinId));
+    within = unit.path;
+  }
+  return listGroups(deps.db, { subtrees: subtreeFilter(scopeOf(context.principal, 'groups.read')), within, q: filter.q, afterId: filter.afterId, limit: filter.limit });
+}
+
+export async function createGroup(deps: GroupDeps, context: AdminContext, input: z.output<typeof newGroupSchema>): Promise<GroupRow> {
+  return withUniqueName(input.name, () => deps.db.transaction().execute(async (trx) => {
+    const unit = await findOrgUnitById(trx, input.org_unit_id);
+    assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${input.org_unit_id}`, 400));
+    requirePermission(context.principal, 'groups.write', unit.path, {
+      action: 'group.create', target: { type: 'org_unit', id: unit.id }, message: 'you can create groups only in units you administer',
+    });
+    assertThat(unit.status === 'active', conflict(`the org unit ${unit.code} is closed`));
+    const group = await insertGroup(trx, { org_unit_id: unit.id, name: input.name, description: input.description ?? null });
+    await recordAuditEvent(trx, { ...auditBase(context), action: 'group.create', target: target(group.id), orgUnitId: unit.id, after: { name: group.name, description: group.description } });
+    const created = await findGroup(trx, group.id);
+    return created!;
+  }));
+}
+
+export async function updateGroup(
+  deps: GroupDeps,
+  context: AdminContext,
+  id: string,
+  expectedVersion: number | undefined,
+  patch: z.output<typeof groupPatchSchema>,
+): Promise<GroupRow> {
+  return withUniqueName(patch.name ?? '', () => deps.db.transaction().execute(async (trx) => {
+    const group = await loadGroupFor(trx, context, id, 'groups.write', 'group.update');
+    assertThat(expectedVersion === undefined || expectedVersion === group.version, versionMismatch('this group'));
+    const fields: { name?: string; description?: string | null } = {};
+    if (patch.name !== undefined && patch.name !== group.name) fields.name = patch.name;
+    if (patch.description !== undefined && patch.description !== group.description) fields.description = patch.description;
+    if (Object.keys(fields).length === 0) return group;
+    assertThat(await updateGroupFields(trx, id, group.version, fields), versionMismatch('this group'));
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action: 'group.update', target: target(id), orgUnitId: group.org_unit_id,
+      before: { name: group.name, description: group.description }, after: fields,
+    });
+    return (await findGroup(trx, id))!;
+  }));
+}
+
+export async function removeGroup(deps: GroupDeps, context: AdminContext, id: string): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    const group = await loadGroupFor(trx, context, id, 'groups.write', 'group.delete');
+    await deleteGroup(trx, id);
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action: 'group.delete', target: target(id), orgUnitId: group.org_unit_id,
+      before: { name: group.name, description: group.description, member_count: group.member_count },
+    });
+  });
+}
+
+/** Adds or removes a member: the admin must manage the group and be able to see the person. */
+export async function changeGroupMembership(
+  deps: GroupDeps,
+  context: AdminContext,
+  groupId: string,
+  userId: string,
+  change: 'add' | 'remove',
+): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    const action = change === 'add' ? 'group.add_member' : 'group.remove_member';
+    const group = await loadGroupFor(trx, context, groupId, 'groups.write', action);
+    const user = await getUser({ db: trx }, context, userId);
+    assertThat(change === 'remove' || user.status !== 'disabled', conflict('a disabled user cannot be added to a group'));
+    const changed = change === 'add' ? await addGroupMember(trx, groupId, userId) : await removeGroupMember(trx, groupId, userId);
+    if (!changed) return;
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action, target: target(groupId), orgUnitId: group.org_unit_id, details: { user_id: userId, username: user.username },
+    });
+  });
+}
+
+async function withUniqueName<T>(name: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw conflict(`this unit already has a group named "${name}"`);
+    throw error;
+  }
+}
