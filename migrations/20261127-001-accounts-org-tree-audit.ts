@@ -166,6 +166,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('prev_hash', 'text', (col) => col.notNull())
     .addColumn('hash', 'text', (col) => col.notNull())
     .execute();
+  // The head of the chain: the newest row's id and hash. Writers lock this row to append, which
+  // orders them (under any isolation level: a stale snapshot fails instead of forking the chain),
+  // and verification checks the last row against it, so removing the newest rows shows too.
+  await db.schema
+    .createTable('audit_chain_head')
+    .addColumn('singleton', 'boolean', (col) => col.primaryKey().defaultTo(true).check(sql`singleton`))
+    .addColumn('last_id', 'bigint')
+    .addColumn('hash', 'text', (col) => col.notNull())
+    .addColumn('count', 'bigint', (col) => col.notNull().defaultTo(0))
+    .execute();
+  await sql`insert into audit_chain_head (singleton, last_id, hash, count) values (true, null, ${'0'.repeat(64)}, 0)`.execute(db);
   await db.schema.createIndex('audit_events_occurred_at_idx').on('audit_events').column('occurred_at').execute();
   await db.schema.createIndex('audit_events_actor_idx').on('audit_events').column('actor_id').execute();
   await db.schema.createIndex('audit_events_target_idx').on('audit_events').columns(['target_type', 'target_id']).execute();
@@ -190,6 +201,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('oidc_payloads').dropColumn('account_id').execute();
+  await db.schema.dropTable('audit_chain_head').execute();
   await db.schema.dropTable('audit_events').execute();
   await sql`drop function audit_events_refuse_change()`.execute(db);
   for (const table of ['mail_outbox', 'account_tokens', 'group_members', 'groups', 'user_org_units']) {

@@ -189,6 +189,13 @@ export interface SigningKeysTable {
   activates_at: Date;
 }
 
+export interface AuditChainHeadTable {
+  singleton: boolean;
+  last_id: string | null;
+  hash: string;
+  count: ColumnType<string, string | number, string | number>;
+}
+
 export interface Database {
   users: UsersTable;
   role_assignments: RoleAssignmentsTable;
@@ -199,6 +206,7 @@ export interface Database {
   account_tokens: AccountTokensTable;
   mail_outbox: MailOutboxTable;
   audit_events: AuditEventsTable;
+  audit_chain_head: AuditChainHeadTable;
   clients: ClientsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;

@@ -3,11 +3,12 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 
 import {
+  advanceAuditChainHead,
   auditEventsAfter,
   insertAuditEvent,
-  lastAuditHash,
-  lockAuditChain,
+  lockAuditChainHead,
   nextAuditEventId,
+  readAuditChainHead,
 } from '../db/queries/audit-events.ts';
 import type { AuditActorType, AuditEvent, AuditOutcome, Database } from '../db/schema.ts';
 
@@ -38,9 +39,9 @@ export interface AuditRecord {
   readonly target?: { readonly type: string; readonly id: string } | undefined;
   /** The unit the event concerns, so that an auditor of a subtree sees it. */
   readonly orgUnitId?: string | null | undefined;
-  readonly before?: object | null | undefined;
-  readonly after?: object | null | undefined;
-  readonly details?: object | null | undefined;
+  readonly before?: Record<string, unknown> | null | undefined;
+  readonly after?: Record<string, unknown> | null | undefined;
+  readonly details?: Record<string, unknown> | null | undefined;
 }
 
 export const genesisHash = '0'.repeat(64);
@@ -48,15 +49,15 @@ export const genesisHash = '0'.repeat(64);
 /**
  * Appends one event to the hash chain. Called with the transaction that makes the change, so the
  * change and its record commit together or not at all; called with the plain database, it opens
- * its own transaction. Writers queue on one advisory lock, which keeps ids in chain order.
+ * its own transaction. Writers take turns on the chain's head row, which keeps ids in chain order.
  */
 export async function recordAuditEvent(db: Kysely<Database>, record: AuditRecord): Promise<void> {
   if (!db.isTransaction) {
-    await db.transaction().execute((trx) => recordAuditEvent(trx, record));
+    await db.transaction().setIsolationLevel('read committed').execute((trx) => recordAuditEvent(trx, record));
     return;
   }
-  await lockAuditChain(db);
-  const prevHash = (await lastAuditHash(db)) ?? genesisHash;
+  const head = await lockAuditChainHead(db);
+  const prevHash = head.hash;
   const row: ChainedFields = {
     id: await nextAuditEventId(db),
     occurred_at: new Date(),
@@ -67,7 +68,8 @@ export async function recordAuditEvent(db: Kysely<Database>, record: AuditRecord
     outcome: record.outcome ?? 'success',
     target_type: record.target?.type ?? null,
     target_id: record.target?.id ?? null,
-    org_unit_id: record.orgUnitId ?? null,
+    // The uuid column gives back lower case; hash what will be read back.
+    org_unit_id: record.orgUnitId?.toLowerCase() ?? null,
     before: asJson(record.before),
     after: asJson(record.after),
     details: asJson(record.details),
@@ -75,7 +77,9 @@ export async function recordAuditEvent(db: Kysely<Database>, record: AuditRecord
     user_agent: record.origin.userAgent,
     request_id: record.origin.requestId,
   };
-  await insertAuditEvent(db, { ...row, prev_hash: prevHash, hash: chainHash(prevHash, row) });
+  const hash = chainHash(prevHash, row);
+  await insertAuditEvent(db, { ...row, prev_hash: prevHash, hash });
+  await advanceAuditChainHead(db, { lastId: row.id, hash, count: head.count + 1 });
 }
 
 type ChainedFields = Omit<AuditEvent, 'prev_hash' | 'hash'>;
@@ -90,10 +94,15 @@ export function chainHash(prevHash: string, row: ChainedFields): string {
   return createHash('sha256').update(prevHash).update('\n').update(canonical).digest('hex');
 }
 
-/** What jsonb will give back: plain JSON values (dates as strings, no undefined). */
-function asJson(value: object | null | undefined): Record<string, unknown> | null {
+/**
+ * What jsonb will give back: plain JSON values (dates as strings, no undefined). Text jsonb cannot
+ * hold (NUL, lone surrogates: say, in a username someone tried) is made storable rather than
+ * letting it fail the change being recorded.
+ */
+function asJson(value: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
   if (value === undefined || value === null) return null;
-  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  const storable = (_key: string, inner: unknown) => (typeof inner === 'string' ? inner.toWellFormed().replaceAll('\u0000', '\uFFFD') : inner);
+  return JSON.parse(JSON.stringify(value, storable)) as Record<string, unknown>;
 }
 
 function canonicalJson(value: unknown): string {
@@ -103,6 +112,10 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([key, v]) => `${JSON.stringify(key)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+function headMatches(head: { hash: string; count: number }, lastHash: string, checked: number): boolean {
+  return head.hash === lastHash && head.count === checked;
 }
 
 export type AuditChainReport =
@@ -116,13 +129,19 @@ export type AuditChainReport =
        * `changed`: the row's content no longer matches its hash (edited in place).
        * `broken_link`: the row does not follow the row before it (a row was removed before it, or
        * it was inserted out of order).
+       * `head_mismatch`: the last row is not the head the chain recorded (the newest rows were
+       * removed, or rows were appended around recordAuditEvent); `id` is the last row found.
        */
-      readonly problem: 'changed' | 'broken_link';
+      readonly problem: 'changed' | 'broken_link' | 'head_mismatch';
     };
 
 /** Walks the whole chain in id order and names the first row that was changed, removed or inserted. */
 export async function verifyAuditChain(db: Kysely<Database>, batchSize = 2000): Promise<AuditChainReport> {
+  batchSize = Math.max(1, Math.floor(batchSize));
+  // Read first: rows appended while we walk are past this head and are not checked this time.
+  const head = await readAuditChainHead(db);
   let previousHash = genesisHash;
+  let lastId = '0';
   let afterId: string | null = null;
   let checked = 0;
   for (;;) {
@@ -131,9 +150,13 @@ export async function verifyAuditChain(db: Kysely<Database>, batchSize = 2000): 
       if (prevHash !== previousHash) return { ok: false, checked, id: fields.id, problem: 'broken_link' };
       if (chainHash(prevHash, fields) !== hash) return { ok: false, checked, id: fields.id, problem: 'changed' };
       previousHash = hash;
+      lastId = fields.id;
       checked += 1;
+      if (fields.id === head.lastId) return headMatches(head, previousHash, checked) ? { ok: true, checked } : { ok: false, checked, id: lastId, problem: 'head_mismatch' };
     }
-    if (rows.length < batchSize) return { ok: true, checked };
+    if (rows.length < batchSize) {
+      return headMatches(head, previousHash, checked) ? { ok: true, checked } : { ok: false, checked, id: lastId, problem: 'head_mismatch' };
+    }
     afterId = rows[rows.length - 1]!.id;
   }
 }

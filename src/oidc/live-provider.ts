@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose';
 import type Provider from 'oidc-provider';
 
 import { listSigningKeys } from '../db/queries/signing-keys.ts';
-import { keysetFingerprint, keystoreFor } from '../domain/signing-keys.ts';
+import { describeKeys, keysetFingerprint, keystoreFor } from '../domain/signing-keys.ts';
 import { createProvider, signingKeyRetentionSeconds, type ProviderDeps } from './provider.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -19,6 +20,8 @@ export interface LiveProvider {
   handle: Handler;
   /** Reloads the keys; true when the provider was rebuilt. */
   refresh(now?: Date): Promise<boolean>;
+  /** The published public keys, for verifying tokens Mekong ID issued to itself (the admin API's). */
+  verificationKeys: JWTVerifyGetKey;
   /** True once keys have been loaded: readiness depends on it. */
   readonly keysLoaded: boolean;
 }
@@ -27,6 +30,7 @@ export async function createLiveProvider(deps: Omit<ProviderDeps, 'jwks'>): Prom
   let provider: Provider | undefined;
   let handler: Handler | undefined;
   let fingerprint = '';
+  let verificationKeys: JWTVerifyGetKey | undefined;
 
   async function refresh(now = new Date()): Promise<boolean> {
     const keys = await listSigningKeys(deps.db);
@@ -36,6 +40,8 @@ export async function createLiveProvider(deps: Omit<ProviderDeps, 'jwks'>): Prom
     if (jwks.length === 0) throw new Error('no signing keys: run migrations and start the server once to create them');
     provider = createProvider({ ...deps, jwks });
     handler = provider.callback();
+    const published = new Set(describeKeys(keys, now, signingKeyRetentionSeconds).filter((key) => key.state !== 'expired').map((key) => key.kid));
+    verificationKeys = createLocalJWKSet({ keys: keys.filter((key) => published.has(key.kid)).map((key) => key.public_jwk as JWK) });
     fingerprint = next;
     return true;
   }
@@ -45,6 +51,7 @@ export async function createLiveProvider(deps: Omit<ProviderDeps, 'jwks'>): Prom
     current: () => provider!,
     handle: (req, res) => handler!(req, res),
     refresh,
+    verificationKeys: (header, token) => verificationKeys!(header, token),
     get keysLoaded() {
       return provider !== undefined;
     },

@@ -33,7 +33,10 @@ async function asTableOwner(tamper: (trx: Kysely<Database>) => Promise<unknown>)
 
 beforeEach(async () => {
   // Every test tells its own story from an empty log.
-  await asTableOwner((trx) => trx.deleteFrom('audit_events').execute());
+  await asTableOwner(async (trx) => {
+    await trx.deleteFrom('audit_events').execute();
+    await trx.updateTable('audit_chain_head').set({ last_id: null, hash: genesisHash, count: 0 }).execute();
+  });
 });
 
 const staffMember: AuditRecord['actor'] = { type: 'user', id: 'user-hoa', name: 'Nguyễn Thị Hoa' };
@@ -154,27 +157,40 @@ describe('recording and verifying the audit chain', () => {
   });
 });
 
-describe('known defects of the chain (each fails today; see the reasons)', () => {
-  // The hash covers the id as the caller spelled it, but the uuid column stores it lower-cased, so
-  // the row no longer matches its own hash. updateOrgUnit passes the id from the URL, which isUuid
-  // accepts in either case.
-  it.fails('verifies an event about an org unit whose id was given in upper case', async () => {
+describe('edge cases of the chain', () => {
+  it('verifies an event about an org unit whose id was given in upper case', async () => {
     const unit = await insertOrgUnit(database.db, { code: 'UPPER-1', name: 'Khoa Nội', kind: 'unit', parent: null });
     await record({ action: 'org_unit.update', orgUnitId: unit.id.toUpperCase() });
     expect(await verifyAuditChain(database.db)).toEqual({ ok: true, checked: 1 });
   });
 
-  // A repeatable-read (or serializable) transaction reads the "last" hash from its snapshot, taken
-  // before the advisory lock is granted, so it misses a row committed meanwhile and forks the
-  // chain. A server whose default_transaction_isolation is not read committed does this to every
-  // writer. Needs a second connection, so only on PostgreSQL.
-  it.runIf(inject('postgres')).fails('keeps the chain unbroken when the recording transaction is repeatable read', async () => {
-    await database.db.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
+  it('stores text jsonb cannot hold (a NUL, a lone surrogate) instead of failing the change it records', async () => {
+    await record({ action: 'login.failure', details: { attempted: 'adm\u0000in\uD800' } });
+    const [row] = await wholeChain();
+    expect(row!.details).toEqual({ attempted: 'adm\uFFFDin\uFFFD' });
+    expect(await verifyAuditChain(database.db)).toEqual({ ok: true, checked: 1 });
+  });
+
+  it('names the last surviving row when the newest rows were removed', async () => {
+    const rows = await recordMany(4);
+    await asTableOwner((trx) => trx.deleteFrom('audit_events').where(sql<boolean>`id >= ${rows[2]!.id}::bigint`).execute());
+    expect(await verifyAuditChain(database.db)).toEqual({ ok: false, checked: 2, id: rows[1]!.id, problem: 'head_mismatch' });
+  });
+
+  it('verifies with any batch size, even a nonsensical one', async () => {
+    await recordMany(3);
+    expect(await verifyAuditChain(database.db, 0)).toEqual({ ok: true, checked: 3 });
+  });
+
+  // A repeatable-read transaction's snapshot may predate a row committed meanwhile: it must fail
+  // rather than fork the chain. Needs a second connection, so only on PostgreSQL.
+  it.runIf(inject('postgres'))('refuses, rather than forks the chain, a repeatable-read writer whose snapshot is stale', async () => {
+    await expect(database.db.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
       await trx.selectFrom('org_units').select('id').execute();
       await record({ action: 'meanwhile.on.another.connection' });
       await recordAuditEvent(trx, { actor: staffMember, origin, action: 'user.update' });
-    });
-    expect(await verifyAuditChain(database.db)).toEqual({ ok: true, checked: 2 });
+    })).rejects.toMatchObject({ code: '40001' });
+    expect(await verifyAuditChain(database.db)).toEqual({ ok: true, checked: 1 });
   });
 });
 

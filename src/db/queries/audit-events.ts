@@ -3,17 +3,31 @@ import { sql, type Kysely } from 'kysely';
 import type { AuditEvent, AuditOutcome, Database, NewAuditEvent } from '../schema.ts';
 import { orgUnitInSubtrees } from './org-units.ts';
 
-/**
- * Serializes writers of the audit chain: each new row needs the hash of the row before it, so two
- * transactions must not both read the same "last" row. Held until the transaction ends.
- */
-export async function lockAuditChain(trx: Kysely<Database>): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtext('mekong_id.audit_chain'))`.execute(trx);
+export interface AuditChainHead {
+  readonly lastId: string | null;
+  readonly hash: string;
+  readonly count: number;
 }
 
-export async function lastAuditHash(trx: Kysely<Database>): Promise<string | undefined> {
-  const row = await trx.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1).executeTakeFirst();
-  return row?.hash;
+/**
+ * Locks the head of the chain until the transaction ends and reads it: each new row needs the hash
+ * of the row before it, so writers take turns here. Under repeatable read or serializable, a head
+ * that moved since the snapshot is a serialization failure rather than a fork of the chain.
+ */
+export async function lockAuditChainHead(trx: Kysely<Database>): Promise<AuditChainHead> {
+  const row = await trx.selectFrom('audit_chain_head').select([sql<string | null>`last_id::text`.as('last_id'), 'hash', 'count'])
+    .forUpdate().executeTakeFirstOrThrow();
+  return { lastId: row.last_id, hash: row.hash, count: Number(row.count) };
+}
+
+export async function readAuditChainHead(db: Kysely<Database>): Promise<AuditChainHead> {
+  const row = await db.selectFrom('audit_chain_head').select([sql<string | null>`last_id::text`.as('last_id'), 'hash', 'count'])
+    .executeTakeFirstOrThrow();
+  return { lastId: row.last_id, hash: row.hash, count: Number(row.count) };
+}
+
+export async function advanceAuditChainHead(trx: Kysely<Database>, head: AuditChainHead): Promise<void> {
+  await trx.updateTable('audit_chain_head').set({ last_id: head.lastId, hash: head.hash, count: head.count }).execute();
 }
 
 export async function nextAuditEventId(trx: Kysely<Database>): Promise<string> {
