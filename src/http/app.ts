@@ -8,6 +8,8 @@ import type { Database } from '../db/schema.ts';
 import type { PasswordHasher } from '../domain/passwords.ts';
 import type { Logger } from '../logger.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
+import type { BackchannelLogout } from '../domain/users.ts';
+import { adminApiRouter } from './api/index.ts';
 import { errorHandler } from './error-handler.ts';
 import { requestContext } from './request-context.ts';
 import { interactionRoutes } from './routes/interactions.ts';
@@ -21,6 +23,7 @@ export interface AppDeps {
   readonly views: Views;
   readonly passwords: PasswordHasher;
   readonly oidc: LiveProvider;
+  readonly backchannelLogout: BackchannelLogout;
 }
 
 /** Mekong ID's own routes first; whatever they do not handle goes to oidc-provider at the issuer root. */
@@ -61,7 +64,13 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = asset;
   });
 
-  for (const router of [staticRoutes, operationsRoutes(deps), interactionRoutes({ ...deps, provider: () => deps.oidc.current() })]) {
+  const routers = [
+    staticRoutes,
+    operationsRoutes(deps),
+    interactionRoutes({ ...deps, provider: () => deps.oidc.current() }),
+    adminApiRouter({ ...deps, issuer: deps.config.issuer }),
+  ];
+  for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -34,7 +34,8 @@ export function errorHandler(views: Views, logger: Logger) {
       const message = error?.message ?? 'the server had a problem; the request id identifies it in the logs';
 
       ctx.status = status;
-      if (ctx.accepts('html', 'json') === 'json') {
+      // The API speaks JSON whatever the client accepts; pages negotiate.
+      if (ctx.path.startsWith('/api/') || ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: code, message, request_id: requestId };
         return;
       }

@@ -1,0 +1,83 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { Kysely } from 'kysely';
+
+import type { Database } from '../../db/schema.ts';
+import { recordAuditEvent } from '../../domain/audit.ts';
+import { AccessDenied, type AdminContext } from '../../domain/authorization.ts';
+import type { BackchannelLogout } from '../../domain/users.ts';
+import type { Logger } from '../../logger.ts';
+import type { LiveProvider } from '../../oidc/live-provider.ts';
+import { createApiAuthentication } from './authentication.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { mountRoutes, type ApiRoute } from './route.ts';
+import { auditEventRoutes } from './routes/audit-events.ts';
+import { groupRoutes } from './routes/groups.ts';
+import { orgUnitRoutes } from './routes/org-units.ts';
+import { roleAssignmentRoutes } from './routes/role-assignments.ts';
+import { userRoutes } from './routes/users.ts';
+
+export interface AdminApiDeps {
+  readonly db: Kysely<Database>;
+  readonly issuer: string;
+  readonly oidc: LiveProvider;
+  readonly logger: Logger;
+  readonly backchannelLogout: BackchannelLogout;
+}
+
+export const apiPrefix = '/api/v1';
+
+export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
+  return [
+    ...userRoutes(deps),
+    ...orgUnitRoutes(deps),
+    ...groupRoutes(deps),
+    ...roleAssignmentRoutes(deps),
+    ...auditEventRoutes(deps),
+  ];
+}
+
+/** The admin REST API at /api/v1, and its OpenAPI document (public: it describes, it grants nothing). */
+export function adminApiRouter(deps: AdminApiDeps): Router {
+  const routes = adminApiRoutes(deps);
+  const document = buildOpenApiDocument(routes, deps.issuer);
+  const authenticate = createApiAuthentication(deps);
+  const router = new Router({ prefix: apiPrefix });
+
+  router.get('/openapi.json', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = document;
+  });
+  router.use(auditRefusals(deps), bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8' }));
+
+  // The caller, remembered so that a refusal deep in a handler can be audited with their name.
+  mountRoutes(router, routes, async (ctx) => {
+    const context = await authenticate(ctx);
+    ctx.state['adminContext'] = context;
+    return context;
+  });
+  return router;
+}
+
+/** Every refusal is a 403 and an audit event, written on its own: the refused change rolled back. */
+function auditRefusals(deps: Pick<AdminApiDeps, 'db' | 'logger'>) {
+  return async function recordRefusal(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (error) {
+      const context = ctx.state['adminContext'] as AdminContext | undefined;
+      if (error instanceof AccessDenied && context) {
+        await recordAuditEvent(deps.db, {
+          actor: context.principal.actor,
+          origin: context.origin,
+          action: error.action,
+          outcome: 'denied',
+          target: error.target,
+          details: { method: ctx.method, path: ctx.path, reason: error.message },
+        }).catch((auditError: unknown) => deps.logger.error({ err: auditError }, 'could not audit a refusal'));
+      }
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,149 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+
+import type { AdminContext } from '../../domain/authorization.ts';
+import { AppError, invalidInput } from '../../errors.ts';
+
+/**
+ * One admin API route: its method and path, a zod schema for each part of its input and for its
+ * output, and a handler that sees only parsed input. The router validates on the way in and the
+ * way out (so nothing leaves that the schema does not name), and the OpenAPI document is built
+ * from the same declarations, so the docs cannot drift from the code.
+ */
+export interface ApiRoute<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+> {
+  readonly method: 'get' | 'post' | 'patch' | 'put' | 'delete';
+  /** OpenAPI style, below /api/v1: "/users/{id}". */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  readonly params?: P;
+  readonly query?: Q;
+  readonly body?: B;
+  /** The success body; null for 204 No Content. */
+  readonly response: R | null;
+  readonly status?: number;
+  /** Content types the route can answer besides JSON (a CSV export). */
+  readonly alsoProduces?: readonly string[];
+  /** The route reads and honours If-Match (412 on a stale version). */
+  readonly conditional?: boolean;
+  readonly handler: (request: ApiRequest<z.output<P>, z.output<Q>, z.output<B>>) => Promise<ApiResult<z.input<R>>>;
+}
+
+export interface ApiRequest<P, Q, B> {
+  readonly params: P;
+  readonly query: Q;
+  readonly body: B;
+  readonly context: AdminContext;
+  /** The version an If-Match header names, when the client sent one. */
+  readonly expectedVersion: number | undefined;
+  readonly koa: Context;
+}
+
+/** A body, or a body with a version to send as the ETag; undefined for 204. */
+export type ApiResult<T> = T | { readonly body: T; readonly version: number } | { readonly raw: string | Buffer; readonly type: string; readonly filename?: string };
+
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType>(
+  route: ApiRoute<P, Q, B, R>,
+): ApiRoute {
+  return route;
+}
+
+/** ETags are the resource's version: strong, quoted. */
+export const etagOf = (version: number) => `"${version}"`;
+
+function parseIfMatch(header: string): number {
+  const match = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
+  if (!match) throw new AppError('invalid_if_match', 'If-Match must be the ETag of the resource as you read it, such as "3"', 400);
+  return Number(match[1]);
+}
+
+function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string): z.output<S> | undefined {
+  if (!schema) return undefined;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw invalidInput(
+      parsed.error.issues.map((issue) => `${[where, ...issue.path.map(String)].join('.')}: ${issue.message}`).join('; '),
+    );
+  }
+  return parsed.data;
+}
+
+function isVersioned(result: unknown): result is { body: unknown; version: number } {
+  return typeof result === 'object' && result !== null && 'version' in result && 'body' in result && Object.keys(result).length === 2;
+}
+
+function isRaw(result: unknown): result is { raw: string | Buffer; type: string; filename?: string } {
+  return typeof result === 'object' && result !== null && 'raw' in result && 'type' in result;
+}
+
+/** Mounts routes on a router; `authenticate` turns the request into the admin acting. */
+export function mountRoutes(router: Router, routes: readonly ApiRoute[], authenticate: (ctx: Context) => Promise<AdminContext>): void {
+  for (const route of routes) {
+    const koaPath = route.path.replace(/\{(\w+)\}/g, ':$1');
+    router[route.method](koaPath, async (ctx) => {
+      const context = await authenticate(ctx);
+      const ifMatch = ctx.get('if-match');
+      const request = {
+        params: parsePart(route.params, ctx.params, 'path'),
+        query: parsePart(route.query, ctx.query, 'query'),
+        body: parsePart(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body'),
+        context,
+        expectedVersion: route.conditional && ifMatch ? parseIfMatch(ifMatch) : undefined,
+        koa: ctx,
+      };
+      const result: unknown = await route.handler(request);
+      ctx.set('Cache-Control', 'no-store');
+      if (isRaw(result)) {
+        ctx.type = result.type;
+        if (result.filename) ctx.attachment(result.filename);
+        ctx.body = result.raw;
+        return;
+      }
+      ctx.status = route.status ?? (route.response ? 200 : 204);
+      if (!route.response) return;
+      const body = isVersioned(result) ? result.body : result;
+      if (isVersioned(result)) ctx.set('ETag', etagOf(result.version));
+      // Output validation: a field the schema does not name (a password hash, say) never leaves.
+      ctx.body = route.response.parse(body);
+    });
+  }
+}
+
+/** Query strings carry text: these read it as the types the routes want. */
+export const queryInt = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+export const listLimit = queryInt(1, 200, 50);
+
+export function listOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), next: z.string().nullable().describe('the cursor of the next page; null on the last one') });
+}
+
+/** Opaque cursors: base64url JSON, so clients cannot depend on what is inside. */
+export function encodeCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, schema: T): z.output<T> | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    if (parsed.success) return parsed.data;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('invalid_cursor', 'the cursor is not one this API gave out; start again from the first page', 400);
+}
+
+/** A page of rows fetched with one extra, to know whether there is a next page. */
+export function page<Row, Item>(rows: readonly Row[], limit: number, toItem: (row: Row) => Item, cursorOf: (row: Row) => unknown) {
+  const more = rows.length > limit;
+  const shown = more ? rows.slice(0, limit) : rows;
+  return { items: shown.map(toItem), next: more ? encodeCursor(cursorOf(shown[shown.length - 1]!)) : null };
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+import { userSortOrders } from '../../../db/queries/users.ts';
+import { scopeCovers, scopeOf, type AdminContext } from '../../../domain/authorization.ts';
+import {
+  changeUserStatus,
+  createUser,
+  getUser,
+  listUsersInScope,
+  newUserSchema,
+  updateUser,
+  userPatchSchema,
+  type UserAdminDeps,
+} from '../../../domain/users.ts';
+import type { UserDetail } from '../../../db/queries/users.ts';
+import { toUserDetail, toUserSummary, userDetail, userStatus, userSummary } from '../representations.ts';
+import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
+
+const idParams = z.object({ id: z.uuid() });
+const userCursor = z.object({ key: z.string(), id: z.uuid() });
+
+/** The national id in full only for those who may change the person; everyone else sees it masked. */
+function detailFor(context: AdminContext, user: UserDetail) {
+  const showNationalId = scopeCovers(scopeOf(context.principal, 'users.write'), user.org_unit?.path ?? null);
+  return { body: toUserDetail(user, { showNationalId }), version: user.version };
+}
+
+export function userRoutes(deps: UserAdminDeps): ApiRoute[] {
+  const lifecycle = (verb: 'suspend' | 'disable' | 'enable', status: 'suspended' | 'disabled' | 'active', summary: string) =>
+    defineRoute({
+      method: 'post', path: `/users/{id}/${verb}`, tag: 'users', summary, params: idParams, response: userDetail, conditional: true,
+      handler: async ({ params, context, expectedVersion }) =>
+        detailFor(context, await changeUserStatus(deps, context, params.id, expectedVersion, status)),
+    });
+
+  return [
+    defineRoute({
+      method: 'get', path: '/users', tag: 'users',
+      summary: 'List the people in your scope: search by name, username, email or employee code without case or diacritics',
+      query: z.object({
+        q: z.string().trim().min(1).max(200).optional().describe('words that must all appear; "dang" finds "Đặng"'),
+        status: userStatus.optional(),
+        org_unit_id: z.uuid().optional().describe('only people serving in this unit or below it'),
+        group_id: z.uuid().optional(),
+        sort: z.enum(userSortOrders).default('family_name').describe('family_name and given_name follow the Vietnamese alphabet'),
+        limit: listLimit,
+        cursor: z.string().optional(),
+      }),
+      response: listOf(userSummary),
+      handler: async ({ query, context }) => {
+        const rows = await listUsersInScope(deps, context, {
+          q: query.q, status: query.status, withinId: query.org_unit_id, groupId: query.group_id, sort: query.sort,
+          after: decodeCursor(query.cursor, userCursor), limit: query.limit + 1,
+        });
+        return page(rows, query.limit, toUserSummary, (row) => ({ key: row.sort_key, id: row.id }));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/users', tag: 'users', status: 201,
+      summary: 'Create a person in a unit you administer; they start pending activation',
+      body: newUserSchema, response: userDetail,
+      handler: async ({ body, context }) => detailFor(context, await createUser(deps, context, body)),
+    }),
+    defineRoute({
+      method: 'get', path: '/users/{id}', tag: 'users', summary: 'One person, with their units and groups',
+      params: idParams, response: userDetail,
+      handler: async ({ params, context }) => detailFor(context, await getUser(deps, context, params.id)),
+    }),
+    defineRoute({
+      method: 'patch', path: '/users/{id}', tag: 'users', conditional: true,
+      summary: 'Change a person; send If-Match with the ETag you read to avoid overwriting someone else\'s change',
+      params: idParams, body: userPatchSchema, response: userDetail,
+      handler: async ({ params, body, context, expectedVersion }) =>
+        detailFor(context, await updateUser(deps, context, params.id, expectedVersion, body)),
+    }),
+    lifecycle('suspend', 'suspended', 'Suspend a person: every session and token ends, apps get back-channel logout; reversible'),
+    lifecycle('disable', 'disabled', 'Disable a leaver: every session and token ends, apps get back-channel logout'),
+    lifecycle('enable', 'active', 'Let a suspended or disabled person sign in again'),
+  ];
+}
