@@ -6,6 +6,7 @@ import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import { findUserById, findUserByLogin, insertUser, recordLogin, updatePasswordHash } from '../db/queries/users.ts';
 import type { Database, User, UserStatus } from '../db/schema.ts';
 import { conflict, invalidInput } from '../errors.ts';
+import { noOrigin, recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { fullNameSchema, usernameSchema } from './person-fields.ts';
 
@@ -32,15 +33,47 @@ export type PasswordLoginResult =
  * Checks a login name and password. An unknown login and a wrong password give the same outcome
  * and cost the same time. Only someone who knows the password learns that an account is not active.
  */
-export async function authenticateWithPassword(deps: AccountDeps, login: string, password: string): Promise<PasswordLoginResult> {
+export async function authenticateWithPassword(
+  deps: AccountDeps,
+  login: string,
+  password: string,
+  attempt: LoginAttempt = { origin: noOrigin, clientId: null },
+): Promise<PasswordLoginResult> {
   const user = login.length <= 320 ? await findUserByLogin(deps.db, login.normalize('NFC').trim()) : undefined;
   const verdict = await deps.passwords.verify(user?.password_hash ?? null, password);
-  if (!user || !verdict.ok) return { outcome: 'invalid_credentials' };
+  const details = { client_id: attempt.clientId, method: 'password' };
+  if (!user || !verdict.ok) {
+    // What was typed is kept (shortened): a run of failures against one name is how an attack shows.
+    await recordAuditEvent(deps.db, {
+      actor: user ? actorOf(user) : { type: 'anonymous', id: null, name: login.slice(0, 100) },
+      origin: attempt.origin, action: 'login.failure', outcome: 'failure',
+      target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id, details: { ...details, reason: 'invalid_credentials' },
+    });
+    return { outcome: 'invalid_credentials' };
+  }
   if (verdict.rehashed) await updatePasswordHash(deps.db, user.id, verdict.rehashed);
-  if (user.status !== 'active') return { outcome: 'inactive', status: user.status };
+  if (user.status !== 'active') {
+    await recordAuditEvent(deps.db, {
+      actor: actorOf(user), origin: attempt.origin, action: 'login.failure', outcome: 'failure',
+      target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id, details: { ...details, reason: user.status },
+    });
+    return { outcome: 'inactive', status: user.status };
+  }
   await recordLogin(deps.db, user.id);
+  await recordAuditEvent(deps.db, {
+    actor: actorOf(user), origin: attempt.origin, action: 'login.success',
+    target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id, details,
+  });
   return { outcome: 'success', user };
 }
+
+/** Where a login attempt came from, for the audit log. */
+export interface LoginAttempt {
+  readonly origin: RequestOrigin;
+  readonly clientId: string | null;
+}
+
+const actorOf = (user: User): Actor => ({ type: 'user', id: user.id, name: user.username });
 
 /** The person behind an account id (a session's, a token's); undefined for an unknown or malformed id. */
 export async function findAccountHolder(deps: Pick<AccountDeps, 'db'>, id: string): Promise<User | undefined> {

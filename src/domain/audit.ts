@@ -30,6 +30,16 @@ export interface RequestOrigin {
 
 export const noOrigin: RequestOrigin = { ip: null, userAgent: null, requestId: null };
 
+/** The origin of an HTTP request (a Koa context, described by shape so this module needs no Koa). */
+export function originOf(ctx: { ip: string; get(field: string): string; response: { get(field: string): string } }): RequestOrigin {
+  return {
+    ip: ctx.ip || null,
+    userAgent: ctx.get('user-agent') || null,
+    // Set on the response by the request-context middleware before anything else runs.
+    requestId: ctx.response.get('x-request-id') || null,
+  };
+}
+
 export interface AuditRecord {
   readonly actor: Actor;
   readonly origin: RequestOrigin;

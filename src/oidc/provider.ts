@@ -8,6 +8,7 @@ import { clientSecretMatches } from '../domain/client-secrets.ts';
 import type { Logger } from '../logger.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
+import { installAuditTrail } from './audit-trail.ts';
 import { createOutboundFetch } from './outbound.ts';
 
 /**
@@ -154,6 +155,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   installHashedClientSecrets(provider);
+  installAuditTrail(provider, deps.db, logger);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     logger.error({ err: error, requestId: ctx.response.get('x-request-id'), path: ctx.path }, 'oidc-provider server error');

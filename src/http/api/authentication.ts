@@ -6,7 +6,7 @@ import { findActiveClient } from '../../db/queries/clients.ts';
 import { scopedAssignmentsOf } from '../../db/queries/role-assignments.ts';
 import { findUserById } from '../../db/queries/users.ts';
 import type { Database } from '../../db/schema.ts';
-import type { RequestOrigin } from '../../domain/audit.ts';
+import { originOf } from '../../domain/audit.ts';
 import type { AdminContext } from '../../domain/authorization.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
@@ -54,11 +54,7 @@ export function createApiAuthentication(deps: ApiAuthenticationDeps) {
     const client = await findActiveClient(deps.db, clientId);
     assertThat(client?.admin_api_access, () => unauthorized('the client this token was issued to may no longer call the API'));
 
-    const origin: RequestOrigin = {
-      ip: ctx.ip || null,
-      userAgent: ctx.get('user-agent') || null,
-      requestId: String(ctx.state['requestId'] ?? '') || null,
-    };
+    const origin = originOf(ctx);
     if (claims.sub === clientId) {
       const holder = { clientId };
       const name = typeof client.metadata['client_name'] === 'string' ? client.metadata['client_name'] : clientId;

@@ -6,6 +6,7 @@ import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 
 import { authenticateWithPassword, findAccountHolder, type AccountDeps } from '../../domain/accounts.ts';
+import { originOf } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type Translate } from '../../i18n/catalog.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
@@ -63,7 +64,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     }
     let result: Awaited<ReturnType<typeof authenticateWithPassword>>;
     try {
-      result = await authenticateWithPassword(deps, login, password);
+      result = await authenticateWithPassword(deps, login, password, {
+        origin: originOf(ctx),
+        clientId: typeof interaction.params['client_id'] === 'string' ? interaction.params['client_id'] : null,
+      });
     } catch (error) {
       if (!(error instanceof AppError && error.code === 'busy')) throw error;
       // Keep the person on their form, with what they typed, and tell browsers when to try again.

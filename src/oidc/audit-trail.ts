@@ -1,0 +1,44 @@
+import type { Kysely } from 'kysely';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+import type { Database } from '../db/schema.ts';
+import { originOf, recordAuditEvent, type AuditRecord } from '../domain/audit.ts';
+import type { Logger } from '../logger.ts';
+
+/**
+ * The authentication events oidc-provider handles by itself, in the audit log: logouts at
+ * /session/end and token revocations at /token/revocation. (Logins are recorded where the password
+ * is checked, in domain/accounts.ts.) oidc-provider's events are synchronous notifications, so the
+ * write runs beside the request; a failure to write is logged, never shown to the person.
+ */
+export function installAuditTrail(provider: Provider, db: Kysely<Database>, logger: Logger): void {
+  const record = (ctx: KoaContextWithOIDC, event: Omit<AuditRecord, 'origin'>) => {
+    void recordAuditEvent(db, { ...event, origin: originOf(ctx) })
+      .catch((error: unknown) => logger.error({ err: error, action: event.action }, 'could not write an audit event'));
+  };
+
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    const accountId = ctx.oidc.session?.accountId;
+    if (!accountId) return;
+    record(ctx, {
+      actor: { type: 'user', id: accountId, name: null },
+      action: 'logout',
+      target: { type: 'user', id: accountId },
+      details: { client_id: ctx.oidc.client?.clientId ?? null },
+    });
+  });
+
+  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+    // Logout revokes grants too; that is recorded once, as the logout.
+    if (ctx.oidc.route !== 'revocation') return;
+    const clientId = ctx.oidc.client?.clientId ?? null;
+    const token = ctx.oidc.entities.RefreshToken ?? ctx.oidc.entities.AccessToken;
+    record(ctx, {
+      actor: { type: 'client', id: clientId, name: ctx.oidc.client?.clientName ?? null },
+      action: 'token.revoke',
+      target: token?.accountId ? { type: 'user', id: token.accountId } : undefined,
+      details: { grant_id: grantId, token_kind: token?.kind ?? null },
+    });
+  });
+}
