@@ -4,8 +4,10 @@ import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { DatabaseLockedError, openDatabase, type DatabaseHandle } from '../db/database.ts';
 import { listMigrations, migrateToLatest } from '../db/migrator.ts';
 import { listSigningKeys } from '../db/queries/signing-keys.ts';
+import { adminRoles, type AdminRole } from '../db/schema.ts';
 import { createSuperAdministrator } from '../domain/accounts.ts';
-import { clientKinds, registerClient, type ClientKind } from '../domain/clients.ts';
+import { verifyAuditChain } from '../domain/audit.ts';
+import { clientKinds, registerClient, type ClientKind, type ServiceRole } from '../domain/clients.ts';
 import { createPasswordHasher } from '../domain/passwords.ts';
 import { UnsealError } from '../domain/sealed-box.ts';
 import { describeKeys, ensureSigningKeys, rotateSigningKeys } from '../domain/signing-keys.ts';
@@ -25,10 +27,13 @@ const usage = `usage: mekong-id <command>
                                           create a super administrator
   clients create --name N --redirect-uri URI [--redirect-uri URI…] [--type web|spa|native]
                  [--post-logout-redirect-uri URI…] [--backchannel-logout-uri URI] [--first-party] [--json]
-  clients create --name N --service [--json]
-                                          register an OIDC client; its secret is printed once
+  clients create --name N --service [--role ROLE[@ORG_CODE]…] [--json]
+                                          register an OIDC client; its secret is printed once.
+                                          A service client's roles (super_admin, org_admin, helpdesk,
+                                          auditor, developer) are global, or over ORG_CODE's subtree
   keys list                               list signing keys and their state
   keys rotate                             add new signing keys (published now, signing after KEY_PUBLISH_AHEAD_SECONDS)
+  audit verify                            check the audit log's hash chain; exit 2 names the first bad row
 `;
 
 class UsageError extends Error {}
@@ -43,6 +48,7 @@ const commands: Record<string, Command> = {
   'clients create': createClient,
   'keys list': (config) => listKeys(config),
   'keys rotate': (config) => rotateKeys(config),
+  'audit verify': (config) => verifyAudit(config),
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -142,11 +148,14 @@ async function createClient(config: Config, args: string[]): Promise<number> {
       type: { type: 'string' },
       service: { type: 'boolean' },
       'first-party': { type: 'boolean' },
+      role: { type: 'string', multiple: true },
       json: { type: 'boolean' },
     },
     strict: true,
   });
   if (!values.name) throw new UsageError('clients create needs --name');
+  const serviceRoles = (values.role ?? []).map(parseServiceRole);
+  if (serviceRoles.length > 0 && !values.service) throw new UsageError('--role is for service clients: add --service');
   const kind = values.service ? 'service' : (values.type ?? 'web');
   if (!(clientKinds as readonly string[]).includes(kind)) throw new UsageError(`--type must be one of ${clientKinds.join(', ')}`);
 
@@ -164,6 +173,7 @@ async function createClient(config: Config, args: string[]): Promise<number> {
         ...(values['backchannel-logout-uri'] ? { backchannelLogoutUri: values['backchannel-logout-uri'] } : {}),
         firstParty: values['first-party'] ?? false,
       },
+      { serviceRoles },
     );
   });
 
@@ -175,6 +185,27 @@ async function createClient(config: Config, args: string[]): Promise<number> {
     console.log(`issuer:        ${config.issuer}`);
   }
   return 0;
+}
+
+function parseServiceRole(value: string): ServiceRole {
+  const [role = '', orgUnitCode] = value.split('@');
+  if (!(adminRoles as readonly string[]).includes(role)) throw new UsageError(`--role ${value}: the role must be one of ${adminRoles.join(', ')}`);
+  return { role: role as AdminRole, orgUnitCode: orgUnitCode ?? null };
+}
+
+async function verifyAudit(config: Config): Promise<number> {
+  const report = await withDatabase(config, (database) => verifyAuditChain(database.db));
+  if (report.ok) {
+    console.log(`the audit log is intact: ${report.checked} events checked`);
+    return 0;
+  }
+  const explanation = {
+    changed: 'its content no longer matches its hash: it was edited after it was written',
+    broken_link: 'it does not follow the event before it: an event before it was removed, or it was inserted out of order',
+    head_mismatch: 'it is the last event found, but the chain recorded a later one: the newest events were removed',
+  }[report.problem];
+  console.error(`the audit log has been tampered with at event ${report.id}: ${explanation} (${report.checked} events before it are intact)`);
+  return 2;
 }
 
 async function listKeys(config: Config): Promise<number> {

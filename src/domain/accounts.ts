@@ -6,7 +6,7 @@ import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import { findUserById, findUserByLogin, insertUser, recordLogin, updatePasswordHash } from '../db/queries/users.ts';
 import type { Database, User, UserStatus } from '../db/schema.ts';
 import { conflict, invalidInput } from '../errors.ts';
-import { noOrigin, recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
+import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { fullNameSchema, usernameSchema } from './person-fields.ts';
 
@@ -104,6 +104,10 @@ export async function createSuperAdministrator(
         status: 'active',
       });
       await insertRoleAssignment(trx, { userId: user.id }, { role: roles.superAdmin, orgUnitId: null, grantedBy: 'system' });
+      await recordAuditEvent(trx, {
+        actor: systemActor, origin: noOrigin, action: 'user.create', target: { type: 'user', id: user.id },
+        after: { username, full_name: fullName, status: 'active', roles: [roles.superAdmin] },
+      });
       return user;
     });
   } catch (error) {

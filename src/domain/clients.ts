@@ -2,8 +2,11 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
 import { insertClient } from '../db/queries/clients.ts';
-import type { ClientMetadata, Database } from '../db/schema.ts';
-import { invalidInput } from '../errors.ts';
+import { findOrgUnitByCode } from '../db/queries/org-units.ts';
+import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
+import type { AdminRole, ClientMetadata, Database } from '../db/schema.ts';
+import { assertThat, invalidInput } from '../errors.ts';
+import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
 
 /** Which OIDC client a person registers; each kind fixes how it authenticates and which grants it gets. */
@@ -65,6 +68,12 @@ const registrationSchema = z
 
 export type ClientRegistration = z.input<typeof registrationSchema>;
 
+/** An admin role for a service client: global, or over the subtree of the unit with this code. */
+export interface ServiceRole {
+  readonly role: AdminRole;
+  readonly orgUnitCode: string | null;
+}
+
 export interface RegisteredClient {
   readonly clientId: string;
   /** Shown once; only its hash is stored. Null for public clients. */
@@ -78,7 +87,11 @@ export interface ClientDeps {
   readonly validateMetadata: (metadata: ClientMetadata) => Promise<void>;
 }
 
-export async function registerClient(deps: ClientDeps, registration: ClientRegistration): Promise<RegisteredClient> {
+export async function registerClient(
+  deps: ClientDeps,
+  registration: ClientRegistration,
+  options: { serviceRoles?: readonly ServiceRole[]; actor?: Actor; origin?: RequestOrigin } = {},
+): Promise<RegisteredClient> {
   const parsed = registrationSchema.safeParse(registration);
   if (!parsed.success) {
     throw invalidInput(parsed.error.issues.map((issue) => issue.message).join('; '));
@@ -113,14 +126,30 @@ export async function registerClient(deps: ClientDeps, registration: ClientRegis
     const described = (error as { error_description?: string }).error_description ?? (error as Error).message;
     throw invalidInput(`the client metadata is not valid: ${described}`);
   }
-  await insertClient(deps.db, {
-    client_id: clientId,
-    client_secret_hash: clientSecretHash,
-    metadata,
-    first_party: input.firstParty,
-    // Service clients exist to automate against the admin API (their roles, not this flag, say what
-    // they may do there); the admin console will be the one other client with this access.
-    admin_api_access: input.kind === 'service',
+  const serviceRoles = options.serviceRoles ?? [];
+  assertThat(serviceRoles.length === 0 || input.kind === 'service', invalidInput('only a service client holds admin roles'));
+  await deps.db.transaction().execute(async (trx) => {
+    await insertClient(trx, {
+      client_id: clientId,
+      client_secret_hash: clientSecretHash,
+      metadata,
+      first_party: input.firstParty,
+      // Service clients exist to automate against the admin API (their roles, not this flag, say what
+      // they may do there); the admin console will be the one other client with this access.
+      admin_api_access: input.kind === 'service',
+    });
+    const roles = [];
+    for (const { role, orgUnitCode } of serviceRoles) {
+      const unit = orgUnitCode === null ? null : await findOrgUnitByCode(trx, orgUnitCode);
+      assertThat(orgUnitCode === null || unit, () => invalidInput(`there is no org unit with the code ${orgUnitCode ?? ''}`));
+      assertThat(!(role === 'super_admin' && unit), invalidInput('super_admin is a global role: give it without @ORG_CODE'));
+      await insertRoleAssignment(trx, { clientId }, { role, orgUnitId: unit?.id ?? null, grantedBy: 'system' });
+      roles.push({ role, org_unit_id: unit?.id ?? null, org_unit_code: unit?.code ?? null });
+    }
+    await recordAuditEvent(trx, {
+      actor: options.actor ?? systemActor, origin: options.origin ?? noOrigin, action: 'client.register', target: { type: 'client', id: clientId },
+      after: { client_name: input.name, kind: input.kind, first_party: input.firstParty, redirect_uris: input.redirectUris, roles },
+    });
   });
   return { clientId, clientSecret, metadata };
 }
