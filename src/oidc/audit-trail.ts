@@ -29,16 +29,20 @@ export function installAuditTrail(provider: Provider, db: Kysely<Database>, logg
     });
   });
 
-  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
-    // Logout revokes grants too; that is recorded once, as the logout.
-    if (ctx.oidc.route !== 'revocation') return;
-    const clientId = ctx.oidc.client?.clientId ?? null;
-    const token = ctx.oidc.entities.RefreshToken ?? ctx.oidc.entities.AccessToken;
-    record(ctx, {
-      actor: { type: 'client', id: clientId, name: ctx.oidc.client?.clientName ?? null },
+  // oidc-provider emits no event for a revoked access token, so the revocation route is watched
+  // on its way out: whatever token it found (RFC 7009 answers 200 for unknown ones too) is named.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route !== 'revocation' || ctx.status !== 200) return;
+    const { AccessToken, RefreshToken, ClientCredentials } = ctx.oidc.entities;
+    const token = RefreshToken ?? AccessToken ?? ClientCredentials;
+    if (!token) return;
+    const accountId = 'accountId' in token ? token.accountId : undefined;
+    record(ctx as KoaContextWithOIDC, {
+      actor: { type: 'client', id: ctx.oidc.client?.clientId ?? null, name: ctx.oidc.client?.clientName ?? null },
       action: 'token.revoke',
-      target: token?.accountId ? { type: 'user', id: token.accountId } : undefined,
-      details: { grant_id: grantId, token_kind: token?.kind ?? null },
+      target: accountId ? { type: 'user', id: accountId } : undefined,
+      details: { token_kind: token.kind, grant_id: 'grantId' in token ? (token.grantId ?? null) : null },
     });
   });
 }
