@@ -31,14 +31,15 @@ export function installAuditTrail(provider: Provider, db: Kysely<Database>, logg
 
   // oidc-provider emits no event for a revoked access token, so the revocation route is watched
   // on its way out: whatever token it found (RFC 7009 answers 200 for unknown ones too) is named.
-  provider.use(async (ctx, next) => {
+  provider.use(async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
     await next();
-    if (ctx.oidc?.route !== 'revocation' || ctx.status !== 200) return;
+    // Routes outside oidc-provider's own (none here, but the type cannot know) have no oidc context.
+    if ((ctx.oidc as KoaContextWithOIDC['oidc'] | undefined)?.route !== 'revocation' || ctx.status !== 200) return;
     const { AccessToken, RefreshToken, ClientCredentials } = ctx.oidc.entities;
     const token = RefreshToken ?? AccessToken ?? ClientCredentials;
     if (!token) return;
     const accountId = 'accountId' in token ? token.accountId : undefined;
-    record(ctx as KoaContextWithOIDC, {
+    record(ctx, {
       actor: { type: 'client', id: ctx.oidc.client?.clientId ?? null, name: ctx.oidc.client?.clientName ?? null },
       action: 'token.revoke',
       target: accountId ? { type: 'user', id: accountId } : undefined,
