@@ -9,9 +9,14 @@ export interface NewAccountToken {
   readonly expires_at: Date;
 }
 
+/** Many tokens in one statement (arrays through unnest, a bulk import issues thousands). */
 export async function insertAccountTokens(trx: Kysely<Database>, tokens: readonly NewAccountToken[]): Promise<void> {
   if (tokens.length === 0) return;
-  await trx.insertInto('account_tokens').values(tokens.map((token) => ({ ...token }))).execute();
+  await sql`insert into account_tokens (user_id, purpose, token_hash, expires_at)
+    select * from unnest(
+      ${tokens.map((token) => token.user_id)}::uuid[], ${tokens.map((token) => token.purpose)}::text[],
+      ${tokens.map((token) => token.token_hash)}::text[], ${tokens.map((token) => token.expires_at.toISOString())}::timestamptz[]
+    )`.execute(trx);
 }
 
 /** Drops the users' tokens of this purpose that were never used, so that only the newest one works. */

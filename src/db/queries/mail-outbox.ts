@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
 import type { Database } from '../schema.ts';
 
@@ -11,7 +11,12 @@ export interface NewOutboxMail {
   readonly secret_sealed: string | null;
 }
 
+/** Many mails in one statement (arrays through unnest, a bulk import queues thousands). */
 export async function insertOutboxMails(trx: Kysely<Database>, mails: readonly NewOutboxMail[]): Promise<void> {
   if (mails.length === 0) return;
-  await trx.insertInto('mail_outbox').values(mails.map((mail) => ({ ...mail }))).execute();
+  await sql`insert into mail_outbox (id, recipient, template, params, secret_sealed)
+    select * from unnest(
+      ${mails.map((mail) => mail.id)}::uuid[], ${mails.map((mail) => mail.recipient)}::text[], ${mails.map((mail) => mail.template)}::text[],
+      ${mails.map((mail) => JSON.stringify(mail.params))}::jsonb[], ${mails.map((mail) => mail.secret_sealed)}::text[]
+    )`.execute(trx);
 }

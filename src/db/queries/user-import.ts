@@ -55,7 +55,7 @@ export async function findUsernamesWithBases(db: Kysely<Database>, bases: readon
   const rows = await db
     .selectFrom('users')
     .select(sql<string>`lower(username)`.as('username'))
-    .where(sql<SqlBool>`rtrim(lower(username), '0123456789') = any(${bases}::text[])`)
+    .where(sql<SqlBool>`rtrim(lower(username), '0123456789') in (select rtrim(base, '0123456789') from unnest(${bases}::text[]) as base)`)
     .execute();
   return rows.map((row) => row.username);
 }
@@ -77,11 +77,17 @@ export async function insertImportedUsers(
   users: readonly NewImportedUser[],
 ): Promise<Pick<User, 'id' | 'username'>[]> {
   if (users.length === 0) return [];
-  return trx
-    .insertInto('users')
-    .values(users.map((user) => ({ ...user, status: 'pending_activation' as const, password_hash: null })))
-    .returning(['id', 'username'])
-    .execute();
+  const column = <K extends keyof NewImportedUser>(key: K) => users.map((user) => user[key]);
+  // unnest rather than a many-row VALUES: ten parameters instead of thousands, and measurably faster on PGlite.
+  const { rows } = await sql<Pick<User, 'id' | 'username'>>`
+    insert into users (username, full_name, email, phone, employee_code, national_id, position, primary_org_unit_id, status, password_hash)
+    select v.*, 'pending_activation', null from unnest(
+      ${column('username')}::text[], ${column('full_name')}::text[], ${column('email')}::text[], ${column('phone')}::text[],
+      ${column('employee_code')}::text[], ${column('national_id')}::text[], ${column('position')}::text[],
+      ${column('primary_org_unit_id')}::uuid[]
+    ) as v
+    returning id::text as id, username`.execute(trx);
+  return rows;
 }
 
 /** A person's import-managed fields as they are to be: every one of them, changed or not. */

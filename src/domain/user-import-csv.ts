@@ -1,0 +1,254 @@
+import { isUtf8 } from 'node:buffer';
+
+import { CsvError, parse } from 'csv-parse/sync';
+import type { z } from 'zod';
+
+import { invalidInput } from '../errors.ts';
+import {
+  emailSchema,
+  employeeCodeSchema,
+  fullNameSchema,
+  nationalIdSchema,
+  orgUnitCodeSchema,
+  phoneSchema,
+  positionSchema,
+  usernameSchema,
+} from './person-fields.ts';
+
+/**
+ * Reading the CSV that HR exports: whatever the spreadsheet saved (BOM or not, "," or ";", composed
+ * or decomposed Vietnamese, blank rows), into one validated record per row, with every problem
+ * named by its row, as the spreadsheet numbers rows (the header is row 1), and its column, as the
+ * file's header names it.
+ */
+
+export const importFields = [
+  'employee_code', 'full_name', 'username', 'email', 'phone', 'org_unit_code', 'position', 'national_id',
+] as const;
+export type ImportField = (typeof importFields)[number];
+
+/**
+ * The names a column goes by: its English name, then the headers HR's spreadsheets use. Headers
+ * match without regard to case, diacritics, spaces or punctuation ("MÃ CÁN BỘ", "ma_can_bo").
+ */
+const headerNames: Readonly<Record<ImportField, readonly string[]>> = {
+  employee_code: ['employee_code', 'Mã cán bộ', 'Mã nhân viên'],
+  full_name: ['full_name', 'Họ và tên', 'Họ tên'],
+  username: ['username', 'Tên đăng nhập'],
+  email: ['email', 'E-mail', 'Thư điện tử'],
+  phone: ['phone', 'Số điện thoại', 'Điện thoại'],
+  org_unit_code: ['org_unit_code', 'Mã đơn vị'],
+  position: ['position', 'Chức vụ'],
+  national_id: ['national_id', 'Số CCCD', 'CCCD'],
+};
+
+const fieldSchemas: Readonly<Record<ImportField, z.ZodType<string, string>>> = {
+  employee_code: employeeCodeSchema,
+  full_name: fullNameSchema,
+  username: usernameSchema,
+  email: emailSchema,
+  phone: phoneSchema,
+  org_unit_code: orgUnitCodeSchema,
+  position: positionSchema,
+  national_id: nationalIdSchema,
+};
+
+/** Something wrong with one row, in one column (null: the row as a whole). */
+export interface RowProblem {
+  readonly row: number;
+  readonly column: string | null;
+  readonly message: string;
+}
+
+/** Something worth knowing that stops nothing; row null for the file as a whole. */
+export interface ImportWarning {
+  readonly row: number | null;
+  readonly column: string | null;
+  readonly message: string;
+}
+
+/** A row's values, validated and normalized; null where the cell was blank (or the column absent). */
+export type ImportValues = Readonly<Record<ImportField, string | null>>;
+
+/** One non-blank row: the values of its valid cells, its cells as written, and what was wrong with it. */
+export interface ImportRow {
+  readonly row: number;
+  readonly values: ImportValues;
+  readonly raw: Readonly<Partial<Record<ImportField, string>>>;
+  readonly errors: RowProblem[];
+}
+
+export interface ImportFile {
+  /** Each field the file has, with its header as written in the file. */
+  readonly columns: Readonly<Partial<Record<ImportField, string>>>;
+  readonly rows: ImportRow[];
+  readonly warnings: ImportWarning[];
+}
+
+/** Reads and validates a whole file. Throws an invalid_input AppError for a file that cannot be read as an import. */
+export function readImportFile(csv: Buffer | string): ImportFile {
+  const text = decodeText(csv);
+  const delimiter = detectDelimiter(text);
+  const records = parseRecords(text, delimiter);
+  const headerIndex = records.findIndex((record) => !isBlank(record));
+  if (headerIndex === -1) throw invalidInput('the file is empty: it needs a header row and one row per person');
+  const header = readHeader(records[headerIndex]!, headerIndex + 1);
+  const warnings = [...header.warnings];
+  const rows: ImportRow[] = [];
+  const unnamedWithData = new Set<number>();
+  for (let index = headerIndex + 1; index < records.length; index += 1) {
+    const record = records[index]!;
+    if (isBlank(record)) continue;
+    for (const position of header.unnamed) if (record[position]?.trim()) unnamedWithData.add(position);
+    rows.push(readRow(record, index + 1, header, delimiter));
+  }
+  for (const position of unnamedWithData) {
+    warnings.push({ row: headerIndex + 1, column: null, message: `column ${position + 1} has values but no header; it is ignored` });
+  }
+  return { columns: header.columns, rows, warnings };
+}
+
+/** Excel's "Save as" offers many encodings; only UTF-8 keeps Vietnamese intact, so the others are named and refused. */
+function decodeText(csv: Buffer | string): string {
+  if (typeof csv === 'string') return checkedText(csv.replace(/^\uFEFF/, ''));
+  if (csv.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) {
+    throw invalidInput('the file is an Excel workbook (.xlsx), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
+  }
+  if (csv.subarray(0, 4).equals(Buffer.from([0xd0, 0xcf, 0x11, 0xe0]))) {
+    throw invalidInput('the file is an old Excel workbook (.xls), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
+  }
+  if (csv.subarray(0, 2).equals(Buffer.from([0xff, 0xfe])) || csv.subarray(0, 2).equals(Buffer.from([0xfe, 0xff]))) {
+    throw invalidInput('the file is UTF-16 ("Unicode Text"), not UTF-8: save it as "CSV UTF-8 (Comma delimited)"');
+  }
+  if (!isUtf8(csv)) {
+    throw invalidInput('the file is not UTF-8 (perhaps Windows-1258 or TCVN3): save it as "CSV UTF-8 (Comma delimited)"');
+  }
+  return checkedText(csv.toString('utf8').replace(/^\uFEFF/, ''));
+}
+
+function checkedText(text: string): string {
+  if (text.includes('\u0000')) throw invalidInput('the file is not a text file: save the spreadsheet as "CSV UTF-8 (Comma delimited)"');
+  return text;
+}
+
+/** The separator is whichever of "," and ";" the header line uses more, outside quotes. */
+function detectDelimiter(text: string): ',' | ';' {
+  const headerLine = text.split('\n').find((line) => line.trim() !== '') ?? '';
+  let commas = 0;
+  let semicolons = 0;
+  let quoted = false;
+  for (const character of headerLine) {
+    if (character === '"') quoted = !quoted;
+    else if (!quoted && character === ',') commas += 1;
+    else if (!quoted && character === ';') semicolons += 1;
+  }
+  return semicolons > commas ? ';' : ',';
+}
+
+/** Every record, blank lines included, so that a record's index is its spreadsheet row minus one. */
+function parseRecords(text: string, delimiter: string): string[][] {
+  try {
+    return parse(text.replace(/\r\n?/g, '\n'), {
+      delimiter,
+      // A short row is padded and a long one reported per row, rather than the whole file refused.
+      relax_column_count: true,
+      // A stray quote inside an unquoted cell (Nguyễn Văn "Tí") is kept as written.
+      relax_quotes: true,
+    });
+  } catch (error) {
+    if (error instanceof CsvError) throw invalidInput(`the file cannot be read as CSV: ${error.message}`);
+    throw error;
+  }
+}
+
+const isBlank = (record: readonly string[]) => record.every((cell) => cell.trim() === '');
+
+/** A header's comparable form: no case, no diacritics, words joined by "_". */
+function headerKey(name: string): string {
+  return name
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[đĐ]/g, 'd')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_|_$/g, '');
+}
+
+const fieldByHeaderKey = new Map<string, ImportField>(
+  importFields.flatMap((field) => headerNames[field].map((name) => [headerKey(name), field] as const)),
+);
+
+interface Header {
+  readonly columns: Partial<Record<ImportField, string>>;
+  /** Where each field's cells are in a record. */
+  readonly positions: ReadonlyMap<ImportField, number>;
+  /** Header cells left empty: their columns are ignored, with a warning if they hold anything. */
+  readonly unnamed: readonly number[];
+  readonly width: number;
+  readonly warnings: ImportWarning[];
+}
+
+function readHeader(record: readonly string[], row: number): Header {
+  const columns: Partial<Record<ImportField, string>> = {};
+  const positions = new Map<ImportField, number>();
+  const unnamed: number[] = [];
+  const warnings: ImportWarning[] = [];
+  record.forEach((cell, position) => {
+    const name = cell.normalize('NFC').trim();
+    if (name === '') {
+      unnamed.push(position);
+      return;
+    }
+    const field = fieldByHeaderKey.get(headerKey(name));
+    if (field === undefined) {
+      warnings.push({ row, column: name, message: `unknown column "${name}" is ignored` });
+      return;
+    }
+    const earlier = columns[field];
+    if (earlier !== undefined) throw invalidInput(`the columns "${earlier}" and "${name}" are both ${field}: keep one of them`);
+    columns[field] = name;
+    positions.set(field, position);
+  });
+  const named = (field: ImportField) => `${field} ("${headerNames[field][1]!}")`;
+  const missing = (['full_name', 'org_unit_code'] as const).filter((field) => columns[field] === undefined).map(named);
+  if (columns.employee_code === undefined && columns.username === undefined) missing.unshift(`${named('employee_code')} or ${named('username')}`);
+  if (missing.length > 0) {
+    const read = record.map((cell) => cell.trim()).filter(Boolean).join(' | ');
+    throw invalidInput(`the header row (row ${row}) has no column for ${missing.join(', ')}; it reads: ${read}`);
+  }
+  return { columns, positions, unnamed, width: record.length, warnings };
+}
+
+function readRow(record: readonly string[], row: number, header: Header, delimiter: string): ImportRow {
+  const raw: Partial<Record<ImportField, string>> = {};
+  const values: Record<ImportField, string | null> = {
+    employee_code: null, full_name: null, username: null, email: null, phone: null, org_unit_code: null, position: null, national_id: null,
+  };
+  const errors: RowProblem[] = [];
+  if (record.slice(header.width).some((cell) => cell.trim() !== '')) {
+    errors.push({
+      row,
+      column: null,
+      message: `the row has ${record.length} cells but the header has ${header.width}: a value containing "${delimiter}" must be in double quotes`,
+    });
+  }
+  for (const [field, position] of header.positions) {
+    const cell = (record[position] ?? '').normalize('NFC');
+    if (cell.trim() === '') continue;
+    raw[field] = cell.trim();
+    const parsed = fieldSchemas[field].safeParse(cell);
+    if (parsed.success) values[field] = parsed.data;
+    else errors.push({ row, column: header.columns[field]!, message: parsed.error.issues[0]?.message ?? `not a valid ${field}` });
+  }
+  const column = (field: ImportField) => header.columns[field] ?? null;
+  if (raw.full_name === undefined) errors.push({ row, column: column('full_name'), message: 'a full name is required' });
+  if (raw.org_unit_code === undefined) errors.push({ row, column: column('org_unit_code'), message: 'a unit code is required' });
+  if (raw.employee_code === undefined && raw.username === undefined) {
+    errors.push({
+      row,
+      column: column('employee_code') ?? column('username'),
+      message: header.columns.username === undefined ? 'an employee code is required' : 'an employee code or a username is required',
+    });
+  }
+  return { row, values, raw, errors };
+}

@@ -1,0 +1,396 @@
+import type { Kysely } from 'kysely';
+
+import { isUniqueViolation } from '../db/errors.ts';
+import { findOrgUnitsByCodes } from '../db/queries/org-units.ts';
+import {
+  findUsernamesWithBases,
+  findUsersForImport,
+  insertImportedUsers,
+  updateImportedUsers,
+  type ImportedUser,
+  type ImportedUserUpdate,
+} from '../db/queries/user-import.ts';
+import type { Database, OrgUnit } from '../db/schema.ts';
+import { assertThat, conflict } from '../errors.ts';
+import { issueActivationTokens } from './account-tokens.ts';
+import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
+import { maskNationalId, usernameFromName } from './person-fields.ts';
+import { readImportFile, type ImportField, type ImportRow, type ImportWarning, type RowProblem, type ImportValues } from './user-import-csv.ts';
+
+/**
+ * The bulk import of people from HR's spreadsheet. Each row is planned (create, update with the
+ * fields that change, unchanged, or error) against the database as it is; a dry run stops there, an
+ * apply writes the plan batch by batch. Idempotent: a row is keyed on its employee code, else on its
+ * username, so a rerun of the same file changes nothing, and a rerun after an interrupt finishes
+ * the job. A blank cell leaves the stored value as it is: the import fills and corrects, never erases.
+ */
+
+export interface ImportDeps {
+  db: Kysely<Database>;
+  /** MASTER_KEY: seals each activation token inside the mail that carries it. */
+  masterKey: Buffer;
+  /** How long activation links work; a week when unset. */
+  activationTtlSeconds?: number;
+}
+
+export interface ImportOptions {
+  dryRun: boolean;
+  actor: Actor;
+  origin: RequestOrigin;
+  /** Named in the import's audit event. */
+  fileName?: string;
+  /** When set, only rows whose org unit lies in one of these subtree paths (org_units.path prefixes) may be imported; others are row errors "outside your scope". null = unrestricted. */
+  allowedSubtrees: readonly string[] | null;
+}
+
+export type ImportOutcome = 'create' | 'update' | 'unchanged' | 'error';
+
+export interface ImportReport {
+  dryRun: boolean;
+  totals: { rows: number; created: number; updated: number; unchanged: number; failed: number };
+  rows: Array<{ row: number; outcome: ImportOutcome; employee_code: string | null; username: string | null; changes?: string[] }>;
+  errors: Array<{ row: number; column: string | null; message: string }>;
+  warnings: Array<{ row: number | null; column: string | null; message: string }>;
+}
+
+/**
+ * Rows per transaction: small enough that an interrupt loses little and locks stay short, large
+ * enough that statements, not round trips, dominate. 500 rows stay far below PostgreSQL's 65,535
+ * parameters per statement.
+ */
+const batchSize = 500;
+
+/** Plans, and unless it is a dry run writes, an import. Throws an invalid_input AppError for an unreadable file. */
+export async function importUsers(deps: ImportDeps, csv: Buffer | string, options: ImportOptions): Promise<ImportReport> {
+  const file = readImportFile(csv);
+  const inScope = (unitPath: string | null) => options.allowedSubtrees === null
+    || (unitPath !== null && options.allowedSubtrees.some((subtree) => unitPath.startsWith(subtree)));
+  const units = await unitsByCode(deps.db, file.rows);
+  const errors = [
+    ...file.rows.flatMap((row) => row.errors),
+    ...duplicatesWithinFile(file.rows, file.columns),
+    ...unitProblems(file.rows, file.columns, units, inScope),
+  ];
+  const failedRows = new Set(errors.map((error) => error.row));
+  const candidates = file.rows
+    .filter((row) => !failedRows.has(row.row))
+    .map((row): Candidate => ({ row: row.row, values: row.values, unit: units.get(row.values.org_unit_code!)! }));
+
+  const context: PlanContext = {
+    columns: file.columns,
+    inScope,
+    takenUsernames: await usernamesTakenForDerivation(deps.db, file.rows),
+    claimedUsernames: new Set(file.rows.flatMap((row) => (row.values.username === null ? [] : [row.values.username.toLowerCase()]))),
+    nextSuffix: new Map(),
+    matchedUsers: new Map(),
+  };
+  const plans: Plan[] = [];
+  const now = new Date();
+  for (let start = 0; start < candidates.length; start += batchSize) {
+    const batch = candidates.slice(start, start + batchSize);
+    if (options.dryRun) {
+      plans.push(...(await planBatch(deps.db, batch, context, { lock: false })));
+      continue;
+    }
+    try {
+      plans.push(...(await deps.db.transaction().execute(async (trx) => {
+        const planned = await planBatch(trx, batch, context, { lock: true });
+        await writeBatch(trx, planned, deps, options, now);
+        return planned;
+      })));
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // Someone took a username, email or CCCD between the plan and the write; earlier batches are in.
+      throw conflict(`another change took a username, email address or CCCD that row ${batch[0]!.row} or a later row uses; `
+        + 'the rows before it were imported: run the import again to finish');
+    }
+  }
+  for (const plan of plans) if (plan.kind === 'error') errors.push(...plan.errors);
+
+  const report = buildReport(options.dryRun, file.rows, plans, errors, file.warnings);
+  if (!options.dryRun) {
+    await recordAuditEvent(deps.db, {
+      actor: options.actor,
+      origin: options.origin,
+      action: 'users.import',
+      details: { file_name: options.fileName ?? null, ...report.totals },
+    });
+  }
+  return report;
+}
+
+/** A row whose cells are valid and whose unit exists, is open and is in scope. */
+interface Candidate {
+  readonly row: number;
+  readonly values: ImportValues;
+  readonly unit: OrgUnit;
+}
+
+type Plan =
+  | { readonly kind: 'create'; readonly candidate: Candidate; username: string | null }
+  | { readonly kind: 'update'; readonly candidate: Candidate; readonly existing: ImportedUser; readonly next: ImportedUserUpdate; readonly changes: Change[] }
+  | { readonly kind: 'unchanged'; readonly candidate: Candidate; readonly existing: ImportedUser }
+  | { readonly kind: 'error'; readonly candidate: Candidate; readonly errors: RowProblem[] };
+
+interface PlanContext {
+  readonly columns: Partial<Record<ImportField, string>>;
+  readonly inScope: (unitPath: string | null) => boolean;
+  /** Usernames the file spells out or the import has derived so far, lower-cased: a derived one avoids them all. */
+  readonly claimedUsernames: Set<string>;
+  /** Stored usernames a derived one could collide with, lower-cased, read once for the whole file. */
+  readonly takenUsernames: ReadonlySet<string>;
+  /** For each base a username was derived from, the suffix to try next. */
+  readonly nextSuffix: Map<string, number>;
+  /** Who each existing person's row is, so that two rows cannot both be one person. */
+  readonly matchedUsers: Map<string, number>;
+}
+
+const uniqueFields = [
+  { field: 'employee_code', label: 'employee code', key: (value: string) => value.toUpperCase(), showValue: true },
+  { field: 'username', label: 'username', key: (value: string) => value.toLowerCase(), showValue: true },
+  { field: 'email', label: 'email address', key: (value: string) => value.toLowerCase(), showValue: true },
+  // A CCCD is personal data: the report names the row, not the number.
+  { field: 'national_id', label: 'citizen identity number (CCCD)', key: (value: string) => value, showValue: false },
+] as const;
+
+/** The later of two rows sharing a value that must be unique is an error naming the earlier one. */
+function duplicatesWithinFile(rows: readonly ImportRow[], columns: Partial<Record<ImportField, string>>): RowProblem[] {
+  const problems: RowProblem[] = [];
+  for (const { field, label, key, showValue } of uniqueFields) {
+    const firstRow = new Map<string, number>();
+    for (const { row, values } of rows) {
+      const value = values[field];
+      if (value === null) continue;
+      const earlier = firstRow.get(key(value));
+      if (earlier === undefined) firstRow.set(key(value), row);
+      else problems.push({ row, column: columns[field]!, message: `the ${label}${showValue ? ` "${value}"` : ''} is already in row ${earlier}` });
+    }
+  }
+  return problems;
+}
+
+async function unitsByCode(db: Kysely<Database>, rows: readonly ImportRow[]): Promise<Map<string, OrgUnit>> {
+  const codes = [...new Set(rows.flatMap((row) => (row.values.org_unit_code === null ? [] : [row.values.org_unit_code])))];
+  return new Map((await findOrgUnitsByCodes(db, codes)).map((unit) => [unit.code.toUpperCase(), unit]));
+}
+
+function unitProblems(
+  rows: readonly ImportRow[],
+  columns: Partial<Record<ImportField, string>>,
+  units: ReadonlyMap<string, OrgUnit>,
+  inScope: (unitPath: string) => boolean,
+): RowProblem[] {
+  return rows.flatMap(({ row, values }) => {
+    const code = values.org_unit_code;
+    if (code === null) return [];
+    const unit = units.get(code);
+    const column = columns.org_unit_code!;
+    if (unit === undefined) return [{ row, column, message: `no unit has the code "${code}"` }];
+    if (unit.status !== 'active') return [{ row, column, message: `the unit "${code}" is closed` }];
+    if (!inScope(unit.path)) return [{ row, column, message: `the unit "${code}" is outside your scope` }];
+    return [];
+  });
+}
+
+type IndexedUsers = Record<(typeof uniqueFields)[number]['field'], Map<string, ImportedUser>>;
+
+/** Plans one batch against the people it could be about, read in one query. */
+async function planBatch(db: Kysely<Database>, batch: readonly Candidate[], context: PlanContext, options: { lock: boolean }): Promise<Plan[]> {
+  const keysOf = (field: ImportField, key: (value: string) => string) =>
+    [...new Set(batch.flatMap((candidate) => { const value = candidate.values[field]; return value === null ? [] : [key(value)]; }))];
+  const [employeeCodes, usernames, emails, nationalIds] = uniqueFields.map(({ field, key }) => keysOf(field, key)) as [string[], string[], string[], string[]];
+  const existing = await findUsersForImport(db, { employeeCodes, usernames, emails, nationalIds }, options);
+  const index = Object.fromEntries(uniqueFields.map(({ field, key }) => [
+    field,
+    new Map(existing.flatMap((user) => { const value = user[field]; return value === null ? [] : [[key(value), user] as const]; })),
+  ])) as IndexedUsers;
+  const plans = batch.map((candidate) => planRow(candidate, index, context));
+  deriveUsernames(plans, context);
+  return plans;
+}
+
+function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext): Plan {
+  const { row, values } = candidate;
+  const existing = existingPerson(values, index);
+  const errors: RowProblem[] = [];
+  if (existing !== undefined) {
+    const keyColumn = context.columns[values.employee_code !== null ? 'employee_code' : 'username']!;
+    const earlier = context.matchedUsers.get(existing.id);
+    if (earlier !== undefined) {
+      errors.push({ row, column: keyColumn, message: `this person (${existing.username}) is already in row ${earlier}` });
+    } else {
+      context.matchedUsers.set(existing.id, row);
+      // Moving someone into your unit needs a right over the unit they are in now, too.
+      if (!context.inScope(existing.org_unit_path)) {
+        errors.push({ row, column: keyColumn, message: `${existing.username} is in a unit outside your scope` });
+      }
+    }
+  }
+  for (const { field, label, key } of uniqueFields) {
+    const value = values[field];
+    const holder = value === null ? undefined : index[field].get(key(value));
+    if (holder === undefined || holder.id === existing?.id) continue;
+    // Whose it is only for an admin who may see that person.
+    const whose = context.inScope(holder.org_unit_path) ? ` (${holder.username})` : '';
+    errors.push({ row, column: context.columns[field]!, message: `the ${label} is already used by another account${whose}` });
+  }
+  if (errors.length > 0) return { kind: 'error', candidate, errors };
+  if (existing === undefined) return { kind: 'create', candidate, username: values.username };
+  const { next, changes } = compareWithStored(existing, candidate);
+  return changes.length === 0 ? { kind: 'unchanged', candidate, existing } : { kind: 'update', candidate, existing, next, changes };
+}
+
+/** The stored person a row is about: by employee code when it has one, else by username. */
+function existingPerson(values: ImportValues, index: IndexedUsers): ImportedUser | undefined {
+  const byUsername = values.username === null ? undefined : index.username.get(values.username.toLowerCase());
+  if (values.employee_code === null) return byUsername;
+  const byCode = index.employee_code.get(values.employee_code.toUpperCase());
+  if (byCode !== undefined) return byCode;
+  // Someone created before HR gave them a code is recognised by the username the file spells out.
+  return byUsername?.employee_code === null ? byUsername : undefined;
+}
+
+const comparedFields = ['employee_code', 'full_name', 'username', 'email', 'phone', 'position', 'national_id'] as const;
+
+/** A field of a person that the import changes, as the report and the audit event name it. */
+interface Change {
+  readonly field: (typeof comparedFields)[number] | 'org_unit_code';
+  readonly before: string | null;
+  readonly after: string | null;
+}
+
+/** What the row changes. Usernames, emails and employee codes differing only in case are the same. */
+function compareWithStored(existing: ImportedUser, { values, unit }: Candidate): { next: ImportedUserUpdate; changes: Change[] } {
+  const changes: Change[] = [];
+  const next = { ...existing, primary_org_unit_id: unit.id };
+  for (const field of comparedFields) {
+    const wanted = values[field];
+    const stored = existing[field];
+    const key = uniqueFields.find((unique) => unique.field === field)?.key ?? ((value: string) => value);
+    if (wanted === null || (stored !== null && key(wanted) === key(stored))) continue;
+    next[field] = wanted;
+    changes.push({ field, before: stored, after: wanted });
+  }
+  if (existing.primary_org_unit_id !== unit.id) changes.push({ field: 'org_unit_code', before: existing.org_unit_code, after: unit.code });
+  return { next, changes };
+}
+
+/** The login name HR would give someone; usernames are derived from it with a number added when taken. */
+const usernameBase = (values: ImportValues) => usernameFromName(values.full_name!);
+
+/**
+ * The stored usernames a derived one could collide with, for every row that might need one: a single
+ * query for the whole file. Someone taking one of the rest meanwhile makes the batch's insert fail
+ * as a conflict, and a rerun picks another.
+ */
+async function usernamesTakenForDerivation(db: Kysely<Database>, rows: readonly ImportRow[]): Promise<Set<string>> {
+  const bases = rows.flatMap(({ values }) => (values.username === null && values.full_name !== null ? [usernameBase(values)] : []));
+  return new Set(await findUsernamesWithBases(db, [...new Set(bases)]));
+}
+
+/** Gives each new person without a username one made from their name, unique in the database and the file. */
+function deriveUsernames(plans: readonly Plan[], context: PlanContext): void {
+  for (const plan of plans) {
+    if (plan.kind !== 'create' || plan.username !== null) continue;
+    const base = usernameBase(plan.candidate.values);
+    // Common names recur hundreds of times in a province: resume where the last one of the base stopped.
+    let suffix = context.nextSuffix.get(base) ?? 1;
+    const candidate = () => (suffix === 1 ? base : `${base}${suffix}`);
+    while (context.takenUsernames.has(candidate()) || context.claimedUsernames.has(candidate())) suffix += 1;
+    context.nextSuffix.set(base, suffix + 1);
+    context.claimedUsernames.add(candidate());
+    plan.username = candidate();
+  }
+}
+
+/** Writes one planned batch inside its transaction: people, their activation tokens and mails, and an audit event each. */
+async function writeBatch(trx: Kysely<Database>, plans: readonly Plan[], deps: ImportDeps, options: ImportOptions, now: Date): Promise<void> {
+  const creates = plans.filter((plan) => plan.kind === 'create');
+  const updates = plans.filter((plan) => plan.kind === 'update');
+  const newUsers = creates.map(({ candidate: { values, unit }, username }) => ({
+    username: username!,
+    full_name: values.full_name!,
+    email: values.email,
+    phone: values.phone,
+    employee_code: values.employee_code,
+    national_id: values.national_id,
+    position: values.position,
+    primary_org_unit_id: unit.id,
+  }));
+  const inserted = await insertImportedUsers(trx, newUsers);
+  const idByUsername = new Map(inserted.map((user) => [user.username.toLowerCase(), user.id]));
+  const created = newUsers.map((user) => ({ ...user, id: idByUsername.get(user.username.toLowerCase())! }));
+  const updated = await updateImportedUsers(trx, updates.map((plan) => plan.next));
+  // The rows were locked when planned, so this only fails if that promise is broken.
+  assertThat(updated.length === updates.length, () => new Error('an imported person changed between plan and write'));
+  await issueActivationTokens(trx, created, { masterKey: deps.masterKey, now, ttlSeconds: deps.activationTtlSeconds });
+
+  const audit = (record: { row: number; action: string; id: string; unitId: string; before?: Record<string, unknown>; after: Record<string, unknown> }) =>
+    recordAuditEvent(trx, {
+      actor: options.actor,
+      origin: options.origin,
+      action: record.action,
+      target: { type: 'user', id: record.id },
+      orgUnitId: record.unitId,
+      before: record.before ?? null,
+      after: record.after,
+      details: { source: 'import', file_name: options.fileName ?? null, row: record.row },
+    });
+  for (const [index, plan] of creates.entries()) {
+    const { unit } = plan.candidate;
+    const { id, username, full_name, email, phone, employee_code, national_id, position } = created[index]!;
+    await audit({
+      row: plan.candidate.row, action: 'user.create', id, unitId: unit.id,
+      after: {
+        ...auditedValues({ username, full_name, email, phone, employee_code, national_id, position }),
+        org_unit_code: unit.code,
+        status: 'pending_activation',
+      },
+    });
+  }
+  for (const plan of updates) {
+    await audit({
+      row: plan.candidate.row, action: 'user.update', id: plan.existing.id, unitId: plan.candidate.unit.id,
+      before: auditedValues(Object.fromEntries(plan.changes.map((change) => [change.field, change.before]))),
+      after: auditedValues(Object.fromEntries(plan.changes.map((change) => [change.field, change.after]))),
+    });
+  }
+}
+
+/** The audit log cannot forget, so it keeps a CCCD masked, as lists show it. */
+function auditedValues(values: Record<string, string | null>): Record<string, string | null> {
+  const nationalId = values['national_id'];
+  return nationalId ? { ...values, national_id: maskNationalId(nationalId) } : values;
+}
+
+function buildReport(
+  dryRun: boolean,
+  rows: readonly ImportRow[],
+  plans: readonly Plan[],
+  errors: RowProblem[],
+  warnings: ImportWarning[],
+): ImportReport {
+  const planByRow = new Map(plans.map((plan) => [plan.candidate.row, plan]));
+  const reportRows = rows.map(({ row, values, raw }): ImportReport['rows'][number] => {
+    const plan = planByRow.get(row);
+    switch (plan?.kind) {
+      case 'create':
+        return { row, outcome: 'create', employee_code: values.employee_code, username: plan.username };
+      case 'update':
+        return { row, outcome: 'update', employee_code: plan.next.employee_code, username: plan.next.username, changes: plan.changes.map((change) => change.field) };
+      case 'unchanged':
+        return { row, outcome: 'unchanged', employee_code: plan.existing.employee_code, username: plan.existing.username };
+      default:
+        return { row, outcome: 'error', employee_code: values.employee_code ?? raw.employee_code ?? null, username: values.username ?? raw.username ?? null };
+    }
+  });
+  const count = (outcome: ImportOutcome) => reportRows.filter((row) => row.outcome === outcome).length;
+  return {
+    dryRun,
+    totals: { rows: reportRows.length, created: count('create'), updated: count('update'), unchanged: count('unchanged'), failed: count('error') },
+    rows: reportRows,
+    // Sorting is stable, so a row's problems stay in the order of its columns.
+    errors: [...errors].sort((a, b) => a.row - b.row),
+    warnings,
+  };
+}
