@@ -1,0 +1,21 @@
+import { sql, type Kysely } from 'kysely';
+
+import type { Database } from '../schema.ts';
+
+// The demo seed's one query that no aggregate module had yet. It belongs in clients.ts, which
+// another change had open when the seed was written; move it there when you next touch that file.
+
+/** The ids of the clients registered under each of these names (client_name in their metadata). */
+export async function findClientIdsByNames(db: Kysely<Database>, names: readonly string[]): Promise<Map<string, string>> {
+  if (names.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('clients')
+    .select(['client_id', sql<string>`metadata->>'client_name'`.as('client_name')])
+    .where(sql`metadata->>'client_name'`, 'in', names)
+    .orderBy('created_at')
+    .execute();
+  // The oldest registration answers for a name registered twice.
+  const ids = new Map<string, string>();
+  for (const row of rows) if (!ids.has(row.client_name)) ids.set(row.client_name, row.client_id);
+  return ids;
+}
