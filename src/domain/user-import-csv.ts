@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { CsvError, parse } from 'csv-parse/sync';
 import type { z } from 'zod';
 
-import { invalidInput } from '../errors.ts';
+import { invalidInput, type AppError } from '../errors.ts';
 import {
   emailSchema,
   employeeCodeSchema,
@@ -85,13 +85,21 @@ export interface ImportFile {
   readonly warnings: ImportWarning[];
 }
 
+/**
+ * A file that cannot be imported at all (not CSV, not UTF-8, a required column missing): an
+ * invalid_input AppError (400) whose message says what was wrong and, where it can, how to save it.
+ */
+export function unreadableImportFile(problem: string): AppError {
+  return invalidInput(problem);
+}
+
 /** Reads and validates a whole file. Throws an invalid_input AppError for a file that cannot be read as an import. */
 export function readImportFile(csv: Buffer | string): ImportFile {
   const text = decodeText(csv);
   const delimiter = detectDelimiter(text);
   const records = parseRecords(text, delimiter);
   const headerIndex = records.findIndex((record) => !isBlank(record));
-  if (headerIndex === -1) throw invalidInput('the file is empty: it needs a header row and one row per person');
+  if (headerIndex === -1) throw unreadableImportFile('the file is empty: it needs a header row and one row per person');
   const header = readHeader(records[headerIndex]!, headerIndex + 1);
   const warnings = [...header.warnings];
   const rows: ImportRow[] = [];
@@ -112,22 +120,24 @@ export function readImportFile(csv: Buffer | string): ImportFile {
 function decodeText(csv: Buffer | string): string {
   if (typeof csv === 'string') return checkedText(csv.replace(/^\uFEFF/, ''));
   if (csv.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) {
-    throw invalidInput('the file is an Excel workbook (.xlsx), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
+    throw unreadableImportFile('the file is an Excel workbook (.xlsx), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
   }
   if (csv.subarray(0, 4).equals(Buffer.from([0xd0, 0xcf, 0x11, 0xe0]))) {
-    throw invalidInput('the file is an old Excel workbook (.xls), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
+    throw unreadableImportFile('the file is an old Excel workbook (.xls), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
   }
   if (csv.subarray(0, 2).equals(Buffer.from([0xff, 0xfe])) || csv.subarray(0, 2).equals(Buffer.from([0xfe, 0xff]))) {
-    throw invalidInput('the file is UTF-16 ("Unicode Text"), not UTF-8: save it as "CSV UTF-8 (Comma delimited)"');
+    throw unreadableImportFile('the file is UTF-16 ("Unicode Text"), not UTF-8: save it as "CSV UTF-8 (Comma delimited)"');
   }
-  if (!isUtf8(csv)) {
-    throw invalidInput('the file is not UTF-8 (perhaps Windows-1258 or TCVN3): save it as "CSV UTF-8 (Comma delimited)"');
-  }
+  if (!isUtf8(csv)) throw unreadableImportFile(notUtf8);
   return checkedText(csv.toString('utf8').replace(/^\uFEFF/, ''));
 }
 
+const notUtf8 = 'the file is not UTF-8 (perhaps Windows-1258 or TCVN3): save it as "CSV UTF-8 (Comma delimited)"';
+
 function checkedText(text: string): string {
-  if (text.includes('\u0000')) throw invalidInput('the file is not a text file: save the spreadsheet as "CSV UTF-8 (Comma delimited)"');
+  // A string someone decoded from bytes that were not UTF-8 carries replacement characters instead.
+  if (text.includes('\uFFFD')) throw unreadableImportFile(notUtf8);
+  if (text.includes('\u0000')) throw unreadableImportFile('the file is not a text file: save the spreadsheet as "CSV UTF-8 (Comma delimited)"');
   return text;
 }
 
@@ -156,7 +166,7 @@ function parseRecords(text: string, delimiter: string): string[][] {
       relax_quotes: true,
     });
   } catch (error) {
-    if (error instanceof CsvError) throw invalidInput(`the file cannot be read as CSV: ${error.message}`);
+    if (error instanceof CsvError) throw unreadableImportFile(`the file cannot be read as CSV: ${error.message}`);
     throw error;
   }
 }
@@ -205,7 +215,7 @@ function readHeader(record: readonly string[], row: number): Header {
       return;
     }
     const earlier = columns[field];
-    if (earlier !== undefined) throw invalidInput(`the columns "${earlier}" and "${name}" are both ${field}: keep one of them`);
+    if (earlier !== undefined) throw unreadableImportFile(`the columns "${earlier}" and "${name}" are both ${field}: keep one of them`);
     columns[field] = name;
     positions.set(field, position);
   });
@@ -214,7 +224,7 @@ function readHeader(record: readonly string[], row: number): Header {
   if (columns.employee_code === undefined && columns.username === undefined) missing.unshift(`${named('employee_code')} or ${named('username')}`);
   if (missing.length > 0) {
     const read = record.map((cell) => cell.trim()).filter(Boolean).join(' | ');
-    throw invalidInput(`the header row (row ${row}) has no column for ${missing.join(', ')}; it reads: ${read}`);
+    throw unreadableImportFile(`the header row (row ${row}) has no column for ${missing.join(', ')}; it reads: ${read}`);
   }
   return { columns, positions, unnamed, width: record.length, warnings };
 }

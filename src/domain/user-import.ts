@@ -15,7 +15,9 @@ import { assertThat, conflict } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import { maskNationalId, usernameFromName } from './person-fields.ts';
-import { readImportFile, type ImportField, type ImportRow, type ImportWarning, type RowProblem, type ImportValues } from './user-import-csv.ts';
+import { readImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
+
+export { unreadableImportFile } from './user-import-csv.ts';
 
 /**
  * The bulk import of people from HR's spreadsheet. Each row is planned (create, update with the

@@ -88,7 +88,8 @@ describe('a messy HR export (BOM, semicolons, Vietnamese headers, decomposed nam
   let first: ImportReport;
 
   beforeAll(async () => {
-    first = await run(messy);
+    // As the CLI reads it: bytes. The rerun below passes the same file as a string, as the API receives it.
+    first = await run(Buffer.from(messy, 'utf8'));
   });
 
   it('reports every bad row with its spreadsheet row number and the column as the header names it', () => {
@@ -385,6 +386,7 @@ describe('files that cannot be imported', () => {
     ['an empty file', '', 'the file is empty'],
     ['only blank lines', '\n\n;;\n', 'the file is empty'],
     ['a column given twice', 'employee_code,Mã cán bộ,full_name,org_unit_code\n', 'the columns "employee_code" and "Mã cán bộ" are both employee_code'],
+    ['text decoded from a file that was not UTF-8', 'employee_code,full_name,org_unit_code\nX1,Nguy\uFFFDn V\uFFFDn A,SYT\n', 'not UTF-8'],
     ['an unclosed quote', 'employee_code,full_name,org_unit_code\nX1,"Nguyễn Văn A,SYT\n', 'the file cannot be read as CSV'],
   ])('refuses %s with invalid_input saying what is wrong', async (_case, csv, message) => {
     await expectRefusedFile(run(csv), message);
