@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
@@ -6,10 +9,13 @@ import { listMigrations, migrateToLatest } from '../db/migrator.ts';
 import { listSigningKeys } from '../db/queries/signing-keys.ts';
 import { adminRoles, type AdminRole } from '../db/schema.ts';
 import { createSuperAdministrator } from '../domain/accounts.ts';
-import { verifyAuditChain } from '../domain/audit.ts';
+import { noOrigin, verifyAuditChain } from '../domain/audit.ts';
 import { clientKinds, registerClient, type ClientKind, type ServiceRole } from '../domain/clients.ts';
+import { defaultDemoPeople } from '../domain/demo-province.ts';
+import { assertDemoSeedAllowed, describeDemoSeed, seedDemoProvince } from '../domain/demo-seed.ts';
 import { createPasswordHasher } from '../domain/passwords.ts';
 import { UnsealError } from '../domain/sealed-box.ts';
+import { importUsers } from '../domain/user-import.ts';
 import { describeKeys, ensureSigningKeys, rotateSigningKeys } from '../domain/signing-keys.ts';
 import { AppError } from '../errors.ts';
 import { createProviderPages } from '../http/provider-pages.ts';
@@ -23,6 +29,9 @@ const usage = `usage: mekong-id <command>
 
   serve                                   run the server (migrates first)
   migrate [--status]                      apply pending migrations, or list them
+  seed --demo [--people N] [--force]      load the demo province: org tree, people (400 unless told), demo
+                                          accounts and apps, printing their passwords and secrets once;
+                                          refused when NODE_ENV=production unless --force
   admin create --username U --password-stdin [--full-name NAME]
                                           create a super administrator
   clients create --name N --redirect-uri URI [--redirect-uri URI…] [--type web|spa|native]
@@ -34,6 +43,9 @@ const usage = `usage: mekong-id <command>
   keys list                               list signing keys and their state
   keys rotate                             add new signing keys (published now, signing after KEY_PUBLISH_AHEAD_SECONDS)
   audit verify                            check the audit log's hash chain; exit 2 names the first bad row
+  users import FILE.csv [--dry-run] [--json]
+                                          import people from HR's CSV, idempotently; --dry-run changes nothing;
+                                          exit 65 when some rows were refused (each is listed)
 `;
 
 class UsageError extends Error {}
@@ -44,11 +56,13 @@ type Command = (config: Config, args: string[]) => Promise<number>;
 const commands: Record<string, Command> = {
   serve: (config) => serve(config),
   migrate: migrate,
+  seed: seed,
   'admin create': createAdmin,
   'clients create': createClient,
   'keys list': (config) => listKeys(config),
   'keys rotate': (config) => rotateKeys(config),
   'audit verify': (config) => verifyAudit(config),
+  'users import': importUsersFromFile,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -187,10 +201,68 @@ async function createClient(config: Config, args: string[]): Promise<number> {
   return 0;
 }
 
+async function importUsersFromFile(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length !== 1) throw new UsageError('users import needs exactly one file: users import FILE.csv [--dry-run]');
+  const file = positionals[0]!;
+  let csv: Buffer;
+  try {
+    csv = fs.readFileSync(file);
+  } catch (error) {
+    throw new AppError('unreadable_file', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  const dryRun = values['dry-run'] ?? false;
+  const report = await withDatabase(config, (database) =>
+    importUsers({ db: database.db, masterKey: config.masterKey }, csv, {
+      dryRun,
+      actor: { type: 'system', id: null, name: `mekong-id users import (${os.userInfo().username})` },
+      origin: noOrigin,
+      fileName: path.basename(file),
+      allowedSubtrees: null,
+    }),
+  );
+  if (values.json) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    const { totals } = report;
+    console.log(`${dryRun ? 'dry run, nothing written: would create' : 'created'} ${totals.created}, ` +
+      `${dryRun ? 'update' : 'updated'} ${totals.updated}, unchanged ${totals.unchanged}, refused ${totals.failed} (of ${totals.rows} rows)`);
+    for (const warning of report.warnings) console.log(`warning${warning.row === null ? '' : ` row ${warning.row}`}${warning.column ? ` [${warning.column}]` : ''}: ${warning.message}`);
+    for (const error of report.errors) console.log(`error row ${error.row}${error.column ? ` [${error.column}]` : ''}: ${error.message}`);
+  }
+  return report.totals.failed > 0 ? 65 : 0;
+}
+
 function parseServiceRole(value: string): ServiceRole {
   const [role = '', orgUnitCode] = value.split('@');
   if (!(adminRoles as readonly string[]).includes(role)) throw new UsageError(`--role ${value}: the role must be one of ${adminRoles.join(', ')}`);
   return { role: role as AdminRole, orgUnitCode: orgUnitCode ?? null };
+}
+
+async function seed(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { demo: { type: 'boolean' }, people: { type: 'string' }, force: { type: 'boolean' } }, strict: true });
+  if (!values.demo) throw new UsageError('seed needs --demo: the demo province is the only seed there is');
+  if (values.people !== undefined && !/^\d+$/.test(values.people)) throw new UsageError('--people must be a whole number, 0 or more');
+  const options = { people: values.people === undefined ? defaultDemoPeople : Number(values.people), environment: config.env, force: values.force ?? false };
+  // Before the database is opened: a refused seed does not even migrate it.
+  assertDemoSeedAllowed(options);
+  const report = await withDatabase(config, async (database) => {
+    await ensureSigningKeys(database.db, config.masterKey);
+    const oidc = await createLiveProvider({ config, db: database.db, pages: createProviderPages(createViews()), logger: createLogger('silent') });
+    return seedDemoProvince({
+      db: database.db,
+      passwords: createPasswordHasher(config.argon2),
+      masterKey: config.masterKey,
+      validateClientMetadata: async (metadata) => { await oidc.current().Client.validate(metadata); },
+    }, options);
+  });
+  console.log(describeDemoSeed(report));
+  return report.people.failed > 0 ? 65 : 0;
 }
 
 async function verifyAudit(config: Config): Promise<number> {

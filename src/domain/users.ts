@@ -18,6 +18,7 @@ import {
 } from '../db/queries/users.ts';
 import type { Database, OrgUnit, User, UserStatus } from '../db/schema.ts';
 import { AppError, assertThat, conflict } from '../errors.ts';
+import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeOf, subtreeFilter, type AdminContext, type Permission } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
@@ -44,6 +45,8 @@ export type BackchannelLogout = (
 export interface UserAdminDeps {
   readonly db: Kysely<Database>;
   readonly backchannelLogout: BackchannelLogout;
+  /** MASTER_KEY: seals activation tokens inside the mails that carry them. */
+  readonly masterKey: Buffer;
 }
 
 export const userNotFound = (id: string) => new AppError('not_found', `no user with id ${id}`, 404);
@@ -149,7 +152,11 @@ async function deriveUsername(db: Kysely<Database>, fullName: string): Promise<s
   return free;
 }
 
-export async function createUser(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, input: z.output<typeof newUserSchema>): Promise<UserDetail> {
+/**
+ * Creates a person, pending activation: instead of a password they get an activation token, mailed
+ * to them when they have an address (the helpdesk can send a new one at any time).
+ */
+export async function createUser(deps: Pick<UserAdminDeps, 'db' | 'masterKey'>, context: AdminContext, input: z.output<typeof newUserSchema>): Promise<UserDetail> {
   return withUniqueFields(() => deps.db.transaction().execute(async (trx) => {
     await placeableUnit(trx, context, input.org_unit_id, 'user.create');
     const concurrent = uniqueConcurrentUnits(input.org_unit_id, input.concurrent_unit_ids ?? []);
@@ -166,6 +173,7 @@ export async function createUser(deps: Pick<UserAdminDeps, 'db'>, context: Admin
       status: 'pending_activation',
     });
     await replaceConcurrentUnits(trx, created.id, concurrent);
+    await issueActivationTokens(trx, [created], { masterKey: deps.masterKey });
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'user.create', target: target(created.id), orgUnitId: input.org_unit_id, after: auditView(created),
     });
@@ -239,6 +247,28 @@ export async function updateUser(
     });
     return after;
   }));
+}
+
+/**
+ * A new activation link for someone who has not activated yet; the older link stops working. It is
+ * mailed when the person has an address; otherwise the token is returned, this once, for the
+ * helpdesk to hand over.
+ */
+export async function sendActivation(
+  deps: Pick<UserAdminDeps, 'db' | 'masterKey'>,
+  context: AdminContext,
+  id: string,
+): Promise<{ mailedTo: string | null; token: string | null }> {
+  return deps.db.transaction().execute(async (trx) => {
+    const user = await loadUserFor(trx, context, id, 'users.activation', 'user.send_activation');
+    assertThat(user.status === 'pending_activation', conflict('this account is already activated; a forgotten password is reset, not re-activated'));
+    const token = await issueActivationToken(trx, user, { masterKey: deps.masterKey });
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action: 'user.send_activation', target: target(id), orgUnitId: user.primary_org_unit_id,
+      details: { mailed: user.email !== null },
+    });
+    return { mailedTo: user.email, token: user.email === null ? token : null };
+  });
 }
 
 const statusActions: Record<'active' | 'suspended' | 'disabled', string> = {

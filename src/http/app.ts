@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps): Koa {
     staticRoutes,
     operationsRoutes(deps),
     interactionRoutes({ ...deps, provider: () => deps.oidc.current() }),
-    adminApiRouter({ ...deps, issuer: deps.config.issuer }),
+    adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
   ];
   for (const router of routers) {
     app.use(router.routes());

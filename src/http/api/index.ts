@@ -16,6 +16,7 @@ import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
 import { roleAssignmentRoutes } from './routes/role-assignments.ts';
+import { userImportRoutes } from './routes/user-import.ts';
 import { userRoutes } from './routes/users.ts';
 
 export interface AdminApiDeps {
@@ -24,12 +25,14 @@ export interface AdminApiDeps {
   readonly oidc: LiveProvider;
   readonly logger: Logger;
   readonly backchannelLogout: BackchannelLogout;
+  readonly masterKey: Buffer;
 }
 
 export const apiPrefix = '/api/v1';
 
 export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
   return [
+    ...userImportRoutes(deps),
     ...userRoutes(deps),
     ...orgUnitRoutes(deps),
     ...groupRoutes(deps),
@@ -49,7 +52,14 @@ export function adminApiRouter(deps: AdminApiDeps): Router {
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = document;
   });
-  router.use(auditRefusals(deps), bodyParser({ enableTypes: ['json'], jsonLimit: '256kb', encoding: 'utf-8' }));
+  // JSON for everything, and CSV text for the import: 20 MB holds 100,000 people with room to spare.
+  router.use(auditRefusals(deps), bodyParser({
+    enableTypes: ['json', 'text'],
+    extendTypes: { text: ['text/csv'] },
+    jsonLimit: '256kb',
+    textLimit: '20mb',
+    encoding: 'utf-8',
+  }));
 
   // The caller, remembered so that a refusal deep in a handler can be audited with their name.
   mountRoutes(router, routes, async (ctx) => {

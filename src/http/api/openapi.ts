@@ -47,7 +47,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], issuer: string
         ...parametersOf(route.query, 'query'),
         ...(route.conditional ? [{ name: 'If-Match', in: 'header', required: false, description: 'the ETag you read; a stale one gets 412', schema: { type: 'string' } }] : []),
       ],
-      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(route.body, 'input') } } } } : {}),
+      ...(route.body ? { requestBody: { required: true, content: { [route.bodyType ?? 'application/json']: { schema: schemaOf(route.body, 'input') } } } } : {}),
       responses: {
         [success]: { description: 'success', ...(produces ? { content: produces } : {}) },
         400: errorResponse('the input was not valid; the message says what was wrong'),

@@ -25,6 +25,8 @@ export interface ApiRoute<
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
+  /** The request body's media type when it is not JSON (a CSV upload). */
+  readonly bodyType?: string;
   /** The success body; null for 204 No Content. */
   readonly response: R | null;
   readonly status?: number;

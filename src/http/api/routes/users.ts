@@ -5,6 +5,7 @@ import { scopeCovers, scopeOf, type AdminContext } from '../../../domain/authori
 import {
   changeUserStatus,
   createUser,
+  sendActivation,
   getUser,
   listUsersInScope,
   newUserSchema,
@@ -76,5 +77,19 @@ export function userRoutes(deps: UserAdminDeps): ApiRoute[] {
     lifecycle('suspend', 'suspended', 'Suspend a person: every session and token ends, apps get back-channel logout; reversible'),
     lifecycle('disable', 'disabled', 'Disable a leaver: every session and token ends, apps get back-channel logout'),
     lifecycle('enable', 'active', 'Let a suspended or disabled person sign in again'),
+    defineRoute({
+      method: 'post', path: '/users/{id}/activation', tag: 'users',
+      summary: 'Send a new activation link to someone not yet activated (the old link stops working). Mailed to their address; ' +
+        'for a person without one, the token is returned this once for the helpdesk to hand over',
+      params: idParams,
+      response: z.object({
+        mailed_to: z.string().nullable(),
+        activation_token: z.string().nullable().describe('only when there is no address to mail it to'),
+      }),
+      handler: async ({ params, context }) => {
+        const sent = await sendActivation(deps, context, params.id);
+        return { mailed_to: sent.mailedTo, activation_token: sent.token };
+      },
+    }),
   ];
 }
