@@ -365,3 +365,77 @@ describe('mekong-id serve', { timeout: 60_000 }, () => {
     expect(afterwards.stdout).toMatch(new RegExp(`^\\d{4}-.+Z\\s+${foundationMigration}$`, 'm'));
   });
 });
+
+describe('mekong-id seed --demo', { timeout: 120_000 }, () => {
+  let seedTarget: CliTarget;
+
+  beforeAll(async () => {
+    seedTarget = await createEmptyTarget();
+  });
+
+  afterAll(async () => {
+    await seedTarget?.dispose();
+  });
+
+  it('loads the demo province into a fresh database, prints each password and secret once, and a second run changes nothing', async () => {
+    const result = await runCli(seedTarget, ['seed', '--demo', '--people', '50']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^org units: \d{3} created, 0 kept$/m);
+    expect(result.stdout).toMatch(/^people: +50 created, 0 kept/m);
+    const passwords = new Map([...result.stdout.matchAll(/^ +(demo\.[a-z]+) .* password: (\S+)$/gm)].map((match) => [match[1]!, match[2]!]));
+    expect([...passwords.keys()].sort()).toEqual(['demo.admin', 'demo.auditor', 'demo.caibe', 'demo.helpdesk']);
+    const apps = [...result.stdout.matchAll(/client_id: (\S+)\n +client_secret: (\S+)$/gm)].map((match) => ({ clientId: match[1]!, secret: match[2]! }));
+    expect(apps).toHaveLength(3);
+
+    const hasher = createPasswordHasher(loadConfig({ DATA_DIR: seedTarget.env['DATA_DIR'] }).argon2);
+    await inDatabase(seedTarget, async (db) => {
+      for (const [username, password] of passwords) {
+        const account = await findUserByLogin(db, username);
+        expect(account?.status, username).toBe('active');
+        expect((await hasher.verify(account!.password_hash, password)).ok, username).toBe(true);
+      }
+      for (const { clientId, secret } of apps) {
+        expect((await findActiveClient(db, clientId))?.client_secret_hash).toBe(createHash('sha256').update(secret, 'utf8').digest('hex'));
+      }
+      const people = await db.selectFrom('users').select('status').where('employee_code', 'like', 'TG-%').execute();
+      expect(people).toHaveLength(50);
+      expect(people.every((person) => person.status === 'pending_activation')).toBe(true);
+    });
+
+    const again = await runCli(seedTarget, ['seed', '--demo', '--people', '50']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^org units: 0 created, \d{3} kept$/m);
+    expect(again.stdout).toContain('nothing changed: the demo province was already loaded');
+    expect(again.stdout).not.toContain('password:');
+    expect(again.stdout).not.toContain('client_secret:');
+    await inDatabase(seedTarget, async (db) => {
+      const admin = await findUserByLogin(db, 'demo.admin');
+      expect((await hasher.verify(admin!.password_hash, passwords.get('demo.admin')!)).ok).toBe(true);
+    });
+  });
+
+  it('refuses NODE_ENV=production without --force, saying why, before it even migrates the database', async () => {
+    const productionTarget = await createEmptyTarget();
+    try {
+      const production = {
+        ...productionTarget,
+        env: {
+          ...productionTarget.env, NODE_ENV: 'production', ISSUER: 'http://localhost:3000',
+          MASTER_KEY: randomBytes(32).toString('hex'), COOKIE_KEYS: randomBytes(32).toString('hex'),
+        },
+      };
+      const result = await runCli(production, ['seed', '--demo', '--people', '50']);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('refusing to load the demo province because NODE_ENV=production');
+      expect(result.stderr).toContain('--force');
+      expect(result.stderr).not.toMatch(noStackTrace);
+      expect(result.stdout).toBe('');
+
+      const status = await runCli(productionTarget, ['migrate', '--status']);
+      expect(status.stdout).toMatch(new RegExp(`^pending\\s+${foundationMigration}$`, 'm'));
+    } finally {
+      await productionTarget.dispose();
+    }
+  });
+});
