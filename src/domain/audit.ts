@@ -5,9 +5,9 @@ import type { Kysely } from 'kysely';
 import {
   advanceAuditChainHead,
   auditEventsAfter,
-  insertAuditEvent,
+  insertAuditEvents,
   lockAuditChainHead,
-  nextAuditEventId,
+  nextAuditEventIds,
   readAuditChainHead,
 } from '../db/queries/audit-events.ts';
 import type { AuditActorType, AuditEvent, AuditOutcome, Database } from '../db/schema.ts';
@@ -62,34 +62,51 @@ export const genesisHash = '0'.repeat(64);
  * its own transaction. Writers take turns on the chain's head row, which keeps ids in chain order.
  */
 export async function recordAuditEvent(db: Kysely<Database>, record: AuditRecord): Promise<void> {
+  await recordAuditEvents(db, [record]);
+}
+
+/**
+ * Appends several events at once, in order: one lock, one batch of ids, one insert. What a bulk
+ * change (an import of thousands of people) uses, so that it holds the chain for milliseconds,
+ * not for one round trip per person.
+ */
+export async function recordAuditEvents(db: Kysely<Database>, records: readonly AuditRecord[]): Promise<void> {
+  if (records.length === 0) return;
   if (!db.isTransaction) {
-    await db.transaction().setIsolationLevel('read committed').execute((trx) => recordAuditEvent(trx, record));
+    await db.transaction().setIsolationLevel('read committed').execute((trx) => recordAuditEvents(trx, records));
     return;
   }
   const head = await lockAuditChainHead(db);
-  const prevHash = head.hash;
-  const row: ChainedFields = {
-    id: await nextAuditEventId(db),
-    occurred_at: new Date(),
-    actor_type: record.actor.type,
-    actor_id: record.actor.id,
-    actor_name: record.actor.name,
-    action: record.action,
-    outcome: record.outcome ?? 'success',
-    target_type: record.target?.type ?? null,
-    target_id: record.target?.id ?? null,
-    // The uuid column gives back lower case; hash what will be read back.
-    org_unit_id: record.orgUnitId?.toLowerCase() ?? null,
-    before: asJson(record.before),
-    after: asJson(record.after),
-    details: asJson(record.details),
-    ip: record.origin.ip,
-    user_agent: record.origin.userAgent,
-    request_id: record.origin.requestId,
-  };
-  const hash = chainHash(prevHash, row);
-  await insertAuditEvent(db, { ...row, prev_hash: prevHash, hash });
-  await advanceAuditChainHead(db, { lastId: row.id, hash, count: head.count + 1 });
+  const ids = await nextAuditEventIds(db, records.length);
+  const occurredAt = new Date();
+  let prevHash = head.hash;
+  const rows = records.map((record, index) => {
+    const row: ChainedFields = {
+      id: ids[index]!,
+      occurred_at: occurredAt,
+      actor_type: record.actor.type,
+      actor_id: record.actor.id,
+      actor_name: record.actor.name,
+      action: record.action,
+      outcome: record.outcome ?? 'success',
+      target_type: record.target?.type ?? null,
+      target_id: record.target?.id ?? null,
+      // The uuid column gives back lower case; hash what will be read back.
+      org_unit_id: record.orgUnitId?.toLowerCase() ?? null,
+      before: asJson(record.before),
+      after: asJson(record.after),
+      details: asJson(record.details),
+      ip: record.origin.ip,
+      user_agent: record.origin.userAgent,
+      request_id: record.origin.requestId,
+    };
+    const hash = chainHash(prevHash, row);
+    const chained = { ...row, prev_hash: prevHash, hash };
+    prevHash = hash;
+    return chained;
+  });
+  await insertAuditEvents(db, rows);
+  await advanceAuditChainHead(db, { lastId: ids[ids.length - 1]!, hash: prevHash, count: head.count + records.length });
 }
 
 type ChainedFields = Omit<AuditEvent, 'prev_hash' | 'hash'>;

@@ -13,7 +13,7 @@ import {
 import type { Database, OrgUnit } from '../db/schema.ts';
 import { assertThat, conflict } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
-import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
+import { recordAuditEvent, recordAuditEvents, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
 import { maskNationalId, usernameFromName } from './person-fields.ts';
 import { readImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
 
@@ -327,8 +327,9 @@ async function writeBatch(trx: Kysely<Database>, plans: readonly Plan[], deps: I
   assertThat(updated.length === updates.length, () => new Error('an imported person changed between plan and write'));
   await issueActivationTokens(trx, created, { masterKey: deps.masterKey, now, ttlSeconds: deps.activationTtlSeconds });
 
+  const events: AuditRecord[] = [];
   const audit = (record: { row: number; action: string; id: string; unitId: string; before?: Record<string, unknown>; after: Record<string, unknown> }) =>
-    recordAuditEvent(trx, {
+    events.push({
       actor: options.actor,
       origin: options.origin,
       action: record.action,
@@ -341,7 +342,7 @@ async function writeBatch(trx: Kysely<Database>, plans: readonly Plan[], deps: I
   for (const [index, plan] of creates.entries()) {
     const { unit } = plan.candidate;
     const { id, username, full_name, email, phone, employee_code, national_id, position } = created[index]!;
-    await audit({
+    audit({
       row: plan.candidate.row, action: 'user.create', id, unitId: unit.id,
       after: {
         ...auditedValues({ username, full_name, email, phone, employee_code, national_id, position }),
@@ -351,12 +352,14 @@ async function writeBatch(trx: Kysely<Database>, plans: readonly Plan[], deps: I
     });
   }
   for (const plan of updates) {
-    await audit({
+    audit({
       row: plan.candidate.row, action: 'user.update', id: plan.existing.id, unitId: plan.candidate.unit.id,
       before: auditedValues(Object.fromEntries(plan.changes.map((change) => [change.field, change.before]))),
       after: auditedValues(Object.fromEntries(plan.changes.map((change) => [change.field, change.after]))),
     });
   }
+  // One append for the batch: the chain is held for one statement, not one round trip per person.
+  await recordAuditEvents(trx, events);
 }
 
 /** The audit log cannot forget, so it keeps a CCCD masked, as lists show it. */

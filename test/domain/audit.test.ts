@@ -3,10 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type Updateable } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 
-import { auditEventsAfter, insertAuditEvent, listAuditEvents, nextAuditEventId, type AuditEventFilter } from '../../src/db/queries/audit-events.ts';
+import { auditEventsAfter, insertAuditEvents, listAuditEvents, nextAuditEventIds, type AuditEventFilter } from '../../src/db/queries/audit-events.ts';
 import { insertOrgUnit } from '../../src/db/queries/org-units.ts';
 import type { AuditEvent, AuditEventsTable, Database, OrgUnit } from '../../src/db/schema.ts';
-import { chainHash, genesisHash, recordAuditEvent, verifyAuditChain, type AuditRecord } from '../../src/domain/audit.ts';
+import { chainHash, genesisHash, recordAuditEvent, recordAuditEvents, verifyAuditChain, type AuditRecord } from '../../src/domain/audit.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let database: TestDatabase;
@@ -158,6 +158,15 @@ describe('recording and verifying the audit chain', () => {
 });
 
 describe('edge cases of the chain', () => {
+  it('appends a batch of events in order, one chain with the events recorded one by one', async () => {
+    await record({ action: 'user.update.before' });
+    await recordAuditEvents(database.db, ['a', 'b', 'c'].map((name) => ({ actor: staffMember, origin, action: `user.create.${name}` })));
+    await record({ action: 'user.update.after' });
+    const rows = await wholeChain();
+    expect(rows.map((row) => row.action)).toEqual(['user.update.before', 'user.create.a', 'user.create.b', 'user.create.c', 'user.update.after']);
+    expect(await verifyAuditChain(database.db)).toEqual({ ok: true, checked: 5 });
+  });
+
   it('verifies an event about an org unit whose id was given in upper case', async () => {
     const unit = await insertOrgUnit(database.db, { code: 'UPPER-1', name: 'Khoa Nội', kind: 'unit', parent: null });
     await record({ action: 'org_unit.update', orgUnitId: unit.id.toUpperCase() });
@@ -230,22 +239,22 @@ describe('detecting tampering', () => {
 
   it('names a forged row slipped into the middle with a made-up hash', async () => {
     await record({ action: 'user.update.1' });
-    const freeId = await nextAuditEventId(database.db);
+    const [freeId] = await nextAuditEventIds(database.db, 1);
     await record({ action: 'user.update.2' });
     const [first, second] = await wholeChain();
     await asTableOwner((trx) =>
-      insertAuditEvent(trx, { ...second!, id: freeId, action: 'role.grant', details: { role: 'super_admin' }, prev_hash: first!.hash, hash: 'f'.repeat(64) }));
+      insertAuditEvents(trx, [{ ...second!, id: freeId!, action: 'role.grant', details: { role: 'super_admin' }, prev_hash: first!.hash, hash: 'f'.repeat(64) }]));
 
     expect(await verifyAuditChain(database.db)).toEqual({ ok: false, checked: 1, id: freeId, problem: 'changed' });
   });
 
   it('catches a forged row whose hash was computed correctly at the genuine row after it', async () => {
     await record({ action: 'user.update.1' });
-    const freeId = await nextAuditEventId(database.db);
+    const [freeId] = await nextAuditEventIds(database.db, 1);
     await record({ action: 'user.update.2' });
     const [first, second] = await wholeChain();
-    const fields = without({ ...second!, id: freeId, action: 'role.grant' }, 'prev_hash', 'hash');
-    await asTableOwner((trx) => insertAuditEvent(trx, { ...fields, prev_hash: first!.hash, hash: chainHash(first!.hash, fields) }));
+    const fields = without({ ...second!, id: freeId!, action: 'role.grant' }, 'prev_hash', 'hash');
+    await asTableOwner((trx) => insertAuditEvents(trx, [{ ...fields, prev_hash: first!.hash, hash: chainHash(first!.hash, fields) }]));
 
     expect(await verifyAuditChain(database.db)).toEqual({ ok: false, checked: 2, id: second!.id, problem: 'broken_link' });
   });
