@@ -82,11 +82,14 @@ export class AccessDenied extends AppError {
   override name = 'AccessDenied';
   readonly action: string;
   readonly target: { readonly type: string; readonly id: string } | undefined;
+  /** The unit the refused request was about, so that the auditors of that subtree see the attempt. */
+  readonly orgUnitId: string | null;
 
-  constructor(message: string, action: string, target?: { type: string; id: string }) {
+  constructor(message: string, action: string, target?: { type: string; id: string }, orgUnitId: string | null = null) {
     super('forbidden', message, 403);
     this.action = action;
     this.target = target;
+    this.orgUnitId = orgUnitId;
   }
 }
 
@@ -98,12 +101,12 @@ export function requirePermission(
   principal: Principal,
   permission: Permission,
   unitPath: string | null | readonly (string | null)[],
-  refusal: { action: string; target?: { type: string; id: string }; message: string },
+  refusal: { action: string; target?: { type: string; id: string }; orgUnitId?: string | null; message: string },
 ): void {
   const scope = scopeOf(principal, permission);
   const paths: readonly (string | null)[] = typeof unitPath === 'string' || unitPath === null ? [unitPath] : unitPath;
   if (paths.some((path) => scopeCovers(scope, path))) return;
-  throw new AccessDenied(refusal.message, refusal.action, refusal.target);
+  throw new AccessDenied(refusal.message, refusal.action, refusal.target, refusal.orgUnitId ?? null);
 }
 
 /**
@@ -115,7 +118,7 @@ export function mayGrantRole(principal: Principal, role: AdminRole, unitPath: st
   if (!scopeCovers(scopeOf(principal, 'roles.write'), unitPath)) return false;
   return principal.assignments.some(
     (assignment) =>
-      assignment.role === role &&
+      (assignment.role === role || assignment.role === 'super_admin') &&
       (assignment.org_unit_path === null || (unitPath !== null && unitPath.startsWith(assignment.org_unit_path))),
   );
 }

@@ -163,8 +163,11 @@ export interface DemoPerson {
   readonly nationalId: string;
 }
 
-/** Where the demo people's mail would go; the province's real mail domain, so that the data looks real. */
-export const demoMailDomain = 'tiengiang.gov.vn';
+/**
+ * Where the demo people's mail would go: a name under the reserved .example domain (RFC 2606), so
+ * that a demo seeded on a server with a real SMTP_URL never mails real government addresses.
+ */
+export const demoMailDomain = 'tiengiang.example';
 
 /** What a unit's staff do: the head and deputies' titles and the jobs of everyone else, with weights. */
 interface Staffing {

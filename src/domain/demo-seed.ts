@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { Kysely } from 'kysely';
 
-import { findClientIdsByNames } from '../db/queries/demo-seed.ts';
+import { findClientIdsByNames } from '../db/queries/clients.ts';
 import { findOrgUnitsByCodes, insertOrgUnit } from '../db/queries/org-units.ts';
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import { findUserByLogin, insertUser } from '../db/queries/users.ts';

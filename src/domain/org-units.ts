@@ -59,7 +59,7 @@ async function loadUnit(db: Kysely<Database>, id: string): Promise<OrgUnit> {
 export async function getOrgUnit(deps: OrgUnitDeps, context: AdminContext, id: string): Promise<OrgUnit> {
   const unit = await loadUnit(deps.db, id);
   requirePermission(context.principal, 'org_units.read', unit.path, {
-    action: 'org_unit.read', target: target(id), message: 'this org unit is outside the part of the org tree you administer',
+    action: 'org_unit.read', target: target(id), orgUnitId: id, message: 'this org unit is outside the part of the org tree you administer',
   });
   return unit;
 }
@@ -112,7 +112,7 @@ export async function updateOrgUnit(
     const unit = await loadUnit(trx, id);
     const parentPath = unit.parent_id === null ? null : unit.path.slice(0, unit.path.length - unit.id.length - 1);
     requirePermission(context.principal, 'org_units.write', parentPath, {
-      action: 'org_unit.update', target: target(id), message: 'you can change only units below the root of the part of the org tree you administer',
+      action: 'org_unit.update', target: target(id), orgUnitId: id, message: 'you can change only units below the root of the part of the org tree you administer',
     });
     assertThat(expectedVersion === undefined || expectedVersion === unit.version, versionMismatch('this org unit'));
 
@@ -158,16 +158,20 @@ async function assertClosable(db: Kysely<Database>, unit: OrgUnit): Promise<void
   assertThat(people === 0, conflict(`${unit.code} still has ${people} person(s) who are not disabled: move them to another unit first`));
 }
 
-/** Only a unit that nothing ever referred to can be deleted (a mistake made a minute ago); the rest are closed. */
+/**
+ * Only a unit that nothing ever referred to can be deleted (a mistake made a minute ago); the rest
+ * are closed. "Ever": a unit that once had people is named by their audit events, which a scoped
+ * auditor finds through the unit, so it must stay.
+ */
 export async function removeOrgUnit(deps: OrgUnitDeps, context: AdminContext, id: string): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const unit = await loadUnit(trx, id);
     const parentPath = unit.parent_id === null ? null : unit.path.slice(0, unit.path.length - unit.id.length - 1);
     requirePermission(context.principal, 'org_units.write', parentPath, {
-      action: 'org_unit.delete', target: target(id), message: 'you can delete only units below the root of the part of the org tree you administer',
+      action: 'org_unit.delete', target: target(id), orgUnitId: id, message: 'you can delete only units below the root of the part of the org tree you administer',
     });
     assertThat(!(await hasChildren(trx, id)), conflict(`${unit.code} has units below it; a unit with units or people can only be closed`));
-    assertThat(!(await isOrgUnitReferenced(trx, id)), conflict(`${unit.code} has (or had) people, groups or roles; it can only be closed`));
+    assertThat(!(await isOrgUnitReferenced(trx, id)), conflict(`${unit.code} has, or had, people, groups or roles; it can only be closed`));
     await deleteOrgUnit(trx, id);
     await recordAuditEvent(trx, { ...auditBase(context), action: 'org_unit.delete', target: target(id), orgUnitId: unit.parent_id, before: auditView(unit) });
   });

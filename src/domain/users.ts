@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { isUniqueViolation } from '../db/errors.ts';
 import { destroyPayloadsOfAccount, findSessionsOfAccount } from '../db/queries/oidc-payloads.ts';
 import { findOrgUnitById } from '../db/queries/org-units.ts';
+import { scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
 import {
   findUserDetail,
   insertUser,
@@ -20,7 +21,7 @@ import type { Database, OrgUnit, User, UserStatus } from '../db/schema.ts';
 import { AppError, assertThat, conflict } from '../errors.ts';
 import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent } from './audit.ts';
-import { requirePermission, scopeOf, subtreeFilter, type AdminContext, type Permission } from './authorization.ts';
+import { AccessDenied, mayGrantRole, requirePermission, scopeOf, subtreeFilter, type AdminContext, type Permission } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
 import {
   emailSchema,
@@ -99,9 +100,27 @@ async function loadUserFor(db: Kysely<Database>, context: AdminContext, id: stri
   const user = await loadUser(db, id);
   const paths = permission === 'users.read' ? unitPathsOf(user) : [user.org_unit?.path ?? null];
   requirePermission(context.principal, permission, paths, {
-    action, target: target(id), message: 'this user is outside the part of the org tree you administer',
+    action, target: target(id), orgUnitId: user.primary_org_unit_id, message: 'this user is outside the part of the org tree you administer',
   });
+  if (permission !== 'users.read') await requireAuthorityOverRoles(db, context, user, action);
   return user;
+}
+
+/**
+ * Changing an administrator (their details, their status) needs authority over every role they
+ * hold: a district's admin must not suspend the super administrator who happens to work in the
+ * district. The test is the one for granting: you may act on roles you could have granted.
+ */
+async function requireAuthorityOverRoles(db: Kysely<Database>, context: AdminContext, user: UserDetail, action: string): Promise<void> {
+  for (const assignment of await scopedAssignmentsOf(db, { userId: user.id })) {
+    if (mayGrantRole(context.principal, assignment.role, assignment.org_unit_path)) continue;
+    throw new AccessDenied(
+      `this person holds the role ${assignment.role}${assignment.org_unit_path === null ? ' globally' : ''}, which you could not grant; ask an administrator who can`,
+      action,
+      target(user.id),
+      user.primary_org_unit_id,
+    );
+  }
 }
 
 export async function getUser(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, id: string): Promise<UserDetail> {
@@ -137,7 +156,7 @@ async function placeableUnit(db: Kysely<Database>, context: AdminContext, unitId
   assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${unitId}`, 400));
   assertThat(unit.status === 'active', () => conflict(`the org unit ${unit.code} is closed`));
   requirePermission(context.principal, 'users.write', unit.path, {
-    action, target: { type: 'org_unit', id: unitId }, message: `you cannot place people in ${unit.code}: it is outside the part of the org tree you administer`,
+    action, target: { type: 'org_unit', id: unitId }, orgUnitId: unitId, message: `you cannot place people in ${unit.code}: it is outside the part of the org tree you administer`,
   });
   return unit;
 }

@@ -142,7 +142,7 @@ describe('the demo people', () => {
       expect(person.full_name).toBe(person.full_name.normalize('NFC'));
       expect(usernameSchema.parse(person.username)).toBe(person.username);
       expect(emailSchema.parse(person.email)).toBe(person.email);
-      expect(person.email).toBe(`${person.username}@tiengiang.gov.vn`);
+      expect(person.email).toBe(`${person.username}@tiengiang.example`);
       expect(phoneSchema.parse(person.phone)).toBe(person.phone);
       expect(person.phone).toMatch(/^\+84[35789]\d{8}$/);
       expect(nationalIdSchema.parse(person.national_id)).toBe(person.national_id);

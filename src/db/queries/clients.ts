@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
 import type { Client, Database, NewClient } from '../schema.ts';
 
@@ -13,4 +13,19 @@ export async function findActiveClient(db: Kysely<Database>, clientId: string): 
 
 export async function insertClient(db: Kysely<Database>, client: NewClient): Promise<void> {
   await db.insertInto('clients').values(client).execute();
+}
+
+/** The ids of the clients registered under each of these names (client_name in their metadata). */
+export async function findClientIdsByNames(db: Kysely<Database>, names: readonly string[]): Promise<Map<string, string>> {
+  if (names.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('clients')
+    .select(['client_id', sql<string>`metadata->>'client_name'`.as('client_name')])
+    .where(sql`metadata->>'client_name'`, 'in', names)
+    .orderBy('created_at')
+    .execute();
+  // The oldest registration answers for a name registered twice.
+  const ids = new Map<string, string>();
+  for (const row of rows) if (!ids.has(row.client_name)) ids.set(row.client_name, row.client_id);
+  return ids;
 }

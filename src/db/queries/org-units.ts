@@ -183,12 +183,16 @@ export async function hasChildren(db: Kysely<Database>, id: string): Promise<boo
   return (await db.selectFrom('org_units').select('id').where('parent_id', '=', id).limit(1).executeTakeFirst()) !== undefined;
 }
 
-/** Whether anything (a person, a group, a role) refers to the unit, so that it can only be closed. */
+/**
+ * Whether anything (a person, a group, a role), now or in the audit log's memory, refers to the
+ * unit; only the unit's own events (its creation, renames) do not count.
+ */
 export async function isOrgUnitReferenced(db: Kysely<Database>, id: string): Promise<boolean> {
   const { rows } = await sql<{ referenced: boolean }>`select
     exists (select 1 from users where primary_org_unit_id = ${id})
     or exists (select 1 from user_org_units where org_unit_id = ${id})
     or exists (select 1 from groups where org_unit_id = ${id})
-    or exists (select 1 from role_assignments where org_unit_id = ${id}) as referenced`.execute(db);
+    or exists (select 1 from role_assignments where org_unit_id = ${id})
+    or exists (select 1 from audit_events where org_unit_id = ${id} and target_type is distinct from 'org_unit') as referenced`.execute(db);
   return rows[0]!.referenced;
 }

@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { recordAuditEvent } from '../../domain/audit.ts';
 import { AccessDenied, type AdminContext } from '../../domain/authorization.ts';
+import { AppError } from '../../errors.ts';
 import type { BackchannelLogout } from '../../domain/users.ts';
 import type { Logger } from '../../logger.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
@@ -52,20 +53,33 @@ export function adminApiRouter(deps: AdminApiDeps): Router {
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = document;
   });
+  router.use(auditRefusals(deps));
   // JSON for everything, and CSV text for the import: 20 MB holds 100,000 people with room to spare.
-  router.use(auditRefusals(deps), bodyParser({
+  const parseBody = bodyParser({
     enableTypes: ['json', 'text'],
     extendTypes: { text: ['text/csv'] },
     jsonLimit: '256kb',
     textLimit: '20mb',
     encoding: 'utf-8',
-  }));
+  });
 
   // The caller, remembered so that a refusal deep in a handler can be audited with their name.
   mountRoutes(router, routes, async (ctx) => {
     const context = await authenticate(ctx);
     ctx.state['adminContext'] = context;
     return context;
+  }, parseBody);
+  // Below /api/v1 nothing falls through to oidc-provider: an unknown path or method is a JSON error.
+  const catchAll = '/{*rest}';
+  router.all(catchAll, (ctx) => {
+    const allowed = router.match(ctx.path, ctx.method).path
+      .filter((layer) => !String(layer.path).endsWith(catchAll) && layer.methods.length > 0)
+      .flatMap((layer) => layer.methods).filter((method) => method !== 'HEAD');
+    if (allowed.length > 0) {
+      ctx.set('Allow', [...new Set(allowed)].join(', '));
+      throw new AppError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; use ${[...new Set(allowed)].join(' or ')}`, 405);
+    }
+    throw new AppError('not_found', `the API has no ${ctx.path}; see ${apiPrefix}/openapi.json`, 404);
   });
   return router;
 }
@@ -84,6 +98,7 @@ function auditRefusals(deps: Pick<AdminApiDeps, 'db' | 'logger'>) {
           action: error.action,
           outcome: 'denied',
           target: error.target,
+          orgUnitId: error.orgUnitId,
           details: { method: ctx.method, path: ctx.path, reason: error.message },
         }).catch((auditError: unknown) => deps.logger.error({ err: auditError }, 'could not audit a refusal'));
       }

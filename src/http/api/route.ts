@@ -84,12 +84,21 @@ function isRaw(result: unknown): result is { raw: string | Buffer; type: string;
   return typeof result === 'object' && result !== null && 'raw' in result && 'type' in result;
 }
 
-/** Mounts routes on a router; `authenticate` turns the request into the admin acting. */
-export function mountRoutes(router: Router, routes: readonly ApiRoute[], authenticate: (ctx: Context) => Promise<AdminContext>): void {
+/**
+ * Mounts routes on a router. `authenticate` turns the request into the admin acting; only then is
+ * the body read (`parseBody`), so an anonymous caller cannot make the server parse megabytes.
+ */
+export function mountRoutes(
+  router: Router,
+  routes: readonly ApiRoute[],
+  authenticate: (ctx: Context) => Promise<AdminContext>,
+  parseBody: (ctx: Context, next: () => Promise<void>) => Promise<void>,
+): void {
   for (const route of routes) {
     const koaPath = route.path.replace(/\{(\w+)\}/g, ':$1');
     router[route.method](koaPath, async (ctx) => {
       const context = await authenticate(ctx);
+      if (route.body) await parseBody(ctx, () => Promise.resolve());
       const ifMatch = ctx.get('if-match');
       const request = {
         params: parsePart(route.params, ctx.params, 'path'),
