@@ -69,11 +69,16 @@ export async function grantDirectly(
 }
 
 /** A service client holding `role` globally (unit null) or over a unit's subtree, and an API caller acting as it. */
-export async function serviceCaller(server: TestServer, role: AdminRole, unit: OrgUnit | null, name = `${role} automation`): Promise<{ clientId: string; api: ApiCall }> {
+export async function serviceCaller(
+  server: TestServer,
+  role: AdminRole,
+  unit: OrgUnit | null,
+  name = `${role} automation`,
+): Promise<{ clientId: string; token: string; api: ApiCall }> {
   const registered = await registerTestClient(server, { name, kind: 'service' });
   await grantDirectly(server, { clientId: registered.clientId }, role, unit);
   const token = await serviceToken(server, registered.clientId, registered.clientSecret!);
-  return { clientId: registered.clientId, api: apiClient(server, token) };
+  return { clientId: registered.clientId, token, api: apiClient(server, token) };
 }
 
 /** Adds a unit straight through the queries (tests build their trees this way). */
@@ -112,18 +117,31 @@ export interface ProvinceWorld {
   readonly tree: ProvinceTree;
   /** A global super administrator (a service client), to set things up and to read the audit log. */
   readonly superAdmin: ApiCall;
+  /**
+   * Phạm Quốc Bảo, org admin of Cái Bè, a person signed in through the admin console. Their own
+   * account belongs to the province (TG), out of Cái Bè's reach and out of its lists.
+   */
+  readonly caiBeAdmin: UserCaller;
 }
 
+export const caiBeAdminCredentials = { login: 'phamquocbao', password: 'quản trị huyện Cái Bè 2026' } as const;
+
 /**
- * For a test file: a fresh server with the province tree, started before the file's own hooks run
- * and stopped after its tests. The fields are there once the file's beforeAll hooks run.
+ * For a test file: a fresh server with the province tree and its two administrators, started before
+ * the file's own hooks run and stopped after its tests. The fields are there from the file's
+ * beforeAll hooks on.
  */
 export function useProvinceServer(): ProvinceWorld {
   const world: { -readonly [K in keyof ProvinceWorld]?: ProvinceWorld[K] } = {};
   beforeAll(async () => {
-    world.server = await startTestServer();
-    world.tree = await buildProvinceTree(world.server);
-    world.superAdmin = (await serviceCaller(world.server, 'super_admin', null, 'Sở Thông tin và Truyền thông')).api;
+    const server = await startTestServer();
+    world.server = server;
+    world.tree = await buildProvinceTree(server);
+    world.superAdmin = (await serviceCaller(server, 'super_admin', null, 'Sở Thông tin và Truyền thông')).api;
+    world.caiBeAdmin = await userCaller(server, {
+      username: caiBeAdminCredentials.login, password: caiBeAdminCredentials.password, fullName: 'Phạm Quốc Bảo',
+      role: 'org_admin', unit: world.tree.caiBe, homeUnit: world.tree.province,
+    });
   });
   afterAll(async () => {
     await world.server?.stop();

@@ -8,6 +8,7 @@ import {
   adminConsole,
   apiClient,
   apiResource,
+  caiBeAdminCredentials,
   redeemCode,
   serviceToken,
   signInThroughPages,
@@ -22,11 +23,9 @@ const password = 'mật khẩu quản trị đủ dài 2026';
 const appRedirectUri = 'http://localhost:8091/callback';
 
 const world = useProvinceServer();
-let admin: UserCaller;
 let nobody: UserCaller;
 
 beforeAll(async () => {
-  admin = await userCaller(world.server, { username: 'nguyenvanhai', fullName: 'Nguyễn Văn Hải', password, role: 'org_admin', unit: world.tree.caiBe });
   nobody = await userCaller(world.server, { username: 'tranthikieu', fullName: 'Trần Thị Kiều', password, role: null, unit: null, homeUnit: world.tree.anHuu });
 });
 
@@ -48,7 +47,7 @@ describe('bearer tokens', () => {
   });
 
   it('refuses a garbage token with 401 and error="invalid_token" in the challenge', async () => {
-    for (const authorization of ['Bearer not-a-jwt', 'Bearer a.b.c', 'Basic dXNlcjpwYXNz', `Bearer ${admin.accessToken}x`]) {
+    for (const authorization of ['Bearer not-a-jwt', 'Bearer a.b.c', 'Basic dXNlcjpwYXNz', `Bearer ${world.caiBeAdmin.accessToken}x`]) {
       const response = await callWithAuthorization(authorization);
       expect(response.status, authorization).toBe(401);
       expect((await response.json() as { error: string }).error).toBe('unauthorized');
@@ -57,40 +56,43 @@ describe('bearer tokens', () => {
   });
 
   it('accepts the admin console\'s access token: an ES256 at+jwt for the API, naming the person', async () => {
-    expect(decodeProtectedHeader(admin.accessToken)).toMatchObject({ alg: 'ES256', typ: 'at+jwt' });
-    const me = await admin.api<{ id: string; username: string }>('GET', `/users/${admin.user.id}`);
-    expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ id: admin.user.id, username: 'nguyenvanhai' });
+    expect(decodeProtectedHeader(world.caiBeAdmin.accessToken)).toMatchObject({ alg: 'ES256', typ: 'at+jwt' });
+    expect(decodeJwt(world.caiBeAdmin.accessToken)).toMatchObject({ sub: world.caiBeAdmin.user.id, aud: apiResource(world.server), scope: 'api' });
+    const created = await world.caiBeAdmin.api<{ id: string }>('POST', '/groups', { org_unit_id: world.tree.caiBe.id, name: 'Tổ kiểm thử đăng nhập' });
+    expect(created.status).toBe(201);
+    // The API knows who acted: the person, by id and username.
+    const [event] = (await world.superAdmin<{ items: { actor: unknown }[] }>('GET', `/audit-events?target_id=${created.body.id}`)).body.items;
+    expect(event?.actor).toEqual({ type: 'user', id: world.caiBeAdmin.user.id, name: caiBeAdminCredentials.login });
   });
 
   it('refuses an ID token, though the same provider signed it, because its audience is the console and not the API', async () => {
     const consoleClientId = (await adminConsole(world.server)).clientMetadata().client_id;
-    const { payload } = await jwtVerify(admin.idToken, createRemoteJWKSet(new URL(`${world.server.issuer}/jwks`)), {
+    const { payload } = await jwtVerify(world.caiBeAdmin.idToken, createRemoteJWKSet(new URL(`${world.server.issuer}/jwks`)), {
       issuer: world.server.issuer,
       audience: consoleClientId,
     });
-    expect(payload.sub).toBe(admin.user.id);
-    const response = await callWithAuthorization(`Bearer ${admin.idToken}`);
+    expect(payload.sub).toBe(world.caiBeAdmin.user.id);
+    const response = await callWithAuthorization(`Bearer ${world.caiBeAdmin.idToken}`);
     expect(response.status).toBe(401);
   });
 
   it('refuses a token forged with another key under the provider\'s key id', async () => {
-    const { kid } = decodeProtectedHeader(admin.accessToken);
+    const { kid } = decodeProtectedHeader(world.caiBeAdmin.accessToken);
     const { privateKey } = await generateKeyPair('ES256');
-    const forged = await new SignJWT({ scope: 'api', client_id: decodeJwt(admin.accessToken)['client_id'] })
+    const forged = await new SignJWT({ scope: 'api', client_id: decodeJwt(world.caiBeAdmin.accessToken)['client_id'] })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: kid! })
-      .setIssuer(world.server.issuer).setAudience(apiResource(world.server)).setSubject(admin.user.id)
+      .setIssuer(world.server.issuer).setAudience(apiResource(world.server)).setSubject(world.caiBeAdmin.user.id)
       .setIssuedAt().setExpirationTime('5m').sign(privateKey);
     expect((await callWithAuthorization(`Bearer ${forged}`)).status).toBe(401);
     // And an unsigned one, whatever it claims.
     const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString('base64url');
-    const claims = Buffer.from(JSON.stringify({ iss: world.server.issuer, aud: apiResource(world.server), sub: admin.user.id, scope: 'api' })).toString('base64url');
+    const claims = Buffer.from(JSON.stringify({ iss: world.server.issuer, aud: apiResource(world.server), sub: world.caiBeAdmin.user.id, scope: 'api' })).toString('base64url');
     expect((await callWithAuthorization(`Bearer ${header}.${claims}.`)).status).toBe(401);
   });
 
   it('refuses an API token once it has expired', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + (lifetimes.apiAccessToken + 60) * 1000 });
-    const response = await admin.api('GET', '/users');
+    const response = await world.caiBeAdmin.api('GET', '/users');
     expect(response.status).toBe(401);
     expect(response.body).toMatchObject({ error: 'unauthorized', message: 'the access token has expired' });
   });
@@ -98,7 +100,7 @@ describe('bearer tokens', () => {
   it('refuses an ordinary app\'s access token: it is not a JWT for the API', async () => {
     const app = await registerTestClient(world.server, { name: 'Cổng dịch vụ công', redirectUris: [appRedirectUri], firstParty: true });
     const relyingParty = await discoverRelyingParty(world.server.issuer, app.clientId, app.clientSecret);
-    const tokens = await redeemCode(relyingParty, await signInThroughPages(relyingParty, appRedirectUri, { login: 'nguyenvanhai', password }));
+    const tokens = await redeemCode(relyingParty, await signInThroughPages(relyingParty, appRedirectUri, caiBeAdminCredentials));
     expect((await callWithAuthorization(`Bearer ${tokens.access_token}`)).status).toBe(401);
   });
 });
@@ -116,7 +118,7 @@ describe('which clients may obtain a token for the API', () => {
   it('refuses an app without admin API access at the token endpoint', async () => {
     const app = await registerTestClient(world.server, { name: 'Hệ thống một cửa', redirectUris: [appRedirectUri], firstParty: true });
     const relyingParty = await discoverRelyingParty(world.server.issuer, app.clientId, app.clientSecret);
-    const signIn = await signInThroughPages(relyingParty, appRedirectUri, { login: 'nguyenvanhai', password });
+    const signIn = await signInThroughPages(relyingParty, appRedirectUri, caiBeAdminCredentials);
     await expect(redeemCode(relyingParty, signIn, { resource: apiResource(world.server) })).rejects.toMatchObject({ error: 'invalid_target' });
   });
 

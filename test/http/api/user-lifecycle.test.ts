@@ -111,13 +111,12 @@ describe('suspending and enabling', () => {
     await createUser(world.server, { username: 'lythanhtung', password, fullName: 'Lý Thanh Tùng' });
     const { id } = await world.server.database.db.updateTable('users').set({ primary_org_unit_id: world.tree.anHuuHealthStation.id })
       .where('username', '=', 'lythanhtung').returning('id').executeTakeFirstOrThrow();
-    const caiBeAdmin = (await serviceCaller(world.server, 'org_admin', world.tree.caiBe)).api;
 
-    const suspended = await caiBeAdmin<UserBody>('POST', `/users/${id}/suspend`);
+    const suspended = await world.caiBeAdmin.api<UserBody>('POST', `/users/${id}/suspend`);
     expect(suspended.body.status).toBe('suspended');
     await expect(signInToHospital('lythanhtung')).rejects.toThrow(/the sign-in stopped/);
 
-    const enabled = await caiBeAdmin<UserBody>('POST', `/users/${id}/enable`, undefined, { 'if-match': `"${suspended.body.version}"` });
+    const enabled = await world.caiBeAdmin.api<UserBody>('POST', `/users/${id}/enable`, undefined, { 'if-match': `"${suspended.body.version}"` });
     expect(enabled.body.status).toBe('active');
     expect((await signInToHospital('lythanhtung')).access_token).toBeTruthy();
 
@@ -157,7 +156,6 @@ describe('suspending and enabling', () => {
   it.fails('does not let a district admin suspend a super administrator whose desk is in that district', async () => {
     const provinceAdmin = await addPerson(world.server, { fullName: 'Trần Văn Cao', username: 'caotv', unit: world.tree.caiBe });
     await grantDirectly(world.server, { userId: provinceAdmin.id }, 'super_admin', null);
-    const caiBeAdmin = (await serviceCaller(world.server, 'org_admin', world.tree.caiBe)).api;
-    await expectAuditedRefusal(world.superAdmin, await caiBeAdmin('POST', `/users/${provinceAdmin.id}/suspend`), 'user.suspend');
+    await expectAuditedRefusal(world.superAdmin, await world.caiBeAdmin.api('POST', `/users/${provinceAdmin.id}/suspend`), 'user.suspend');
   });
 });

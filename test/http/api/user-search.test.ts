@@ -3,10 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   addPerson,
   expectApiError,
-  userCaller,
   useProvinceServer,
   type ApiCall,
-  type UserCaller,
 } from '../../support/admin-api.ts';
 
 interface UserList {
@@ -30,7 +28,6 @@ const caiBePeople: [fullName: string, username: string][] = [
 ];
 
 const world = useProvinceServer();
-let caiBeAdmin: UserCaller;
 
 beforeAll(async () => {
   for (const [index, [fullName, username]] of caiBePeople.entries()) {
@@ -39,8 +36,6 @@ beforeAll(async () => {
     await addPerson(world.server, { fullName, username, unit, employeeCode: `CB-${String(index + 1).padStart(3, '0')}` });
   }
   await addPerson(world.server, { fullName: 'Đặng Thị Mai', username: 'maidt', unit: world.tree.binhPhan });
-  // Their own account sits outside the tree, so that the district's lists hold exactly the eleven above.
-  caiBeAdmin = await userCaller(world.server, { username: 'hovanmuoi', fullName: 'Hồ Văn Mười', password: 'quản trị Cái Bè rất dài', role: 'org_admin', unit: world.tree.caiBe, homeUnit: null });
 });
 
 const namesFound = async (caller: ApiCall, query: string) => {
@@ -98,13 +93,13 @@ describe('searching people by name, ignoring case and diacritics', () => {
   });
 
   it('searches only the caller\'s subtree: the Cái Bè admin does not find Đặng Thị Mai of Chợ Gạo', async () => {
-    expect(await search(caiBeAdmin.api, 'dang')).toEqual(['Đặng Văn Lâm', 'Phạm Minh Đăng']);
+    expect(await search(world.caiBeAdmin.api, 'dang')).toEqual(['Đặng Văn Lâm', 'Phạm Minh Đăng']);
   });
 });
 
 describe('sorting in Vietnamese alphabetical order', () => {
   it('sorts by family name, the first word: d before đ, so Dương comes before Đặng', async () => {
-    expect(await namesFound(caiBeAdmin.api, 'sort=family_name')).toEqual([
+    expect(await namesFound(world.caiBeAdmin.api, 'sort=family_name')).toEqual([
       'Dương Thị Cúc',
       'Đặng Văn Lâm',
       'Lâm Văn Ơn',
@@ -121,7 +116,7 @@ describe('sorting in Vietnamese alphabetical order', () => {
   });
 
   it('sorts by given name, the last word: a < â, d < đ, o < ơ; Anh and Ánh tie, then the full name decides', async () => {
-    expect(await namesFound(caiBeAdmin.api, 'sort=given_name')).toEqual([
+    expect(await namesFound(world.caiBeAdmin.api, 'sort=given_name')).toEqual([
       'Lê Đức Anh',
       'Trần Thị Ngọc Ánh',
       'Trần Thiện Ân',
@@ -138,7 +133,7 @@ describe('sorting in Vietnamese alphabetical order', () => {
 
   it('sorts by username', async () => {
     const usernames = caiBePeople.map(([, username]) => username).sort();
-    const response = await caiBeAdmin.api<UserList>('GET', '/users?sort=username&limit=200');
+    const response = await world.caiBeAdmin.api<UserList>('GET', '/users?sort=username&limit=200');
     expect(response.body.items.map((user) => user.username)).toEqual(usernames);
   });
 });
@@ -156,8 +151,8 @@ describe('cursor pagination', () => {
 
   it('pages through a search and a subtree as well', async () => {
     expect((await allPages(world.superAdmin, 'q=nguyen&sort=given_name', 1)).names).toEqual(['Nguyễn Thanh Bình', 'Nguyễn Văn Dũng', 'Nguyễn Thị Ánh Tuyết']);
-    const anHuu = await allPages(caiBeAdmin.api, `org_unit_id=${world.tree.anHuu.id}`, 2);
-    expect(anHuu.names).toEqual(await namesFound(caiBeAdmin.api, `org_unit_id=${world.tree.anHuu.id}`));
+    const anHuu = await allPages(world.caiBeAdmin.api, `org_unit_id=${world.tree.anHuu.id}`, 2);
+    expect(anHuu.names).toEqual(await namesFound(world.caiBeAdmin.api, `org_unit_id=${world.tree.anHuu.id}`));
     expect(anHuu.names).toHaveLength(7);
   });
 

@@ -6,10 +6,8 @@ import {
   expectApiError,
   expectAuditedRefusal,
   serviceCaller,
-  userCaller,
   useProvinceServer,
   type ApiCall,
-  type UserCaller,
 } from '../../support/admin-api.ts';
 
 interface UserBody {
@@ -31,7 +29,6 @@ interface UserList {
 }
 
 const world = useProvinceServer();
-let caiBeAdmin: UserCaller;
 let caiBeHelpdesk: ApiCall;
 /** A person of Chợ Gạo, outside the Cái Bè admin's reach. */
 let linh: User;
@@ -39,9 +36,6 @@ let linh: User;
 let tam: User;
 
 beforeAll(async () => {
-  caiBeAdmin = await userCaller(world.server, {
-    username: 'phamquocbao', fullName: 'Phạm Quốc Bảo', password: 'quản trị huyện Cái Bè 2026', role: 'org_admin', unit: world.tree.caiBe,
-  });
   caiBeHelpdesk = (await serviceCaller(world.server, 'helpdesk', world.tree.caiBe, 'Tổng đài hỗ trợ Cái Bè')).api;
   linh = await addPerson(world.server, { fullName: 'Phan Thị Mỹ Linh', username: 'linhptm', unit: world.tree.binhPhan, nationalId: '082195000111' });
   tam = await addPerson(world.server, { fullName: 'Lê Văn Tám', username: 'tamlv', unit: world.tree.anHuu, nationalId: '082090000222' });
@@ -49,71 +43,71 @@ beforeAll(async () => {
 
 describe('an org admin of Cái Bè and the people of Chợ Gạo', () => {
   it('cannot read a person of Chợ Gạo: 403, audited as denied', async () => {
-    const response = await caiBeAdmin.api('GET', `/users/${linh.id}`);
+    const response = await world.caiBeAdmin.api('GET', `/users/${linh.id}`);
     await expectAuditedRefusal(world.superAdmin, response, 'user.read');
   });
 
   it('does not see people of Chợ Gạo in lists, not even by searching their name', async () => {
-    const all = await caiBeAdmin.api<UserList>('GET', '/users?limit=200');
+    const all = await world.caiBeAdmin.api<UserList>('GET', '/users?limit=200');
     expect(all.status).toBe(200);
     expect(all.body.items.map((user) => user.username)).toContain('tamlv');
     expect(all.body.items.map((user) => user.id)).not.toContain(linh.id);
-    const searched = await caiBeAdmin.api<UserList>('GET', `/users?q=${encodeURIComponent('Mỹ Linh')}`);
+    const searched = await world.caiBeAdmin.api<UserList>('GET', `/users?q=${encodeURIComponent('Mỹ Linh')}`);
     expect(searched.body.items).toEqual([]);
-    const filtered = await caiBeAdmin.api<UserList>('GET', `/users?org_unit_id=${world.tree.choGao.id}`);
+    const filtered = await world.caiBeAdmin.api<UserList>('GET', `/users?org_unit_id=${world.tree.choGao.id}`);
     expect(filtered.body.items).toEqual([]);
   });
 
   it('cannot change a person of Chợ Gạo: 403, audited, and the person is unchanged', async () => {
-    const response = await caiBeAdmin.api('PATCH', `/users/${linh.id}`, { position: 'Văn thư' });
+    const response = await world.caiBeAdmin.api('PATCH', `/users/${linh.id}`, { position: 'Văn thư' });
     await expectAuditedRefusal(world.superAdmin, response, 'user.update');
     expect((await world.superAdmin<UserBody>('GET', `/users/${linh.id}`)).body.position).toBeNull();
   });
 
   it('cannot pull a person of Chợ Gạo into Cái Bè: the person is outside their scope, whatever the destination', async () => {
-    const response = await caiBeAdmin.api('PATCH', `/users/${linh.id}`, { org_unit_id: world.tree.caiBe.id });
+    const response = await world.caiBeAdmin.api('PATCH', `/users/${linh.id}`, { org_unit_id: world.tree.caiBe.id });
     await expectAuditedRefusal(world.superAdmin, response, 'user.update');
     expect((await world.superAdmin<UserBody>('GET', `/users/${linh.id}`)).body.org_unit?.code).toBe('TG.CHOGAO.BINHPHAN');
   });
 
   it('cannot create a person in Chợ Gạo', async () => {
-    const response = await caiBeAdmin.api('POST', '/users', { full_name: 'Trương Văn Phúc', org_unit_id: world.tree.binhPhan.id });
+    const response = await world.caiBeAdmin.api('POST', '/users', { full_name: 'Trương Văn Phúc', org_unit_id: world.tree.binhPhan.id });
     await expectAuditedRefusal(world.superAdmin, response, 'user.create');
     const found = await world.superAdmin<UserList>('GET', `/users?q=${encodeURIComponent('Trương Văn Phúc')}`);
     expect(found.body.items).toEqual([]);
   });
 
   it('cannot send a person of their own district away to Chợ Gạo', async () => {
-    const response = await caiBeAdmin.api('PATCH', `/users/${tam.id}`, { org_unit_id: world.tree.choGao.id });
+    const response = await world.caiBeAdmin.api('PATCH', `/users/${tam.id}`, { org_unit_id: world.tree.choGao.id });
     await expectAuditedRefusal(world.superAdmin, response, 'user.move');
   });
 });
 
 describe('an org admin of Cái Bè in their own subtree', () => {
   it('creates a person in a commune below their district, changes them and moves them to the health station', async () => {
-    const created = await caiBeAdmin.api<UserBody>('POST', '/users', {
+    const created = await world.caiBeAdmin.api<UserBody>('POST', '/users', {
       full_name: '  Huỳnh   Thị Thu  Thảo ', org_unit_id: world.tree.anHuu.id, position: 'Công chức văn phòng - thống kê', employee_code: 'CB-0101',
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ username: 'thaohtt', full_name: 'Huỳnh Thị Thu Thảo', status: 'pending_activation', org_unit: { code: 'TG.CAIBE.ANHUU' } });
 
-    const changed = await caiBeAdmin.api<UserBody>('PATCH', `/users/${created.body.id}`, { position: 'Nữ hộ sinh', email: 'Thao.HTT@CaiBe.TienGiang.gov.vn' });
+    const changed = await world.caiBeAdmin.api<UserBody>('PATCH', `/users/${created.body.id}`, { position: 'Nữ hộ sinh', email: 'Thao.HTT@CaiBe.TienGiang.gov.vn' });
     expect(changed.status).toBe(200);
     expect(changed.body).toMatchObject({ position: 'Nữ hộ sinh', email: 'thao.htt@caibe.tiengiang.gov.vn' });
 
-    const moved = await caiBeAdmin.api<UserBody>('PATCH', `/users/${created.body.id}`, { org_unit_id: world.tree.anHuuHealthStation.id });
+    const moved = await world.caiBeAdmin.api<UserBody>('PATCH', `/users/${created.body.id}`, { org_unit_id: world.tree.anHuuHealthStation.id });
     expect(moved.status).toBe(200);
     expect(moved.body.org_unit).toEqual({ id: world.tree.anHuuHealthStation.id, code: 'TG.CAIBE.ANHUU.TYT', name: 'Trạm Y tế xã An Hữu' });
 
     const events = await world.superAdmin<{ items: { action: string; actor: { id: string } }[] }>('GET', `/audit-events?target_id=${created.body.id}`);
     expect(events.body.items.map((event) => event.action)).toEqual(['user.move', 'user.update', 'user.create']);
-    expect(events.body.items.every((event) => event.actor.id === caiBeAdmin.user.id)).toBe(true);
+    expect(events.body.items.every((event) => event.actor.id === world.caiBeAdmin.user.id)).toBe(true);
   });
 
   it('shows the national id in full to an org admin and masked to the helpdesk and in every list', async () => {
-    expect((await caiBeAdmin.api<UserBody>('GET', `/users/${tam.id}`)).body.national_id).toBe('082090000222');
+    expect((await world.caiBeAdmin.api<UserBody>('GET', `/users/${tam.id}`)).body.national_id).toBe('082090000222');
     expect((await caiBeHelpdesk<UserBody>('GET', `/users/${tam.id}`)).body.national_id).toBe('*********222');
-    for (const caller of [caiBeAdmin.api, caiBeHelpdesk, world.superAdmin]) {
+    for (const caller of [world.caiBeAdmin.api, caiBeHelpdesk, world.superAdmin]) {
       const listed = await caller<UserList>('GET', '/users?q=tamlv');
       expect(listed.body.items.map((user) => user.national_id)).toEqual(['*********222']);
     }
@@ -179,7 +173,7 @@ describe('optimistic concurrency', () => {
     const person = await addPerson(world.server, { fullName: 'Đinh Công Tráng', username: 'trangdc', unit: world.tree.anHuu });
     const etag = await etagOf(person.id);
     const [first, second] = await Promise.all([
-      caiBeAdmin.api<UserBody>('PATCH', `/users/${person.id}`, { position: 'Kế toán' }, { 'if-match': etag }),
+      world.caiBeAdmin.api<UserBody>('PATCH', `/users/${person.id}`, { position: 'Kế toán' }, { 'if-match': etag }),
       world.superAdmin<UserBody>('PATCH', `/users/${person.id}`, { position: 'Thủ quỹ' }, { 'if-match': etag }),
     ]);
     expect([first.status, second.status].sort()).toEqual([200, 412]);
@@ -195,7 +189,7 @@ describe('optimistic concurrency', () => {
     const person = await addPerson(world.server, { fullName: 'Mai Thị Lựu', username: 'lumt', unit: world.tree.anHuu });
     const stale = await etagOf(person.id);
     expect((await world.superAdmin('PATCH', `/users/${person.id}`, { position: 'Y sĩ' }, { 'if-match': stale })).status).toBe(200);
-    const late = await caiBeAdmin.api('PATCH', `/users/${person.id}`, { position: 'Dược sĩ' }, { 'if-match': stale });
+    const late = await world.caiBeAdmin.api('PATCH', `/users/${person.id}`, { position: 'Dược sĩ' }, { 'if-match': stale });
     expectApiError(late, 412, 'precondition_failed', 'changed by someone else');
     expect((await world.superAdmin<UserBody>('GET', `/users/${person.id}`)).body.position).toBe('Y sĩ');
   });
