@@ -1,0 +1,101 @@
+import http from 'node:http';
+
+import { describe, expect, it } from 'vitest';
+
+import { expectApiError, useProvinceServer } from '../../support/admin-api.ts';
+
+const world = useProvinceServer();
+/**
+ * A request exactly as given, through node:http: fetch would add an Accept header of its own, and
+ * these tests are about what the server answers when there is none.
+ */
+function rawRequest(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+    const request = http.request(`${world.server.issuer}${path}`, { method: options.method ?? 'GET', headers: options.headers ?? {} }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text }));
+    });
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
+/** The error shape the API promises, read off a raw response. */
+function expectJsonError(response: Awaited<ReturnType<typeof rawRequest>>, status: number, error: string): void {
+  expect(response.status, response.text).toBe(status);
+  expect(response.headers['content-type']).toMatch(/^application\/json/);
+  expect(JSON.parse(response.text)).toEqual({ error, message: expect.any(String) as unknown, request_id: response.headers['x-request-id'] });
+}
+
+describe('error responses', () => {
+  it('are JSON {error, message, request_id} when the client sends no Accept header', async () => {
+    expectJsonError(await rawRequest('/api/v1/users'), 401, 'unauthorized');
+    const forbidden = await rawRequest(`/api/v1/org-units/${world.tree.choGao.id}`, { headers: { authorization: `Bearer ${world.caiBeAdmin.accessToken}` } });
+    expectJsonError(forbidden, 403, 'forbidden');
+  });
+
+  it('are JSON even for a client that asks for HTML', async () => {
+    expectJsonError(await rawRequest('/api/v1/users', { headers: { accept: 'text/html' } }), 401, 'unauthorized');
+  });
+
+  it('answer 404 not_found, in JSON, for a resource that does not exist', async () => {
+    const missing = await rawRequest('/api/v1/users/6f1c1f3e-8a0b-4c5d-9e2f-1a2b3c4d5e6f', { headers: { authorization: `Bearer ${world.caiBeAdmin.accessToken}` } });
+    expectJsonError(missing, 404, 'not_found');
+  });
+
+  // BUG (src/http/app.ts and src/http/api/index.ts): a request under /api/v1 that no API route
+  // matches falls through every router to oidc-provider, which answers 404 "Not Found" in
+  // text/plain. A client of the API gets a body it cannot parse and no request id to quote, for a
+  // mistyped path and for a method a path does not have (DELETE /users) alike.
+  it.fails('answer a path or a method the API does not have in JSON too', async () => {
+    const headers = { authorization: `Bearer ${world.caiBeAdmin.accessToken}` };
+    expectJsonError(await rawRequest('/api/v1/nguoi-dung', { headers }), 404, 'not_found');
+    const wrongMethod = await rawRequest('/api/v1/users', { method: 'DELETE', headers });
+    expect([404, 405]).toContain(wrongMethod.status);
+    expect(wrongMethod.headers['content-type']).toMatch(/^application\/json/);
+  });
+});
+
+describe('input validation', () => {
+  const newUser = () => ({ full_name: 'Nguyễn Hữu Thọ', org_unit_id: world.tree.anHuu.id });
+
+  it('refuses a field of the wrong type with 400 invalid_input naming its path', async () => {
+    expectApiError(await world.caiBeAdmin.api('POST', '/users', { ...newUser(), phone: 912345678 }), 400, 'invalid_input', 'body.phone');
+    expectApiError(await world.caiBeAdmin.api('POST', '/users', { ...newUser(), concurrent_unit_ids: ['not-a-uuid'] }), 400, 'invalid_input', 'body.concurrent_unit_ids.0');
+    expectApiError(await world.caiBeAdmin.api('POST', '/users', { ...newUser(), full_name: ['Nguyễn', 'Hữu', 'Thọ'] }), 400, 'invalid_input', 'body.full_name');
+  });
+
+  it('names every field that is wrong, not just the first', async () => {
+    const response = await world.caiBeAdmin.api<{ message: string }>('POST', '/users', { org_unit_id: 42, email: 'not-an-email' });
+    expectApiError(response, 400, 'invalid_input');
+    for (const path of ['body.full_name', 'body.org_unit_id', 'body.email']) expect(response.body.message).toContain(path);
+  });
+
+  it('refuses a body that is not an object, and bad query and path parameters, naming where', async () => {
+    expectApiError(await world.caiBeAdmin.api('POST', '/users', [newUser()]), 400, 'invalid_input', 'body');
+    expectApiError(await world.caiBeAdmin.api('GET', '/users?limit=many'), 400, 'invalid_input', 'query.limit');
+    expectApiError(await world.caiBeAdmin.api('GET', '/users?status=retired'), 400, 'invalid_input', 'query.status');
+    expectApiError(await world.caiBeAdmin.api('GET', '/users/42'), 400, 'invalid_input', 'path.id');
+  });
+
+  it('creates nothing from a refused request', async () => {
+    const found = await world.superAdmin<{ items: unknown[] }>('GET', `/users?q=${encodeURIComponent('Nguyễn Hữu Thọ')}`);
+    expect(found.body.items).toEqual([]);
+  });
+
+  // BUG (src/http/api/index.ts with src/http/error-handler.ts): @koa/bodyparser throws a 400
+  // HttpError for a body that is not valid JSON, but the error handler turns every error that is
+  // not an AppError into 500 server_error and logs it as a server fault. A client's typo is
+  // reported as the server's problem (and, since the body is parsed before the token is checked,
+  // even an anonymous request can fill the error log).
+  it.fails('answers a body that is not valid JSON with 400 invalid_input, not 500', async () => {
+    const response = await rawRequest('/api/v1/users', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${world.caiBeAdmin.accessToken}`, 'content-type': 'application/json' },
+      body: '{"full_name": "Nguyễn Hữu Thọ",',
+    });
+    expectJsonError(response, 400, 'invalid_input');
+  });
+});
