@@ -85,11 +85,8 @@ describe('reading the audit log', () => {
     expect(await events(caiBeAuditor.api, `target_id=${hoaId}`)).toEqual([]);
   });
 
-  // BUG (src/http/api/index.ts, auditRefusals, and AccessDenied in src/domain/authorization.ts): a
-  // refusal is recorded without the org unit it concerns (org_unit_id null), so only global
-  // auditors ever see it. The Chợ Gạo admin's refused attempt to read a person of An Hữu is about
-  // Cái Bè, yet Cái Bè's auditor, whose job is to notice exactly that, cannot see it.
-  it.fails('shows an auditor of Cái Bè the refused attempts on people of their district too', async () => {
+  // A refusal is recorded with the unit it was about, so that the auditors of that subtree notice it.
+  it('shows an auditor of Cái Bè the refused attempts on people of their district too', async () => {
     const seen = await events(caiBeAuditor.api, `target_id=${tuyetId}&outcome=denied`);
     expect(seen.map((event) => event.action)).toEqual(['user.read']);
   });

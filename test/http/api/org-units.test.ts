@@ -158,12 +158,8 @@ describe('deleting units', () => {
     expectApiError(await world.caiBeAdmin.api('DELETE', `/org-units/${hamlet.id}`), 409, 'conflict', 'it can only be closed');
   });
 
-  // BUG (src/db/queries/org-units.ts, isOrgUnitReferenced, used by removeOrgUnit): the route promises
-  // to delete only "a unit that never had people, groups or roles", but the check looks at who is
-  // there now. Once the last person moves out, the unit can be deleted, and with it the place the
-  // audit log's events about it hang from: a scoped auditor no longer sees any of them (events
-  // are scoped through org_units). History should make a unit closable only.
-  it.fails('refuses to delete a unit that had people, even after they all moved out', async () => {
+  // Its audit events hang from it: a scoped auditor finds them through the unit, so it can only be closed.
+  it('refuses to delete a unit that had people, even after they all moved out', async () => {
     const hamlet = await addUnit(world.server, 'TG.CAIBE.ANHUU.AP2', 'Ấp 2', 'unit', world.tree.anHuu);
     const farmer = await world.caiBeAdmin.api<{ id: string }>('POST', '/users', { full_name: 'Lê Văn Duyệt', org_unit_id: hamlet.id });
     expect((await world.caiBeAdmin.api('PATCH', `/users/${farmer.body.id}`, { org_unit_id: world.tree.anHuu.id })).status).toBe(200);

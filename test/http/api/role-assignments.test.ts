@@ -154,15 +154,12 @@ describe('grants that make no sense', () => {
     expect(granted.body).toMatchObject({ client_id: service.clientId, user_id: null, role: 'org_admin', granted_by: `client:${provinceAdmin.clientId}` });
   });
 
-  // BUG (src/domain/authorization.ts, mayGrantRole): a grant needs an assignment of the very role
-  // granted, and super_admin is only ever its own role. So a super administrator, who holds every
-  // permission org_admin, helpdesk, auditor and developer carry, cannot grant any of them through
-  // the API (403), nor revoke them; and since nobody can grant themselves anything, a province
-  // whose administrators are super_admins can never appoint a district admin except through the
-  // CLI. A global super_admin should count as holding every role everywhere.
-  it.fails('lets a super administrator appoint the org admin of a district', async () => {
+  // A super administrator holds every role for granting; otherwise only the CLI could appoint anyone.
+  it('lets a super administrator appoint the org admin of a district', async () => {
     const head = await addPerson(world.server, { fullName: 'Phùng Văn Quang', username: 'quangpv', unit: world.tree.choGao });
     const granted = await world.superAdmin<Assignment>('POST', '/role-assignments', { user_id: head.id, role: 'org_admin', org_unit_id: world.tree.choGao.id });
     expect(granted.status).toBe(201);
+    expect((await world.superAdmin<Assignment>('POST', '/role-assignments', { user_id: head.id, role: 'helpdesk' })).status).toBe(201);
+    expect((await world.superAdmin('DELETE', `/role-assignments/${granted.body.id}`)).status).toBe(204);
   });
 });

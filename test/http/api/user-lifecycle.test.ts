@@ -146,16 +146,20 @@ describe('suspending and enabling', () => {
     await expectAuditedRefusal(world.superAdmin, await helpdesk('POST', `/users/${person.id}/disable`), 'user.disable');
   });
 
-  // BUG (src/domain/users.ts, loadUserFor / changeUserStatus and updateUser): a scoped admin may act on
-  // anyone whose primary unit lies in their subtree, whatever roles that person holds. So the
-  // org admin of a district can suspend (or disable, or rewrite the email address of) a super
-  // administrator who happens to work in that district, locking the province's administrator out
-  // or, once password resets exist, taking the account over. The rule "nobody hands out more than
-  // they have" (domain/authorization.ts) should extend to acting on people: a person who holds a
-  // role beyond the actor's scope should be out of the actor's reach.
-  it.fails('does not let a district admin suspend a super administrator whose desk is in that district', async () => {
+  // Acting on an administrator needs authority over each role they hold, the same test as granting it:
+  // otherwise a district's admin could lock out the province's administrator who works in the district.
+  it('does not let a district admin suspend a super administrator whose desk is in that district', async () => {
     const provinceAdmin = await addPerson(world.server, { fullName: 'Trần Văn Cao', username: 'caotv', unit: world.tree.caiBe });
     await grantDirectly(world.server, { userId: provinceAdmin.id }, 'super_admin', null);
     await expectAuditedRefusal(world.superAdmin, await world.caiBeAdmin.api('POST', `/users/${provinceAdmin.id}/suspend`), 'user.suspend');
+    expect((await world.superAdmin<UserBody>('GET', `/users/${provinceAdmin.id}`)).body.status).toBe('active');
+  });
+
+  it('lets a district admin suspend the admin of a commune in their district, a role they could have granted', async () => {
+    const communeAdmin = await addPerson(world.server, { fullName: 'Lê Thị Riêng', username: 'rienglt', unit: world.tree.anHuu });
+    await grantDirectly(world.server, { userId: communeAdmin.id }, 'org_admin', world.tree.anHuu);
+    const suspended = await world.caiBeAdmin.api<UserBody>('POST', `/users/${communeAdmin.id}/suspend`);
+    expect(suspended.status).toBe(200);
+    expect(suspended.body.status).toBe('suspended');
   });
 });

@@ -5,6 +5,7 @@ import {
   addPerson,
   expectApiError,
   expectAuditedRefusal,
+  grantDirectly,
   serviceCaller,
   useProvinceServer,
   type ApiCall,
@@ -41,7 +42,7 @@ beforeAll(async () => {
   tam = await addPerson(world.server, { fullName: 'Lê Văn Tám', username: 'tamlv', unit: world.tree.anHuu, nationalId: '082090000222' });
 });
 
-describe('an org admin of Cái Bè and the people of Chợ Gạo', () => {
+describe('what an org admin of Cái Bè may not do to people', () => {
   it('cannot read a person of Chợ Gạo: 403, audited as denied', async () => {
     const response = await world.caiBeAdmin.api('GET', `/users/${linh.id}`);
     await expectAuditedRefusal(world.superAdmin, response, 'user.read');
@@ -75,6 +76,14 @@ describe('an org admin of Cái Bè and the people of Chợ Gạo', () => {
     await expectAuditedRefusal(world.superAdmin, response, 'user.create');
     const found = await world.superAdmin<UserList>('GET', `/users?q=${encodeURIComponent('Trương Văn Phúc')}`);
     expect(found.body.items).toEqual([]);
+  });
+
+  it('cannot change the email address of an auditor of the whole province who works in Cái Bè', async () => {
+    const inspector = await addPerson(world.server, { fullName: 'Hoàng Minh Giám', username: 'giamhm', unit: world.tree.caiBe, email: 'giamhm@tiengiang.gov.vn' });
+    await grantDirectly(world.server, { userId: inspector.id }, 'auditor', null);
+    const response = await world.caiBeAdmin.api('PATCH', `/users/${inspector.id}`, { email: 'giamhm@thu-hoi.example' });
+    await expectAuditedRefusal(world.superAdmin, response, 'user.update');
+    expect((await world.superAdmin<UserBody>('GET', `/users/${inspector.id}`)).body.email).toBe('giamhm@tiengiang.gov.vn');
   });
 
   it('cannot send a person of their own district away to Chợ Gạo', async () => {
