@@ -7,6 +7,7 @@ import {
   expectApiError,
   expectAuditedRefusal,
   grantDirectly,
+  itFailsOnPostgresRace,
   redeemCode,
   serviceCaller,
   signInThroughPages,
@@ -125,6 +126,20 @@ describe('suspending and enabling', () => {
       ['user.enable', { status: 'suspended' }, { status: 'active' }],
       ['user.suspend', { status: 'active' }, { status: 'suspended' }],
     ]);
+  });
+
+  // BUG (src/domain/users.ts, changeUserStatus): the same race as a PATCH without If-Match. Two
+  // admins disabling a leaver at the same moment should both see them disabled; on PostgreSQL the
+  // later one gets 412 precondition_failed, a precondition it never sent.
+  itFailsOnPostgresRace('disables a person whom two admins disable at the same moment, answering both with 200', async () => {
+    const leaver = await addPerson(world.server, { fullName: 'Huỳnh Tấn Phát', username: 'phatht', unit: world.tree.anHuu });
+    const answers = await Promise.all([
+      world.superAdmin<UserBody>('POST', `/users/${leaver.id}/disable`),
+      world.caiBeAdmin.api<UserBody>('POST', `/users/${leaver.id}/disable`),
+      world.superAdmin<UserBody>('POST', `/users/${leaver.id}/disable`),
+    ]);
+    expect(answers.map((answer) => [answer.status, answer.body.status])).toEqual([[200, 'disabled'], [200, 'disabled'], [200, 'disabled']]);
+    expect((await adminActionsOn(leaver.id)).map((event) => event.action)).toEqual(['user.disable']);
   });
 
   it('refuses to enable an account that was never activated (409): it needs an activation link', async () => {
