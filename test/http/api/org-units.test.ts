@@ -140,6 +140,16 @@ describe('renaming, moving and closing', () => {
     expectApiError(await world.caiBeAdmin.api('POST', '/users', { full_name: 'Người Đến Muộn', org_unit_id: office.id }), 409, 'conflict', 'closed');
   });
 
+  it('takes every right a role over a unit gave once the unit is closed', async () => {
+    const lab = await addUnit(world.server, 'TG.CAIBE.ANHUU.XN', 'Phòng xét nghiệm xã An Hữu', 'unit', world.tree.anHuu);
+    const labAdmin = await serviceCaller(world.server, 'org_admin', lab, 'Quản trị phòng xét nghiệm');
+    const before = await labAdmin.api<UnitList>('GET', '/org-units');
+    expect(before.body.items.map((unit) => unit.code)).toEqual(['TG.CAIBE.ANHUU.XN']);
+    expect((await world.caiBeAdmin.api('PATCH', `/org-units/${lab.id}`, { status: 'closed' })).status).toBe(200);
+    expect((await labAdmin.api<UnitList>('GET', '/org-units')).body.items).toEqual([]);
+    await expectAuditedRefusal(world.superAdmin, await labAdmin.api('GET', `/org-units/${lab.id}`), 'org_unit.read');
+  });
+
   it('refuses to close a unit that has open units below it (409)', async () => {
     expectApiError(await world.caiBeAdmin.api('PATCH', `/org-units/${world.tree.anHuu.id}`, { status: 'closed' }), 409, 'conflict', 'open unit(s) below it');
   });

@@ -108,6 +108,17 @@ describe('what an org admin of Cái Bè may grant', () => {
     expect(await held()).toHaveLength(1);
   });
 
+  it('takes effect on the grantee\'s next request, and a revoked role stops working at once, whatever the token\'s lifetime', async () => {
+    const { server, tree } = world;
+    const secretary = await userCaller(server, { username: 'chauthithu', fullName: 'Châu Thị Thu', password: 'thư ký xã An Hữu', role: null, unit: null, homeUnit: tree.anHuu });
+    expect((await secretary.api('GET', `/users/${clerk.id}`)).status).toBe(403);
+    const granted = await grant(world.caiBeAdmin, { user_id: secretary.user.id, role: 'org_admin', org_unit_id: tree.anHuu.id });
+    expect(granted.status).toBe(201);
+    expect((await secretary.api('GET', `/users/${clerk.id}`)).status).toBe(200);
+    expect((await world.caiBeAdmin.api('DELETE', `/role-assignments/${granted.body.id}`)).status).toBe(204);
+    expect((await secretary.api('GET', `/users/${clerk.id}`)).status).toBe(403);
+  });
+
   it('cannot take away their own role', async () => {
     const own = await world.caiBeAdmin.api<{ items: Assignment[] }>('GET', `/role-assignments?user_id=${world.caiBeAdmin.user.id}`);
     expect(own.body.items).toHaveLength(1);

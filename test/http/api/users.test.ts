@@ -127,6 +127,31 @@ describe('an org admin of Cái Bè in their own subtree', () => {
     const response = await caiBeHelpdesk('PATCH', `/users/${tam.id}`, { position: 'Phó Chủ tịch' });
     await expectAuditedRefusal(world.superAdmin, response, 'user.update');
   });
+
+  it('never writes a national id in full into the audit log', async () => {
+    const created = await world.caiBeAdmin.api<UserBody>('POST', '/users', { full_name: 'Nguyễn Văn Cừ', org_unit_id: world.tree.anHuu.id, national_id: '082 085 000 333' });
+    expect(created.body.national_id).toBe('082085000333');
+    await world.caiBeAdmin.api('PATCH', `/users/${created.body.id}`, { national_id: '082085000444' });
+    const exported = await world.superAdmin<{ items: unknown[] }>('GET', `/audit-events?target_id=${created.body.id}`);
+    const text = JSON.stringify(exported.body.items);
+    expect(text).toContain('…333');
+    expect(text).toContain('…444');
+    expect(text).not.toMatch(/082085000(333|444)/);
+  });
+
+  it('reads, but cannot change, a person of Chợ Gạo who also serves in Cái Bè', async () => {
+    const seconded = await world.superAdmin<UserBody>('POST', '/users', {
+      full_name: 'Tô Thị Huệ', org_unit_id: world.tree.binhPhan.id, concurrent_unit_ids: [world.tree.anHuu.id], national_id: '082180000555',
+    });
+    expect(seconded.status).toBe(201);
+    const read = await world.caiBeAdmin.api<UserBody>('GET', `/users/${seconded.body.id}`);
+    expect(read.status).toBe(200);
+    // Changing her is for her primary unit's admins, and so is her national id in full.
+    expect(read.body.national_id).toBe('*********555');
+    const listed = await world.caiBeAdmin.api<UserList>('GET', `/users?q=${encodeURIComponent('Tô Thị Huệ')}`);
+    expect(listed.body.items.map((user) => user.org_unit?.code)).toEqual(['TG.CHOGAO.BINHPHAN']);
+    await expectAuditedRefusal(world.superAdmin, await world.caiBeAdmin.api('PATCH', `/users/${seconded.body.id}`, { position: 'Kế toán' }), 'user.update');
+  });
 });
 
 describe('creating people', () => {
