@@ -5,12 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { loadConfig } from '../../src/config/index.ts';
 import { openDatabase, type DatabaseTarget } from '../../src/db/database.ts';
 import { findActiveClient } from '../../src/db/queries/clients.ts';
+import { findOrgUnitByCode, insertOrgUnit } from '../../src/db/queries/org-units.ts';
 import { countUsersWithRole } from '../../src/db/queries/role-assignments.ts';
 import { findUserByLogin } from '../../src/db/queries/users.ts';
 import type { Database } from '../../src/db/schema.ts';
@@ -437,5 +438,98 @@ describe('mekong-id seed --demo', { timeout: 120_000 }, () => {
     } finally {
       await productionTarget.dispose();
     }
+  });
+});
+
+describe('mekong-id clients create --service --role', { timeout: 60_000 }, () => {
+  it('registers a service client holding org_admin over a unit found by its code, and a global auditor role', async () => {
+    await inDatabase(target, async (db) => {
+      if (!(await findOrgUnitByCode(db, 'TG'))) await insertOrgUnit(db, { code: 'TG', name: 'Ủy ban nhân dân tỉnh Tiền Giang', kind: 'province', parent: null });
+    });
+    const result = await runCli(target, ['clients', 'create', '--name', 'Đồng bộ nhân sự', '--service', '--role', 'org_admin@tg', '--role', 'auditor', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const { client_id: clientId } = JSON.parse(result.stdout) as { client_id: string };
+    const roles = await inDatabase(target, (db) =>
+      db.selectFrom('role_assignments').leftJoin('org_units', 'org_units.id', 'role_assignments.org_unit_id')
+        .select(['role', 'org_units.code']).where('client_id', '=', clientId).orderBy('role').execute());
+    expect(roles).toEqual([{ role: 'auditor', code: null }, { role: 'org_admin', code: 'TG' }]);
+  });
+
+  it('refuses an unknown role, a unit code that does not exist, and --role without --service, registering nothing', async () => {
+    const before = await inDatabase(target, async (db) => (await db.selectFrom('clients').select('client_id').execute()).length);
+    const unknownRole = await runCli(target, ['clients', 'create', '--name', 'X', '--service', '--role', 'god']);
+    expect(unknownRole.code).toBe(64);
+    expect(unknownRole.stderr).toContain('the role must be one of super_admin, org_admin, helpdesk, auditor, developer');
+    const unknownUnit = await runCli(target, ['clients', 'create', '--name', 'X', '--service', '--role', 'org_admin@TG.KHONGCO']);
+    expect(unknownUnit.code).toBe(65);
+    expect(unknownUnit.stderr).toContain('there is no org unit with the code TG.KHONGCO');
+    const notService = await runCli(target, ['clients', 'create', '--name', 'X', '--redirect-uri', 'http://localhost:9/cb', '--role', 'auditor']);
+    expect(notService.code).toBe(64);
+    const after = await inDatabase(target, async (db) => (await db.selectFrom('clients').select('client_id').execute()).length);
+    expect(after).toBe(before);
+  });
+});
+
+describe('mekong-id users import', { timeout: 60_000 }, () => {
+  const file = () => path.join(target.env['DATA_DIR']!, 'nhan-su.csv');
+
+  beforeAll(async () => {
+    await inDatabase(target, async (db) => {
+      const province = (await findOrgUnitByCode(db, 'TG')) ?? await insertOrgUnit(db, { code: 'TG', name: 'Ủy ban nhân dân tỉnh Tiền Giang', kind: 'province', parent: null });
+      await insertOrgUnit(db, { code: 'TG.SYT', name: 'Sở Y tế', kind: 'department', parent: province });
+    });
+    // What HR exports from Excel: a BOM, semicolons, Vietnamese headers, a decomposed name, a bad phone.
+    fs.writeFileSync(file(), `\uFEFFMã cán bộ;Họ và tên;Số điện thoại;Mã đơn vị\r\nYT-001;${'Nguyễn Thị Ánh Tuyết'.normalize('NFD')};0912 345 678;TG.SYT\r\nYT-002;Đặng Văn Lâm;12345;TG.SYT\r\n`);
+  });
+
+  it('reports a dry run row by row and writes nothing', async () => {
+    const result = await runCli(target, ['users', 'import', file(), '--dry-run']);
+    expect(result.code).toBe(65);
+    expect(result.stdout).toContain('dry run, nothing written: would create 1, update 0, unchanged 0, refused 1 (of 2 rows)');
+    expect(result.stdout).toMatch(/^error row 3 \[Số điện thoại\]: .*12345/m);
+    expect(await inDatabase(target, (db) => db.selectFrom('users').select('id').where('employee_code', 'like', 'YT-%').execute())).toEqual([]);
+  });
+
+  it('applies the valid rows, stores the name composed and the phone in E.164, and a rerun changes nothing', async () => {
+    const applied = await runCli(target, ['users', 'import', file()]);
+    expect(applied.code).toBe(65);
+    expect(applied.stdout).toContain('created 1, updated 0, unchanged 0, refused 1 (of 2 rows)');
+    const person = await inDatabase(target, (db) => db.selectFrom('users').selectAll().where('employee_code', '=', 'YT-001').executeTakeFirstOrThrow());
+    expect(person).toMatchObject({ full_name: 'Nguyễn Thị Ánh Tuyết'.normalize('NFC'), phone: '+84912345678', status: 'pending_activation', username: 'tuyetnta' });
+
+    const rerun = await runCli(target, ['users', 'import', file(), '--json']);
+    const report = JSON.parse(rerun.stdout) as { totals: Record<string, number> };
+    expect(report.totals).toEqual({ rows: 2, created: 0, updated: 0, unchanged: 1, failed: 1 });
+  });
+
+  it('says which file it cannot read', async () => {
+    const result = await runCli(target, ['users', 'import', path.join(target.env['DATA_DIR']!, 'khong-co.csv')]);
+    expect(result.code).toBe(65);
+    expect(result.stderr).toContain('cannot read');
+    expect(result.stderr).toContain('khong-co.csv');
+  });
+});
+
+describe('mekong-id audit verify', { timeout: 60_000 }, () => {
+  it('reports an intact log, and names the event edited behind the triggers with exit code 2', async () => {
+    const intact = await runCli(target, ['audit', 'verify']);
+    expect(intact.stderr).toBe('');
+    expect(intact.code).toBe(0);
+    expect(intact.stdout).toMatch(/^the audit log is intact: \d+ events checked$/m);
+
+    const edited = await inDatabase(target, async (db) => {
+      // As text: PGlite reads a bigint as a number, pg as a string.
+      const row = await db.selectFrom('audit_events').select(sql<string>`id::text`.as('id')).where('action', '=', 'user.create').orderBy(sql`id`).executeTakeFirstOrThrow();
+      await db.transaction().execute(async (trx) => {
+        await sql`alter table audit_events disable trigger user`.execute(trx);
+        await sql`update audit_events set action = 'user.read' where id = ${row.id}::bigint`.execute(trx);
+        await sql`alter table audit_events enable trigger user`.execute(trx);
+      });
+      return row.id;
+    });
+    const tampered = await runCli(target, ['audit', 'verify']);
+    expect(tampered.code).toBe(2);
+    expect(tampered.stderr).toContain(`the audit log has been tampered with at event ${edited}: its content no longer matches its hash`);
   });
 });
