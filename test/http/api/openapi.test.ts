@@ -7,6 +7,7 @@ import { apiClient, serviceToken, useProvinceServer, type ApiCall } from '../../
 import { registerTestClient } from '../../support/server.ts';
 
 interface Operation {
+  operationId: string;
   summary: string;
   parameters: { name: string; in: string; required: boolean }[];
   requestBody?: { content: Record<string, { schema: JsonSchema }> };
@@ -84,6 +85,12 @@ describe('the OpenAPI document', () => {
     const membership = document.paths['/groups/{id}/members/{user_id}']!['put']!;
     expect(membership.parameters.filter((parameter) => parameter.in === 'path').map((parameter) => parameter.name).sort()).toEqual(['id', 'user_id']);
     expect(document.components.schemas['Error']!.required).toEqual(['error', 'message', 'request_id']);
+  });
+
+  it('gives every operation its own operationId, as client generators need', () => {
+    const ids = Object.values(document.paths).flatMap((methods) => Object.values(methods).map((operation) => operation.operationId));
+    expect(ids.every((id) => /^[A-Za-z][A-Za-z0-9_]*$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('describes only operations the server answers: each documented one answers in JSON or CSV, never "no such route"', async () => {
