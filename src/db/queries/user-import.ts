@@ -109,7 +109,9 @@ export async function updateImportedUsers(trx: Kysely<Database>, updates: readon
     update users set
       username = v.username, full_name = v.full_name, email = v.email, phone = v.phone,
       employee_code = v.employee_code, national_id = v.national_id, position = v.position,
-      primary_org_unit_id = v.primary_org_unit_id, version = users.version + 1, updated_at = now()
+      primary_org_unit_id = v.primary_org_unit_id, version = users.version + 1, updated_at = now(),
+      -- A new address is not a verified one.
+      email_verified = users.email_verified and lower(users.email) is not distinct from lower(v.email)
     from unnest(
       ${column('id')}::uuid[], ${column('version')}::int[], ${column('username')}::text[], ${column('full_name')}::text[],
       ${column('email')}::text[], ${column('phone')}::text[], ${column('employee_code')}::text[],

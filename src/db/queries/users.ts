@@ -165,7 +165,13 @@ export async function updateUserFields(
 ): Promise<User | undefined> {
   return db
     .updateTable('users')
-    .set({ ...changes, version: sql<number>`version + 1`, updated_at: sql<Date>`now()` })
+    .set({
+      ...changes,
+      // A new address is not a verified one.
+      ...(changes.email === undefined ? {} : { email_verified: sql<boolean>`email_verified and lower(email) is not distinct from lower(${changes.email})` }),
+      version: sql<number>`version + 1`,
+      updated_at: sql<Date>`now()`,
+    })
     .where('id', '=', id)
     .where('version', '=', expectedVersion)
     .returningAll()
