@@ -5,7 +5,7 @@ import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
-import { countUsersWithRole } from './db/queries/role-assignments.ts';
+import { countActiveUsersWithRole } from './db/queries/role-assignments.ts';
 import { roles } from './domain/accounts.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
 import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
@@ -81,7 +81,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     ];
     for (const job of jobs) job.unref();
 
-    if ((await countUsersWithRole(db, roles.superAdmin)) === 0) {
+    if ((await countActiveUsersWithRole(db, roles.superAdmin)) === 0) {
       logger.warn(
         database.kind === 'pglite'
           ? 'no administrator yet: stop the server, then run `npx mekong-id admin create --username admin --password-stdin` (the embedded database allows one process at a time)'

@@ -11,6 +11,7 @@ import {
   insertOrgUnit,
   isOrgUnitReferenced,
   listOrgUnits,
+  lockOrgUnit,
   moveOrgUnitSubtree,
   updateOrgUnitFields,
   type OrgUnitWithCounts,
@@ -109,6 +110,7 @@ export async function updateOrgUnit(
   patch: z.output<typeof orgUnitPatchSchema>,
 ): Promise<OrgUnit> {
   return deps.db.transaction().execute(async (trx) => {
+    await lockOrgUnit(trx, id);
     const unit = await loadUnit(trx, id);
     const parentPath = unit.parent_id === null ? null : unit.path.slice(0, unit.path.length - unit.id.length - 1);
     requirePermission(context.principal, 'org_units.write', parentPath, {
@@ -135,6 +137,7 @@ export async function updateOrgUnit(
     if (patch.kind !== undefined && patch.kind !== current.kind) fields.kind = patch.kind;
     if (patch.status !== undefined && patch.status !== current.status) {
       if (patch.status === 'closed') await assertClosable(trx, current);
+      else await assertParentOpen(trx, current);
       fields.status = patch.status;
       fields.closed_at = patch.status === 'closed' ? new Date() : null;
     }
@@ -156,6 +159,12 @@ async function assertClosable(db: Kysely<Database>, unit: OrgUnit): Promise<void
   assertThat(children === 0, conflict(`${unit.code} still has ${children} open unit(s) below it: close or move them first`));
   const people = await countPeopleInSubtree(db, unit.path);
   assertThat(people === 0, conflict(`${unit.code} still has ${people} person(s) who are not disabled: move them to another unit first`));
+}
+
+async function assertParentOpen(db: Kysely<Database>, unit: OrgUnit): Promise<void> {
+  if (unit.parent_id === null) return;
+  const parent = await loadUnit(db, unit.parent_id);
+  assertThat(parent.status === 'active', conflict(`${unit.code} cannot reopen while the unit above it, ${parent.code}, is closed`));
 }
 
 /**

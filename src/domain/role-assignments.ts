@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { findActiveClient } from '../db/queries/clients.ts';
 import { findOrgUnitById } from '../db/queries/org-units.ts';
 import {
-  countUsersWithRole,
+  countActiveUsersWithRole,
+  lockSuperAdministrators,
   deleteRoleAssignment,
   findRoleAssignment,
   insertRoleAssignment,
@@ -100,7 +101,9 @@ export async function revokeRole(deps: RoleAssignmentDeps, context: AdminContext
       throw new AccessDenied(`you can take away ${assignment.role} only where you could grant it`, 'role.revoke', target(id));
     }
     if (assignment.role === 'super_admin' && assignment.user_id !== null) {
-      assertThat((await countUsersWithRole(trx, 'super_admin')) > 1, conflict('this is the last super administrator; grant the role to someone else first'));
+      await lockSuperAdministrators(trx);
+      assertThat((await countActiveUsersWithRole(trx, 'super_admin', assignment.user_id)) > 0,
+        conflict('this is the last active super administrator; grant the role to someone else first'));
     }
     await deleteRoleAssignment(trx, id);
     await recordAuditEvent(trx, {

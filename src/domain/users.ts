@@ -4,10 +4,11 @@ import { z } from 'zod';
 import { isUniqueViolation } from '../db/errors.ts';
 import { destroyPayloadsOfAccount, findSessionsOfAccount } from '../db/queries/oidc-payloads.ts';
 import { findOrgUnitById } from '../db/queries/org-units.ts';
-import { scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
+import { countActiveUsersWithRole, lockSuperAdministrators, scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
 import {
   findUserDetail,
   insertUser,
+  lockUser,
   listUsers,
   replaceConcurrentUnits,
   takenUsernames,
@@ -97,6 +98,8 @@ async function loadUser(db: Kysely<Database>, id: string): Promise<UserDetail> {
  * them needs a scope over their primary unit.
  */
 async function loadUserFor(db: Kysely<Database>, context: AdminContext, id: string, permission: Permission, action: string): Promise<UserDetail> {
+  // A change reads the row it will write under a lock: concurrent changes queue instead of failing.
+  if (permission !== 'users.read' && db.isTransaction) await lockUser(db, id);
   const user = await loadUser(db, id);
   const paths = permission === 'users.read' ? unitPathsOf(user) : [user.org_unit?.path ?? null];
   requirePermission(context.principal, permission, paths, {
@@ -176,7 +179,19 @@ async function deriveUsername(db: Kysely<Database>, fullName: string): Promise<s
  * to them when they have an address (the helpdesk can send a new one at any time).
  */
 export async function createUser(deps: Pick<UserAdminDeps, 'db' | 'masterKey'>, context: AdminContext, input: z.output<typeof newUserSchema>): Promise<UserDetail> {
-  return withUniqueFields(() => deps.db.transaction().execute(async (trx) => {
+  // A derived username can be taken by a namesake created at the same moment: derive again.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await insertNewUser(deps, context, input);
+    } catch (error) {
+      const raced = input.username === undefined && isUniqueViolation(error) && (error as { constraint?: unknown }).constraint === 'users_username_key';
+      if (!raced || attempt === 5) throw uniqueFieldConflict(error);
+    }
+  }
+}
+
+async function insertNewUser(deps: Pick<UserAdminDeps, 'db' | 'masterKey'>, context: AdminContext, input: z.output<typeof newUserSchema>): Promise<UserDetail> {
+  return deps.db.transaction().execute(async (trx) => {
     await placeableUnit(trx, context, input.org_unit_id, 'user.create');
     const concurrent = uniqueConcurrentUnits(input.org_unit_id, input.concurrent_unit_ids ?? []);
     for (const unitId of concurrent) await placeableUnit(trx, context, unitId, 'user.create');
@@ -197,7 +212,7 @@ export async function createUser(deps: Pick<UserAdminDeps, 'db' | 'masterKey'>, 
       ...auditBase(context), action: 'user.create', target: target(created.id), orgUnitId: input.org_unit_id, after: auditView(created),
     });
     return loadUser(trx, created.id);
-  }));
+  });
 }
 
 function uniqueConcurrentUnits(primary: string, unitIds: readonly string[]): string[] {
@@ -318,6 +333,7 @@ export async function changeUserStatus(
       conflict('this account has not been activated yet: send an activation link instead'),
     );
     if (current.status === status) return { user: current, sessions: [] };
+    if (status !== 'active') await keepOneActiveSuperAdministrator(trx, id);
     const updated = await updateUserFields(trx, id, current.version, { status });
     assertThat(updated, versionMismatch('this user'));
     let ended: { clientId: string; sid: string }[] = [];
@@ -345,6 +361,15 @@ export async function changeUserStatus(
   return user;
 }
 
+/** Refuses to take the last active super administrator out of service: someone must be able to undo it. */
+async function keepOneActiveSuperAdministrator(trx: Kysely<Database>, userId: string): Promise<void> {
+  const holds = (await scopedAssignmentsOf(trx, { userId })).some((assignment) => assignment.role === 'super_admin');
+  if (!holds) return;
+  await lockSuperAdministrators(trx);
+  assertThat((await countActiveUsersWithRole(trx, 'super_admin', userId)) > 0,
+    conflict('this is the last active super administrator; make someone else super administrator first'));
+}
+
 /** The (client, session id) pairs of live sessions whose apps should hear of the logout. */
 function sessionsToNotify(sessions: readonly Record<string, unknown>[]): { clientId: string; sid: string }[] {
   const pairs: { clientId: string; sid: string }[] = [];
@@ -364,11 +389,15 @@ async function withUniqueFields<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
-    if (!isUniqueViolation(error)) throw error;
-    const { constraint } = error as { constraint?: unknown };
-    if (typeof constraint !== 'string') throw conflict('another user already has one of these values');
-    const field = constraint.includes('username') ? 'username' : constraint.includes('email') ? 'email address'
-      : constraint.includes('employee_code') ? 'employee code' : constraint.includes('national_id') ? 'citizen identity number' : 'value';
-    throw conflict(`another user already has this ${field}`);
+    throw uniqueFieldConflict(error);
   }
+}
+
+function uniqueFieldConflict(error: unknown): unknown {
+  if (!isUniqueViolation(error)) return error;
+  const { constraint } = error as { constraint?: unknown };
+  if (typeof constraint !== 'string') return conflict('another user already has one of these values');
+  const field = constraint.includes('username') ? 'username' : constraint.includes('email') ? 'email address'
+    : constraint.includes('employee_code') ? 'employee code' : constraint.includes('national_id') ? 'citizen identity number' : 'value';
+  return conflict(`another user already has this ${field}`);
 }

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { openDatabase, type DatabaseTarget } from '../../src/db/database.ts';
 import { findActiveClient } from '../../src/db/queries/clients.ts';
 import { findOrgUnitByCode, insertOrgUnit } from '../../src/db/queries/org-units.ts';
-import { countUsersWithRole } from '../../src/db/queries/role-assignments.ts';
+import { countActiveUsersWithRole } from '../../src/db/queries/role-assignments.ts';
 import { findUserByLogin } from '../../src/db/queries/users.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { createPasswordHasher } from '../../src/domain/passwords.ts';
@@ -154,7 +154,7 @@ describe('mekong-id admin create', { timeout: 60_000 }, () => {
       const passwords = createPasswordHasher(loadConfig({ DATA_DIR: target.env['DATA_DIR'] }).argon2);
       expect((await passwords.verify(admin!.password_hash, adminPassword)).ok).toBe(true);
       expect((await passwords.verify(admin!.password_hash, `${adminPassword}\n`)).ok).toBe(false);
-      expect(await countUsersWithRole(db, 'super_admin')).toBe(1);
+      expect(await countActiveUsersWithRole(db, 'super_admin')).toBe(1);
     });
   });
 

@@ -1,5 +1,5 @@
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 import { insertOrgUnit } from '../../src/db/queries/org-units.ts';
 import { insertRoleAssignment } from '../../src/db/queries/role-assignments.ts';
@@ -286,9 +286,3 @@ export async function expectAuditedRefusal(auditor: ApiCall, response: ApiRespon
   ]);
 }
 
-/**
- * For a known race bug: an expected failure on PostgreSQL, a plain test on PGlite. PGlite serves
- * one connection, so requests sent at once run one after the other there and the race never
- * happens; on a real server the transactions overlap. Once the bug is fixed, use `it`.
- */
-export const itFailsOnPostgresRace = inject('postgres') ? it.fails : it;

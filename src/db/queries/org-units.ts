@@ -22,6 +22,12 @@ export async function findOrgUnitById(db: Kysely<Database>, id: string): Promise
   return db.selectFrom('org_units').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Locks a unit's row until the transaction ends, for a read-check-write. */
+export async function lockOrgUnit(trx: Kysely<Database>, id: string): Promise<void> {
+  if (!isUuid(id)) return;
+  await trx.selectFrom('org_units').select('id').where('id', '=', id).forUpdate().execute();
+}
+
 export async function findOrgUnitByCode(db: Kysely<Database>, code: string): Promise<OrgUnit | undefined> {
   return db.selectFrom('org_units').selectAll().where(sql`upper(code)`, '=', code.toUpperCase()).executeTakeFirst();
 }

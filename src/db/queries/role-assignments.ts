@@ -90,12 +90,23 @@ export async function listRoleAssignments(db: Kysely<Database>, filter: RoleAssi
   return query.execute();
 }
 
-export async function countUsersWithRole(db: Kysely<Database>, role: AdminRole): Promise<number> {
-  const row = await db
+/** People who hold `role` and can sign in (active), optionally leaving one person out of the count. */
+export async function countActiveUsersWithRole(db: Kysely<Database>, role: AdminRole, except?: string): Promise<number> {
+  let query = db
     .selectFrom('role_assignments')
-    .select((eb) => eb.fn.countAll<string>().as('count'))
-    .where('role', '=', role)
-    .where('user_id', 'is not', null)
-    .executeTakeFirstOrThrow();
+    .innerJoin('users', 'users.id', 'role_assignments.user_id')
+    .select((eb) => eb.fn.count<string>('users.id').distinct().as('count'))
+    .where('role_assignments.role', '=', role)
+    .where('users.status', '=', 'active');
+  if (except !== undefined) query = query.where('users.id', '<>', except);
+  const row = await query.executeTakeFirstOrThrow();
   return Number(row.count);
+}
+
+/**
+ * Serializes changes that could leave the province without a super administrator (revoking the
+ * role, disabling a holder): two such changes at once must not each see the other's holder remain.
+ */
+export async function lockSuperAdministrators(trx: Kysely<Database>): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext('mekong_id.super_admins'))`.execute(trx);
 }

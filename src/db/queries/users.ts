@@ -53,6 +53,15 @@ export interface UserDetail extends User {
   readonly groups: { id: string; name: string; org_unit_id: string }[];
 }
 
+/**
+ * Locks a person's row until the transaction ends, so that a read-check-write (a version check, a
+ * status change) cannot interleave with another; false when there is no such person.
+ */
+export async function lockUser(trx: Kysely<Database>, id: string): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  return (await trx.selectFrom('users').select('id').where('id', '=', id).forUpdate().executeTakeFirst()) !== undefined;
+}
+
 export async function findUserDetail(db: Kysely<Database>, id: string): Promise<UserDetail | undefined> {
   if (!isUuid(id)) return undefined;
   const user = await db

@@ -182,26 +182,19 @@ describe('never leaving the province without a super administrator', () => {
     const only = await addPerson(world.server, { fullName: 'Nguyễn Văn Tỉnh', username: 'tinhnv', unit: world.tree.province });
     await grantDirectly(world.server, { userId: only.id }, 'super_admin', null);
     const held = await world.superAdmin<{ items: Assignment[] }>('GET', `/role-assignments?user_id=${only.id}&role=super_admin`);
-    expectApiError(await world.superAdmin('DELETE', `/role-assignments/${held.body.items[0]!.id}`), 409, 'conflict', 'last super administrator');
+    expectApiError(await world.superAdmin('DELETE', `/role-assignments/${held.body.items[0]!.id}`), 409, 'conflict', 'last active super administrator');
   });
 
-  // BUG (src/db/queries/role-assignments.ts, countUsersWithRole, used by revokeRole): the count of
-  // super administrators includes people who are disabled (or suspended), who cannot sign in. With
-  // one active and one disabled super administrator, the active one's role can be taken away, and
-  // the province is left with no one who can administer it.
-  it.fails('does not count a disabled super administrator as the one who remains (409)', async () => {
+  it('does not count a disabled super administrator as the one who remains (409)', async () => {
     const active = await addPerson(world.server, { fullName: 'Đào Duy Từ', username: 'tudd', unit: world.tree.province });
     const retired = await addPerson(world.server, { fullName: 'Đào Duy Anh', username: 'anhdd', unit: world.tree.province, status: 'disabled' });
     for (const person of [active, retired]) await grantDirectly(world.server, { userId: person.id }, 'super_admin', null);
     await disableEverySuperAdministratorBut(active.id);
     const held = await world.superAdmin<{ items: Assignment[] }>('GET', `/role-assignments?user_id=${active.id}&role=super_admin`);
-    expectApiError(await world.superAdmin('DELETE', `/role-assignments/${held.body.items[0]!.id}`), 409, 'conflict', 'last super administrator');
+    expectApiError(await world.superAdmin('DELETE', `/role-assignments/${held.body.items[0]!.id}`), 409, 'conflict', 'last active super administrator');
   });
 
-  // BUG (src/domain/users.ts, changeUserStatus): the last super administrator is protected from
-  // losing the role, but not from being disabled or suspended, which locks the province out just
-  // the same (only the CLI could make a new one).
-  it.fails('refuses to disable the last active super administrator (409)', async () => {
+  it('refuses to disable the last active super administrator (409)', async () => {
     const last = await addPerson(world.server, { fullName: 'Lê Quý Đôn', username: 'donlq', unit: world.tree.province });
     await grantDirectly(world.server, { userId: last.id }, 'super_admin', null);
     await disableEverySuperAdministratorBut(last.id);
