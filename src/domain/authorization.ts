@@ -125,5 +125,8 @@ export function mayGrantRole(principal: Principal, role: AdminRole, unitPath: st
 
 export function isSelf(principal: Principal, holder: RoleHolder): boolean {
   const self = principal.holder;
-  return 'userId' in self ? 'userId' in holder && holder.userId === self.userId : 'clientId' in holder && holder.clientId === self.clientId;
+  // Ids compare without regard to case: a uuid in capitals is still the same person.
+  return 'userId' in self
+    ? 'userId' in holder && holder.userId.toLowerCase() === self.userId.toLowerCase()
+    : 'clientId' in holder && holder.clientId.toLowerCase() === self.clientId.toLowerCase();
 }

@@ -18,7 +18,7 @@ import { AppError, assertThat, conflict } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
-import { normalizeName } from './person-fields.ts';
+import { idSchema, normalizeName } from './person-fields.ts';
 import { getUser } from './users.ts';
 
 /** Groups live in an org unit and hold people; whoever administers the unit manages its groups. */
@@ -31,7 +31,7 @@ const groupNameSchema = z.string().transform(normalizeName)
   .pipe(z.string().min(1, 'a group needs a name').max(200, 'a group name has at most 200 characters'));
 
 export const newGroupSchema = z.object({
-  org_unit_id: z.uuid(),
+  org_unit_id: idSchema,
   name: groupNameSchema,
   description: z.string().trim().max(1000).nullable().optional(),
 });

@@ -20,7 +20,7 @@ import { orgUnitKinds, type Database, type OrgUnit, type OrgUnitKind, type OrgUn
 import { AppError, assertThat, conflict } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
-import { normalizeName, orgUnitCodeSchema } from './person-fields.ts';
+import { idSchema, normalizeName, orgUnitCodeSchema } from './person-fields.ts';
 
 export interface OrgUnitDeps {
   readonly db: Kysely<Database>;
@@ -37,14 +37,14 @@ export const newOrgUnitSchema = z.object({
   code: orgUnitCodeSchema,
   name: orgUnitNameSchema,
   kind: z.enum(orgUnitKinds),
-  parent_id: z.uuid().nullable(),
+  parent_id: idSchema.nullable(),
 });
 
 export const orgUnitPatchSchema = z.object({
   code: orgUnitCodeSchema.optional(),
   name: orgUnitNameSchema.optional(),
   kind: z.enum(orgUnitKinds).optional(),
-  parent_id: z.uuid().optional(),
+  parent_id: idSchema.optional(),
   status: z.enum(['active', 'closed']).optional(),
 });
 

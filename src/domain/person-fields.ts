@@ -6,6 +6,13 @@ import { z } from 'zod';
  * bulk import and the seed all parse through these, so one person is one shape wherever they came from.
  */
 
+/**
+ * An id in a request (a path, a query, a body). Lower-cased, as the database returns uuids, so that
+ * an id compares equal to itself however a client spelled it (nobody grants themselves a role by
+ * writing their own id in capitals).
+ */
+export const idSchema = z.uuid().transform((value) => value.toLowerCase());
+
 /** Vietnamese names are stored composed (NFC) with single spaces, so that equal names compare equal. */
 export const normalizeName = (value: string) => value.normalize('NFC').trim().replace(/\s+/gu, ' ');
 

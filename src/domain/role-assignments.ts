@@ -27,17 +27,18 @@ import {
 } from './authorization.ts';
 import { auditBase } from './org-units.ts';
 import { getUser } from './users.ts';
+import { idSchema } from './person-fields.ts';
 
 export interface RoleAssignmentDeps {
   readonly db: Kysely<Database>;
 }
 
 export const newRoleAssignmentSchema = z.object({
-  user_id: z.uuid().optional(),
+  user_id: idSchema.optional(),
   client_id: z.string().min(1).max(200).optional(),
   role: z.enum(adminRoles),
   /** The subtree the role covers; null or absent for a global role. */
-  org_unit_id: z.uuid().nullable().optional(),
+  org_unit_id: idSchema.nullable().optional(),
 }).refine((value) => (value.user_id === undefined) !== (value.client_id === undefined), 'give exactly one of user_id and client_id');
 
 const target = (id: string) => ({ type: 'role_assignment', id });

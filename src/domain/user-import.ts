@@ -10,6 +10,7 @@ import {
   type ImportedUser,
   type ImportedUserUpdate,
 } from '../db/queries/user-import.ts';
+import { scopedAssignmentsOfUsers, type ScopedAssignment } from '../db/queries/role-assignments.ts';
 import type { Database, OrgUnit } from '../db/schema.ts';
 import { assertThat, conflict } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
@@ -43,6 +44,11 @@ export interface ImportOptions {
   fileName?: string;
   /** When set, only rows whose org unit lies in one of these subtree paths (org_units.path prefixes) may be imported; others are row errors "outside your scope". null = unrestricted. */
   allowedSubtrees: readonly string[] | null;
+  /**
+   * Whether the importer has authority over an existing person's admin roles, as the admin API
+   * asks before changing an administrator; unset: unrestricted (the CLI, the seed).
+   */
+  mayChangeHolderOf?: (assignments: readonly ScopedAssignment[]) => boolean;
 }
 
 export type ImportOutcome = 'create' | 'update' | 'unchanged' | 'error';
@@ -85,6 +91,7 @@ export async function importUsers(deps: ImportDeps, csv: Buffer | string, option
     claimedUsernames: new Set(file.rows.flatMap((row) => (row.values.username === null ? [] : [row.values.username.toLowerCase()]))),
     nextSuffix: new Map(),
     matchedUsers: new Map(),
+    mayChangeHolderOf: options.mayChangeHolderOf,
   };
   const plans: Plan[] = [];
   const now = new Date();
@@ -145,6 +152,7 @@ interface PlanContext {
   readonly nextSuffix: Map<string, number>;
   /** Who each existing person's row is, so that two rows cannot both be one person. */
   readonly matchedUsers: Map<string, number>;
+  readonly mayChangeHolderOf: ((assignments: readonly ScopedAssignment[]) => boolean) | undefined;
 }
 
 const uniqueFields = [
@@ -206,12 +214,13 @@ async function planBatch(db: Kysely<Database>, batch: readonly Candidate[], cont
     field,
     new Map(existing.flatMap((user) => { const value = user[field]; return value === null ? [] : [[key(value), user] as const]; })),
   ])) as IndexedUsers;
-  const plans = batch.map((candidate) => planRow(candidate, index, context));
+  const assignments = context.mayChangeHolderOf ? await scopedAssignmentsOfUsers(db, existing.map((user) => user.id)) : new Map<string, ScopedAssignment[]>();
+  const plans = batch.map((candidate) => planRow(candidate, index, context, assignments));
   deriveUsernames(plans, context);
   return plans;
 }
 
-function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext): Plan {
+function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext, assignments: ReadonlyMap<string, readonly ScopedAssignment[]>): Plan {
   const { row, values } = candidate;
   const existing = existingPerson(values, index);
   const errors: RowProblem[] = [];
@@ -224,7 +233,7 @@ function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext
       context.matchedUsers.set(existing.id, row);
       // Moving someone into your unit needs a right over the unit they are in now, too.
       if (!context.inScope(existing.org_unit_path)) {
-        errors.push({ row, column: keyColumn, message: `${existing.username} is in a unit outside your scope` });
+        errors.push({ row, column: keyColumn, message: 'this person is in a unit outside your scope' });
       }
     }
   }
@@ -239,7 +248,13 @@ function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext
   if (errors.length > 0) return { kind: 'error', candidate, errors };
   if (existing === undefined) return { kind: 'create', candidate, username: values.username };
   const { next, changes } = compareWithStored(existing, candidate);
-  return changes.length === 0 ? { kind: 'unchanged', candidate, existing } : { kind: 'update', candidate, existing, next, changes };
+  if (changes.length === 0) return { kind: 'unchanged', candidate, existing };
+  // The same protection as the API's: a district's admin does not rewrite a super administrator.
+  if (context.mayChangeHolderOf && !context.mayChangeHolderOf(assignments.get(existing.id) ?? [])) {
+    const keyColumn = context.columns[values.employee_code !== null ? 'employee_code' : 'username']!;
+    return { kind: 'error', candidate, errors: [{ row, column: keyColumn, message: 'this person holds admin roles you could not grant; ask an administrator who can to change them' }] };
+  }
+  return { kind: 'update', candidate, existing, next, changes };
 }
 
 /** The stored person a row is about: by employee code when it has one, else by username. */

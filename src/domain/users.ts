@@ -28,6 +28,7 @@ import {
   emailSchema,
   employeeCodeSchema,
   fullNameSchema,
+  idSchema,
   nationalIdSchema,
   phoneSchema,
   positionSchema,
@@ -63,8 +64,8 @@ export const newUserSchema = z.object({
   employee_code: optional(employeeCodeSchema),
   national_id: optional(nationalIdSchema),
   position: optional(positionSchema),
-  org_unit_id: z.uuid(),
-  concurrent_unit_ids: z.array(z.uuid()).max(20).optional(),
+  org_unit_id: idSchema,
+  concurrent_unit_ids: z.array(idSchema).max(20).optional(),
 });
 
 export const userPatchSchema = z.object({
@@ -75,8 +76,8 @@ export const userPatchSchema = z.object({
   employee_code: optional(employeeCodeSchema),
   national_id: optional(nationalIdSchema),
   position: optional(positionSchema),
-  org_unit_id: z.uuid().optional(),
-  concurrent_unit_ids: z.array(z.uuid()).max(20).optional(),
+  org_unit_id: idSchema.optional(),
+  concurrent_unit_ids: z.array(idSchema).max(20).optional(),
 });
 
 const target = (id: string) => ({ type: 'user', id });

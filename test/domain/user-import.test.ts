@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { insertOrgUnit, updateOrgUnitFields } from '../../src/db/queries/org-units.ts';
+import { insertRoleAssignment } from '../../src/db/queries/role-assignments.ts';
 import { insertUser } from '../../src/db/queries/users.ts';
 import type { OrgUnit } from '../../src/db/schema.ts';
 import { hashAccountToken, mailSecretSealLabel, redeemAccountToken } from '../../src/domain/account-tokens.ts';
@@ -287,8 +288,22 @@ describe('scope', () => {
   it('refuses to pull a person from a unit outside the scope into one inside it', async () => {
     await run(`${header}\nSC010,Đỗ Văn Quang,,SGD\n`);
     const report = await run(`${header}\nSC010,Đỗ Văn Quang,,SYT\n`, { allowedSubtrees: [health.path] });
-    expect(report.errors).toEqual([{ row: 2, column: 'employee_code', message: 'quangdv is in a unit outside your scope' }]);
+    expect(report.errors).toEqual([{ row: 2, column: 'employee_code', message: 'this person is in a unit outside your scope' }]);
     expect((await userByCode('SC010')).primary_org_unit_id).toBe(education.id);
+  });
+
+  it('refuses to change an administrator whose roles the importer could not grant, and changes the others', async () => {
+    await run(`${header}\nSC030,Hồ Văn Mạnh,,SYT\nSC031,Hồ Thị Mai,,SYT\n`);
+    const boss = await userByCode('SC030');
+    await insertRoleAssignment(database.db, { userId: boss.id }, { role: 'super_admin', orgUnitId: null, grantedBy: 'system' });
+    // What the admin API passes for an org admin of the health subtree: only scoped roles are theirs to judge.
+    const mayChangeHolderOf = (held: readonly { role: string; org_unit_path: string | null }[]) => held.every((role) => role.org_unit_path !== null);
+    const report = await run(`employee_code,full_name,email,org_unit_code\nSC030,Kẻ Tấn Công,attacker@evil.example,SYT\nSC031,Hồ Thị Mai,mai@tiengiang.example,SYT\n`,
+      { allowedSubtrees: [health.path], mayChangeHolderOf });
+    expect(outcomes(report)).toEqual([[2, 'error'], [3, 'update']]);
+    expect(report.errors).toEqual([{ row: 2, column: 'employee_code', message: 'this person holds admin roles you could not grant; ask an administrator who can to change them' }]);
+    expect(await userByCode('SC030')).toMatchObject({ full_name: 'Hồ Văn Mạnh', email: null });
+    expect((await userByCode('SC031')).email).toBe('mai@tiengiang.example');
   });
 
   it('does not name the holder of a taken email address to an admin who cannot see them', async () => {

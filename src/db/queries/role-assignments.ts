@@ -55,6 +55,23 @@ export async function scopedAssignmentsOf(db: Kysely<Database>, holder: RoleHold
   return query.execute();
 }
 
+/** The assignments of several people at once, by person. */
+export async function scopedAssignmentsOfUsers(db: Kysely<Database>, userIds: readonly string[]): Promise<Map<string, ScopedAssignment[]>> {
+  const byUser = new Map<string, ScopedAssignment[]>();
+  if (userIds.length === 0) return byUser;
+  const rows = await db
+    .selectFrom('role_assignments')
+    .leftJoin('org_units', 'org_units.id', 'role_assignments.org_unit_id')
+    .select(['role_assignments.user_id', 'role_assignments.id', 'role_assignments.role', 'role_assignments.org_unit_id', 'org_units.path as org_unit_path'])
+    .where('role_assignments.user_id', 'in', userIds)
+    .execute();
+  for (const { user_id: userId, ...assignment } of rows) {
+    if (userId === null) continue;
+    byUser.set(userId, [...(byUser.get(userId) ?? []), assignment]);
+  }
+  return byUser;
+}
+
 export interface RoleAssignmentFilter {
   userId?: string | undefined;
   clientId?: string | undefined;

@@ -64,6 +64,8 @@ describe('what an org admin of Cái Bè may not grant', () => {
   it('cannot grant themselves anything, not even what they could grant someone else', async () => {
     await expectAuditedRefusal(world.superAdmin, await grant(world.caiBeAdmin, { user_id: world.caiBeAdmin.user.id, role: 'org_admin', org_unit_id: world.tree.anHuu.id }), 'role.grant');
     await expectAuditedRefusal(world.superAdmin, await grant(world.caiBeAdmin, { user_id: world.caiBeAdmin.user.id, role: 'auditor', org_unit_id: world.tree.caiBe.id }), 'role.grant');
+    // Their own id in capitals is still their own id.
+    await expectAuditedRefusal(world.superAdmin, await grant(world.caiBeAdmin, { user_id: world.caiBeAdmin.user.id.toUpperCase(), role: 'org_admin', org_unit_id: world.tree.anHuu.id }), 'role.grant');
   });
 
   it('cannot hand out helpdesk over their commune while holding only org_admin: nobody grants a role they do not hold', async () => {

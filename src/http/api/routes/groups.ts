@@ -11,18 +11,19 @@ import {
   updateGroup,
   type GroupDeps,
 } from '../../../domain/groups.ts';
+import { idSchema } from '../../../domain/person-fields.ts';
 import { group, toGroup } from '../representations.ts';
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
-const idParams = z.object({ id: z.uuid() });
-const memberParams = z.object({ id: z.uuid(), user_id: z.uuid() });
+const idParams = z.object({ id: idSchema });
+const memberParams = z.object({ id: idSchema, user_id: idSchema });
 
 export function groupRoutes(deps: GroupDeps): ApiRoute[] {
   return [
     defineRoute({
       method: 'get', path: '/groups', tag: 'groups', summary: 'The groups of the units in your scope (members: GET /users?group_id=)',
       query: z.object({
-        org_unit_id: z.uuid().optional().describe('only groups of this unit and the units below it'),
+        org_unit_id: idSchema.optional().describe('only groups of this unit and the units below it'),
         q: z.string().trim().min(1).max(200).optional(),
         limit: listLimit,
         cursor: z.string().optional(),
@@ -30,7 +31,7 @@ export function groupRoutes(deps: GroupDeps): ApiRoute[] {
       response: listOf(group),
       handler: async ({ query, context }) => {
         const rows = await listGroupsInScope(deps, context, {
-          withinId: query.org_unit_id, q: query.q, afterId: decodeCursor(query.cursor, z.uuid()), limit: query.limit + 1,
+          withinId: query.org_unit_id, q: query.q, afterId: decodeCursor(query.cursor, idSchema), limit: query.limit + 1,
         });
         return page(rows, query.limit, toGroup, (row) => row.id);
       },

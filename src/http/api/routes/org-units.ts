@@ -11,10 +11,11 @@ import {
   updateOrgUnit,
   type OrgUnitDeps,
 } from '../../../domain/org-units.ts';
+import { idSchema } from '../../../domain/person-fields.ts';
 import { orgUnit, toOrgUnit } from '../representations.ts';
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
-const idParams = z.object({ id: z.uuid() });
+const idParams = z.object({ id: idSchema });
 
 export function orgUnitRoutes(deps: OrgUnitDeps): ApiRoute[] {
   return [
@@ -22,8 +23,8 @@ export function orgUnitRoutes(deps: OrgUnitDeps): ApiRoute[] {
       method: 'get', path: '/org-units', tag: 'org-units',
       summary: 'The units in your scope, in tree order (each parent before its children), with head counts',
       query: z.object({
-        parent_id: z.uuid().optional().describe('only the children of this unit'),
-        within: z.uuid().optional().describe('only this unit and the units below it'),
+        parent_id: idSchema.optional().describe('only the children of this unit'),
+        within: idSchema.optional().describe('only this unit and the units below it'),
         status: z.enum(['active', 'closed']).optional(),
         kind: z.enum(orgUnitKinds).optional(),
         q: z.string().trim().min(1).max(200).optional().describe('a name (without case or diacritics) or the start of a code'),

@@ -8,6 +8,7 @@ import {
   revokeRole,
   type RoleAssignmentDeps,
 } from '../../../domain/role-assignments.ts';
+import { idSchema } from '../../../domain/person-fields.ts';
 import { roleAssignment, toRoleAssignment } from '../representations.ts';
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
@@ -17,7 +18,7 @@ export function roleAssignmentRoutes(deps: RoleAssignmentDeps): ApiRoute[] {
       method: 'get', path: '/role-assignments', tag: 'role-assignments',
       summary: 'Admin roles over the units in your scope (global ones only to global administrators)',
       query: z.object({
-        user_id: z.uuid().optional(),
+        user_id: idSchema.optional(),
         client_id: z.string().optional(),
         role: z.enum(adminRoles).optional(),
         limit: listLimit,
@@ -26,7 +27,7 @@ export function roleAssignmentRoutes(deps: RoleAssignmentDeps): ApiRoute[] {
       response: listOf(roleAssignment),
       handler: async ({ query, context }) => {
         const rows = await listRoleAssignmentsInScope(deps, context, {
-          userId: query.user_id, clientId: query.client_id, role: query.role, afterId: decodeCursor(query.cursor, z.uuid()), limit: query.limit + 1,
+          userId: query.user_id, clientId: query.client_id, role: query.role, afterId: decodeCursor(query.cursor, idSchema), limit: query.limit + 1,
         });
         return page(rows, query.limit, toRoleAssignment, (row) => row.id);
       },
@@ -39,7 +40,7 @@ export function roleAssignmentRoutes(deps: RoleAssignmentDeps): ApiRoute[] {
     }),
     defineRoute({
       method: 'delete', path: '/role-assignments/{id}', tag: 'role-assignments', summary: 'Take a role away (where you could grant it)',
-      params: z.object({ id: z.uuid() }), response: null,
+      params: z.object({ id: idSchema }), response: null,
       handler: async ({ params, context }) => {
         await revokeRole(deps, context, params.id);
       },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { AccessDenied, isPermitted, scopeOf, subtreeFilter } from '../../../domain/authorization.ts';
+import { AccessDenied, isPermitted, mayGrantRole, scopeOf, subtreeFilter } from '../../../domain/authorization.ts';
 import { importUsers, type ImportDeps } from '../../../domain/user-import.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 
@@ -43,6 +43,7 @@ export function userImportRoutes(deps: ImportDeps): ApiRoute[] {
           ...(query.file_name === undefined ? {} : { fileName: query.file_name }),
           // Rows for units outside the importer's scope are row errors, not a refusal of the file.
           allowedSubtrees: subtreeFilter(scopeOf(context.principal, 'users.write')),
+          mayChangeHolderOf: (assignments) => assignments.every((assignment) => mayGrantRole(context.principal, assignment.role, assignment.org_unit_path)),
         });
         return { ...report, dry_run: report.dryRun };
       },

@@ -14,11 +14,12 @@ import {
   type UserAdminDeps,
 } from '../../../domain/users.ts';
 import type { UserDetail } from '../../../db/queries/users.ts';
+import { idSchema } from '../../../domain/person-fields.ts';
 import { toUserDetail, toUserSummary, userDetail, userStatus, userSummary } from '../representations.ts';
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
-const idParams = z.object({ id: z.uuid() });
-const userCursor = z.object({ key: z.string(), id: z.uuid() });
+const idParams = z.object({ id: idSchema });
+const userCursor = z.object({ key: z.string(), id: idSchema });
 
 /** The national id in full only for those who may change the person; everyone else sees it masked. */
 function detailFor(context: AdminContext, user: UserDetail) {
@@ -41,8 +42,8 @@ export function userRoutes(deps: UserAdminDeps): ApiRoute[] {
       query: z.object({
         q: z.string().trim().min(1).max(200).optional().describe('words that must all appear; "dang" finds "Đặng"'),
         status: userStatus.optional(),
-        org_unit_id: z.uuid().optional().describe('only people serving in this unit or below it'),
-        group_id: z.uuid().optional(),
+        org_unit_id: idSchema.optional().describe('only people serving in this unit or below it'),
+        group_id: idSchema.optional(),
         sort: z.enum(userSortOrders).default('family_name').describe('family_name and given_name follow the Vietnamese alphabet'),
         limit: listLimit,
         cursor: z.string().optional(),
