@@ -12,7 +12,7 @@ import {
   updateGroupFields,
   type GroupRow,
 } from '../db/queries/groups.ts';
-import { findOrgUnitById } from '../db/queries/org-units.ts';
+import { findOrgUnitById, findOrgUnitsForShare } from '../db/queries/org-units.ts';
 import type { Database } from '../db/schema.ts';
 import { AppError, assertThat, conflict } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
@@ -72,7 +72,7 @@ export async function listGroupsInScope(
 
 export async function createGroup(deps: GroupDeps, context: AdminContext, input: z.output<typeof newGroupSchema>): Promise<GroupRow> {
   return withUniqueName(input.name, () => deps.db.transaction().execute(async (trx) => {
-    const unit = await findOrgUnitById(trx, input.org_unit_id);
+    const [unit] = await findOrgUnitsForShare(trx, [input.org_unit_id]);
     assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${input.org_unit_id}`, 400));
     requirePermission(context.principal, 'groups.write', unit.path, {
       action: 'group.create', target: { type: 'org_unit', id: unit.id }, message: 'you can create groups only in units you administer',

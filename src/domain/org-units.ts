@@ -11,6 +11,7 @@ import {
   insertOrgUnit,
   isOrgUnitReferenced,
   listOrgUnits,
+  lockOrgTree,
   lockOrgUnit,
   moveOrgUnitSubtree,
   updateOrgUnitFields,
@@ -85,6 +86,7 @@ export async function listOrgUnitsInScope(
 
 export async function createOrgUnit(deps: OrgUnitDeps, context: AdminContext, input: z.output<typeof newOrgUnitSchema>): Promise<OrgUnit> {
   return deps.db.transaction().execute(async (trx) => {
+    await lockOrgTree(trx);
     const parent = input.parent_id === null ? null : await loadUnit(trx, input.parent_id);
     requirePermission(context.principal, 'org_units.write', parent?.path ?? null, {
       action: 'org_unit.create',
@@ -110,6 +112,7 @@ export async function updateOrgUnit(
   patch: z.output<typeof orgUnitPatchSchema>,
 ): Promise<OrgUnit> {
   return deps.db.transaction().execute(async (trx) => {
+    await lockOrgTree(trx);
     await lockOrgUnit(trx, id);
     const unit = await loadUnit(trx, id);
     const parentPath = unit.parent_id === null ? null : unit.path.slice(0, unit.path.length - unit.id.length - 1);
@@ -174,6 +177,7 @@ async function assertParentOpen(db: Kysely<Database>, unit: OrgUnit): Promise<vo
  */
 export async function removeOrgUnit(deps: OrgUnitDeps, context: AdminContext, id: string): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
+    await lockOrgTree(trx);
     const unit = await loadUnit(trx, id);
     const parentPath = unit.parent_id === null ? null : unit.path.slice(0, unit.path.length - unit.id.length - 1);
     requirePermission(context.principal, 'org_units.write', parentPath, {

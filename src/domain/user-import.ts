@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 
 import { isUniqueViolation } from '../db/errors.ts';
-import { findOrgUnitsByCodes } from '../db/queries/org-units.ts';
+import { findOrgUnitsByCodes, findOrgUnitsForShare } from '../db/queries/org-units.ts';
 import {
   findUsernamesWithBases,
   findUsersForImport,
@@ -324,6 +324,10 @@ function deriveUsernames(plans: readonly Plan[], context: PlanContext): void {
 async function writeBatch(trx: Kysely<Database>, plans: readonly Plan[], deps: ImportDeps, options: ImportOptions, now: Date): Promise<void> {
   const creates = plans.filter((plan) => plan.kind === 'create');
   const updates = plans.filter((plan) => plan.kind === 'update');
+  // The units were read when the file was; hold them open now, and notice one closed meanwhile.
+  const unitIds = [...new Set([...creates, ...updates].map((plan) => plan.candidate.unit.id))];
+  const closed = (await findOrgUnitsForShare(trx, unitIds)).find((unit) => unit.status !== 'active');
+  assertThat(!closed, () => conflict(`the unit ${closed?.code ?? ''} was closed during the import; the rows before this batch were imported`));
   const newUsers = creates.map(({ candidate: { values, unit }, username }) => ({
     username: username!,
     full_name: values.full_name!,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { isUniqueViolation } from '../db/errors.ts';
 import { destroyPayloadsOfAccount, findSessionsOfAccount } from '../db/queries/oidc-payloads.ts';
-import { findOrgUnitById } from '../db/queries/org-units.ts';
+import { findOrgUnitById, findOrgUnitsForShare } from '../db/queries/org-units.ts';
 import { countActiveUsersWithRole, lockSuperAdministrators, scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
 import {
   findUserDetail,
@@ -156,7 +156,8 @@ export async function listUsersInScope(
 
 /** A unit someone can be placed in by this admin: it exists, is open, and lies in their scope. */
 async function placeableUnit(db: Kysely<Database>, context: AdminContext, unitId: string, action: string): Promise<OrgUnit> {
-  const unit = await findOrgUnitById(db, unitId);
+  // Held open until the placement commits: a close racing with it waits, then counts this person.
+  const [unit] = await findOrgUnitsForShare(db, [unitId]);
   assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${unitId}`, 400));
   assertThat(unit.status === 'active', () => conflict(`the org unit ${unit.code} is closed`));
   requirePermission(context.principal, 'users.write', unit.path, {

@@ -28,6 +28,24 @@ export async function lockOrgUnit(trx: Kysely<Database>, id: string): Promise<vo
   await trx.selectFrom('org_units').select('id').where('id', '=', id).forUpdate().execute();
 }
 
+/**
+ * Reads units under a share lock: what places people or groups in them holds them open until it
+ * commits, and a close that comes first is seen.
+ */
+export async function findOrgUnitsForShare(trx: Kysely<Database>, ids: readonly string[]): Promise<OrgUnit[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return trx.selectFrom('org_units').selectAll().where('id', 'in', valid).orderBy('id').forShare().execute();
+}
+
+/**
+ * Serializes changes to the tree's shape (create, move, close, reopen, delete): a move computes
+ * paths from the new parent's path, which must not move meanwhile. They are rare; one lock is enough.
+ */
+export async function lockOrgTree(trx: Kysely<Database>): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext('mekong_id.org_tree'))`.execute(trx);
+}
+
 export async function findOrgUnitByCode(db: Kysely<Database>, code: string): Promise<OrgUnit | undefined> {
   return db.selectFrom('org_units').selectAll().where(sql`upper(code)`, '=', code.toUpperCase()).executeTakeFirst();
 }
