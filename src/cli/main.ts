@@ -274,7 +274,7 @@ async function verifyAudit(config: Config): Promise<number> {
   const explanation = {
     changed: 'its content no longer matches its hash: it was edited after it was written',
     broken_link: 'it does not follow the event before it: an event before it was removed, or it was inserted out of order',
-    head_mismatch: 'it is the last event found, but the chain recorded a later one: the newest events were removed',
+    head_mismatch: 'the log does not end where the chain recorded its newest event: events after this one were removed, or this one was added behind the log\'s back',
   }[report.problem];
   console.error(`the audit log has been tampered with at event ${report.id}: ${explanation} (${report.checked} events before it are intact)`);
   return 2;

@@ -43,9 +43,10 @@ export async function authenticateWithPassword(
   const verdict = await deps.passwords.verify(user?.password_hash ?? null, password);
   const details = { client_id: attempt.clientId, method: 'password' };
   if (!user || !verdict.ok) {
-    // What was typed is kept (shortened): a run of failures against one name is how an attack shows.
+    // For a login that matches nobody, only a hint of what was typed is kept: people type their
+    // password into the username field, and the audit log can never forget.
     await recordAuditEvent(deps.db, {
-      actor: user ? actorOf(user) : { type: 'anonymous', id: null, name: login.slice(0, 100) },
+      actor: user ? actorOf(user) : { type: 'anonymous', id: null, name: unknownLoginHint(login) },
       origin: attempt.origin, action: 'login.failure', outcome: 'failure',
       target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id, details: { ...details, reason: 'invalid_credentials' },
     });
@@ -71,6 +72,12 @@ export async function authenticateWithPassword(
 export interface LoginAttempt {
   readonly origin: RequestOrigin;
   readonly clientId: string | null;
+}
+
+/** "ngu… (11 characters)": enough to see attempts against one name cluster, too little to be a password. */
+function unknownLoginHint(login: string): string {
+  const characters = Array.from(new Intl.Segmenter('vi', { granularity: 'grapheme' }).segment(login.normalize('NFC').trim()), (part) => part.segment);
+  return `${characters.slice(0, 3).join('')}… (${characters.length} characters)`;
 }
 
 const actorOf = (user: User): Actor => ({ type: 'user', id: user.id, name: user.username });

@@ -156,33 +156,40 @@ export type AuditChainReport =
        * `changed`: the row's content no longer matches its hash (edited in place).
        * `broken_link`: the row does not follow the row before it (a row was removed before it, or
        * it was inserted out of order).
-       * `head_mismatch`: the last row is not the head the chain recorded (the newest rows were
-       * removed, or rows were appended around recordAuditEvent); `id` is the last row found.
+       * `head_mismatch`: the rows do not end at the head the chain recorded: the newest rows were
+       * removed (`id` is the last row found), or a row was added after the head, around
+       * recordAuditEvent (`id` is that row).
        */
       readonly problem: 'changed' | 'broken_link' | 'head_mismatch';
     };
 
 /** Walks the whole chain in id order and names the first row that was changed, removed or inserted. */
 export async function verifyAuditChain(db: Kysely<Database>, batchSize = 2000): Promise<AuditChainReport> {
+  // One snapshot for the head and every row: a row beyond the head in it was not appended by us.
+  if (!db.isTransaction) return db.transaction().setIsolationLevel('repeatable read').execute((trx) => verifyAuditChain(trx, batchSize));
   batchSize = Math.max(1, Math.floor(batchSize));
-  // Read first: rows appended while we walk are past this head and are not checked this time.
   const head = await readAuditChainHead(db);
   let previousHash = genesisHash;
   let lastId = '0';
   let afterId: string | null = null;
   let checked = 0;
+  let pastHead = head.lastId === null;
   for (;;) {
     const rows = await auditEventsAfter(db, afterId, batchSize);
     for (const { prev_hash: prevHash, hash, ...fields } of rows) {
+      if (pastHead) return { ok: false, checked, id: fields.id, problem: 'head_mismatch' };
       if (prevHash !== previousHash) return { ok: false, checked, id: fields.id, problem: 'broken_link' };
       if (chainHash(prevHash, fields) !== hash) return { ok: false, checked, id: fields.id, problem: 'changed' };
       previousHash = hash;
       lastId = fields.id;
       checked += 1;
-      if (fields.id === head.lastId) return headMatches(head, previousHash, checked) ? { ok: true, checked } : { ok: false, checked, id: lastId, problem: 'head_mismatch' };
+      if (fields.id === head.lastId) {
+        if (!headMatches(head, previousHash, checked)) return { ok: false, checked, id: lastId, problem: 'head_mismatch' };
+        pastHead = true;
+      }
     }
     if (rows.length < batchSize) {
-      return headMatches(head, previousHash, checked) ? { ok: true, checked } : { ok: false, checked, id: lastId, problem: 'head_mismatch' };
+      return pastHead && headMatches(head, previousHash, checked) ? { ok: true, checked } : { ok: false, checked, id: lastId, problem: 'head_mismatch' };
     }
     afterId = rows[rows.length - 1]!.id;
   }

@@ -186,6 +186,14 @@ describe('edge cases of the chain', () => {
     expect(await verifyAuditChain(database.db)).toEqual({ ok: false, checked: 2, id: rows[1]!.id, problem: 'head_mismatch' });
   });
 
+  it('names a row added after the recorded head, even one whose hash links correctly', async () => {
+    const rows = await recordMany(2);
+    const [freeId] = await nextAuditEventIds(database.db, 1);
+    const fields = without({ ...rows[1]!, id: freeId!, action: 'role.grant' }, 'prev_hash', 'hash');
+    await asTableOwner((trx) => insertAuditEvents(trx, [{ ...fields, prev_hash: rows[1]!.hash, hash: chainHash(rows[1]!.hash, fields) }]));
+    expect(await verifyAuditChain(database.db)).toEqual({ ok: false, checked: 2, id: freeId, problem: 'head_mismatch' });
+  });
+
   it('verifies with any batch size, even a nonsensical one', async () => {
     await recordMany(3);
     expect(await verifyAuditChain(database.db, 0)).toEqual({ ok: true, checked: 3 });
