@@ -16,7 +16,7 @@ import { assertThat, conflict } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent, recordAuditEvents, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
 import { maskNationalId, usernameFromName } from './person-fields.ts';
-import { readImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
+import { readImportFile, unreadableImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
 
 export { unreadableImportFile } from './user-import-csv.ts';
 
@@ -68,9 +68,15 @@ export interface ImportReport {
  */
 const batchSize = 500;
 
+/** Five times the province: a larger file is a mistake, or an attempt to tie up the server. */
+export const maxImportRows = 100_000;
+
 /** Plans, and unless it is a dry run writes, an import. Throws an invalid_input AppError for an unreadable file. */
 export async function importUsers(deps: ImportDeps, csv: Buffer | string, options: ImportOptions): Promise<ImportReport> {
   const file = readImportFile(csv);
+  if (file.rows.length > maxImportRows) {
+    throw unreadableImportFile(`the file has ${file.rows.length} rows; one import takes at most ${maxImportRows}: split it`);
+  }
   const inScope = (unitPath: string | null) => options.allowedSubtrees === null
     || (unitPath !== null && options.allowedSubtrees.some((subtree) => unitPath.startsWith(subtree)));
   const units = await unitsByCode(deps.db, file.rows);

@@ -98,7 +98,14 @@ async function loadUser(db: Kysely<Database>, id: string): Promise<UserDetail> {
  * Loads a person for `permission`: reading needs a scope over any unit they serve in, changing
  * them needs a scope over their primary unit.
  */
-async function loadUserFor(db: Kysely<Database>, context: AdminContext, id: string, permission: Permission, action: string): Promise<UserDetail> {
+async function loadUserFor(
+  db: Kysely<Database>,
+  context: AdminContext,
+  id: string,
+  permission: Permission,
+  action: string,
+  roleAuthority: 'every_role' | 'global_roles' = 'every_role',
+): Promise<UserDetail> {
   // A change reads the row it will write under a lock: concurrent changes queue instead of failing.
   if (permission !== 'users.read' && db.isTransaction) await lockUser(db, id);
   const user = await loadUser(db, id);
@@ -106,7 +113,7 @@ async function loadUserFor(db: Kysely<Database>, context: AdminContext, id: stri
   requirePermission(context.principal, permission, paths, {
     action, target: target(id), orgUnitId: user.primary_org_unit_id, message: 'this user is outside the part of the org tree you administer',
   });
-  if (permission !== 'users.read') await requireAuthorityOverRoles(db, context, user, action);
+  if (permission !== 'users.read') await requireAuthorityOverRoles(db, context, user, action, roleAuthority);
   return user;
 }
 
@@ -114,9 +121,18 @@ async function loadUserFor(db: Kysely<Database>, context: AdminContext, id: stri
  * Changing an administrator (their details, their status) needs authority over every role they
  * hold: a district's admin must not suspend the super administrator who happens to work in the
  * district. The test is the one for granting: you may act on roles you could have granted.
+ * Taking someone out of service asks less (`global_roles`): their home unit's admin must be able to
+ * stop a leaver who was made admin of a unit elsewhere; global roles stay protected.
  */
-async function requireAuthorityOverRoles(db: Kysely<Database>, context: AdminContext, user: UserDetail, action: string): Promise<void> {
+async function requireAuthorityOverRoles(
+  db: Kysely<Database>,
+  context: AdminContext,
+  user: UserDetail,
+  action: string,
+  roleAuthority: 'every_role' | 'global_roles',
+): Promise<void> {
   for (const assignment of await scopedAssignmentsOf(db, { userId: user.id })) {
+    if (roleAuthority === 'global_roles' && assignment.org_unit_path !== null) continue;
     if (mayGrantRole(context.principal, assignment.role, assignment.org_unit_path)) continue;
     throw new AccessDenied(
       `this person holds the role ${assignment.role}${assignment.org_unit_path === null ? ' globally' : ''}, which you could not grant; ask an administrator who can`,
@@ -328,7 +344,7 @@ export async function changeUserStatus(
 ): Promise<UserDetail> {
   const action = statusActions[status];
   const { user, sessions } = await deps.db.transaction().execute(async (trx) => {
-    const current = await loadUserFor(trx, context, id, 'users.lifecycle', action);
+    const current = await loadUserFor(trx, context, id, 'users.lifecycle', action, status === 'active' ? 'every_role' : 'global_roles');
     assertThat(expectedVersion === undefined || expectedVersion === current.version, versionMismatch('this user'));
     assertThat(
       !(status === 'active' && current.status === 'pending_activation'),

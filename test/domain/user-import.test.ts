@@ -10,7 +10,7 @@ import type { OrgUnit } from '../../src/db/schema.ts';
 import { hashAccountToken, mailSecretSealLabel, redeemAccountToken } from '../../src/domain/account-tokens.ts';
 import { noOrigin, verifyAuditChain, type Actor } from '../../src/domain/audit.ts';
 import { unseal } from '../../src/domain/sealed-box.ts';
-import { importUsers, type ImportDeps, type ImportOptions, type ImportReport } from '../../src/domain/user-import.ts';
+import { importUsers, maxImportRows, type ImportDeps, type ImportOptions, type ImportReport } from '../../src/domain/user-import.ts';
 import { AppError } from '../../src/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -271,6 +271,17 @@ describe('dry run', () => {
       { row: 4, outcome: 'error', employee_code: 'DR003', username: null },
     ]);
     expect(report.errors).toEqual([{ row: 4, column: 'full_name', message: 'a full name is required' }]);
+    expect(await footprint()).toEqual(before);
+  });
+});
+
+describe('size', () => {
+  it('refuses a file of more than 100,000 people before touching the database, saying how to proceed', async () => {
+    const rows = Array.from({ length: maxImportRows + 1 }, (_, index) => `BIG${index},Người Thứ ${index},BVDK`);
+    const before = await footprint();
+    await expect(run(`employee_code,full_name,org_unit_code\n${rows.join('\n')}\n`)).rejects.toMatchObject({
+      code: 'invalid_input', message: `the file has ${maxImportRows + 1} rows; one import takes at most ${maxImportRows}: split it`,
+    });
     expect(await footprint()).toEqual(before);
   });
 });

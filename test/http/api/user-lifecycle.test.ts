@@ -166,6 +166,18 @@ describe('suspending and enabling', () => {
     expect((await world.superAdmin<UserBody>('GET', `/users/${provinceAdmin.id}`)).body.status).toBe('active');
   });
 
+  it('lets a person\'s home district suspend them although another district made them an admin, but not edit them', async () => {
+    // Lives and works in Cái Bè; the Chợ Gạo side made them admin of its commune (a concurrent post).
+    const leaver = await addPerson(world.server, { fullName: 'Trương Định', username: 'dinht', unit: world.tree.anHuu });
+    await grantDirectly(world.server, { userId: leaver.id }, 'org_admin', world.tree.binhPhan);
+    const suspended = await world.caiBeAdmin.api<UserBody>('POST', `/users/${leaver.id}/suspend`);
+    expect(suspended.status).toBe(200);
+    expect(suspended.body.status).toBe('suspended');
+    // Bringing them back, or changing them, still needs authority over the role they hold.
+    await expectAuditedRefusal(world.superAdmin, await world.caiBeAdmin.api('POST', `/users/${leaver.id}/enable`), 'user.enable');
+    await expectAuditedRefusal(world.superAdmin, await world.caiBeAdmin.api('PATCH', `/users/${leaver.id}`, { position: 'Chuyên viên' }), 'user.update');
+  });
+
   it('lets a district admin suspend the admin of a commune in their district, a role they could have granted', async () => {
     const communeAdmin = await addPerson(world.server, { fullName: 'Lê Thị Riêng', username: 'rienglt', unit: world.tree.anHuu });
     await grantDirectly(world.server, { userId: communeAdmin.id }, 'org_admin', world.tree.anHuu);
