@@ -128,6 +128,8 @@ export async function importUsers(deps: ImportDeps, csv: Buffer | string, option
       actor: options.actor,
       origin: options.origin,
       action: 'users.import',
+      // An importer scoped to one subtree imported into it: that unit's auditors see the import.
+      orgUnitId: options.allowedSubtrees?.length === 1 ? (options.allowedSubtrees[0]!.split('/').at(-2) ?? null) : null,
       details: { file_name: options.fileName ?? null, ...report.totals },
     });
   }

@@ -294,6 +294,10 @@ describe('scope', () => {
     expect(outcomes(report)).toEqual([[2, 'create'], [3, 'error']]);
     expect(report.errors).toEqual([{ row: 3, column: 'org_unit_code', message: 'the unit "SGD" is outside your scope' }]);
     expect(await database.db.selectFrom('users').select('id').where('employee_code', '=', 'SC002').executeTakeFirst()).toBeUndefined();
+    // The import's own event is about the importer's subtree, so that subtree's auditors see it.
+    const summary = await database.db.selectFrom('audit_events').select('org_unit_id').where('action', '=', 'users.import')
+      .orderBy(sql`id`, 'desc').limit(1).executeTakeFirstOrThrow();
+    expect(summary.org_unit_id).toBe(health.id);
   });
 
   it('refuses to pull a person from a unit outside the scope into one inside it', async () => {
