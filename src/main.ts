@@ -13,6 +13,7 @@ import { createApp } from './http/app.ts';
 import { createProviderPages } from './http/provider-pages.ts';
 import { createViews } from './http/views.ts';
 import type { Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 import { createBackchannelLogout } from './oidc/backchannel.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
@@ -52,8 +53,10 @@ export async function startServer(config: Config, logger: Logger, options: Start
 
     const views = createViews();
     const passwords = createPasswordHasher(config.argon2);
-    const oidc = await createLiveProvider({ config, db, pages: createProviderPages(views), logger });
-    const app = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout: createBackchannelLogout(oidc, logger) });
+    const metrics = createMetrics({ passwordQueueDepth: () => passwords.queueDepth, databasePool: () => database.poolStats() });
+    const oidc = await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics });
+    const backchannelLogout = createBackchannelLogout(oidc, logger, metrics);
+    const app = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics });
 
     const server: Server = app.listen(config.port, options.host);
     await new Promise<void>((resolve, reject) => {

@@ -80,6 +80,17 @@ const environmentSchema = z.object({
     .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
     .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()], { error: 'must be CIDR networks such as 10.0.0.0/8' })))
     .optional(),
+  /**
+   * A bearer token Prometheus presents to scrape /metrics (at least 32 characters). Either this or
+   * METRICS_ALLOWED_NETWORKS lets a scraper in; with neither, /metrics answers no one.
+   */
+  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** CIDR networks that may scrape /metrics without a token. Default: loopback outside production, none in it. */
+  METRICS_ALLOWED_NETWORKS: z
+    .string()
+    .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
+    .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()], { error: 'must be CIDR networks such as 10.0.0.0/8' })))
+    .optional(),
   /** Seconds between sweeps of expired OIDC artifacts (sessions, codes, tokens). */
   CLEANUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   /**
@@ -110,6 +121,7 @@ export interface Config {
     readonly maxQueue: number;
   };
   readonly outboundAllowedNetworks: readonly string[];
+  readonly metrics: { readonly token: string | null; readonly allowedNetworks: readonly string[] };
   readonly cleanupIntervalSeconds: number;
   readonly keyPublishAheadSeconds: number;
 }
@@ -167,11 +179,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency,
       maxQueue: e.ARGON2_MAX_QUEUE ?? 50 * concurrency,
     },
-    outboundAllowedNetworks: e.OUTBOUND_ALLOWED_NETWORKS ?? (production ? [] : ['127.0.0.0/8', '::1/128']),
+    outboundAllowedNetworks: e.OUTBOUND_ALLOWED_NETWORKS ?? (production ? [] : loopback),
+    metrics: {
+      token: e.METRICS_TOKEN ?? null,
+      allowedNetworks: e.METRICS_ALLOWED_NETWORKS ?? (production ? [] : loopback),
+    },
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,
     keyPublishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS,
   } satisfies Config);
 }
+
+const loopback = ['127.0.0.0/8', '::1/128'];
 
 /** Shells and service managers often export `VAR=`; treat that as unset rather than as a bad value. */
 function emptyAsUnset(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -15,6 +15,8 @@ export type DatabaseTarget = Config['database'];
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;
   readonly kind: DatabaseTarget['kind'];
+  /** The pg pool's connections, for the metrics; null for PGlite, a single connection. */
+  poolStats(): { total: number; idle: number; waiting: number } | null;
   close(): Promise<void>;
 }
 
@@ -42,7 +44,12 @@ export async function openDatabase(target: DatabaseTarget, options: OpenDatabase
     const pool = new pg.Pool({ connectionString: target.url, max: options.poolSize ?? 10 });
     pool.on('error', options.onConnectionError ?? ((error) => console.error(`database connection lost: ${error.message}`)));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: 'postgres', close: () => db.destroy() };
+    return {
+      db,
+      kind: 'postgres',
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      close: () => db.destroy(),
+    };
   }
   return openEmbeddedDatabase(target.dataDir, options);
 }
@@ -88,6 +95,7 @@ async function openEmbeddedDatabase(dataDir: string, options: OpenDatabaseOption
     return {
       db,
       kind: 'pglite',
+      poolStats: () => null,
       async close() {
         await db.destroy();
         await release();

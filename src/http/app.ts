@@ -10,9 +10,12 @@ import type { Logger } from '../logger.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { BackchannelLogout } from '../domain/users.ts';
 import { adminApiRouter } from './api/index.ts';
+import type { Metrics } from '../metrics.ts';
 import { errorHandler } from './error-handler.ts';
+import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
 import { interactionRoutes } from './routes/interactions.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import type { Views } from './views.ts';
 
@@ -24,6 +27,7 @@ export interface AppDeps {
   readonly passwords: PasswordHasher;
   readonly oidc: LiveProvider;
   readonly backchannelLogout: BackchannelLogout;
+  readonly metrics: Metrics;
 }
 
 /** Mekong ID's own routes first; whatever they do not handle goes to oidc-provider at the issuer root. */
@@ -32,6 +36,7 @@ export function createApp(deps: AppDeps): Koa {
   const https = deps.config.issuer.startsWith('https:');
 
   app.use(requestContext(deps.logger, deps.config.trustProxy));
+  app.use(measureRequests(deps.metrics));
   app.use(
     helmet({
       contentSecurityPolicy: {
@@ -67,6 +72,7 @@ export function createApp(deps: AppDeps): Koa {
   const routers = [
     staticRoutes,
     operationsRoutes(deps),
+    metricsRoutes(deps),
     interactionRoutes({ ...deps, provider: () => deps.oidc.current() }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
   ];

@@ -1,5 +1,6 @@
 import type { BackchannelLogout } from '../domain/users.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { LiveProvider } from './live-provider.ts';
 
 /** oidc-provider's own method (lib/models/client.js), which its end-session action uses; @types omits it. */
@@ -13,7 +14,7 @@ interface SendsBackchannelLogout {
  * that is gone or has no back-channel URI is skipped. Deliveries run in parallel and never throw:
  * the caller records the outcome of each.
  */
-export function createBackchannelLogout(oidc: LiveProvider, logger: Logger): BackchannelLogout {
+export function createBackchannelLogout(oidc: LiveProvider, logger: Logger, metrics?: Pick<Metrics, 'backchannelDeliveries'>): BackchannelLogout {
   return async (accountId, sessions) => {
     const provider = oidc.current();
     const results = await Promise.all(
@@ -22,9 +23,11 @@ export function createBackchannelLogout(oidc: LiveProvider, logger: Logger): Bac
         if (!client?.backchannelLogoutUri) return null;
         try {
           await (client as unknown as SendsBackchannelLogout).backchannelLogout(accountId, sid);
+          metrics?.backchannelDeliveries.inc({ outcome: 'delivered' });
           return { clientId, delivered: true };
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
+          metrics?.backchannelDeliveries.inc({ outcome: 'failed' });
           logger.warn({ clientId, err: message }, 'back-channel logout delivery failed');
           return { clientId, delivered: false, error: message };
         }

@@ -6,6 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/schema.ts';
 import { clientSecretMatches } from '../domain/client-secrets.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
 import { installAuditTrail } from './audit-trail.ts';
@@ -53,6 +54,8 @@ export interface ProviderDeps {
   readonly logger: Logger;
   /** Private signing keys, each algorithm's active key first (see domain/signing-keys). */
   readonly jwks: JWK[];
+  /** Counted events; the CLI's short-lived providers have none. */
+  readonly metrics?: Pick<Metrics, 'tokensIssued' | 'backchannelDeliveries'> | undefined;
 }
 
 export function createProvider(deps: ProviderDeps): Provider {
@@ -161,10 +164,16 @@ export function createProvider(deps: ProviderDeps): Provider {
     logger.error({ err: error, requestId: ctx.response.get('x-request-id'), path: ctx.path }, 'oidc-provider server error');
   });
   provider.on('backchannel.error', (_ctx: KoaContextWithOIDC, error: Error, client: { clientId: string }) => {
+    deps.metrics?.backchannelDeliveries.inc({ outcome: 'failed' });
     logger.warn({ clientId: client.clientId, err: error.message }, 'back-channel logout delivery failed');
   });
   provider.on('backchannel.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
+    deps.metrics?.backchannelDeliveries.inc({ outcome: 'delivered' });
     logger.info({ clientId: client.clientId }, 'back-channel logout delivered');
+  });
+  provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const grantType = ctx.oidc.params?.['grant_type'];
+    deps.metrics?.tokensIssued.inc({ grant_type: typeof grantType === 'string' ? grantType : 'unknown' });
   });
   return provider;
 }

@@ -79,9 +79,19 @@ describe('a bad value stops start-up with a message naming the variable', () => 
     ['LOG_LEVEL', 'verbose'],
     ['OUTBOUND_ALLOWED_NETWORKS', '10.0.0.0/8,intranet'],
     ['OUTBOUND_ALLOWED_NETWORKS', '10.0.0.1'],
+    ['METRICS_TOKEN', 'too-short'],
+    ['METRICS_ALLOWED_NETWORKS', 'prometheus.internal'],
   ])('%s=%s', (variable, value) => {
     const error = configErrorOf({ MASTER_KEY: hexKey, [variable]: value });
     expect(error.message).toContain(variable);
+  });
+
+  it('opens /metrics to loopback by default outside production, and to no one by default in production', () => {
+    expect(loadConfig({ MASTER_KEY: hexKey }).metrics).toEqual({ token: null, allowedNetworks: ['127.0.0.0/8', '::1/128'] });
+    const production = loadConfig({
+      NODE_ENV: 'production', ISSUER: 'http://id.internal:3000', MASTER_KEY: hexKey, COOKIE_KEYS: 'k'.repeat(32),
+    });
+    expect(production.metrics).toEqual({ token: null, allowedNetworks: [] });
   });
 
   it('accepts a list of IPv4 and IPv6 networks in OUTBOUND_ALLOWED_NETWORKS', () => {

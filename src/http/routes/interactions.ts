@@ -11,12 +11,14 @@ import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type Translate } from '../../i18n/catalog.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
 import { pageContext } from '../page.ts';
+import type { Metrics } from '../../metrics.ts';
 import type { Views } from '../views.ts';
 
 export interface InteractionRouteDeps extends AccountDeps {
   readonly views: Views;
   /** The provider in force now; it is rebuilt when signing keys change. */
   readonly provider: () => Provider;
+  readonly metrics: Metrics;
 }
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -70,12 +72,14 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       });
     } catch (error) {
       if (!(error instanceof AppError && error.code === 'busy')) throw error;
+      deps.metrics.logins.inc({ outcome: 'busy' });
       // Keep the person on their form, with what they typed, and tell browsers when to try again.
       ctx.status = 503;
       ctx.set('Retry-After', '2');
       await renderLogin(deps, ctx, interaction, { login, error: 'error.busy' });
       return;
     }
+    deps.metrics.logins.inc({ outcome: result.outcome });
     if (result.outcome !== 'success') {
       ctx.status = 401;
       await renderLogin(deps, ctx, interaction, {
