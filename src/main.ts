@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
+import { deleteStaleThrottles } from './db/queries/login-throttle.ts';
 import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
 import { countActiveUsersWithRole } from './db/queries/role-assignments.ts';
 import { roles } from './domain/accounts.ts';
+import { pairWindowSeconds } from './domain/login-throttle.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
 import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
 import { createApp } from './http/app.ts';
@@ -70,8 +72,10 @@ export async function startServer(config: Config, logger: Logger, options: Start
         void Promise.all([
           deleteExpiredPayloads(db),
           pruneExpiredKeys(db, new Date(), signingKeyRetentionSeconds),
+          // Counters quiet for a whole window count for nothing any more.
+          deleteStaleThrottles(db, new Date(Date.now() - pairWindowSeconds(config.loginThrottle) * 1000)),
         ]).then(
-          ([payloads, keys]) => (payloads || keys) && logger.info({ payloads, keys }, 'removed expired artifacts'),
+          ([payloads, keys, throttles]) => (payloads || keys || throttles) && logger.info({ payloads, keys, throttles }, 'removed expired artifacts'),
           (error: unknown) => logger.error({ err: error }, 'cleanup of expired artifacts failed'),
         );
       }, config.cleanupIntervalSeconds * 1000),

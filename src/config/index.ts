@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
+import type { ThrottlePolicy } from '../domain/login-throttle.ts';
 import { readOrCreateDevelopmentMasterKey } from './master-key.ts';
 
 /**
@@ -91,6 +92,19 @@ const environmentSchema = z.object({
     .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
     .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()], { error: 'must be CIDR networks such as 10.0.0.0/8' })))
     .optional(),
+  /**
+   * Brute-force protection (domain/login-throttle.ts). After LOGIN_DELAY_AFTER_FAILURES failures
+   * from one address against one name, its attempts are spaced out, doubling up to
+   * LOGIN_MAX_DELAY_SECONDS. LOGIN_LOCKOUT_THRESHOLD failures against one name within
+   * LOGIN_FAILURE_WINDOW_SECONDS, from two addresses or more, lock it for LOGIN_LOCKOUT_SECONDS.
+   * An address with LOGIN_ADDRESS_MAX_FAILURES failures in the window waits for the window's end.
+   */
+  LOGIN_DELAY_AFTER_FAILURES: z.coerce.number().int().min(1).default(3),
+  LOGIN_MAX_DELAY_SECONDS: z.coerce.number().int().min(1).default(3600),
+  LOGIN_LOCKOUT_THRESHOLD: z.coerce.number().int().min(2).default(10),
+  LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
+  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
+  LOGIN_ADDRESS_MAX_FAILURES: z.coerce.number().int().min(1).default(100),
   /** Seconds between sweeps of expired OIDC artifacts (sessions, codes, tokens). */
   CLEANUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   /**
@@ -122,6 +136,7 @@ export interface Config {
   };
   readonly outboundAllowedNetworks: readonly string[];
   readonly metrics: { readonly token: string | null; readonly allowedNetworks: readonly string[] };
+  readonly loginThrottle: ThrottlePolicy;
   readonly cleanupIntervalSeconds: number;
   readonly keyPublishAheadSeconds: number;
 }
@@ -183,6 +198,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: {
       token: e.METRICS_TOKEN ?? null,
       allowedNetworks: e.METRICS_ALLOWED_NETWORKS ?? (production ? [] : loopback),
+    },
+    loginThrottle: {
+      delayAfterFailures: e.LOGIN_DELAY_AFTER_FAILURES,
+      maxDelaySeconds: e.LOGIN_MAX_DELAY_SECONDS,
+      lockoutThreshold: e.LOGIN_LOCKOUT_THRESHOLD,
+      lockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
+      windowSeconds: e.LOGIN_FAILURE_WINDOW_SECONDS,
+      addressMaxFailures: e.LOGIN_ADDRESS_MAX_FAILURES,
     },
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,
     keyPublishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS,

@@ -196,6 +196,14 @@ export interface AuditChainHeadTable {
   count: ColumnType<string, string | number, string | number>;
 }
 
+export interface LoginThrottleTable {
+  key: string;
+  failures: number;
+  window_started_at: Date;
+  last_failure_at: Date;
+  locked_until: Date | null;
+}
+
 export interface Database {
   users: UsersTable;
   role_assignments: RoleAssignmentsTable;
@@ -207,6 +215,7 @@ export interface Database {
   mail_outbox: MailOutboxTable;
   audit_events: AuditEventsTable;
   audit_chain_head: AuditChainHeadTable;
+  login_throttle: LoginThrottleTable;
   clients: ClientsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
@@ -214,6 +223,7 @@ export interface Database {
 
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
+export type LoginThrottle = Selectable<LoginThrottleTable>;
 export type OrgUnit = Selectable<OrgUnitsTable>;
 export type Group = Selectable<GroupsTable>;
 export type RoleAssignment = Selectable<RoleAssignmentsTable>;

@@ -7,12 +7,15 @@ import { findUserById, findUserByLogin, insertUser, recordLogin, updatePasswordH
 import type { Database, User, UserStatus } from '../db/schema.ts';
 import { conflict, invalidInput } from '../errors.ts';
 import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
+import { checkLoginThrottle, recordLoginFailure, recordLoginSuccess, type ThrottlePolicy } from './login-throttle.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { fullNameSchema, usernameSchema } from './person-fields.ts';
 
 export interface AccountDeps {
   readonly db: Kysely<Database>;
   readonly passwords: PasswordHasher;
+  /** Brute-force protection; the server always has it, a one-off tool may go without. */
+  readonly throttle?: ThrottlePolicy | undefined;
 }
 
 export const roles = { superAdmin: 'super_admin' } as const;
@@ -27,11 +30,14 @@ export const passwordSchema = z
 export type PasswordLoginResult =
   | { readonly outcome: 'success'; readonly user: User }
   | { readonly outcome: 'invalid_credentials' }
-  | { readonly outcome: 'inactive'; readonly status: Exclude<UserStatus, 'active'> };
+  | { readonly outcome: 'inactive'; readonly status: Exclude<UserStatus, 'active'> }
+  /** Too many failures: the password was not even checked. The same for known and unknown names. */
+  | { readonly outcome: 'throttled'; readonly reason: 'locked' | 'delayed'; readonly retryAfterSeconds: number };
 
 /**
  * Checks a login name and password. An unknown login and a wrong password give the same outcome
  * and cost the same time. Only someone who knows the password learns that an account is not active.
+ * Throttling (see login-throttle.ts) is keyed on the name as typed, so it treats both alike too.
  */
 export async function authenticateWithPassword(
   deps: AccountDeps,
@@ -39,10 +45,23 @@ export async function authenticateWithPassword(
   password: string,
   attempt: LoginAttempt = { origin: noOrigin, clientId: null },
 ): Promise<PasswordLoginResult> {
+  const source = { login: login.slice(0, 320), ip: attempt.origin.ip };
+  if (deps.throttle) {
+    const throttled = await checkLoginThrottle(deps.db, source, deps.throttle);
+    if (!throttled.allowed) return { outcome: 'throttled', reason: throttled.reason, retryAfterSeconds: throttled.retryAfterSeconds };
+  }
   const user = login.length <= 320 ? await findUserByLogin(deps.db, login.normalize('NFC').trim()) : undefined;
   const verdict = await deps.passwords.verify(user?.password_hash ?? null, password);
   const details = { client_id: attempt.clientId, method: 'password' };
   if (!user || !verdict.ok) {
+    const lock = deps.throttle ? await recordLoginFailure(deps.db, source, deps.throttle) : null;
+    if (lock) {
+      await recordAuditEvent(deps.db, {
+        actor: { type: 'system', id: null, name: 'mekong-id' }, origin: attempt.origin, action: 'login.lockout', outcome: 'denied',
+        target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id,
+        details: { login: user ? user.username : unknownLoginHint(login), locked_until: lock.lockedUntil.toISOString(), failures: lock.failures, addresses: lock.addresses },
+      });
+    }
     // For a login that matches nobody, only a hint of what was typed is kept: people type their
     // password into the username field, and the audit log can never forget.
     await recordAuditEvent(deps.db, {
@@ -53,6 +72,8 @@ export async function authenticateWithPassword(
     return { outcome: 'invalid_credentials' };
   }
   if (verdict.rehashed) await updatePasswordHash(deps.db, user.id, verdict.rehashed);
+  // The right password: this address's count starts over, whatever the account's state.
+  if (deps.throttle) await recordLoginSuccess(deps.db, source);
   if (user.status !== 'active') {
     await recordAuditEvent(deps.db, {
       actor: actorOf(user), origin: attempt.origin, action: 'login.failure', outcome: 'failure',

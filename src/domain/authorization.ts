@@ -17,6 +17,8 @@ export const permissions = [
   'users.lifecycle',
   /** Send or resend an activation link. */
   'users.activation',
+  /** Lift a lock that failed sign-ins put on someone's login names. */
+  'users.unlock',
   'org_units.read',
   'org_units.write',
   'groups.read',
@@ -31,10 +33,10 @@ export type Permission = (typeof permissions)[number];
 export const permissionsOfRole: Readonly<Record<AdminRole, readonly Permission[]>> = Object.freeze({
   super_admin: permissions,
   org_admin: [
-    'users.read', 'users.write', 'users.lifecycle', 'users.activation', 'org_units.read', 'org_units.write',
+    'users.read', 'users.write', 'users.lifecycle', 'users.activation', 'users.unlock', 'org_units.read', 'org_units.write',
     'groups.read', 'groups.write', 'roles.read', 'roles.write', 'audit.read',
   ],
-  helpdesk: ['users.read', 'users.activation', 'org_units.read', 'groups.read'],
+  helpdesk: ['users.read', 'users.activation', 'users.unlock', 'org_units.read', 'groups.read'],
   auditor: ['users.read', 'org_units.read', 'groups.read', 'roles.read', 'audit.read'],
   developer: ['clients.register'],
 });

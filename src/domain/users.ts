@@ -22,6 +22,7 @@ import type { Database, OrgUnit, User, UserStatus } from '../db/schema.ts';
 import { AppError, assertThat, conflict } from '../errors.ts';
 import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent } from './audit.ts';
+import { unlockLogins } from './login-throttle.ts';
 import { AccessDenied, mayGrantRole, requirePermission, scopeOf, subtreeFilter, type AdminContext, type Permission } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
 import {
@@ -320,6 +321,21 @@ export async function sendActivation(
       details: { mailed: user.email !== null },
     });
     return { mailedTo: user.email, token: user.email === null ? token : null };
+  });
+}
+
+/**
+ * Lifts the lock that failed sign-ins put on a person's login names (username and email), and
+ * forgets the counts behind it; the person can try again at once.
+ */
+export async function unlockUser(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, id: string): Promise<UserDetail> {
+  return deps.db.transaction().execute(async (trx) => {
+    const user = await loadUserFor(trx, context, id, 'users.unlock', 'user.unlock', 'global_roles');
+    const cleared = await unlockLogins(trx, [user.username, ...(user.email === null ? [] : [user.email])]);
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action: 'user.unlock', target: target(id), orgUnitId: user.primary_org_unit_id, details: { cleared_counters: cleared },
+    });
+    return user;
   });
 }
 

@@ -80,6 +80,18 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       return;
     }
     deps.metrics.logins.inc({ outcome: result.outcome });
+    if (result.outcome === 'throttled') {
+      // The same page for a known and an unknown name: what was refused is the attempt, not the account.
+      ctx.status = 429;
+      ctx.set('Retry-After', String(result.retryAfterSeconds));
+      const minutes = String(Math.ceil(result.retryAfterSeconds / 60));
+      await renderLogin(deps, ctx, interaction, {
+        login,
+        error: result.reason === 'locked' ? 'login.locked' : 'login.throttled',
+        errorParams: { seconds: String(result.retryAfterSeconds), minutes },
+      });
+      return;
+    }
     if (result.outcome !== 'success') {
       ctx.status = 401;
       await renderLogin(deps, ctx, interaction, {
@@ -132,7 +144,7 @@ async function renderLogin(
   deps: InteractionRouteDeps,
   ctx: Context,
   interaction: Interaction,
-  state: { login?: string | undefined; error?: string },
+  state: { login?: string | undefined; error?: string; errorParams?: Record<string, string> },
 ): Promise<void> {
   const client = await deps.provider().Client.find(String(interaction.params['client_id']));
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
@@ -143,7 +155,7 @@ async function renderLogin(
     uid: interaction.uid,
     csrfToken: csrfToken(ctx),
     login: state.login ?? '',
-    error: state.error && isMessageKey(state.error) ? t(state.error) : null,
+    error: state.error && isMessageKey(state.error) ? t(state.error, state.errorParams) : null,
     clientName: client?.clientName ?? null,
   });
 }

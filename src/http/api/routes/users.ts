@@ -6,6 +6,7 @@ import {
   changeUserStatus,
   createUser,
   sendActivation,
+  unlockUser,
   getUser,
   listUsersInScope,
   newUserSchema,
@@ -78,6 +79,12 @@ export function userRoutes(deps: UserAdminDeps): ApiRoute[] {
     lifecycle('suspend', 'suspended', 'Suspend a person: every session and token ends, apps get back-channel logout; reversible'),
     lifecycle('disable', 'disabled', 'Disable a leaver: every session and token ends, apps get back-channel logout'),
     lifecycle('enable', 'active', 'Let a suspended or disabled person sign in again'),
+    defineRoute({
+      method: 'post', path: '/users/{id}/unlock', tag: 'users',
+      summary: 'Lift the lock that too many failed sign-ins put on a person\'s username and email, so they can try again at once',
+      params: idParams, response: userDetail,
+      handler: async ({ params, context }) => detailFor(context, await unlockUser(deps, context, params.id)),
+    }),
     defineRoute({
       method: 'post', path: '/users/{id}/activation', tag: 'users',
       summary: 'Send a new activation link to someone not yet activated (the old link stops working). Mailed to their address; ' +

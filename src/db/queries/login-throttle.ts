@@ -1,0 +1,67 @@
+import { sql, type Kysely } from 'kysely';
+
+import type { Database, LoginThrottle } from '../schema.ts';
+
+export async function findThrottles(db: Kysely<Database>, keys: readonly string[]): Promise<LoginThrottle[]> {
+  if (keys.length === 0) return [];
+  return db.selectFrom('login_throttle').selectAll().where('key', 'in', keys).execute();
+}
+
+/**
+ * Counts one failure against each key, atomically: a window older than `windowSeconds` starts
+ * again at one. Returns the counters as they now stand.
+ */
+export async function countFailures(db: Kysely<Database>, keys: readonly string[], now: Date, windowSeconds: number): Promise<LoginThrottle[]> {
+  if (keys.length === 0) return [];
+  const windowStart = new Date(now.getTime() - windowSeconds * 1000);
+  return db
+    .insertInto('login_throttle')
+    .values(keys.map((key) => ({ key, failures: 1, window_started_at: now, last_failure_at: now, locked_until: null })))
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet({
+        failures: sql<number>`case when login_throttle.last_failure_at < ${windowStart} then 1 else login_throttle.failures + 1 end`,
+        window_started_at: sql<Date>`case when login_throttle.last_failure_at < ${windowStart} then ${now} else login_throttle.window_started_at end`,
+        last_failure_at: now,
+      }),
+    )
+    .returningAll()
+    .execute();
+}
+
+/** Failures and distinct addresses behind one login name's pairs within the window. */
+export async function recentPairsOf(db: Kysely<Database>, loginKeyPrefix: string, since: Date): Promise<{ addresses: number; failures: number }> {
+  const row = await db
+    .selectFrom('login_throttle')
+    .select((eb) => [eb.fn.countAll<string>().as('addresses'), eb.fn.coalesce(eb.fn.sum<string>('failures'), sql<string>`0`).as('failures')])
+    .where('key', 'like', `${loginKeyPrefix.replace(/[\\%_]/g, '\\$&')}%`)
+    .where('last_failure_at', '>=', since)
+    .executeTakeFirstOrThrow();
+  return { addresses: Number(row.addresses), failures: Number(row.failures) };
+}
+
+export async function lockThrottle(db: Kysely<Database>, key: string, until: Date): Promise<void> {
+  await db.updateTable('login_throttle').set({ locked_until: until }).where('key', '=', key).execute();
+}
+
+/** Forgets the counters of these keys, and of every pair under these login names. */
+export async function clearThrottles(db: Kysely<Database>, keys: readonly string[], pairPrefixes: readonly string[]): Promise<number> {
+  if (keys.length === 0 && pairPrefixes.length === 0) return 0;
+  const result = await db
+    .deleteFrom('login_throttle')
+    .where((eb) => eb.or([
+      ...(keys.length > 0 ? [eb('key', 'in', keys)] : []),
+      ...pairPrefixes.map((prefix) => eb('key', 'like', `${prefix.replace(/[\\%_]/g, '\\$&')}%`)),
+    ]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Counters nobody has failed against for `olderThanSeconds`: the periodic sweep removes them. */
+export async function deleteStaleThrottles(db: Kysely<Database>, before: Date): Promise<number> {
+  const result = await db
+    .deleteFrom('login_throttle')
+    .where('last_failure_at', '<', before)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', before)]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
