@@ -65,7 +65,7 @@ describe('the delay between attempts from one address against one name', () => {
     }
     const next = await check('lethic', '203.0.113.7', seconds);
     expect(next).toMatchObject({ allowed: false, reason: 'delayed' });
-    expect(next.allowed === false && next.retryAfterSeconds).toBeGreaterThanOrEqual(512);
+    expect(!next.allowed && next.retryAfterSeconds).toBeGreaterThanOrEqual(512);
   });
 });
 
