@@ -135,7 +135,7 @@ async function createAdmin(config: Config, args: string[]): Promise<number> {
   const password = await readPasswordFromStdin();
   const user = await withDatabase(config, (database) =>
     createSuperAdministrator(
-      { db: database.db, passwords: createPasswordHasher(config.argon2) },
+      { db: database.db, passwords: createPasswordHasher(config.argon2), passwordPolicy: config.passwordPolicy },
       { username: values.username!, password, ...(values['full-name'] ? { fullName: values['full-name'] } : {}) },
     ),
   );

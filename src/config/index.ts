@@ -4,6 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 
 import type { ThrottlePolicy } from '../domain/login-throttle.ts';
+import type { PasswordPolicy } from '../domain/password-policy.ts';
 import { readOrCreateDevelopmentMasterKey } from './master-key.ts';
 
 /**
@@ -92,6 +93,8 @@ const environmentSchema = z.object({
     .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
     .pipe(z.array(z.union([z.cidrv4(), z.cidrv6()], { error: 'must be CIDR networks such as 10.0.0.0/8' })))
     .optional(),
+  /** The shortest password accepted (NIST SP 800-63B asks for at least 8; 10 is our default). */
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(10),
   /**
    * Brute-force protection (domain/login-throttle.ts). After LOGIN_DELAY_AFTER_FAILURES failures
    * from one address against one name, its attempts are spaced out, doubling up to
@@ -137,6 +140,7 @@ export interface Config {
   readonly outboundAllowedNetworks: readonly string[];
   readonly metrics: { readonly token: string | null; readonly allowedNetworks: readonly string[] };
   readonly loginThrottle: ThrottlePolicy;
+  readonly passwordPolicy: PasswordPolicy;
   readonly cleanupIntervalSeconds: number;
   readonly keyPublishAheadSeconds: number;
 }
@@ -199,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: e.METRICS_TOKEN ?? null,
       allowedNetworks: e.METRICS_ALLOWED_NETWORKS ?? (production ? [] : loopback),
     },
+    passwordPolicy: { minLength: e.PASSWORD_MIN_LENGTH },
     loginThrottle: {
       delayAfterFailures: e.LOGIN_DELAY_AFTER_FAILURES,
       maxDelaySeconds: e.LOGIN_MAX_DELAY_SECONDS,

@@ -106,7 +106,7 @@ async function runCli(target: CliTarget, args: string[], stdin = ''): Promise<Cl
 /** A message meant for a person: no stack trace. */
 const noStackTrace = /\n\s+at /;
 
-const adminPassword = 'Mật khẩu quản trị tỉnh 2026';
+const adminPassword = 'Sông Tiền chảy qua Mỹ Tho năm 2026';
 
 let target: CliTarget;
 

@@ -84,6 +84,19 @@ describe('createSuperAdministrator', () => {
     expect(await database.db.selectFrom('users').select('id').where('username', '=', 'quantri2').executeTakeFirst()).toBeUndefined();
   });
 
+  it('refuses a common password and one made of the username, creating no one', async () => {
+    const common = await appErrorOf(createSuperAdministrator(deps, { username: 'quantri3', password: 'qwertyuiop' }));
+    expect(common.message).toContain('one of the most common passwords');
+    const personal = await appErrorOf(createSuperAdministrator(deps, { username: 'quantri3', password: 'QuanTri3@2026' }));
+    expect(personal.message).toContain('more than your name, username or email');
+    expect(await database.db.selectFrom('users').select('id').where('username', '=', 'quantri3').executeTakeFirst()).toBeUndefined();
+  });
+
+  it('applies the configured minimum length', async () => {
+    const error = await appErrorOf(createSuperAdministrator({ ...deps, passwordPolicy: { minLength: 16 } }, { username: 'quantri4', password: 'sông Tiền 2026' }));
+    expect(error.message).toContain('a password needs at least 16 characters');
+  });
+
   it('refuses a username taken in another case with a conflict, leaving the first account untouched', async () => {
     const first = await createSuperAdministrator(deps, { username: 'admin', password });
     const error = await appErrorOf(createSuperAdministrator(deps, { username: 'Admin', password: 'another long password' }));
