@@ -129,10 +129,10 @@ describe('the delay after a few wrong passwords from one address', () => {
     expect((await page.submit('nguyenvanan', wrongPassword)).status).toBe(401);
     expect((await page.submit('nguyenvanan', wrongPassword)).status).toBe(401);
 
+    // The second failure owes one second (the delay doubles from there): the two attempts below
+    // come straight after it, on the same page, well within that second.
     const guess = await page.submit('nguyenvanan', wrongPassword);
-    expect(guess.status).toBe(429);
-    expect(guess.retryAfter).toMatch(/^[1-9]\d*$/);
-    expect(guess.alert).toBe(`Đã nhập sai nhiều lần. Hãy thử lại sau ${guess.retryAfter} giây.`);
+    expect(guess).toMatchObject({ status: 429, retryAfter: '1', alert: 'Đã nhập sai nhiều lần. Hãy thử lại sau 1 giây.' });
     const rightPassword = await page.submit('nguyenvanan', password);
     expect(rightPassword).toMatchObject({ status: 429, signedIn: false, alert: `Đã nhập sai nhiều lần. Hãy thử lại sau ${rightPassword.retryAfter} giây.` });
 
