@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface Metrics {
   readonly registry: Registry;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
-  /** Password sign-ins by outcome: success, invalid_credentials, inactive, busy. */
+  /** Password sign-ins by outcome: success, invalid_credentials, inactive, throttled, busy. */
   readonly logins: Counter<'outcome'>;
   /** Tokens issued at the token endpoint, by grant type. */
   readonly tokensIssued: Counter<'grant_type'>;

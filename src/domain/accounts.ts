@@ -7,7 +7,7 @@ import { findUserById, findUserByLogin, insertUser, recordLogin, updatePasswordH
 import type { Database, User, UserStatus } from '../db/schema.ts';
 import { conflict, invalidInput } from '../errors.ts';
 import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
-import { checkLoginThrottle, recordLoginFailure, recordLoginSuccess, type ThrottlePolicy } from './login-throttle.ts';
+import { admitLoginAttempt, recordLoginFailure, recordLoginSuccess, type ThrottlePolicy } from './login-throttle.ts';
 import { passwordProblems, type PasswordPolicy } from './password-policy.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { fullNameSchema, usernameSchema } from './person-fields.ts';
@@ -44,7 +44,7 @@ export async function authenticateWithPassword(
 ): Promise<PasswordLoginResult> {
   const source = { login: login.slice(0, 320), ip: attempt.origin.ip };
   if (deps.throttle) {
-    const throttled = await checkLoginThrottle(deps.db, source, deps.throttle);
+    const throttled = await admitLoginAttempt(deps.db, source, deps.throttle);
     if (!throttled.allowed) return { outcome: 'throttled', reason: throttled.reason, retryAfterSeconds: throttled.retryAfterSeconds };
   }
   const user = login.length <= 320 ? await findUserByLogin(deps.db, login.normalize('NFC').trim()) : undefined;

@@ -6,6 +6,7 @@ import {
   findThrottles,
   lockThrottle,
   recentPairsOf,
+  reservePairAttempt,
 } from '../db/queries/login-throttle.ts';
 import type { Database, LoginThrottle } from '../db/schema.ts';
 
@@ -91,8 +92,24 @@ export async function checkLoginThrottle(db: Kysely<Database>, attempt: LoginAtt
 }
 
 /**
- * Counts a failed attempt. Returns the lock it set, when this failure locked the name: the caller
- * records that in the audit log.
+ * Whether an attempt may be checked, deciding for attempts sent at the same moment too: the
+ * attempt is counted against its pair before the (slow) password check, so a burst of guesses from
+ * one address gets no more through than the delay allows. Call recordLoginFailure or
+ * recordLoginSuccess once the password has been checked.
+ */
+export async function admitLoginAttempt(db: Kysely<Database>, attempt: LoginAttemptSource, policy: ThrottlePolicy, now = new Date()): Promise<ThrottleVerdict> {
+  const verdict = await checkLoginThrottle(db, attempt, policy, now);
+  const keys = keysOf(attempt);
+  if (!verdict.allowed || keys.pair === null) return verdict;
+  if (await reservePairAttempt(db, keys.pair, now, { ...policy, windowSeconds: pairWindowSeconds(policy) })) return verdict;
+  // Another attempt from this address got in first: this one waits like any other.
+  const again = await checkLoginThrottle(db, attempt, policy, now);
+  return again.allowed ? { allowed: false, reason: 'delayed', retryAfterSeconds: 1 } : again;
+}
+
+/**
+ * Counts a failed attempt (its pair was counted when it was admitted). Returns the lock it set,
+ * when this failure locked the name: the caller records that in the audit log.
  */
 export async function recordLoginFailure(
   db: Kysely<Database>,
@@ -102,7 +119,6 @@ export async function recordLoginFailure(
 ): Promise<{ lockedUntil: Date; addresses: number; failures: number } | null> {
   const keys = keysOf(attempt);
   const counted = await countFailures(db, [keys.login, keys.address].filter((key) => key !== null), now, policy.windowSeconds);
-  if (keys.pair !== null) await countFailures(db, [keys.pair], now, pairWindowSeconds(policy));
   const name = counted.find((row) => row.key === keys.login);
   if (!name || name.failures < policy.lockoutThreshold || (name.locked_until && name.locked_until > now)) return null;
   const recent = await recentPairsOf(db, pairPrefix(attempt.login), new Date(now.getTime() - policy.windowSeconds * 1000));

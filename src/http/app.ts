@@ -32,7 +32,9 @@ export interface AppDeps {
 
 /** Mekong ID's own routes first; whatever they do not handle goes to oidc-provider at the issuer root. */
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: deps.config.trustProxy, keys: [...deps.config.cookieKeys] });
+  // Behind the proxy, the client's address is the last X-Forwarded-For entry, the one the proxy
+  // appended; anything before it the client wrote itself (and could use to dodge throttling).
+  const app = new Koa({ proxy: deps.config.trustProxy, maxIpsCount: 1, keys: [...deps.config.cookieKeys] });
   const https = deps.config.issuer.startsWith('https:');
 
   app.use(requestContext(deps.logger, deps.config.trustProxy));

@@ -157,6 +157,8 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // The address the proxy saw is the last X-Forwarded-For entry; those before it are the client's to invent.
+  provider.maxIpsCount = 1;
   installHashedClientSecrets(provider);
   installAuditTrail(provider, deps.db, logger);
 

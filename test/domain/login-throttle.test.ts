@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import {
+  admitLoginAttempt,
   checkLoginThrottle,
   pairDelaySeconds,
   recordLoginFailure,
@@ -35,7 +36,11 @@ beforeEach(async () => {
 
 const at = (seconds: number) => new Date(Date.UTC(2026, 10, 26, 8, 0, 0) + seconds * 1000);
 const check = (login: string, ip: string, seconds: number) => checkLoginThrottle(database.db, { login, ip }, policy, at(seconds));
-const fail = (login: string, ip: string, seconds: number) => recordLoginFailure(database.db, { login, ip }, policy, at(seconds));
+/** A wrong password as the server meets it: admitted (or not), then counted as a failure; the lock it set, if any. */
+async function fail(login: string, ip: string, seconds: number) {
+  const admitted = await admitLoginAttempt(database.db, { login, ip }, policy, at(seconds));
+  return admitted.allowed ? recordLoginFailure(database.db, { login, ip }, policy, at(seconds)) : null;
+}
 
 describe('the delay between attempts from one address against one name', () => {
   it('is nothing for the first failures, then doubles up to the longest delay', () => {
@@ -50,10 +55,10 @@ describe('the delay between attempts from one address against one name', () => {
   });
 
   it('treats the name without regard to case or Unicode form, and leaves other addresses and names alone', async () => {
-    for (let n = 0; n < 5; n += 1) await fail('Đặng.Lâm'.normalize('NFD'), '203.0.113.7', 0);
-    expect((await check('đặng.lâm', '203.0.113.7', 1)).allowed).toBe(false);
-    expect(await check('đặng.lâm', '198.51.100.9', 1)).toEqual({ allowed: true });
-    expect(await check('tranthib', '203.0.113.7', 1)).toEqual({ allowed: true });
+    for (let n = 0; n < 5; n += 1) await fail('Đặng.Lâm'.normalize('NFD'), '203.0.113.7', n);
+    expect((await check('đặng.lâm', '203.0.113.7', 4)).allowed).toBe(false);
+    expect(await check('đặng.lâm', '198.51.100.9', 4)).toEqual({ allowed: true });
+    expect(await check('tranthib', '203.0.113.7', 4)).toEqual({ allowed: true });
   });
 
   it('does not forget a patient address: waiting out a delay does not restart it at full speed', async () => {
@@ -94,13 +99,21 @@ describe('locking a name', () => {
   });
 });
 
+describe('attempts sent at the same moment', () => {
+  it('let through no more guesses than the delay allows', async () => {
+    const verdicts = await Promise.all(Array.from({ length: 8 }, () => admitLoginAttempt(database.db, { login: 'dothih', ip: '203.0.113.7' }, policy, at(0))));
+    // Three are admitted before the delay starts; the rest wait, even though none has failed yet.
+    expect(verdicts.filter((verdict) => verdict.allowed)).toHaveLength(3);
+  });
+});
+
 describe('a correct password', () => {
   it('restarts the count of its own address and the name, not the counts of other addresses', async () => {
     for (let n = 0; n < 5; n += 1) await fail('buivang', '203.0.113.7', 0);
     for (let n = 0; n < 5; n += 1) await fail('buivang', '198.51.100.9', 0);
     await recordLoginSuccess(database.db, { login: 'buivang', ip: '198.51.100.9' });
-    expect(await check('buivang', '198.51.100.9', 1)).toEqual({ allowed: true });
-    expect((await check('buivang', '203.0.113.7', 1)).allowed).toBe(false);
+    expect(await check('buivang', '198.51.100.9', 0)).toEqual({ allowed: true });
+    expect((await check('buivang', '203.0.113.7', 0)).allowed).toBe(false);
   });
 });
 

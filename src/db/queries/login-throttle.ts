@@ -28,6 +28,31 @@ export async function countFailures(db: Kysely<Database>, keys: readonly string[
     .execute();
 }
 
+/**
+ * Counts an attempt from a name and address before its password is checked, if the pair's delay
+ * allows it, in one statement: of attempts sent at the same moment, only as many as the delay
+ * allows get through. False when it must wait. A success later forgets the count.
+ */
+export async function reservePairAttempt(
+  db: Kysely<Database>,
+  key: string,
+  now: Date,
+  policy: { delayAfterFailures: number; maxDelaySeconds: number; windowSeconds: number },
+): Promise<boolean> {
+  const windowStart = new Date(now.getTime() - policy.windowSeconds * 1000);
+  const { rows } = await sql<{ key: string }>`
+    insert into login_throttle as t (key, failures, window_started_at, last_failure_at) values (${key}, 1, ${now}, ${now})
+    on conflict (key) do update set
+      failures = case when t.last_failure_at < ${windowStart} then 1 else t.failures + 1 end,
+      window_started_at = case when t.last_failure_at < ${windowStart} then ${now} else t.window_started_at end,
+      last_failure_at = ${now}
+    where t.last_failure_at < ${windowStart}
+      or t.failures < ${policy.delayAfterFailures}
+      or t.last_failure_at + make_interval(secs => least(power(2, t.failures - ${policy.delayAfterFailures}), ${policy.maxDelaySeconds})) <= ${now}
+    returning t.key`.execute(db);
+  return rows.length > 0;
+}
+
 /** Failures and distinct addresses behind one login name's pairs within the window. */
 export async function recentPairsOf(db: Kysely<Database>, loginKeyPrefix: string, since: Date): Promise<{ addresses: number; failures: number }> {
   const row = await db
