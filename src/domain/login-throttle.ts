@@ -15,8 +15,9 @@ import type { Database, LoginThrottle } from '../db/schema.ts';
  * - the login name with the source address (a "pair"): after a few failures, each further attempt
  *   from that address must wait twice as long as the last (1 s, 2 s, 4 s, … up to an hour). One
  *   address can guess a few dozen passwords a day, and nobody else is slowed down by it;
- * - the login name alone: enough failures within the window, coming from at least two addresses,
- *   lock it for a while. A single address never locks anyone out: it only slows itself down;
+ * - the login name alone: enough failures within the window, coming from at least two addresses
+ *   (and at least two besides those of the busiest address), lock it for a while.
+ *   A single address never locks anyone out: it only slows itself down;
  * - the source address alone: an address that fails against many names (password spraying) waits
  *   for its window to end.
  * Everything is keyed on the name as typed, never on whether an account exists, so an unknown name
@@ -122,8 +123,10 @@ export async function recordLoginFailure(
   const name = counted.find((row) => row.key === keys.login);
   if (!name || name.failures < policy.lockoutThreshold || (name.locked_until && name.locked_until > now)) return null;
   const recent = await recentPairsOf(db, pairPrefix(attempt.login), new Date(now.getTime() - policy.windowSeconds * 1000));
-  // One address only slows itself down; a lock needs the failures to come from more than one.
-  if (recent.addresses < 2) return null;
+  // One address only slows itself down: a lock needs the failures to come from more than one, and
+  // more than a single slip from the others, so that one attacker's address plus the person's own
+  // typo cannot lock the person out.
+  if (recent.addresses < 2 || recent.failures - recent.busiest < 2) return null;
   const lockedUntil = new Date(now.getTime() + policy.lockoutSeconds * 1000);
   await lockThrottle(db, keys.login, lockedUntil);
   return { lockedUntil, addresses: recent.addresses, failures: name.failures };

@@ -53,15 +53,23 @@ export async function reservePairAttempt(
   return rows.length > 0;
 }
 
-/** Failures and distinct addresses behind one login name's pairs within the window. */
-export async function recentPairsOf(db: Kysely<Database>, loginKeyPrefix: string, since: Date): Promise<{ addresses: number; failures: number }> {
+/** Within the window: how many addresses failed against one name, how often in all, and from the busiest one. */
+export async function recentPairsOf(
+  db: Kysely<Database>,
+  loginKeyPrefix: string,
+  since: Date,
+): Promise<{ addresses: number; failures: number; busiest: number }> {
   const row = await db
     .selectFrom('login_throttle')
-    .select((eb) => [eb.fn.countAll<string>().as('addresses'), eb.fn.coalesce(eb.fn.sum<string>('failures'), sql<string>`0`).as('failures')])
+    .select((eb) => [
+      eb.fn.countAll<string>().as('addresses'),
+      eb.fn.coalesce(eb.fn.sum<string>('failures'), sql<string>`0`).as('failures'),
+      eb.fn.coalesce(eb.fn.max('failures'), sql<number>`0`).as('busiest'),
+    ])
     .where('key', 'like', `${loginKeyPrefix.replace(/[\\%_]/g, '\\$&')}%`)
     .where('last_failure_at', '>=', since)
     .executeTakeFirstOrThrow();
-  return { addresses: Number(row.addresses), failures: Number(row.failures) };
+  return { addresses: Number(row.addresses), failures: Number(row.failures), busiest: row.busiest };
 }
 
 export async function lockThrottle(db: Kysely<Database>, key: string, until: Date): Promise<void> {
