@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
+import { runExclusively } from './db/queries/job-locks.ts';
 import { deleteStaleThrottles } from './db/queries/login-throttle.ts';
 import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
 import { countActiveUsersWithRole } from './db/queries/role-assignments.ts';
@@ -69,13 +70,14 @@ export async function startServer(config: Config, logger: Logger, options: Start
 
     const jobs = [
       setInterval(() => {
-        void Promise.all([
-          deleteExpiredPayloads(db),
-          pruneExpiredKeys(db, new Date(), signingKeyRetentionSeconds),
+        // One node sweeps at a time; the others skip this round.
+        void runExclusively(db, 'cleanup', async (connection) => ({
+          payloads: await deleteExpiredPayloads(connection),
+          keys: await pruneExpiredKeys(connection, new Date(), signingKeyRetentionSeconds),
           // Counters quiet for a whole window count for nothing any more.
-          deleteStaleThrottles(db, new Date(Date.now() - pairWindowSeconds(config.loginThrottle) * 1000)),
-        ]).then(
-          ([payloads, keys, throttles]) => (payloads || keys || throttles) && logger.info({ payloads, keys, throttles }, 'removed expired artifacts'),
+          throttles: await deleteStaleThrottles(connection, new Date(Date.now() - pairWindowSeconds(config.loginThrottle) * 1000)),
+        })).then(
+          (removed) => removed && (removed.payloads || removed.keys || removed.throttles) && logger.info(removed, 'removed expired artifacts'),
           (error: unknown) => logger.error({ err: error }, 'cleanup of expired artifacts failed'),
         );
       }, config.cleanupIntervalSeconds * 1000),
