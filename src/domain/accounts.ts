@@ -54,7 +54,7 @@ export async function authenticateWithPassword(
     const lock = deps.throttle ? await recordLoginFailure(deps.db, source, deps.throttle) : null;
     if (lock) {
       await recordAuditEvent(deps.db, {
-        actor: { type: 'system', id: null, name: 'mekong-id' }, origin: attempt.origin, action: 'login.lockout', outcome: 'denied',
+        actor: systemActor, origin: attempt.origin, action: 'login.lockout', outcome: 'denied',
         target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id,
         details: { login: user ? user.username : unknownLoginHint(login), locked_until: lock.lockedUntil.toISOString(), failures: lock.failures, addresses: lock.addresses },
       });

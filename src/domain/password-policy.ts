@@ -1,5 +1,7 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 
+import { foldVietnamese } from './person-fields.ts';
+
 /**
  * What makes a password acceptable, after NIST SP 800-63B: length, and not being a password an
  * attacker tries first. No composition rules (they make passwords harder to remember, not to
@@ -31,7 +33,7 @@ const serviceWords = ['mekong', 'mekongid', 'tiengiang', 'dongthap', 'matkhau', 
 
 /** Without case, diacritics (đ as d) or anything but letters and digits. */
 function fold(value: string): string {
-  return value.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[đĐ]/g, 'd').toLowerCase().replace(/[^a-z0-9]/g, '');
+  return foldVietnamese(value).replace(/[^a-z0-9]/g, '');
 }
 
 function contextWords(context: PasswordContext): string[] {

@@ -91,17 +91,20 @@ export const orgUnitCodeSchema = z
   .regex(/^[A-Z0-9][A-Z0-9._-]{0,63}$/, 'a unit code is 1 to 64 letters, digits, ".", "_" or "-"');
 
 /**
+ * Vietnamese text without case or diacritics, đ read as d ("Đặng Thị Ánh" → "dang thi anh"), as
+ * people type it on a keyboard without Vietnamese input. The database has its own twin of this for
+ * search (mekong_search_key, in the migrations), which a migration cannot import.
+ */
+export function foldVietnamese(value: string): string {
+  return value.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[đĐ]/g, 'd').toLowerCase();
+}
+
+/**
  * The login name HR would give someone: the given name then the initials of the rest, without
  * diacritics ("Nguyễn Thị Ánh Tuyết" → "tuyetnta"). Uniqueness is the caller's job.
  */
 export function usernameFromName(fullName: string): string {
-  const words = fullName
-    .normalize('NFD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .replace(/[đĐ]/g, 'd')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
+  const words = foldVietnamese(fullName).split(/[^a-z0-9]+/).filter(Boolean);
   const given = words.at(-1) ?? 'user';
   const initials = words.slice(0, -1).map((word) => word[0]).join('');
   const base = `${given}${initials}`.slice(0, 60);

@@ -7,6 +7,7 @@ import { invalidInput, type AppError } from '../errors.ts';
 import {
   emailSchema,
   employeeCodeSchema,
+  foldVietnamese,
   fullNameSchema,
   nationalIdSchema,
   orgUnitCodeSchema,
@@ -175,11 +176,7 @@ const isBlank = (record: readonly string[]) => record.every((cell) => cell.trim(
 
 /** A header's comparable form: no case, no diacritics, words joined by "_". */
 function headerKey(name: string): string {
-  return name
-    .normalize('NFD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .replace(/[đĐ]/g, 'd')
-    .toLowerCase()
+  return foldVietnamese(name)
     .replace(/[^a-z0-9]+/g, '_')
     .replace(/^_|_$/g, '');
 }

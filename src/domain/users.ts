@@ -30,6 +30,7 @@ import {
   employeeCodeSchema,
   fullNameSchema,
   idSchema,
+  maskNationalId,
   nationalIdSchema,
   phoneSchema,
   positionSchema,
@@ -242,7 +243,7 @@ function uniqueConcurrentUnits(primary: string, unitIds: readonly string[]): str
 function auditView(user: User | UserDetail): Record<string, unknown> {
   return {
     username: user.username, full_name: user.full_name, email: user.email, phone: user.phone,
-    employee_code: user.employee_code, national_id: user.national_id === null ? null : `…${user.national_id.slice(-3)}`,
+    employee_code: user.employee_code, national_id: user.national_id === null ? null : maskNationalId(user.national_id),
     position: user.position, org_unit_id: user.primary_org_unit_id, status: user.status,
   };
 }

@@ -78,8 +78,7 @@ export async function listAuditEvents(db: Kysely<Database>, filter: AuditEventFi
   if (filter.from !== undefined) query = query.where('occurred_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('occurred_at', '<', filter.to);
   if (filter.beforeId !== undefined) query = query.where(sql<boolean>`audit_events.id < ${filter.beforeId}::bigint`);
-  const subtrees = filter.subtrees;
-  if (subtrees !== null) query = query.where((eb) => orgUnitInSubtrees(eb, eb.ref('audit_events.org_unit_id'), subtrees));
+  if (filter.subtrees !== null) query = query.where(orgUnitInSubtrees(sql.ref('audit_events.org_unit_id'), filter.subtrees));
   return withTextIds(await query.execute());
 }
 

@@ -1,8 +1,8 @@
-import { sql, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
 import type { Database, Group } from '../schema.ts';
 import { isUuid } from './ids.ts';
-import { likeEscapedSearchKey } from './org-units.ts';
+import { likeEscapedSearchKey, pathInSubtrees } from './scope.ts';
 
 export interface GroupRow extends Group {
   readonly org_unit_path: string;
@@ -55,12 +55,7 @@ export interface GroupFilter {
 
 export async function listGroups(db: Kysely<Database>, filter: GroupFilter): Promise<GroupRow[]> {
   let query = withUnitAndCount(db).orderBy('groups.id').limit(filter.limit);
-  const subtrees = filter.subtrees;
-  if (subtrees !== null) {
-    query = subtrees.length === 0
-      ? query.where(sql<SqlBool>`false`)
-      : query.where((eb) => eb.or(subtrees.map((path) => eb('org_units.path', 'like', `${path}%`))));
-  }
+  if (filter.subtrees !== null) query = query.where(pathInSubtrees(sql.ref('org_units.path'), filter.subtrees));
   if (filter.within !== undefined) query = query.where('org_units.path', 'like', `${filter.within}%`);
   if (filter.q !== undefined) query = query.where(sql`mekong_search_key(groups.name)`, 'like', sql<string>`'%' || ${likeEscapedSearchKey(filter.q)} || '%'`);
   if (filter.afterId !== undefined) query = query.where('groups.id', '>', filter.afterId);

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 import type { Database, LoginThrottle } from '../schema.ts';
+import { escapeLike } from './scope.ts';
 
 export async function findThrottles(db: Kysely<Database>, keys: readonly string[]): Promise<LoginThrottle[]> {
   if (keys.length === 0) return [];
@@ -66,7 +67,7 @@ export async function recentPairsOf(
       eb.fn.coalesce(eb.fn.sum<string>('failures'), sql<string>`0`).as('failures'),
       eb.fn.coalesce(eb.fn.max('failures'), sql<number>`0`).as('busiest'),
     ])
-    .where('key', 'like', `${loginKeyPrefix.replace(/[\\%_]/g, '\\$&')}%`)
+    .where('key', 'like', `${escapeLike(loginKeyPrefix)}%`)
     .where('last_failure_at', '>=', since)
     .executeTakeFirstOrThrow();
   return { addresses: Number(row.addresses), failures: Number(row.failures), busiest: row.busiest };
@@ -83,7 +84,7 @@ export async function clearThrottles(db: Kysely<Database>, keys: readonly string
     .deleteFrom('login_throttle')
     .where((eb) => eb.or([
       ...(keys.length > 0 ? [eb('key', 'in', keys)] : []),
-      ...pairPrefixes.map((prefix) => eb('key', 'like', `${prefix.replace(/[\\%_]/g, '\\$&')}%`)),
+      ...pairPrefixes.map((prefix) => eb('key', 'like', `${escapeLike(prefix)}%`)),
     ]))
     .executeTakeFirst();
   return Number(result.numDeletedRows);

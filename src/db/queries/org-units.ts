@@ -1,20 +1,14 @@
-import { sql, type ExpressionBuilder, type Expression, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 
 import type { Database, OrgUnit, OrgUnitKind, OrgUnitStatus } from '../schema.ts';
 import { isUuid } from './ids.ts';
+import { escapeLike, likeEscapedSearchKey, pathInSubtrees } from './scope.ts';
 
-/**
- * A condition: the unit `unitId` lies in one of `subtrees` (materialized paths). An empty list
- * matches nothing. Paths hold only hex digits, "-" and "/", so they need no LIKE escaping.
- */
-export function orgUnitInSubtrees<DB extends Database, TB extends keyof DB>(
-  eb: ExpressionBuilder<DB, TB>,
-  unitId: Expression<string | null>,
-  subtrees: readonly string[],
-): Expression<SqlBool> {
+/** A condition: the unit `unitId` lies in one of `subtrees`; an empty list matches nothing. */
+export function orgUnitInSubtrees(unitId: Expression<string | null>, subtrees: readonly string[]): Expression<SqlBool> {
   if (subtrees.length === 0) return sql<SqlBool>`false`;
   return sql<SqlBool>`exists (select 1 from org_units scope_unit where scope_unit.id = ${unitId}
-    and (${sql.join(subtrees.map((path) => sql`scope_unit.path like ${`${path}%`}`), sql` or `)}))`;
+    and ${pathInSubtrees(sql.ref('scope_unit.path'), subtrees)})`;
 }
 
 export async function findOrgUnitById(db: Kysely<Database>, id: string): Promise<OrgUnit | undefined> {
@@ -152,12 +146,7 @@ export async function listOrgUnits(db: Kysely<Database>, filter: OrgUnitFilter):
     )
     .orderBy('org_units.path')
     .limit(filter.limit);
-  const subtrees = filter.subtrees;
-  if (subtrees !== null) {
-    query = subtrees.length === 0
-      ? query.where(sql<SqlBool>`false`)
-      : query.where((eb) => eb.or(subtrees.map((path) => eb('org_units.path', 'like', `${path}%`))));
-  }
+  if (filter.subtrees !== null) query = query.where(pathInSubtrees(sql.ref('org_units.path'), filter.subtrees));
   if (filter.parentId !== undefined) query = query.where('org_units.parent_id', '=', filter.parentId);
   if (filter.within !== undefined) query = query.where('org_units.path', 'like', `${filter.within}%`);
   if (filter.status !== undefined) query = query.where('org_units.status', '=', filter.status);
@@ -166,17 +155,12 @@ export async function listOrgUnits(db: Kysely<Database>, filter: OrgUnitFilter):
     const q = filter.q;
     query = query.where((eb) => eb.or([
       eb(sql`mekong_search_key(org_units.name)`, 'like', sql<string>`'%' || ${likeEscapedSearchKey(q)} || '%'`),
-      eb(sql`upper(org_units.code)`, 'like', `${q.toUpperCase().replace(/[\\%_]/g, '\\$&')}%`),
+      eb(sql`upper(org_units.code)`, 'like', `${escapeLike(q.toUpperCase())}%`),
     ]));
   }
   if (filter.afterPath !== undefined) query = query.where('org_units.path', '>', filter.afterPath);
   const rows = await query.execute();
   return rows.map((row) => ({ ...row, member_count: Number(row.member_count ?? 0) }));
-}
-
-/** The search key of `q` (see the migration's mekong_search_key), escaped for use inside LIKE. */
-export function likeEscapedSearchKey(q: string) {
-  return sql<string>`replace(replace(replace(mekong_search_key(${q}), '\\', '\\\\'), '%', '\\%'), '_', '\\_')`;
 }
 
 /** Whether anyone has this unit, or a unit below it, as primary or concurrent unit. */

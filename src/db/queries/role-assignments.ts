@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 
 import type { AdminRole, Database, RoleAssignment } from '../schema.ts';
 import { isUuid } from './ids.ts';
+import { pathInSubtrees } from './scope.ts';
 
 /** A role assignment with the path of its unit (null for a global one), as authorization needs it. */
 export interface ScopedAssignment {
@@ -98,12 +99,7 @@ export async function listRoleAssignments(db: Kysely<Database>, filter: RoleAssi
   if (filter.clientId !== undefined) query = query.where('role_assignments.client_id', '=', filter.clientId);
   if (filter.role !== undefined) query = query.where('role_assignments.role', '=', filter.role);
   if (filter.afterId !== undefined) query = query.where('role_assignments.id', '>', filter.afterId);
-  const subtrees = filter.subtrees;
-  if (subtrees !== null) {
-    query = subtrees.length === 0
-      ? query.where(sql<boolean>`false`)
-      : query.where((eb) => eb.or(subtrees.map((path) => eb('org_units.path', 'like', `${path}%`))));
-  }
+  if (filter.subtrees !== null) query = query.where(pathInSubtrees(sql.ref('org_units.path'), filter.subtrees));
   return query.execute();
 }
 

@@ -2,7 +2,7 @@ import { sql, type Kysely, type SqlBool } from 'kysely';
 
 import type { Database, NewUser, User, UserStatus } from '../schema.ts';
 import { isUuid } from './ids.ts';
-import { likeEscapedSearchKey } from './org-units.ts';
+import { likeEscapedSearchKey, pathInSubtrees } from './scope.ts';
 
 export async function findUserById(db: Kysely<Database>, id: string): Promise<User | undefined> {
   // Ids come from cookies and tokens; a malformed one is "no such user", not a database error.
@@ -92,9 +92,9 @@ export async function findUserDetail(db: Kysely<Database>, id: string): Promise<
 /** A condition on `users`: the person's primary or a concurrent unit lies in one of `subtrees`. */
 function userInSubtrees(subtrees: readonly string[]) {
   if (subtrees.length === 0) return sql<SqlBool>`false`;
-  const inSubtree = sql.join(subtrees.map((path) => sql`o.path like ${`${path}%`}`), sql` or `);
-  return sql<SqlBool>`(exists (select 1 from org_units o where o.id = users.primary_org_unit_id and (${inSubtree}))
-    or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and (${inSubtree})))`;
+  const inSubtree = pathInSubtrees(sql.ref('o.path'), subtrees);
+  return sql<SqlBool>`(exists (select 1 from org_units o where o.id = users.primary_org_unit_id and ${inSubtree})
+    or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and ${inSubtree}))`;
 }
 
 export const userSortOrders = ['family_name', 'given_name', 'username', 'created_at'] as const;
