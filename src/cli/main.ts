@@ -35,7 +35,7 @@ const usage = `usage: mekong-id <command>
   admin create --username U --password-stdin [--full-name NAME]
                                           create a super administrator
   clients create --name N --redirect-uri URI [--redirect-uri URI…] [--type web|spa|native]
-                 [--post-logout-redirect-uri URI…] [--backchannel-logout-uri URI] [--first-party] [--json]
+                 [--post-logout-redirect-uri URI…] [--backchannel-logout-uri URI] [--first-party] [--require-mfa] [--json]
   clients create --name N --service [--role ROLE[@ORG_CODE]…] [--json]
                                           register an OIDC client; its secret is printed once.
                                           A service client's roles (super_admin, org_admin, helpdesk,
@@ -162,6 +162,7 @@ async function createClient(config: Config, args: string[]): Promise<number> {
       type: { type: 'string' },
       service: { type: 'boolean' },
       'first-party': { type: 'boolean' },
+      'require-mfa': { type: 'boolean' },
       role: { type: 'string', multiple: true },
       json: { type: 'boolean' },
     },
@@ -186,6 +187,7 @@ async function createClient(config: Config, args: string[]): Promise<number> {
         postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
         ...(values['backchannel-logout-uri'] ? { backchannelLogoutUri: values['backchannel-logout-uri'] } : {}),
         firstParty: values['first-party'] ?? false,
+        mfaRequired: values['require-mfa'] ?? false,
       },
       { serviceRoles },
     );

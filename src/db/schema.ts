@@ -19,6 +19,8 @@ export interface UsersTable {
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   last_login_at: Date | null;
+  /** When the password was last set; null while there is none. For the optional periodic change. */
+  password_changed_at: Date | null;
   employee_code: string | null;
   /** A 12-digit citizen identity number (CCCD). */
   national_id: string | null;
@@ -53,6 +55,8 @@ export interface OrgUnitsTable {
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   closed_at: Date | null;
+  /** Everyone in this unit's subtree must sign in with a second factor. */
+  mfa_required: Generated<boolean>;
 }
 
 export interface UserOrgUnitsTable {
@@ -116,6 +120,42 @@ export interface MailOutboxTable {
   attempts: Generated<number>;
   created_at: CreatedAt;
   sent_at: Date | null;
+  /** Not sent before this time: the backoff after a failed attempt. */
+  next_attempt_at: Generated<Date>;
+  last_error: string | null;
+}
+
+export type FactorKind = 'totp' | 'webauthn';
+
+export interface UserFactorsTable {
+  id: Generated<string>;
+  user_id: string;
+  kind: FactorKind;
+  /** The person's own name for it ("Điện thoại của tôi", "YubiKey"). */
+  name: string;
+  /** TOTP only: the shared secret (base32), sealed with MASTER_KEY under the label totpSealLabel(id). */
+  totp_secret_sealed: string | null;
+  /** TOTP only: the last time step accepted; a code of that step or an earlier one is refused. */
+  totp_last_step: ColumnType<string | null, number | null, number | null>;
+  /** WebAuthn only: the credential id (base64url), its COSE public key (base64url), counter and transports. */
+  credential_id: string | null;
+  public_key: string | null;
+  sign_count: ColumnType<string | null, number | null, number | null>;
+  /** Written as a JSON string: pg would send a JS array as a PostgreSQL array, not as JSON. */
+  transports: ColumnType<string[] | null, string | null, string | null>;
+  /** Null while a TOTP enrolment waits for its first code; such a factor is not yet a factor. */
+  confirmed_at: Date | null;
+  last_used_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface RecoveryCodesTable {
+  id: Generated<string>;
+  user_id: string;
+  /** SHA-256 of the normalized code, hex. */
+  code_hash: string;
+  used_at: Date | null;
+  created_at: CreatedAt;
 }
 
 export type AuditActorType = 'user' | 'client' | 'system' | 'anonymous';
@@ -157,6 +197,8 @@ export interface ClientsTable {
   first_party: Generated<boolean>;
   /** May obtain tokens for the admin API ($ISSUER/api/v1): service clients and the admin console only. */
   admin_api_access: Generated<boolean>;
+  /** Every sign-in to this app needs a second factor. */
+  mfa_required: Generated<boolean>;
   status: Generated<ClientStatus>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
@@ -216,6 +258,8 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_chain_head: AuditChainHeadTable;
   login_throttle: LoginThrottleTable;
+  user_factors: UserFactorsTable;
+  recovery_codes: RecoveryCodesTable;
   clients: ClientsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
@@ -225,6 +269,7 @@ export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type LoginThrottle = Selectable<LoginThrottleTable>;
 export type OrgUnit = Selectable<OrgUnitsTable>;
+export type UserFactor = Selectable<UserFactorsTable>;
 export type Group = Selectable<GroupsTable>;
 export type RoleAssignment = Selectable<RoleAssignmentsTable>;
 export type AuditEvent = Selectable<AuditEventsTable>;

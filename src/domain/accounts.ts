@@ -9,6 +9,7 @@ import { conflict, invalidInput } from '../errors.ts';
 import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
 import { admitLoginAttempt, recordLoginFailure, recordLoginSuccess, type ThrottlePolicy } from './login-throttle.ts';
 import { passwordProblems, type PasswordPolicy } from './password-policy.ts';
+import { countUnusedRecoveryCodes, findConfirmedFactors, redeemRecoveryCode, verifyTotpCode } from './second-factors.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { fullNameSchema, usernameSchema } from './person-fields.ts';
 
@@ -32,11 +33,28 @@ export type PasswordLoginResult =
   | { readonly outcome: 'throttled'; readonly reason: 'locked' | 'delayed'; readonly retryAfterSeconds: number };
 
 /**
- * Checks a login name and password. An unknown login and a wrong password give the same outcome
- * and cost the same time. Only someone who knows the password learns that an account is not active.
- * Throttling (see login-throttle.ts) is keyed on the name as typed, so it treats both alike too.
+ * A complete sign-in with a password alone: the password is checked and, when right, the login is
+ * recorded. For people who must also show a second factor, the interaction calls verifyPassword and
+ * then completeLogin itself once the factor is checked.
  */
 export async function authenticateWithPassword(
+  deps: AccountDeps,
+  login: string,
+  password: string,
+  attempt: LoginAttempt = { origin: noOrigin, clientId: null },
+): Promise<PasswordLoginResult> {
+  const result = await verifyPassword(deps, login, password, attempt);
+  if (result.outcome === 'success') await completeLogin(deps, result.user, attempt, { amr: ['pwd'] });
+  return result;
+}
+
+/**
+ * Checks a login name and password: the first factor. An unknown login and a wrong password give
+ * the same outcome and cost the same time. Only someone who knows the password learns that an
+ * account is not active. Throttling (see login-throttle.ts) is keyed on the name as typed, so it
+ * treats both alike too. Records failures; a success is recorded by completeLogin.
+ */
+export async function verifyPassword(
   deps: AccountDeps,
   login: string,
   password: string,
@@ -49,23 +67,8 @@ export async function authenticateWithPassword(
   }
   const user = login.length <= 320 ? await findUserByLogin(deps.db, login.normalize('NFC').trim()) : undefined;
   const verdict = await deps.passwords.verify(user?.password_hash ?? null, password);
-  const details = { client_id: attempt.clientId, method: 'password' };
   if (!user || !verdict.ok) {
-    const lock = deps.throttle ? await recordLoginFailure(deps.db, source, deps.throttle) : null;
-    if (lock) {
-      await recordAuditEvent(deps.db, {
-        actor: systemActor, origin: attempt.origin, action: 'login.lockout', outcome: 'denied',
-        target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id,
-        details: { login: user ? user.username : unknownLoginHint(login), locked_until: lock.lockedUntil.toISOString(), failures: lock.failures, addresses: lock.addresses },
-      });
-    }
-    // For a login that matches nobody, only a hint of what was typed is kept: people type their
-    // password into the username field, and the audit log can never forget.
-    await recordAuditEvent(deps.db, {
-      actor: user ? actorOf(user) : { type: 'anonymous', id: null, name: unknownLoginHint(login) },
-      origin: attempt.origin, action: 'login.failure', outcome: 'failure',
-      target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id, details: { ...details, reason: 'invalid_credentials' },
-    });
+    await recordFailedAttempt(deps, source, user, attempt, { method: 'password', reason: 'invalid_credentials' }, login);
     return { outcome: 'invalid_credentials' };
   }
   if (verdict.rehashed) await updatePasswordHash(deps.db, user.id, verdict.rehashed);
@@ -74,16 +77,108 @@ export async function authenticateWithPassword(
   if (user.status !== 'active') {
     await recordAuditEvent(deps.db, {
       actor: actorOf(user), origin: attempt.origin, action: 'login.failure', outcome: 'failure',
-      target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id, details: { ...details, reason: user.status },
+      target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id, details: { client_id: attempt.clientId, method: 'password', reason: user.status },
     });
     return { outcome: 'inactive', status: user.status };
   }
+  return { outcome: 'success', user };
+}
+
+/**
+ * Counts a failed attempt (a wrong password, or a wrong second factor after a right password)
+ * against the name and the address, locks the name when the rules say so, and audits both. For a
+ * login that matches nobody, only a hint of what was typed is kept: people type their password
+ * into the username field, and the audit log can never forget.
+ */
+async function recordFailedAttempt(
+  deps: AccountDeps,
+  source: { login: string; ip: string | null },
+  user: User | undefined,
+  attempt: LoginAttempt,
+  details: { method: string; reason: string },
+  typedLogin: string,
+): Promise<void> {
+  const lock = deps.throttle ? await recordLoginFailure(deps.db, source, deps.throttle) : null;
+  if (lock) {
+    await recordAuditEvent(deps.db, {
+      actor: systemActor, origin: attempt.origin, action: 'login.lockout', outcome: 'denied',
+      target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id,
+      details: { login: user ? user.username : unknownLoginHint(typedLogin), locked_until: lock.lockedUntil.toISOString(), failures: lock.failures, addresses: lock.addresses },
+    });
+  }
+  await recordAuditEvent(deps.db, {
+    actor: user ? actorOf(user) : { type: 'anonymous', id: null, name: unknownLoginHint(typedLogin) },
+    origin: attempt.origin, action: 'login.failure', outcome: 'failure',
+    target: user ? { type: 'user', id: user.id } : undefined, orgUnitId: user?.primary_org_unit_id,
+    details: { client_id: attempt.clientId, ...details },
+  });
+}
+
+/** How a sign-in was completed, in RFC 8176 terms (pwd, otp, pop, mfa…), and with which second factor. */
+export interface LoginMethods {
+  readonly amr: readonly string[];
+  readonly secondFactor?: SecondFactorMethod | undefined;
+}
+
+/** Records a completed sign-in: the time on the account and a login.success audit event. */
+export async function completeLogin(deps: Pick<AccountDeps, 'db'>, user: User, attempt: LoginAttempt, methods: LoginMethods): Promise<void> {
   await recordLogin(deps.db, user.id);
   await recordAuditEvent(deps.db, {
     actor: actorOf(user), origin: attempt.origin, action: 'login.success',
-    target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id, details,
+    target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
+    details: {
+      client_id: attempt.clientId, method: methods.amr.includes('pwd') ? 'password' : 'passkey', amr: [...methods.amr],
+      ...(methods.secondFactor ? { second_factor: methods.secondFactor } : {}),
+    },
   });
-  return { outcome: 'success', user };
+}
+
+export type SecondFactorMethod = 'totp' | 'recovery_code' | 'passkey';
+
+export type SecondFactorResult =
+  | { readonly outcome: 'success'; readonly amr: readonly string[] }
+  | { readonly outcome: 'invalid' }
+  | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number };
+
+/**
+ * Checks a TOTP or recovery code from someone who has shown their password (or has a password
+ * session, for step-up). A wrong code counts as a failed sign-in for the name and address, so
+ * guessing codes is throttled and ends in a lockout just as guessing passwords does.
+ */
+export async function verifySecondFactorCode(
+  deps: AccountDeps & { readonly masterKey: Buffer },
+  user: User,
+  method: 'totp' | 'recovery_code',
+  code: string,
+  attempt: LoginAttempt & { readonly login: string },
+): Promise<SecondFactorResult> {
+  const source = { login: attempt.login.slice(0, 320), ip: attempt.origin.ip };
+  if (deps.throttle) {
+    const throttled = await admitLoginAttempt(deps.db, source, deps.throttle);
+    if (!throttled.allowed) return { outcome: 'throttled', retryAfterSeconds: throttled.retryAfterSeconds };
+  }
+  let accepted = false;
+  if (method === 'totp') {
+    for (const factor of await findConfirmedFactors(deps.db, user.id)) {
+      if (factor.kind === 'totp' && (await verifyTotpCode(deps, factor, code))) {
+        accepted = true;
+        break;
+      }
+    }
+  } else {
+    accepted = await redeemRecoveryCode(deps.db, user.id, code);
+  }
+  if (!accepted) {
+    await recordFailedAttempt(deps, source, user, attempt, { method, reason: 'invalid_second_factor' }, attempt.login);
+    return { outcome: 'invalid' };
+  }
+  if (method === 'recovery_code') {
+    await recordAuditEvent(deps.db, {
+      actor: actorOf(user), origin: attempt.origin, action: 'mfa.recovery_code.use', target: { type: 'user', id: user.id },
+      orgUnitId: user.primary_org_unit_id, details: { remaining: await countUnusedRecoveryCodes(deps.db, user.id) },
+    });
+  }
+  return { outcome: 'success', amr: ['pwd', 'otp', 'mfa'] };
 }
 
 /** Where a login attempt came from, for the audit log. */

@@ -52,6 +52,8 @@ const registrationSchema = z
     postLogoutRedirectUris: z.array(z.string()).default([]),
     backchannelLogoutUri: z.string().optional(),
     firstParty: z.boolean().default(false),
+    /** Every sign-in to this app needs a second factor (the hospital system, say). */
+    mfaRequired: z.boolean().default(false),
   })
   .superRefine((input, ctx) => {
     input.redirectUris.forEach((uri, index) => checkRedirectUri(uri, input.kind, ctx, ['redirectUris', index]));
@@ -134,6 +136,7 @@ export async function registerClient(
       client_secret_hash: clientSecretHash,
       metadata,
       first_party: input.firstParty,
+      mfa_required: input.mfaRequired,
       // Service clients exist to automate against the admin API (their roles, not this flag, say what
       // they may do there); the admin console will be the one other client with this access.
       admin_api_access: input.kind === 'service',
@@ -148,7 +151,7 @@ export async function registerClient(
     }
     await recordAuditEvent(trx, {
       actor: options.actor ?? systemActor, origin: options.origin ?? noOrigin, action: 'client.register', target: { type: 'client', id: clientId },
-      after: { client_name: input.name, kind: input.kind, first_party: input.firstParty, redirect_uris: input.redirectUris, roles },
+      after: { client_name: input.name, kind: input.kind, first_party: input.firstParty, mfa_required: input.mfaRequired, redirect_uris: input.redirectUris, roles },
     });
   });
   return { clientId, clientSecret, metadata };

@@ -47,9 +47,11 @@ export const orgUnitPatchSchema = z.object({
   kind: z.enum(orgUnitKinds).optional(),
   parent_id: idSchema.optional(),
   status: z.enum(['active', 'closed']).optional(),
+  /** Everyone in the unit's subtree must sign in with a second factor. */
+  mfa_required: z.boolean().optional(),
 });
 
-const auditView = (unit: OrgUnit) => ({ code: unit.code, name: unit.name, kind: unit.kind, parent_id: unit.parent_id, status: unit.status });
+const auditView = (unit: OrgUnit) => ({ code: unit.code, name: unit.name, kind: unit.kind, parent_id: unit.parent_id, status: unit.status, mfa_required: unit.mfa_required });
 const target = (id: string) => ({ type: 'org_unit', id });
 
 async function loadUnit(db: Kysely<Database>, id: string): Promise<OrgUnit> {
@@ -138,6 +140,7 @@ export async function updateOrgUnit(
     if (patch.code !== undefined && patch.code !== current.code) fields.code = patch.code;
     if (patch.name !== undefined && patch.name !== current.name) fields.name = patch.name;
     if (patch.kind !== undefined && patch.kind !== current.kind) fields.kind = patch.kind;
+    if (patch.mfa_required !== undefined && patch.mfa_required !== current.mfa_required) fields.mfa_required = patch.mfa_required;
     if (patch.status !== undefined && patch.status !== current.status) {
       if (patch.status === 'closed') await assertClosable(trx, current);
       else await assertParentOpen(trx, current);

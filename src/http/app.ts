@@ -75,7 +75,7 @@ export function createApp(deps: AppDeps): Koa {
     staticRoutes,
     operationsRoutes(deps),
     metricsRoutes(deps),
-    interactionRoutes({ ...deps, throttle: deps.config.loginThrottle, provider: () => deps.oidc.current() }),
+    interactionRoutes({ ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, provider: () => deps.oidc.current() }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
   ];
   for (const router of routers) {

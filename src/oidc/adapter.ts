@@ -89,8 +89,8 @@ function toAdapterPayload(stored: StoredPayload | undefined): AdapterPayload | u
 
 /**
  * The stored secret is a SHA-256 hash; oidc-provider compares it through the override in
- * provider.ts. `first_party` (for the consent step) and `admin_api_access` (for the API resource)
- * ride along as extra client metadata.
+ * provider.ts. `first_party` (for the consent step), `admin_api_access` (for the API resource)
+ * and `mfa_required` (for the second-factor policy) ride along as extra client metadata.
  */
 async function findClientMetadata(db: Kysely<Database>, clientId: string): Promise<AdapterPayload | undefined> {
   const client = await findActiveClient(db, clientId);
@@ -100,5 +100,6 @@ async function findClientMetadata(db: Kysely<Database>, clientId: string): Promi
     ...(client.client_secret_hash ? { client_secret: client.client_secret_hash } : {}),
     first_party: client.first_party,
     admin_api_access: client.admin_api_access,
+    mfa_required: client.mfa_required,
   };
 }

@@ -11,6 +11,8 @@ import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
 import { installAuditTrail } from './audit-trail.ts';
 import { createOutboundFetch } from './outbound.ts';
+import { promptPolicy } from './second-factor-policy.ts';
+import { authenticationLevels } from '../domain/second-factors.ts';
 
 /**
  * How long each artifact lives, in seconds. Access tokens are short because they cannot be recalled
@@ -74,9 +76,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       long: { httpOnly: true, sameSite: 'lax' },
       short: { httpOnly: true, sameSite: 'lax' },
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptPolicy(deps.db) },
+    // How strongly the person signed in, in every ID token; an app asks for more with acr_values.
+    acrValues: [authenticationLevels.password, authenticationLevels.mfa],
     extraClientMetadata: {
-      properties: ['first_party', 'admin_api_access'],
+      properties: ['first_party', 'admin_api_access', 'mfa_required'],
       validator(_ctx, key, value) {
         if (value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);

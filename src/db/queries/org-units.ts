@@ -76,7 +76,7 @@ export async function updateOrgUnitFields(
   db: Kysely<Database>,
   id: string,
   expectedVersion: number,
-  fields: { name?: string; kind?: OrgUnitKind; code?: string; status?: OrgUnitStatus; closed_at?: Date | null },
+  fields: { name?: string; kind?: OrgUnitKind; code?: string; status?: OrgUnitStatus; closed_at?: Date | null; mfa_required?: boolean },
 ): Promise<OrgUnit | undefined> {
   return db
     .updateTable('org_units')

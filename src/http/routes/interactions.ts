@@ -5,10 +5,15 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 
-import { authenticateWithPassword, findAccountHolder, type AccountDeps } from '../../domain/accounts.ts';
+import { completeLogin, findAccountHolder, verifyPassword, verifySecondFactorCode, type AccountDeps } from '../../domain/accounts.ts';
+import {
+  authenticationLevels, confirmTotpEnrolment, findConfirmedFactors, resumeTotpEnrolment, startTotpEnrolment, type TotpEnrolment,
+} from '../../domain/second-factors.ts';
+import type { User } from '../../db/schema.ts';
+import { requestNeedsSecondFactor, secondFactorReason } from '../../oidc/second-factor-policy.ts';
 import { originOf } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
-import { isMessageKey, translator, type Translate } from '../../i18n/catalog.ts';
+import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
 import { pageContext } from '../page.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -19,6 +24,7 @@ export interface InteractionRouteDeps extends AccountDeps {
   /** The provider in force now; it is rebuilt when signing keys change. */
   readonly provider: () => Provider;
   readonly metrics: Metrics;
+  readonly masterKey: Buffer;
 }
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -28,9 +34,54 @@ const loginForm = z.object({
   password: z.string().max(1024).default(''),
 });
 
+const codeForm = z.object({
+  method: z.enum(['totp', 'recovery_code']).default('totp'),
+  code: z.string().max(64).default(''),
+});
+
+const enrolForm = z.object({
+  factor_id: z.string().max(64).default(''),
+  code: z.string().max(64).default(''),
+});
+
 /**
- * The pages oidc-provider sends a browser to when it needs a person: login, then consent. Each step
- * is a small named function; the router only wires them.
+ * A sign-in between its first factor and its second, kept on the interaction itself (server-side,
+ * reachable only through this browser's interaction cookie). `login` is the name as typed, which
+ * throttling is keyed on; a step-up from an existing session has the session's username.
+ */
+interface PendingLogin {
+  readonly accountId: string;
+  readonly login: string;
+  /** verify: show a factor the person has; enrol: policy needs one and they have none; enrolled: show the recovery codes, then finish. */
+  readonly step: 'verify' | 'enrol' | 'enrolled';
+  /** When the first factor was shown, in epoch seconds. */
+  readonly since: number;
+  readonly failures: number;
+  readonly enrolment?: string | undefined;
+}
+
+/** The second factor must follow the password within this time, and within this many tries. */
+const pendingLifetimeSeconds = 10 * 60;
+const maxSecondFactorFailures = 5;
+const pendingKey = 'mekongPending';
+
+function pendingOf(interaction: Interaction): PendingLogin | undefined {
+  const pending = (interaction.result as Record<string, unknown> | undefined)?.[pendingKey] as PendingLogin | undefined;
+  if (!pending || Date.now() / 1000 - pending.since > pendingLifetimeSeconds) return undefined;
+  // A step-up belongs to the session it started from; a changed session makes it void.
+  if (interaction.session?.accountId && interaction.session.accountId !== pending.accountId) return undefined;
+  return pending;
+}
+
+async function savePending(interaction: Interaction, pending: PendingLogin | undefined): Promise<void> {
+  interaction.result = pending ? { [pendingKey]: pending } : {};
+  await interaction.persist();
+}
+
+/**
+ * The pages oidc-provider sends a browser to when it needs a person: login (with a second factor
+ * where the person has one or policy asks for one), then consent. Each step is a small named
+ * function; the router only wires them.
  */
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
@@ -39,6 +90,11 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   router.get('/', async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     if (interaction.prompt.name === 'login') {
+      const pending = pendingOf(interaction) ?? (await startStepUp(interaction));
+      if (pending) {
+        await renderPendingStep(deps, ctx, interaction, pending);
+        return;
+      }
       await renderLogin(deps, ctx, interaction, { login: interaction.params['login_hint'] as string | undefined });
       return;
     }
@@ -64,12 +120,9 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       await renderLogin(deps, ctx, interaction, { login, error: 'login.missing' });
       return;
     }
-    let result: Awaited<ReturnType<typeof authenticateWithPassword>>;
+    let result: Awaited<ReturnType<typeof verifyPassword>>;
     try {
-      result = await authenticateWithPassword(deps, login, password, {
-        origin: originOf(ctx),
-        clientId: typeof interaction.params['client_id'] === 'string' ? interaction.params['client_id'] : null,
-      });
+      result = await verifyPassword(deps, login, password, attemptOf(ctx, interaction));
     } catch (error) {
       if (!(error instanceof AppError && error.code === 'busy')) throw error;
       deps.metrics.logins.inc({ outcome: 'busy' });
@@ -79,20 +132,14 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       await renderLogin(deps, ctx, interaction, { login, error: 'error.busy' });
       return;
     }
-    deps.metrics.logins.inc({ outcome: result.outcome });
     if (result.outcome === 'throttled') {
+      deps.metrics.logins.inc({ outcome: 'throttled' });
       // The same page for a known and an unknown name: what was refused is the attempt, not the account.
-      ctx.status = 429;
-      ctx.set('Retry-After', String(result.retryAfterSeconds));
-      const minutes = String(Math.ceil(result.retryAfterSeconds / 60));
-      await renderLogin(deps, ctx, interaction, {
-        login,
-        error: result.reason === 'locked' ? 'login.locked' : 'login.throttled',
-        errorParams: { seconds: String(result.retryAfterSeconds), minutes },
-      });
+      await renderThrottled(deps, ctx, interaction, login, result);
       return;
     }
     if (result.outcome !== 'success') {
+      deps.metrics.logins.inc({ outcome: result.outcome });
       ctx.status = 401;
       await renderLogin(deps, ctx, interaction, {
         login,
@@ -100,7 +147,79 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       });
       return;
     }
-    await finish(deps, ctx, { login: { accountId: result.user.id, amr: ['pwd'] } });
+    const { user } = result;
+    const hasFactor = (await findConfirmedFactors(deps.db, user.id)).length > 0;
+    const needsFactor = hasFactor || (await requestNeedsSecondFactor(deps.db, {
+      acrValues: interaction.params['acr_values'], client: await clientOf(deps, interaction), accountId: user.id,
+    }));
+    if (!needsFactor) {
+      await finishLogin(deps, ctx, interaction, user, { amr: ['pwd'] });
+      return;
+    }
+    const pending: PendingLogin = { accountId: user.id, login, step: hasFactor ? 'verify' : 'enrol', since: Math.floor(Date.now() / 1000), failures: 0 };
+    await savePending(interaction, pending);
+    await renderPendingStep(deps, ctx, interaction, pending);
+  });
+
+  router.post('/second-factor', forms, requireCsrfToken, async (ctx) => {
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
+    const { pending, user } = await requirePending(deps, interaction, 'verify');
+    const form = codeForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
+    const { method, code } = form.success ? form.data : { method: 'totp' as const, code: '' };
+    const result = await verifySecondFactorCode({ ...deps, masterKey: deps.masterKey }, user, method, code, { ...attemptOf(ctx, interaction), login: pending.login });
+    if (result.outcome === 'success') {
+      deps.metrics.logins.inc({ outcome: 'success' });
+      await finishLogin(deps, ctx, interaction, user, { amr: result.amr, secondFactor: method });
+      return;
+    }
+    if (result.outcome === 'throttled') {
+      deps.metrics.logins.inc({ outcome: 'throttled' });
+      await renderThrottled(deps, ctx, interaction, pending.login, result, pending);
+      return;
+    }
+    deps.metrics.logins.inc({ outcome: 'invalid_credentials' });
+    const failures = pending.failures + 1;
+    if (failures >= maxSecondFactorFailures) {
+      // Enough guesses on one password: start again from the password, which is throttled too.
+      await savePending(interaction, undefined);
+      ctx.status = 401;
+      await renderLogin(deps, ctx, interaction, { login: pending.login, error: 'mfa.too_many' });
+      return;
+    }
+    await savePending(interaction, { ...pending, failures });
+    ctx.status = 401;
+    await renderSecondFactor(deps, ctx, interaction, user, { method, error: method === 'totp' ? 'mfa.invalid_code' : 'mfa.invalid_recovery_code' });
+  });
+
+  router.post('/enrol-totp', forms, requireCsrfToken, async (ctx) => {
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
+    const { pending, user } = await requirePending(deps, interaction, 'enrol');
+    const form = enrolForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
+    const { factor_id: factorId, code } = form.success ? form.data : { factor_id: '', code: '' };
+    assertThat(factorId === pending.enrolment, staleStep);
+    const confirmed = await confirmTotpEnrolment(deps, user, factorId, code, { actor: { type: 'user', id: user.id, name: user.username }, origin: originOf(ctx) });
+    if (!confirmed.confirmed) {
+      const failures = pending.failures + 1;
+      if (failures >= maxSecondFactorFailures) {
+        await savePending(interaction, undefined);
+        ctx.status = 401;
+        await renderLogin(deps, ctx, interaction, { login: pending.login, error: 'mfa.too_many' });
+        return;
+      }
+      await savePending(interaction, { ...pending, failures });
+      ctx.status = 400;
+      await renderTotpEnrolment(deps, ctx, interaction, (await resumeTotpEnrolment(deps, user, factorId))!, 'mfa.invalid_code');
+      return;
+    }
+    await savePending(interaction, { ...pending, step: 'enrolled' });
+    await renderRecoveryCodes(deps, ctx, interaction, confirmed.recoveryCodes ?? []);
+  });
+
+  router.post('/continue', forms, requireCsrfToken, async (ctx) => {
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
+    const { user } = await requirePending(deps, interaction, 'enrolled');
+    // The code that confirmed the new authenticator was the second factor.
+    await finishLogin(deps, ctx, interaction, user, { amr: ['pwd', 'otp', 'mfa'], secondFactor: 'totp' });
   });
 
   router.post('/confirm', forms, requireCsrfToken, async (ctx) => {
@@ -115,6 +234,76 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * A session opened with a password alone, asked for more (the app's acr_values or policy): only
+ * the second factor is needed, for the person the session already names.
+ */
+async function startStepUp(interaction: Interaction): Promise<PendingLogin | undefined> {
+  const reasons = interaction.prompt.reasons;
+  const accountId = interaction.session?.accountId;
+  if (!accountId || reasons.length !== 1 || reasons[0] !== secondFactorReason) return undefined;
+  // The step starts here; `login` (for throttling) is filled from the account when the page renders.
+  const pending: PendingLogin = { accountId, login: '', step: 'verify', since: Math.floor(Date.now() / 1000), failures: 0 };
+  await savePending(interaction, pending);
+  return pending;
+}
+
+async function requirePending(
+  deps: InteractionRouteDeps,
+  interaction: Interaction,
+  step: PendingLogin['step'],
+): Promise<{ pending: PendingLogin; user: User }> {
+  assertThat(interaction.prompt.name === 'login', staleStep);
+  const pending = pendingOf(interaction);
+  assertThat(pending?.step === step, staleStep);
+  const user = await findAccountHolder(deps, pending.accountId);
+  assertThat(user?.status === 'active', staleStep);
+  return { pending: pending.login ? pending : { ...pending, login: user.username }, user };
+}
+
+async function renderPendingStep(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, pending: PendingLogin): Promise<void> {
+  const user = await findAccountHolder(deps, pending.accountId);
+  if (user?.status !== 'active') {
+    await savePending(interaction, undefined);
+    await renderLogin(deps, ctx, interaction, {});
+    return;
+  }
+  if (pending.step === 'verify') {
+    await renderSecondFactor(deps, ctx, interaction, user, { method: ctx.query['method'] === 'recovery_code' ? 'recovery_code' : 'totp' });
+    return;
+  }
+  if (pending.step === 'enrolled') {
+    // The codes were shown once; a reload only offers to continue.
+    await renderRecoveryCodes(deps, ctx, interaction, []);
+    return;
+  }
+  const enrolment = (pending.enrolment ? await resumeTotpEnrolment(deps, user, pending.enrolment) : undefined)
+    ?? (await startTotpEnrolment(deps, user, ''));
+  if (enrolment.factorId !== pending.enrolment) await savePending(interaction, { ...pending, enrolment: enrolment.factorId });
+  await renderTotpEnrolment(deps, ctx, interaction, enrolment);
+}
+
+function attemptOf(ctx: Context, interaction: Interaction) {
+  return { origin: originOf(ctx), clientId: typeof interaction.params['client_id'] === 'string' ? interaction.params['client_id'] : null };
+}
+
+async function clientOf(deps: InteractionRouteDeps, interaction: Interaction) {
+  return deps.provider().Client.find(String(interaction.params['client_id']));
+}
+
+/** Records the sign-in and hands the result to oidc-provider, which sets the session's acr and amr from it. */
+async function finishLogin(
+  deps: InteractionRouteDeps,
+  ctx: Context,
+  interaction: Interaction,
+  user: User,
+  methods: Parameters<typeof completeLogin>[3],
+): Promise<void> {
+  await completeLogin(deps, user, attemptOf(ctx, interaction), methods);
+  const acr = methods.amr.includes('mfa') ? authenticationLevels.mfa : authenticationLevels.password;
+  await finish(deps, ctx, { login: { accountId: user.id, acr, amr: [...methods.amr] } });
 }
 
 const staleStep = () => new AppError('interaction_step_mismatch', 'this step of the sign-in is no longer current; go back to the app and start again', 400);
@@ -157,6 +346,73 @@ async function renderLogin(
     login: state.login ?? '',
     error: state.error && isMessageKey(state.error) ? t(state.error, state.errorParams) : null,
     clientName: client?.clientName ?? null,
+  });
+}
+
+async function renderThrottled(
+  deps: InteractionRouteDeps,
+  ctx: Context,
+  interaction: Interaction,
+  login: string,
+  result: { reason?: 'locked' | 'delayed'; retryAfterSeconds: number },
+  pending?: PendingLogin,
+): Promise<void> {
+  ctx.status = 429;
+  ctx.set('Retry-After', String(result.retryAfterSeconds));
+  const error = result.reason === 'locked' ? 'login.locked' : 'login.throttled';
+  const errorParams = { seconds: String(result.retryAfterSeconds), minutes: String(Math.ceil(result.retryAfterSeconds / 60)) };
+  const user = pending ? await findAccountHolder(deps, pending.accountId) : undefined;
+  if (user) await renderSecondFactor(deps, ctx, interaction, user, { method: 'totp', error, errorParams });
+  else await renderLogin(deps, ctx, interaction, { login, error, errorParams });
+}
+
+async function renderSecondFactor(
+  deps: InteractionRouteDeps,
+  ctx: Context,
+  interaction: Interaction,
+  user: User,
+  state: { method: 'totp' | 'recovery_code'; error?: string; errorParams?: Record<string, string> },
+): Promise<void> {
+  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
+  const t = translator(page.locale);
+  const factors = await findConfirmedFactors(deps.db, user.id);
+  ctx.type = 'html';
+  ctx.body = deps.views.render('second-factor', page, {
+    title: t('mfa.title'),
+    uid: interaction.uid,
+    csrfToken: csrfToken(ctx),
+    userName: user.full_name,
+    hasTotp: factors.some((factor) => factor.kind === 'totp'),
+    method: state.method,
+    error: state.error && isMessageKey(state.error) ? t(state.error, state.errorParams) : null,
+  });
+}
+
+async function renderTotpEnrolment(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, enrolment: TotpEnrolment, error?: MessageKey): Promise<void> {
+  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
+  const t = translator(page.locale);
+  ctx.type = 'html';
+  ctx.body = deps.views.render('enrol-totp', page, {
+    title: t('mfa.enrol.title'),
+    action: `/interaction/${interaction.uid}/enrol-totp`,
+    csrfToken: csrfToken(ctx),
+    intro: t('mfa.enrol.required'),
+    enrolment,
+    error: error ? t(error) : null,
+  });
+}
+
+async function renderRecoveryCodes(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, codes: readonly string[]): Promise<void> {
+  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
+  const t = translator(page.locale);
+  ctx.type = 'html';
+  // Shown once: nothing here may be cached by the browser or a proxy.
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = deps.views.render('recovery-codes', page, {
+    title: t('mfa.recovery.title'),
+    action: `/interaction/${interaction.uid}/continue`,
+    csrfToken: csrfToken(ctx),
+    codes,
   });
 }
 

@@ -1,0 +1,39 @@
+import type { Kysely } from 'kysely';
+import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+
+import type { Database } from '../db/schema.ts';
+import { authenticationLevels, secondFactorRequired } from '../domain/second-factors.ts';
+
+/** The reason oidc-provider gives for a login prompt that only needs the second factor (step-up). */
+export const secondFactorReason = 'second_factor';
+
+/**
+ * Whether this authorization request needs a two-factor sign-in: the app asked for it with
+ * `acr_values`, the app's policy demands it, or the person's units do.
+ */
+export async function requestNeedsSecondFactor(
+  db: Kysely<Database>,
+  request: { readonly acrValues: unknown; readonly client: { metadata(): Record<string, unknown> } | undefined; readonly accountId: string },
+): Promise<boolean> {
+  if (String(request.acrValues ?? '').split(' ').includes(authenticationLevels.mfa)) return true;
+  return secondFactorRequired(db, request.accountId, { mfaRequired: request.client?.metadata()['mfa_required'] === true });
+}
+
+/**
+ * oidc-provider's default prompts, with one more reason to ask for a login: the session was opened
+ * with a password alone and this request needs a second factor. The interaction then asks only for
+ * the factor (see http/routes/interactions.ts), since the session already names the person.
+ */
+export function promptPolicy(db: Kysely<Database>): interactionPolicy.Prompt[] {
+  const { base, Check } = interactionPolicy;
+  const policy = base();
+  policy.get('login')!.checks.add(
+    new Check(secondFactorReason, 'a second factor is required', async (ctx: KoaContextWithOIDC) => {
+      const { session } = ctx.oidc;
+      if (!session?.accountId || session.acr === authenticationLevels.mfa) return Check.NO_NEED_TO_PROMPT;
+      const needed = await requestNeedsSecondFactor(db, { acrValues: ctx.oidc.params?.['acr_values'], client: ctx.oidc.client, accountId: session.accountId });
+      return needed ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return [...policy];
+}
