@@ -15,7 +15,7 @@ export async function requestNeedsSecondFactor(
   db: Kysely<Database>,
   request: { readonly acrValues: unknown; readonly client: { metadata(): Record<string, unknown> } | undefined; readonly accountId: string },
 ): Promise<boolean> {
-  if (String(request.acrValues ?? '').split(' ').includes(authenticationLevels.mfa)) return true;
+  if (typeof request.acrValues === 'string' && request.acrValues.split(' ').includes(authenticationLevels.mfa)) return true;
   return secondFactorRequired(db, request.accountId, { mfaRequired: request.client?.metadata()['mfa_required'] === true });
 }
 

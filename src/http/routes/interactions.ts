@@ -66,7 +66,7 @@ const maxSecondFactorFailures = 5;
 const pendingKey = 'mekongPending';
 
 function pendingOf(interaction: Interaction): PendingLogin | undefined {
-  const pending = (interaction.result as Record<string, unknown> | undefined)?.[pendingKey] as PendingLogin | undefined;
+  const pending = interaction.result?.[pendingKey] as PendingLogin | undefined;
   if (!pending || Date.now() / 1000 - pending.since > pendingLifetimeSeconds) return undefined;
   // A step-up belongs to the session it started from; a changed session makes it void.
   if (interaction.session?.accountId && interaction.session.accountId !== pending.accountId) return undefined;
@@ -208,11 +208,11 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       }
       await savePending(interaction, { ...pending, failures });
       ctx.status = 400;
-      await renderTotpEnrolment(deps, ctx, interaction, (await resumeTotpEnrolment(deps, user, factorId))!, 'mfa.invalid_code');
+      renderTotpEnrolment(deps, ctx, interaction, (await resumeTotpEnrolment(deps, user, factorId))!, 'mfa.invalid_code');
       return;
     }
     await savePending(interaction, { ...pending, step: 'enrolled' });
-    await renderRecoveryCodes(deps, ctx, interaction, confirmed.recoveryCodes ?? []);
+    renderRecoveryCodes(deps, ctx, interaction, confirmed.recoveryCodes ?? []);
   });
 
   router.post('/continue', forms, requireCsrfToken, async (ctx) => {
@@ -276,13 +276,13 @@ async function renderPendingStep(deps: InteractionRouteDeps, ctx: Context, inter
   }
   if (pending.step === 'enrolled') {
     // The codes were shown once; a reload only offers to continue.
-    await renderRecoveryCodes(deps, ctx, interaction, []);
+    renderRecoveryCodes(deps, ctx, interaction, []);
     return;
   }
   const enrolment = (pending.enrolment ? await resumeTotpEnrolment(deps, user, pending.enrolment) : undefined)
     ?? (await startTotpEnrolment(deps, user, ''));
   if (enrolment.factorId !== pending.enrolment) await savePending(interaction, { ...pending, enrolment: enrolment.factorId });
-  await renderTotpEnrolment(deps, ctx, interaction, enrolment);
+  renderTotpEnrolment(deps, ctx, interaction, enrolment);
 }
 
 function attemptOf(ctx: Context, interaction: Interaction) {
@@ -388,7 +388,7 @@ async function renderSecondFactor(
   });
 }
 
-async function renderTotpEnrolment(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, enrolment: TotpEnrolment, error?: MessageKey): Promise<void> {
+function renderTotpEnrolment(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, enrolment: TotpEnrolment, error?: MessageKey): void {
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
   const t = translator(page.locale);
   ctx.type = 'html';
@@ -402,7 +402,7 @@ async function renderTotpEnrolment(deps: InteractionRouteDeps, ctx: Context, int
   });
 }
 
-async function renderRecoveryCodes(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, codes: readonly string[]): Promise<void> {
+function renderRecoveryCodes(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, codes: readonly string[]): void {
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
   const t = translator(page.locale);
   ctx.type = 'html';
