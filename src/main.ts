@@ -19,6 +19,7 @@ import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createBackchannelLogout } from './oidc/backchannel.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
+import { createMailSender, deliverDueMail } from './mail/outbox.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
 
 /** How often each node re-reads the signing keys; a rotation reaches every node within this. */
@@ -68,7 +69,18 @@ export async function startServer(config: Config, logger: Logger, options: Start
     });
     const port = (server.address() as AddressInfo).port;
 
+    if (!config.smtpUrl && config.env === 'production') {
+      logger.warn('SMTP_URL is unset: activation and reset mails go to DATA_DIR/mail, not to people');
+    }
+    const mailDelivery = { db, sender: createMailSender(config, logger), masterKey: config.masterKey, issuer: config.issuer, from: config.mail.from, logger };
+    let delivering: Promise<void> | null = null;
     const jobs = [
+      setInterval(() => {
+        // Rows are leased (see claimDueMails), so nodes share the work; one batch at a time per node.
+        delivering ??= deliverDueMail(mailDelivery)
+          .then(() => undefined, (error: unknown) => logger.error({ err: error }, 'mail delivery failed'))
+          .finally(() => { delivering = null; });
+      }, config.mail.pollSeconds * 1000),
       setInterval(() => {
         // One node sweeps at a time; the others skip this round.
         void runExclusively(db, 'cleanup', async (connection) => ({
@@ -107,6 +119,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       stop(deadlineMs = 10_000) {
         stopping ??= (async () => {
           for (const job of jobs) clearInterval(job);
+          await delivering;
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
           server.closeIdleConnections();
           const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);

@@ -46,6 +46,10 @@ const environmentSchema = z.object({
   COOKIE_KEYS: z.string().optional(),
   /** smtp:// or smtps:// URL of the mail relay. Unset: mail is written to the development outbox. */
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  /** The From of every mail; defaults to no-reply at the issuer's host name. */
+  MAIL_FROM: z.string().min(3).optional(),
+  /** How often each node looks for mail due in the outbox. */
+  MAIL_POLL_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Trust X-Forwarded-* from a reverse proxy. Only set it when a proxy you run sits in front. */
@@ -128,6 +132,7 @@ export interface Config {
   readonly masterKey: Buffer;
   readonly cookieKeys: readonly string[];
   readonly smtpUrl: string | null;
+  readonly mail: { readonly from: string; readonly pollSeconds: number };
   readonly logLevel: string;
   readonly trustProxy: boolean;
   readonly argon2: {
@@ -189,6 +194,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKey,
     cookieKeys,
     smtpUrl: e.SMTP_URL ?? null,
+    mail: {
+      from: e.MAIL_FROM ?? `Mekong ID <no-reply@${new URL(e.ISSUER ?? 'http://localhost').hostname}>`,
+      pollSeconds: e.MAIL_POLL_SECONDS,
+    },
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     argon2: {

@@ -2,13 +2,15 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 import type { Kysely } from 'kysely';
 
-import { consumeAccountToken, deleteUnusedAccountTokens, insertAccountTokens } from '../db/queries/account-tokens.ts';
+import {
+  consumeAccountToken, deleteUnusedAccountTokens, findRedeemableAccountToken, insertAccountTokens,
+} from '../db/queries/account-tokens.ts';
 import { insertOutboxMails } from '../db/queries/mail-outbox.ts';
 import type { AccountTokenPurpose, Database, User } from '../db/schema.ts';
 import { seal } from './sealed-box.ts';
 
 /**
- * Single-use links sent to a person: activation now, password reset later. A token is 256 random
+ * Single-use links sent to a person: activation and password reset. A token is 256 random
  * bits, so a fast hash is enough to store it (nobody can search that space); only the SHA-256 is
  * kept. The raw token leaves this module twice at most: sealed inside the outbox mail that carries
  * it, and returned once to the helpdesk action that issued it.
@@ -17,7 +19,20 @@ import { seal } from './sealed-box.ts';
 /** How long an activation link works unless configured otherwise: a week covers leave and weekends. */
 export const defaultActivationTtlSeconds = 7 * 24 * 60 * 60;
 
+/** A reset link is for someone locked out now; an hour is enough and limits a leaked mail's worth. */
+export const defaultPasswordResetTtlSeconds = 60 * 60;
+
 export const activationMailTemplate = 'activation';
+export const passwordResetMailTemplate = 'password_reset';
+
+const mailTemplates: Record<AccountTokenPurpose, string> = {
+  activation: activationMailTemplate,
+  password_reset: passwordResetMailTemplate,
+};
+const defaultTtlSeconds: Record<AccountTokenPurpose, number> = {
+  activation: defaultActivationTtlSeconds,
+  password_reset: defaultPasswordResetTtlSeconds,
+};
 
 /**
  * The label a mail's secret is sealed under. It names the mail, so a sealed token copied into
@@ -52,7 +67,7 @@ export async function issueActivationTokens(
   users: readonly TokenRecipient[],
   options: IssueTokenOptions,
 ): Promise<void> {
-  await issueTokens(db, users, options);
+  await issueTokens(db, 'activation', users, options);
 }
 
 /**
@@ -61,20 +76,30 @@ export async function issueActivationTokens(
  * a person without one.
  */
 export async function issueActivationToken(db: Kysely<Database>, user: TokenRecipient, options: IssueTokenOptions): Promise<string> {
-  const [token] = await issueTokens(db, [user], options);
+  const [token] = await issueTokens(db, 'activation', [user], options);
   return token!;
 }
 
-async function issueTokens(db: Kysely<Database>, users: readonly TokenRecipient[], options: IssueTokenOptions): Promise<string[]> {
+/** A password reset link for someone with a mail address; an older unused one stops working. */
+export async function issuePasswordResetToken(db: Kysely<Database>, user: TokenRecipient & { email: string }, options: IssueTokenOptions): Promise<void> {
+  await issueTokens(db, 'password_reset', [user], options);
+}
+
+async function issueTokens(
+  db: Kysely<Database>,
+  purpose: AccountTokenPurpose,
+  users: readonly TokenRecipient[],
+  options: IssueTokenOptions,
+): Promise<string[]> {
   if (users.length === 0) return [];
-  if (!db.isTransaction) return db.transaction().execute((trx) => issueTokens(trx, users, options));
+  if (!db.isTransaction) return db.transaction().execute((trx) => issueTokens(trx, purpose, users, options));
   const now = options.now ?? new Date();
-  const expiresAt = new Date(now.getTime() + (options.ttlSeconds ?? defaultActivationTtlSeconds) * 1000);
+  const expiresAt = new Date(now.getTime() + (options.ttlSeconds ?? defaultTtlSeconds[purpose]) * 1000);
   const tokens = users.map(() => randomBytes(32).toString('base64url'));
-  await deleteUnusedAccountTokens(db, 'activation', users.map((user) => user.id));
+  await deleteUnusedAccountTokens(db, purpose, users.map((user) => user.id));
   await insertAccountTokens(db, users.map((user, index) => ({
     user_id: user.id,
-    purpose: 'activation' as const,
+    purpose,
     token_hash: hashAccountToken(tokens[index]!),
     expires_at: expiresAt,
   })));
@@ -84,8 +109,8 @@ async function issueTokens(db: Kysely<Database>, users: readonly TokenRecipient[
     return [{
       id,
       recipient: user.email,
-      template: activationMailTemplate,
-      params: { user_id: user.id, username: user.username, full_name: user.full_name },
+      template: mailTemplates[purpose],
+      params: { user_id: user.id, username: user.username, full_name: user.full_name, expires_at: expiresAt.toISOString() },
       secret_sealed: seal(options.masterKey, mailSecretSealLabel(id), tokens[index]!),
     }];
   }));
@@ -100,4 +125,10 @@ export async function redeemAccountToken(db: Kysely<Database>, purpose: AccountT
   // A token arrives in a URL: anything that cannot be one is not worth a query.
   if (!tokenPattern.test(rawToken)) return undefined;
   return consumeAccountToken(db, purpose, hashAccountToken(rawToken));
+}
+
+/** The user a token would redeem for, without spending it: the form it opens is shown first. */
+export async function peekAccountToken(db: Kysely<Database>, purpose: AccountTokenPurpose, rawToken: string): Promise<string | undefined> {
+  if (!tokenPattern.test(rawToken)) return undefined;
+  return findRedeemableAccountToken(db, purpose, hashAccountToken(rawToken));
 }

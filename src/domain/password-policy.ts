@@ -42,21 +42,35 @@ function contextWords(context: PasswordContext): string[] {
   return [...new Set([...words, ...serviceWords])].filter((word) => word.length >= 2).sort((a, b) => b.length - a.length);
 }
 
-/** Every reason the password is refused; empty when it is acceptable. */
-export function passwordProblems(password: string, context: PasswordContext, policy: PasswordPolicy): string[] {
+/** `same_as_current` is the password change's own check (credentials.ts), the others this module's. */
+export type PasswordProblem = 'too_short' | 'too_long' | 'common' | 'repetitive' | 'personal' | 'same_as_current';
+
+/** Every reason the password is refused, as codes a page translates; empty when it is acceptable. */
+export function checkPassword(password: string, context: PasswordContext, policy: PasswordPolicy): PasswordProblem[] {
   const normalized = password.normalize('NFKC');
   const length = [...new Intl.Segmenter('vi', { granularity: 'grapheme' }).segment(normalized)].length;
-  if (length < policy.minLength) return [`a password needs at least ${policy.minLength} characters`];
-  if (length > maxPasswordLength) return [`a password can have at most ${maxPasswordLength} characters`];
+  if (length < policy.minLength) return ['too_short'];
+  if (length > maxPasswordLength) return ['too_long'];
 
-  const problems: string[] = [];
-  if (commonPasswords.has(normalized.toLowerCase())) problems.push('this is one of the most common passwords, the first an attacker tries');
+  const problems: PasswordProblem[] = [];
+  if (commonPasswords.has(normalized.toLowerCase())) problems.push('common');
   const folded = fold(normalized);
-  if (new Set(folded).size <= 2) problems.push('a password needs more than one or two characters repeated');
+  if (new Set(folded).size <= 2) problems.push('repetitive');
   let rest = folded;
   for (const word of contextWords(context)) rest = rest.replaceAll(word, '');
-  if (folded.length > 0 && rest.replace(/[0-9]/g, '').length < 4) {
-    problems.push('a password must be more than your name, username or email, or the name of the service, with digits added');
-  }
+  if (folded.length > 0 && rest.replace(/[0-9]/g, '').length < 4) problems.push('personal');
   return problems;
+}
+
+/** The same reasons in English, for the API and the CLI. */
+export function passwordProblems(password: string, context: PasswordContext, policy: PasswordPolicy): string[] {
+  const messages: Record<PasswordProblem, string> = {
+    too_short: `a password needs at least ${policy.minLength} characters`,
+    too_long: `a password can have at most ${maxPasswordLength} characters`,
+    common: 'this is one of the most common passwords, the first an attacker tries',
+    repetitive: 'a password needs more than one or two characters repeated',
+    personal: 'a password must be more than your name, username or email, or the name of the service, with digits added',
+    same_as_current: 'the new password must differ from the current one',
+  };
+  return checkPassword(password, context, policy).map((problem) => messages[problem]);
 }

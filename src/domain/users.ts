@@ -2,7 +2,6 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
 import { isUniqueViolation } from '../db/errors.ts';
-import { destroyPayloadsOfAccount, findSessionsOfAccount } from '../db/queries/oidc-payloads.ts';
 import { findOrgUnitById, findOrgUnitsForShare } from '../db/queries/org-units.ts';
 import { countActiveUsersWithRole, lockSuperAdministrators, scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
 import {
@@ -23,6 +22,7 @@ import { AppError, assertThat, conflict } from '../errors.ts';
 import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent } from './audit.ts';
 import { unlockLogins } from './login-throttle.ts';
+import { endEverything, type SessionToNotify } from './sessions.ts';
 import { AccessDenied, mayGrantRole, requirePermission, scopeOf, subtreeFilter, type AdminContext, type Permission } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
 import {
@@ -44,7 +44,7 @@ import {
  */
 export type BackchannelLogout = (
   accountId: string,
-  sessions: readonly { clientId: string; sid: string }[],
+  sessions: readonly SessionToNotify[],
 ) => Promise<{ clientId: string; delivered: boolean; error?: string }[]>;
 
 export interface UserAdminDeps {
@@ -371,12 +371,9 @@ export async function changeUserStatus(
     if (status !== 'active') await keepOneActiveSuperAdministrator(trx, id);
     const updated = await updateUserFields(trx, id, current.version, { status });
     assertThat(updated, versionMismatch('this user'));
-    let ended: { clientId: string; sid: string }[] = [];
+    let ended: SessionToNotify[] = [];
     let revoked = 0;
-    if (status !== 'active') {
-      ended = sessionsToNotify(await findSessionsOfAccount(trx, id));
-      revoked = await destroyPayloadsOfAccount(trx, id);
-    }
+    if (status !== 'active') ({ notify: ended, revoked } = await endEverything(trx, id));
     await recordAuditEvent(trx, {
       ...auditBase(context), action, target: target(id), orgUnitId: current.primary_org_unit_id,
       before: { status: current.status }, after: { status }, details: status === 'active' ? null : { revoked_artifacts: revoked },
@@ -406,19 +403,6 @@ async function keepOneActiveSuperAdministrator(trx: Kysely<Database>, userId: st
 }
 
 /** The (client, session id) pairs of live sessions whose apps should hear of the logout. */
-function sessionsToNotify(sessions: readonly Record<string, unknown>[]): { clientId: string; sid: string }[] {
-  const pairs: { clientId: string; sid: string }[] = [];
-  for (const session of sessions) {
-    const authorizations = session['authorizations'];
-    if (authorizations === null || typeof authorizations !== 'object') continue;
-    for (const [clientId, authorization] of Object.entries(authorizations as Record<string, unknown>)) {
-      const sid = (authorization as { sid?: unknown } | null)?.sid;
-      if (typeof sid === 'string') pairs.push({ clientId, sid });
-    }
-  }
-  return pairs;
-}
-
 /** Turns a unique violation into a conflict that names the field (the index says which). */
 async function withUniqueFields<T>(write: () => Promise<T>): Promise<T> {
   try {

@@ -222,7 +222,7 @@ describe('the Client model', () => {
     return clientId;
   }
 
-  it('reads metadata from the clients table, with the stored hash as client_secret, first_party and admin_api_access', async () => {
+  it('reads metadata from the clients table, with the stored hash as client_secret, first_party, admin_api_access and mfa_required', async () => {
     const clientId = await storeClient({ secret: 'the secret shown once to the developer', firstParty: true, adminApiAccess: true });
     expect(await clients().find(clientId)).toEqual({
       client_id: clientId,
@@ -231,6 +231,7 @@ describe('the Client model', () => {
       client_secret: hashClientSecret('the secret shown once to the developer'),
       first_party: true,
       admin_api_access: true,
+      mfa_required: false,
     });
   });
 

@@ -54,3 +54,33 @@ export async function consumeAccountToken(
     .executeTakeFirst();
   return row?.user_id;
 }
+
+/** The user a token would redeem for, without spending it (to show the form it opens). */
+export async function findRedeemableAccountToken(
+  db: Kysely<Database>,
+  purpose: AccountTokenPurpose,
+  tokenHash: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('account_tokens')
+    .select('user_id')
+    .where('token_hash', '=', tokenHash)
+    .where('purpose', '=', purpose)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .executeTakeFirst();
+  return row?.user_id;
+}
+
+/** Whether this person was sent a token of this purpose after `since` that is still unused. */
+export async function hasRecentUnusedAccountToken(db: Kysely<Database>, purpose: AccountTokenPurpose, userId: string, since: Date): Promise<boolean> {
+  const row = await db
+    .selectFrom('account_tokens')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('purpose', '=', purpose)
+    .where('used_at', 'is', null)
+    .where('created_at', '>', since)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -152,3 +152,24 @@ export async function deleteExpiredPayloads(db: Kysely<Database>, batchSize = 50
     if (deleted < batchSize) return total;
   }
 }
+
+/**
+ * Ends some of a person's sessions and everything issued through them: the grants their
+ * authorizations name, and every code and token of those grants. Returns how many artifacts went.
+ */
+export async function destroySessionsOfAccount(db: Kysely<Database>, accountId: string, sessionUids: readonly string[], grantIds: readonly string[]): Promise<number> {
+  if (sessionUids.length === 0) return 0;
+  const result = await db
+    .deleteFrom('oidc_payloads')
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('model', '=', 'Session'), eb('account_id', '=', accountId), eb('uid', 'in', sessionUids)]),
+        ...(grantIds.length === 0 ? [] : [
+          eb('grant_id', 'in', grantIds),
+          eb.and([eb('model', '=', 'Grant'), eb('account_id', '=', accountId), eb('id', 'in', grantIds)]),
+        ]),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
