@@ -19,6 +19,8 @@ export const permissions = [
   'users.activation',
   /** Lift a lock that failed sign-ins put on someone's login names. */
   'users.unlock',
+  /** Remove someone's second factors and recovery codes (a lost phone); they are told by mail. */
+  'users.reset_factors',
   'org_units.read',
   'org_units.write',
   'groups.read',
@@ -33,10 +35,10 @@ export type Permission = (typeof permissions)[number];
 export const permissionsOfRole: Readonly<Record<AdminRole, readonly Permission[]>> = Object.freeze({
   super_admin: permissions,
   org_admin: [
-    'users.read', 'users.write', 'users.lifecycle', 'users.activation', 'users.unlock', 'org_units.read', 'org_units.write',
+    'users.read', 'users.write', 'users.lifecycle', 'users.activation', 'users.unlock', 'users.reset_factors', 'org_units.read', 'org_units.write',
     'groups.read', 'groups.write', 'roles.read', 'roles.write', 'audit.read',
   ],
-  helpdesk: ['users.read', 'users.activation', 'users.unlock', 'org_units.read', 'groups.read'],
+  helpdesk: ['users.read', 'users.activation', 'users.unlock', 'users.reset_factors', 'org_units.read', 'groups.read'],
   auditor: ['users.read', 'org_units.read', 'groups.read', 'roles.read', 'audit.read'],
   developer: ['clients.register'],
 });

@@ -196,20 +196,19 @@ export async function resetSecondFactors(
   user: Pick<User, 'id' | 'username' | 'full_name' | 'email' | 'primary_org_unit_id'>,
   change: FactorChange,
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const removed = await deleteAllFactors(trx, user.id);
-    if (user.email) {
-      await insertOutboxMails(trx, [{
-        id: randomUUID(), recipient: user.email, template: factorsResetMailTemplate,
-        params: { user_id: user.id, username: user.username, full_name: user.full_name }, secret_sealed: null,
-      }]);
-    }
-    await recordAuditEvent(trx, {
-      actor: change.actor, origin: change.origin, action: 'mfa.reset', target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
-      before: { factors: removed }, details: { notified: user.email !== null },
-    });
-    return removed.length;
+  if (!db.isTransaction) return db.transaction().execute((trx) => resetSecondFactors(trx, user, change));
+  const removed = await deleteAllFactors(db, user.id);
+  if (user.email) {
+    await insertOutboxMails(db, [{
+      id: randomUUID(), recipient: user.email, template: factorsResetMailTemplate,
+      params: { user_id: user.id, username: user.username, full_name: user.full_name }, secret_sealed: null,
+    }]);
+  }
+  await recordAuditEvent(db, {
+    actor: change.actor, origin: change.origin, action: 'mfa.reset', target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
+    before: { factors: removed }, details: { notified: user.email !== null },
   });
+  return removed.length;
 }
 
 function factorName(name: string, kind: 'totp' | 'webauthn'): string {

@@ -22,6 +22,7 @@ import { AppError, assertThat, conflict } from '../errors.ts';
 import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent } from './audit.ts';
 import { unlockLogins } from './login-throttle.ts';
+import { resetSecondFactors } from './second-factors.ts';
 import { endEverything, type SessionToNotify } from './sessions.ts';
 import { AccessDenied, mayGrantRole, requirePermission, scopeOf, subtreeFilter, type AdminContext, type Permission } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
@@ -337,6 +338,17 @@ export async function unlockUser(deps: Pick<UserAdminDeps, 'db'>, context: Admin
       ...auditBase(context), action: 'user.unlock', target: target(id), orgUnitId: user.primary_org_unit_id, details: { cleared_counters: cleared },
     });
     return user;
+  });
+}
+
+/**
+ * The helpdesk's answer to a lost phone: every second factor and recovery code of the person goes,
+ * they are told by mail, and at their next sign-in policy takes them through enrolment again.
+ */
+export async function resetUserFactors(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, id: string): Promise<number> {
+  return deps.db.transaction().execute(async (trx) => {
+    const user = await loadUserFor(trx, context, id, 'users.reset_factors', 'mfa.reset', 'global_roles');
+    return resetSecondFactors(trx, user, auditBase(context));
   });
 }
 

@@ -6,6 +6,7 @@ import {
   changeUserStatus,
   createUser,
   sendActivation,
+  resetUserFactors,
   unlockUser,
   getUser,
   listUsersInScope,
@@ -84,6 +85,12 @@ export function userRoutes(deps: UserAdminDeps): ApiRoute[] {
       summary: 'Lift the lock that too many failed sign-ins put on a person\'s username and email, so they can try again at once',
       params: idParams, response: userDetail,
       handler: async ({ params, context }) => detailFor(context, await unlockUser(deps, context, params.id)),
+    }),
+    defineRoute({
+      method: 'post', path: '/users/{id}/reset-factors', tag: 'users',
+      summary: 'Remove every second factor and recovery code of a person who lost them; they are told by mail, and policy has them enrol again at their next sign-in',
+      params: idParams, response: z.object({ removed_factors: z.number().int() }),
+      handler: async ({ params, context }) => ({ removed_factors: await resetUserFactors(deps, context, params.id) }),
     }),
     defineRoute({
       method: 'post', path: '/users/{id}/activation', tag: 'users',
