@@ -9,6 +9,7 @@ import { deleteStaleThrottles } from './db/queries/login-throttle.ts';
 import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
 import { countActiveUsersWithRole } from './db/queries/role-assignments.ts';
 import { roles } from './domain/accounts.ts';
+import { ensureBuiltInClients } from './domain/built-in-clients.ts';
 import { pairWindowSeconds } from './domain/login-throttle.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
 import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
@@ -54,6 +55,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const applied = await migrateToLatest(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
     await ensureSigningKeys(db, config.masterKey);
+    await ensureBuiltInClients(db, config.issuer);
 
     const views = createViews();
     const passwords = createPasswordHasher(config.argon2);

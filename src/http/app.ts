@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics.ts';
 import { errorHandler } from './error-handler.ts';
 import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
+import { accountConsoleRoutes } from './routes/account-console.ts';
 import { accountRecoveryRoutes } from './routes/account-recovery.ts';
 import { interactionRoutes } from './routes/interactions.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -78,6 +79,9 @@ export function createApp(deps: AppDeps): Koa {
     metricsRoutes(deps),
     interactionRoutes({ ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, provider: () => deps.oidc.current() }),
     accountRecoveryRoutes({ ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey }),
+    accountConsoleRoutes({
+      ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey, issuer: deps.config.issuer, provider: () => deps.oidc.current(),
+    }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
   ];
   for (const router of routers) {

@@ -29,3 +29,12 @@ export async function findClientIdsByNames(db: Kysely<Database>, names: readonly
   for (const row of rows) if (!ids.has(row.client_name)) ids.set(row.client_name, row.client_id);
   return ids;
 }
+
+/** Creates or refreshes a client Mekong ID itself owns (its consoles), whose metadata follows the issuer. */
+export async function upsertBuiltInClient(db: Kysely<Database>, client: NewClient): Promise<void> {
+  await db
+    .insertInto('clients')
+    .values(client)
+    .onConflict((oc) => oc.column('client_id').doUpdateSet({ metadata: client.metadata, first_party: true, status: 'active', updated_at: sql<Date>`now()` }))
+    .execute();
+}

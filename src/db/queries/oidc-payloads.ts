@@ -173,3 +173,45 @@ export async function destroySessionsOfAccount(db: Kysely<Database>, accountId: 
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }
+
+/** A live session by its uid (the id apps and the account console know it by, not its cookie value). */
+export async function findLiveSessionByUid(db: Kysely<Database>, uid: string): Promise<Record<string, unknown> | undefined> {
+  const row = await db
+    .selectFrom('oidc_payloads')
+    .select('payload')
+    .where('model', '=', 'Session')
+    .where('uid', '=', uid)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
+    .executeTakeFirst();
+  return row?.payload;
+}
+
+/**
+ * The apps a person has granted access to: their grants, one row per grant (an app may have
+ * several, from sessions on several devices).
+ */
+export async function findGrantsOfAccount(db: Kysely<Database>, accountId: string): Promise<Record<string, unknown>[]> {
+  const rows = await db
+    .selectFrom('oidc_payloads')
+    .select('payload')
+    .where('model', '=', 'Grant')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
+    .execute();
+  return rows.map((row) => row.payload);
+}
+
+/** Revokes a person's grants to one app and every code and token issued under them; answers how many artifacts went. */
+export async function destroyGrantsOfClient(db: Kysely<Database>, accountId: string, clientId: string): Promise<number> {
+  const grants = db
+    .selectFrom('oidc_payloads as grants')
+    .select('grants.id')
+    .where('grants.model', '=', 'Grant')
+    .where('grants.account_id', '=', accountId)
+    .where(sql<string>`grants.payload->>'clientId'`, '=', clientId);
+  const result = await db
+    .deleteFrom('oidc_payloads')
+    .where((eb) => eb.or([eb('grant_id', 'in', grants), eb.and([eb('model', '=', 'Grant'), eb('id', 'in', grants)])]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

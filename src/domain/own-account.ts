@@ -1,0 +1,105 @@
+import { sql, type Kysely } from 'kysely';
+
+import { listAuditEvents } from '../db/queries/audit-events.ts';
+import { destroyGrantsOfClient, findGrantsOfAccount } from '../db/queries/oidc-payloads.ts';
+import { lockUser } from '../db/queries/users.ts';
+import type { AuditEvent, Database, User } from '../db/schema.ts';
+import { invalidInput } from '../errors.ts';
+import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
+import { phoneSchema } from './person-fields.ts';
+import { endSessions } from './sessions.ts';
+import type { BackchannelLogout } from './users.ts';
+
+/**
+ * What a signed-in person may do to their own account from the account console, beyond passwords
+ * (credentials.ts) and second factors (second-factors.ts). Name, unit and employee code belong to
+ * HR and stay with the admins; the phone number is the person's own.
+ */
+const self = (user: Pick<User, 'id' | 'username'>): Actor => ({ type: 'user', id: user.id, name: user.username });
+
+export async function updateOwnPhone(db: Kysely<Database>, user: User, phone: string, origin: RequestOrigin): Promise<User> {
+  let normalized: string | null = null;
+  if (phone.trim()) {
+    const parsed = phoneSchema.safeParse(phone);
+    if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => issue.message).join('; '));
+    normalized = parsed.data;
+  }
+  return db.transaction().execute(async (trx) => {
+    await lockUser(trx, user.id);
+    const updated = await trx
+      .updateTable('users')
+      .set({ phone: normalized, version: sql<number>`version + 1`, updated_at: sql<Date>`now()` })
+      .where('id', '=', user.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    if (user.phone !== normalized) {
+      await recordAuditEvent(trx, {
+        actor: self(user), origin, action: 'user.update', target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
+        before: { phone: user.phone }, after: { phone: normalized }, details: { self_service: true },
+      });
+    }
+    return updated;
+  });
+}
+
+export interface ConnectedApp {
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+}
+
+/** The apps the person has granted access to, one entry per app, with the scopes granted. */
+export async function listConnectedApps(db: Kysely<Database>, accountId: string): Promise<ConnectedApp[]> {
+  const byClient = new Map<string, Set<string>>();
+  for (const grant of await findGrantsOfAccount(db, accountId)) {
+    const clientId = grant['clientId'];
+    if (typeof clientId !== 'string') continue;
+    const scopes = byClient.get(clientId) ?? new Set<string>();
+    const openid = (grant['openid'] as { scope?: unknown } | undefined)?.scope;
+    if (typeof openid === 'string') for (const scope of openid.split(' ')) if (scope) scopes.add(scope);
+    byClient.set(clientId, scopes);
+  }
+  return [...byClient].map(([clientId, scopes]) => ({ clientId, scopes: [...scopes].sort() }));
+}
+
+/** Withdraws the person's consent to one app: its grants and every token issued under them end. Audited. */
+export async function revokeAppAccess(db: Kysely<Database>, user: User, clientId: string, origin: RequestOrigin): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const revoked = await destroyGrantsOfClient(trx, user.id, clientId);
+    if (revoked > 0) {
+      await recordAuditEvent(trx, {
+        actor: self(user), origin, action: 'grant.revoke', target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
+        details: { client_id: clientId, revoked_artifacts: revoked },
+      });
+    }
+    return revoked;
+  });
+}
+
+/**
+ * Signs one of the person's sessions out (a phone left at the hospital, a shared screen): the
+ * session, its grants and tokens end, and the apps it signed in to get back-channel logout.
+ */
+export async function endOwnSession(
+  deps: { readonly db: Kysely<Database>; readonly backchannelLogout: BackchannelLogout },
+  user: User,
+  sessionUid: string,
+  origin: RequestOrigin,
+): Promise<boolean> {
+  const { ended, notify } = await deps.db.transaction().execute(async (trx) => {
+    const result = await endSessions(trx, user.id, { only: sessionUid });
+    if (result.ended > 0) {
+      await recordAuditEvent(trx, {
+        actor: self(user), origin, action: 'session.end', target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
+        details: { session: sessionUid, apps: result.notify.map((entry) => entry.clientId) },
+      });
+    }
+    return result;
+  });
+  if (notify.length > 0) await deps.backchannelLogout(user.id, notify);
+  return ended > 0;
+}
+
+/** The person's own recent history: sign-ins, failures, lockouts and every change made to their account. */
+export async function recentActivity(db: Kysely<Database>, accountId: string, limit = 30): Promise<AuditEvent[]> {
+  return listAuditEvents(db, { targetType: 'user', targetId: accountId, subtrees: null, limit });
+}

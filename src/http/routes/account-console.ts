@@ -1,0 +1,268 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+
+import { findOrgUnitById } from '../../db/queries/org-units.ts';
+import { originOf } from '../../domain/audit.ts';
+import { accountConsoleClientId } from '../../domain/built-in-clients.ts';
+import { changeOwnPassword, type CredentialDeps } from '../../domain/credentials.ts';
+import { endOwnSession, listConnectedApps, recentActivity, revokeAppAccess, updateOwnPhone } from '../../domain/own-account.ts';
+import {
+  confirmTotpEnrolment, countUnusedRecoveryCodes, findConfirmedFactors, regenerateRecoveryCodes, removeFactor, resumeTotpEnrolment, startTotpEnrolment,
+} from '../../domain/second-factors.ts';
+import { listSessions } from '../../domain/sessions.ts';
+import { AppError } from '../../errors.ts';
+import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
+import {
+  accountOf, authenticatedRecently, completeSignIn, endAccountSession, redirectToSignIn, requireAccountSession, type AccountSession, type AccountSessionDeps,
+} from '../account-session.ts';
+import { csrfToken, requireCsrfToken } from '../csrf.ts';
+import { pageContext } from '../page.ts';
+import type { Views } from '../views.ts';
+import { problemMessage } from './account-recovery.ts';
+
+export interface AccountConsoleDeps extends CredentialDeps, AccountSessionDeps {
+  readonly views: Views;
+}
+
+const passwordForm = z.object({
+  current: z.string().max(1024).default(''),
+  password: z.string().max(1024).default(''),
+  confirm: z.string().max(1024).default(''),
+  end_other_sessions: z.string().optional(),
+});
+const phoneForm = z.object({ phone: z.string().max(64).default('') });
+const nameForm = z.object({ name: z.string().max(100).default('') });
+const enrolForm = z.object({ factor_id: z.string().max(64).default(''), code: z.string().max(64).default('') });
+
+/** Notices shown once after a change, named in the URL (?done=…); anything else in that slot is ignored. */
+const notices = ['password_changed', 'phone_saved', 'factor_added', 'factor_removed', 'session_ended', 'app_revoked'] as const;
+
+/**
+ * The account console at /account: a person's own profile, password, second factors, sessions,
+ * connected apps and recent activity. Plain forms that work without JavaScript; every post carries
+ * a CSRF token; changes to second factors need a recent sign-in (see account-session.ts).
+ */
+export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
+  const router = new Router({ prefix: '/account' });
+  const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const signedIn = requireAccountSession(deps);
+
+  router.get('/login', (ctx) => {
+    redirectToSignIn(deps, ctx, { returnTo: ctx.query['return_to'] as string | undefined });
+  });
+
+  router.get('/callback', async (ctx) => {
+    ctx.redirect(await completeSignIn(deps, ctx));
+  });
+
+  router.get('/logout', signedIn, (ctx) => {
+    endAccountSession(ctx);
+    // oidc-provider's own logout asks for confirmation, then ends the session everywhere.
+    ctx.redirect(`/session/end?client_id=${encodeURIComponent(accountConsoleClientId)}`);
+  });
+
+  router.get('/', signedIn, async (ctx) => {
+    const { user } = accountOf(ctx);
+    const unit = user.primary_org_unit_id ? await findOrgUnitById(deps.db, user.primary_org_unit_id) : undefined;
+    render(deps, ctx, 'account/profile', 'account.profile.title', { user, unitName: unit?.name ?? null });
+  });
+
+  router.post('/profile', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const { user } = accountOf(ctx);
+    const form = phoneForm.safeParse(bodyOf(ctx));
+    try {
+      await updateOwnPhone(deps.db, user, form.success ? form.data.phone : '', originOf(ctx));
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'invalid_input')) throw error;
+      ctx.status = 400;
+      const unit = user.primary_org_unit_id ? await findOrgUnitById(deps.db, user.primary_org_unit_id) : undefined;
+      render(deps, ctx, 'account/profile', 'account.profile.title', { user, unitName: unit?.name ?? null, error: 'account.profile.phone_invalid' });
+      return;
+    }
+    done(ctx, '/account', 'phone_saved');
+  });
+
+  router.get('/security', signedIn, async (ctx) => {
+    await renderSecurity(deps, ctx, accountOf(ctx), {});
+  });
+
+  router.post('/password', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    const form = passwordForm.safeParse(bodyOf(ctx));
+    const { current, password, confirm, end_other_sessions: endOthers } = form.success ? form.data : { current: '', password: '', confirm: '', end_other_sessions: undefined };
+    if (password !== confirm) {
+      ctx.status = 400;
+      await renderSecurity(deps, ctx, account, { passwordErrors: ['password.mismatch'] });
+      return;
+    }
+    const result = await changeOwnPassword(deps, account.user, {
+      currentPassword: current, newPassword: password, endOtherSessions: endOthers === 'on', currentSessionUid: account.sessionUid,
+    }, originOf(ctx));
+    if (result.outcome !== 'done') {
+      ctx.status = 400;
+      await renderSecurity(deps, ctx, account, {
+        passwordErrors: result.outcome === 'wrong_password' ? ['account.password.wrong_current'] : result.problems.map(problemMessage),
+      });
+      return;
+    }
+    done(ctx, '/account/security', 'password_changed');
+  });
+
+  router.post('/security/totp', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    if (needsFreshSignIn(deps, ctx, account)) return;
+    const form = nameForm.safeParse(bodyOf(ctx));
+    const enrolment = await startTotpEnrolment(deps, account.user, form.success ? form.data.name : '');
+    renderEnrolment(deps, ctx, enrolment);
+  });
+
+  router.post('/security/totp/confirm', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    const form = enrolForm.safeParse(bodyOf(ctx));
+    const { factor_id: factorId, code } = form.success ? form.data : { factor_id: '', code: '' };
+    const result = await confirmTotpEnrolment(deps, account.user, factorId, code, { actor: self(account), origin: originOf(ctx) });
+    if (!result.confirmed) {
+      const enrolment = await resumeTotpEnrolment(deps, account.user, factorId);
+      if (!enrolment) {
+        done(ctx, '/account/security');
+        return;
+      }
+      ctx.status = 400;
+      renderEnrolment(deps, ctx, enrolment, 'mfa.invalid_code');
+      return;
+    }
+    if (result.recoveryCodes) {
+      renderRecoveryCodes(deps, ctx, result.recoveryCodes);
+      return;
+    }
+    done(ctx, '/account/security', 'factor_added');
+  });
+
+  router.post('/security/factors/:id/remove', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    if (needsFreshSignIn(deps, ctx, account)) return;
+    await removeFactor(deps, account.user, ctx.params['id'] ?? '', { actor: self(account), origin: originOf(ctx) });
+    done(ctx, '/account/security', 'factor_removed');
+  });
+
+  router.post('/security/recovery-codes', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    if (needsFreshSignIn(deps, ctx, account)) return;
+    if ((await findConfirmedFactors(deps.db, account.user.id)).length === 0) {
+      throw new AppError('no_second_factor', 'recovery codes stand in for a second factor: add an authenticator first', 409);
+    }
+    renderRecoveryCodes(deps, ctx, await regenerateRecoveryCodes(deps, account.user, { actor: self(account), origin: originOf(ctx) }));
+  });
+
+  router.get('/sessions', signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    const [sessions, apps] = await Promise.all([listSessions(deps.db, account.user.id), listConnectedApps(deps.db, account.user.id)]);
+    const provider = deps.provider();
+    const names = new Map(await Promise.all([...new Set([...apps.map((app) => app.clientId), ...sessions.flatMap((session) => session.clientIds)])]
+      .map(async (clientId) => [clientId, (await provider.Client.find(clientId))?.clientName ?? clientId] as const)));
+    render(deps, ctx, 'account/sessions', 'account.sessions.title', {
+      sessions: sessions.map((session) => ({ ...session, current: session.uid === account.sessionUid, apps: session.clientIds.map((id) => names.get(id) ?? id) })),
+      apps: apps.filter((app) => app.clientId !== accountConsoleClientId).map((app) => ({ ...app, name: names.get(app.clientId) ?? app.clientId })),
+    });
+  });
+
+  router.post('/sessions/:uid/end', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    const uid = ctx.params['uid'] ?? '';
+    await endOwnSession(deps, account.user, uid, originOf(ctx));
+    if (uid === account.sessionUid) {
+      endAccountSession(ctx);
+      done(ctx, '/account');
+      return;
+    }
+    done(ctx, '/account/sessions', 'session_ended');
+  });
+
+  router.post('/apps/:clientId/revoke', forms, requireCsrfToken, signedIn, async (ctx) => {
+    await revokeAppAccess(deps.db, accountOf(ctx).user, ctx.params['clientId'] ?? '', originOf(ctx));
+    done(ctx, '/account/sessions', 'app_revoked');
+  });
+
+  router.get('/activity', signedIn, async (ctx) => {
+    const events = await recentActivity(deps.db, accountOf(ctx).user.id);
+    render(deps, ctx, 'account/activity', 'account.activity.title', (t) => ({
+      events: events.map((event) => {
+        const key = `audit.${event.action}`;
+        return { ...event, label: isMessageKey(key) ? t(key) : event.action };
+      }),
+    }));
+  });
+
+  return router;
+}
+
+const bodyOf = (ctx: Context): unknown => (ctx.request as { body?: unknown }).body ?? {};
+const self = (account: AccountSession) => ({ type: 'user' as const, id: account.user.id, name: account.user.username });
+
+/** After a change: back to a page (303, so a reload does not post again), with a notice. */
+function done(ctx: Context, path: string, notice?: (typeof notices)[number]): void {
+  ctx.status = 303;
+  ctx.redirect(notice ? `${path}?done=${notice}` : path);
+}
+
+/** A sensitive change with an old sign-in: sign in again (password and second factor), then come back. */
+function needsFreshSignIn(deps: AccountConsoleDeps, ctx: Context, account: AccountSession): boolean {
+  if (authenticatedRecently(account)) return false;
+  ctx.status = 303;
+  redirectToSignIn(deps, ctx, { returnTo: '/account/security', forceLogin: true });
+  return true;
+}
+
+const sections = [
+  { path: '/account', label: 'account.nav.profile' },
+  { path: '/account/security', label: 'account.nav.security' },
+  { path: '/account/sessions', label: 'account.nav.sessions' },
+  { path: '/account/activity', label: 'account.nav.activity' },
+] as const satisfies readonly { path: string; label: MessageKey }[];
+
+function render(deps: AccountConsoleDeps, ctx: Context, view: string, title: MessageKey, data: Record<string, unknown> | ((t: Translate) => Record<string, unknown>)): void {
+  const page = pageContext(ctx);
+  const t = translator(page.locale);
+  const noticeKey = `account.done.${String(ctx.query['done'])}`;
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = deps.views.render(view, page, {
+    title: t(title),
+    csrfToken: csrfToken(ctx),
+    wide: true,
+    nav: sections.map((section) => ({ href: section.path, label: t(section.label), current: section.path === ctx.path })),
+    logoutLabel: t('account.nav.logout'),
+    notice: (notices as readonly string[]).includes(String(ctx.query['done'])) && isMessageKey(noticeKey) ? t(noticeKey) : null,
+    ...(typeof data === 'function' ? data(t) : data),
+  });
+}
+
+async function renderSecurity(
+  deps: AccountConsoleDeps,
+  ctx: Context,
+  account: AccountSession,
+  state: { passwordErrors?: readonly MessageKey[] },
+): Promise<void> {
+  const [factors, recoveryCodes] = await Promise.all([
+    findConfirmedFactors(deps.db, account.user.id),
+    countUnusedRecoveryCodes(deps.db, account.user.id),
+  ]);
+  render(deps, ctx, 'account/security', 'account.security.title', (t) => ({
+    user: account.user,
+    factors,
+    recoveryCodes,
+    passwordErrors: (state.passwordErrors ?? []).map((key) => t(key, { min: String(deps.passwordPolicy.minLength) })),
+  }));
+}
+
+function renderEnrolment(deps: AccountConsoleDeps, ctx: Context, enrolment: Awaited<ReturnType<typeof startTotpEnrolment>>, error?: MessageKey): void {
+  render(deps, ctx, 'enrol-totp', 'mfa.enrol.title', (t) => ({
+    action: '/account/security/totp/confirm', intro: null, enrolment, error: error ? t(error) : null,
+  }));
+}
+
+function renderRecoveryCodes(deps: AccountConsoleDeps, ctx: Context, codes: readonly string[]): void {
+  render(deps, ctx, 'recovery-codes', 'mfa.recovery.title', { codes, continueUrl: '/account/security' });
+}
