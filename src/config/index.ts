@@ -113,6 +113,14 @@ const environmentSchema = z.object({
   LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
   LOGIN_ADDRESS_MAX_FAILURES: z.coerce.number().int().min(1).default(100),
   /** Seconds between sweeps of expired OIDC artifacts (sessions, codes, tokens). */
+  /**
+   * A sign-in session ends after this long without use (no app asked for a sign-in), and in any
+   * case this long after the person signed in; at most 12 hours, a working day.
+   */
+  SESSION_IDLE_SECONDS: z.coerce.number().int().min(60).max(43200).default(4 * 3600),
+  SESSION_MAX_SECONDS: z.coerce.number().int().min(300).max(43200).default(43200),
+  /** Offer "remember me" on the login page; unticked (and always, when off) the session cookie lasts until the browser closes. */
+  SESSION_REMEMBER_ME: z.stringbool().default(true),
   CLEANUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   /**
    * Seconds a rotated-in signing key is published in JWKS before it signs, so that relying parties
@@ -146,6 +154,7 @@ export interface Config {
   readonly metrics: { readonly token: string | null; readonly allowedNetworks: readonly string[] };
   readonly loginThrottle: ThrottlePolicy;
   readonly passwordPolicy: PasswordPolicy;
+  readonly session: { readonly idleSeconds: number; readonly maxSeconds: number; readonly rememberMe: boolean };
   readonly cleanupIntervalSeconds: number;
   readonly keyPublishAheadSeconds: number;
 }
@@ -221,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       windowSeconds: e.LOGIN_FAILURE_WINDOW_SECONDS,
       addressMaxFailures: e.LOGIN_ADDRESS_MAX_FAILURES,
     },
+    session: { idleSeconds: Math.min(e.SESSION_IDLE_SECONDS, e.SESSION_MAX_SECONDS), maxSeconds: e.SESSION_MAX_SECONDS, rememberMe: e.SESSION_REMEMBER_ME },
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,
     keyPublishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS,
   } satisfies Config);

@@ -77,7 +77,9 @@ export function createApp(deps: AppDeps): Koa {
     staticRoutes,
     operationsRoutes(deps),
     metricsRoutes(deps),
-    interactionRoutes({ ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, provider: () => deps.oidc.current() }),
+    interactionRoutes({
+      ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, sessionPolicy: deps.config.session, provider: () => deps.oidc.current(),
+    }),
     accountRecoveryRoutes({ ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey }),
     accountConsoleRoutes({
       ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey, issuer: deps.config.issuer, provider: () => deps.oidc.current(),

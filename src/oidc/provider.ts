@@ -11,7 +11,7 @@ import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
 import { installAuditTrail } from './audit-trail.ts';
 import { createOutboundFetch } from './outbound.ts';
-import { promptPolicy } from './second-factor-policy.ts';
+import { promptPolicy } from './prompt-policy.ts';
 import { authenticationLevels } from '../domain/second-factors.ts';
 
 /**
@@ -26,7 +26,7 @@ export const lifetimes = {
   idToken: 60 * 60,
   refreshToken: 14 * 24 * 60 * 60,
   interaction: 60 * 60,
-  /** A working day and then some: people sign in once in the morning. */
+  /** The longest a sign-in session may be configured to live (SESSION_MAX_SECONDS): a working day. */
   session: 12 * 60 * 60,
   grant: 14 * 24 * 60 * 60,
 } as const;
@@ -76,7 +76,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       long: { httpOnly: true, sameSite: 'lax' },
       short: { httpOnly: true, sameSite: 'lax' },
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptPolicy(deps.db) },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: promptPolicy(deps.db, config.session) },
     // How strongly the person signed in, in every ID token; an app asks for more with acr_values.
     acrValues: [authenticationLevels.password, authenticationLevels.mfa],
     extraClientMetadata: {
@@ -153,7 +153,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       IdToken: lifetimes.idToken,
       RefreshToken: lifetimes.refreshToken,
       Interaction: lifetimes.interaction,
-      Session: lifetimes.session,
+      // Stored until it goes idle; every use saves it again. Never past its maximum from the login.
+      Session: (_ctx, session) => {
+        const now = Math.floor(Date.now() / 1000);
+        const remaining = (session.loginTs ?? now) + config.session.maxSeconds - now;
+        return Math.max(1, Math.min(config.session.idleSeconds, remaining));
+      },
       Grant: lifetimes.grant,
     },
     renderError: (ctx, out) => pages.error(ctx, out),

@@ -10,7 +10,7 @@ import {
   authenticationLevels, confirmTotpEnrolment, findConfirmedFactors, resumeTotpEnrolment, startTotpEnrolment, type TotpEnrolment,
 } from '../../domain/second-factors.ts';
 import type { User } from '../../db/schema.ts';
-import { requestNeedsSecondFactor, secondFactorReason } from '../../oidc/second-factor-policy.ts';
+import { requestNeedsSecondFactor, secondFactorReason } from '../../oidc/prompt-policy.ts';
 import { originOf } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
@@ -25,6 +25,7 @@ export interface InteractionRouteDeps extends AccountDeps {
   readonly provider: () => Provider;
   readonly metrics: Metrics;
   readonly masterKey: Buffer;
+  readonly sessionPolicy: { readonly rememberMe: boolean };
 }
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -32,6 +33,7 @@ type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 const loginForm = z.object({
   login: z.string().max(320).default(''),
   password: z.string().max(1024).default(''),
+  remember: z.string().max(8).optional(),
 });
 
 const codeForm = z.object({
@@ -58,6 +60,8 @@ interface PendingLogin {
   readonly since: number;
   readonly failures: number;
   readonly enrolment?: string | undefined;
+  /** "Remember me": a session cookie that outlives the browser; otherwise it ends when the browser closes. */
+  readonly remember: boolean;
 }
 
 /** The second factor must follow the password within this time, and within this many tries. */
@@ -90,7 +94,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   router.get('/', async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     if (interaction.prompt.name === 'login') {
-      const pending = pendingOf(interaction) ?? (await startStepUp(interaction));
+      const pending = pendingOf(interaction) ?? (await startStepUp(deps, interaction));
       if (pending) {
         await renderPendingStep(deps, ctx, interaction, pending);
         return;
@@ -115,7 +119,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     assertThat(interaction.prompt.name === 'login', staleStep);
     const form = loginForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
-    const { login, password } = form.success ? form.data : { login: '', password: '' };
+    const { login, password, remember: rememberBox } = form.success ? form.data : { login: '', password: '', remember: undefined };
+    const remember = deps.sessionPolicy.rememberMe && rememberBox === 'on';
     if (!login.trim() || !password) {
       await renderLogin(deps, ctx, interaction, { login, error: 'login.missing' });
       return;
@@ -153,10 +158,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       acrValues: interaction.params['acr_values'], client: await clientOf(deps, interaction), accountId: user.id,
     }));
     if (!needsFactor) {
-      await finishLogin(deps, ctx, interaction, user, { amr: ['pwd'] });
+      await finishLogin(deps, ctx, interaction, user, { amr: ['pwd'] }, remember);
       return;
     }
-    const pending: PendingLogin = { accountId: user.id, login, step: hasFactor ? 'verify' : 'enrol', since: Math.floor(Date.now() / 1000), failures: 0 };
+    const pending: PendingLogin = { accountId: user.id, login, step: hasFactor ? 'verify' : 'enrol', since: Math.floor(Date.now() / 1000), failures: 0, remember };
     await savePending(interaction, pending);
     await renderPendingStep(deps, ctx, interaction, pending);
   });
@@ -169,7 +174,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     const result = await verifySecondFactorCode({ ...deps, masterKey: deps.masterKey }, user, method, code, { ...attemptOf(ctx, interaction), login: pending.login });
     if (result.outcome === 'success') {
       deps.metrics.logins.inc({ outcome: 'success' });
-      await finishLogin(deps, ctx, interaction, user, { amr: result.amr, secondFactor: method });
+      await finishLogin(deps, ctx, interaction, user, { amr: result.amr, secondFactor: method }, pending.remember);
       return;
     }
     if (result.outcome === 'throttled') {
@@ -217,9 +222,9 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
 
   router.post('/continue', forms, requireCsrfToken, async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
-    const { user } = await requirePending(deps, interaction, 'enrolled');
+    const { pending, user } = await requirePending(deps, interaction, 'enrolled');
     // The code that confirmed the new authenticator was the second factor.
-    await finishLogin(deps, ctx, interaction, user, { amr: ['pwd', 'otp', 'mfa'], secondFactor: 'totp' });
+    await finishLogin(deps, ctx, interaction, user, { amr: ['pwd', 'otp', 'mfa'], secondFactor: 'totp' }, pending.remember);
   });
 
   router.post('/confirm', forms, requireCsrfToken, async (ctx) => {
@@ -240,12 +245,16 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
  * A session opened with a password alone, asked for more (the app's acr_values or policy): only
  * the second factor is needed, for the person the session already names.
  */
-async function startStepUp(interaction: Interaction): Promise<PendingLogin | undefined> {
+async function startStepUp(deps: InteractionRouteDeps, interaction: Interaction): Promise<PendingLogin | undefined> {
   const reasons = interaction.prompt.reasons;
   const accountId = interaction.session?.accountId;
   if (!accountId || reasons.length !== 1 || reasons[0] !== secondFactorReason) return undefined;
+  // The session keeps its kind of cookie: one that ends with the browser stays that way.
+  const session = interaction.session?.cookie ? await deps.provider().Session.find(interaction.session.cookie) : undefined;
   // The step starts here; `login` (for throttling) is filled from the account when the page renders.
-  const pending: PendingLogin = { accountId, login: '', step: 'verify', since: Math.floor(Date.now() / 1000), failures: 0 };
+  const pending: PendingLogin = {
+    accountId, login: '', step: 'verify', since: Math.floor(Date.now() / 1000), failures: 0, remember: session ? !session.transient : false,
+  };
   await savePending(interaction, pending);
   return pending;
 }
@@ -300,10 +309,11 @@ async function finishLogin(
   interaction: Interaction,
   user: User,
   methods: Parameters<typeof completeLogin>[3],
+  remember: boolean,
 ): Promise<void> {
   await completeLogin(deps, user, attemptOf(ctx, interaction), methods);
   const acr = methods.amr.includes('mfa') ? authenticationLevels.mfa : authenticationLevels.password;
-  await finish(deps, ctx, { login: { accountId: user.id, acr, amr: [...methods.amr] } });
+  await finish(deps, ctx, { login: { accountId: user.id, acr, amr: [...methods.amr], remember } });
 }
 
 const staleStep = () => new AppError('interaction_step_mismatch', 'this step of the sign-in is no longer current; go back to the app and start again', 400);
@@ -344,6 +354,7 @@ async function renderLogin(
     uid: interaction.uid,
     csrfToken: csrfToken(ctx),
     login: state.login ?? '',
+    offerRememberMe: deps.sessionPolicy.rememberMe,
     error: state.error && isMessageKey(state.error) ? t(state.error, state.errorParams) : null,
     clientName: client?.clientName ?? null,
   });

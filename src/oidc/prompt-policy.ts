@@ -19,15 +19,28 @@ export async function requestNeedsSecondFactor(
   return secondFactorRequired(db, request.accountId, { mfaRequired: request.client?.metadata()['mfa_required'] === true });
 }
 
+/** The reason given when a session outlived SESSION_MAX_SECONDS: a full login follows. */
+export const sessionTooOldReason = 'session_too_old';
+
 /**
- * oidc-provider's default prompts, with one more reason to ask for a login: the session was opened
- * with a password alone and this request needs a second factor. The interaction then asks only for
- * the factor (see http/routes/interactions.ts), since the session already names the person.
+ * oidc-provider's default prompts, with two more reasons to ask for a login: the session is older
+ * than the configured maximum (its idle timeout is its storage lifetime, see provider.ts), or it
+ * was opened with a password alone and this request needs a second factor. For the latter the
+ * interaction asks only for the factor (see http/routes/interactions.ts), since the session
+ * already names the person.
  */
-export function promptPolicy(db: Kysely<Database>): interactionPolicy.Prompt[] {
+export function promptPolicy(db: Kysely<Database>, session: { readonly maxSeconds: number }): interactionPolicy.Prompt[] {
   const { base, Check } = interactionPolicy;
   const policy = base();
-  policy.get('login')!.checks.add(
+  const login = policy.get('login')!;
+  login.checks.add(
+    new Check(sessionTooOldReason, 'the sign-in session is older than its maximum lifetime', (ctx: KoaContextWithOIDC) => {
+      const { loginTs } = ctx.oidc.session ?? {};
+      if (!ctx.oidc.session?.accountId || typeof loginTs !== 'number') return Check.NO_NEED_TO_PROMPT;
+      return Date.now() / 1000 - loginTs > session.maxSeconds ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  login.checks.add(
     new Check(secondFactorReason, 'a second factor is required', async (ctx: KoaContextWithOIDC) => {
       const { session } = ctx.oidc;
       if (!session?.accountId || session.acr === authenticationLevels.mfa) return Check.NO_NEED_TO_PROMPT;
