@@ -1,0 +1,76 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { spawnNode, waitUntilReady, type NodeChild } from './child.ts';
+
+const cli = fileURLToPath(new URL('../../bin/mekong-id.js', import.meta.url));
+const run = promisify(execFile);
+
+/**
+ * How Mekong ID runs in production, minus TLS: NODE_ENV=production (so MASTER_KEY, COOKIE_KEYS and
+ * ISSUER are required and nothing is generated for convenience), JSON logs at the default level
+ * going to a file. Plain http on loopback: in production TLS ends at the reverse proxy in front,
+ * which is not what is being measured. Settings the operator exported (ARGON2_*, say) pass through.
+ */
+export function productionEnvironment(databaseUrl: string, port: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    DATABASE_URL: databaseUrl,
+    PORT: String(port),
+    ISSUER: `http://127.0.0.1:${port}`,
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    COOKIE_KEYS: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
+    TRUST_PROXY: 'false',
+  };
+}
+
+export interface MekongIdServer {
+  readonly issuer: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly process: NodeChild;
+}
+
+export interface StartOptions {
+  /** From productionEnvironment(): the port it names is the one the server listens on. */
+  readonly env: NodeJS.ProcessEnv;
+  readonly logFile: string;
+  /** Where V8 writes the server's CPU profile when it exits; no profile when unset. */
+  readonly cpuProfileDir?: string | undefined;
+}
+
+/** `mekong-id serve` (which migrates first) as a child process, once /readyz says it is ready. */
+export async function startMekongId(options: StartOptions): Promise<MekongIdServer> {
+  const { env } = options;
+  const child = spawnNode({
+    script: cli,
+    args: ['serve'],
+    env,
+    logFile: options.logFile,
+    nodeArgs: options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`],
+  });
+  const issuer = env['ISSUER']!;
+  try {
+    await waitUntilReady(`${issuer}/readyz`, child);
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+  return { issuer, env, process: child };
+}
+
+export interface RegisteredClient {
+  readonly client_id: string;
+  readonly client_secret: string;
+}
+
+/** Registers a client through the public command line, as an operator would (`clients create … --json`). */
+export async function createClientWithCli(env: NodeJS.ProcessEnv, args: readonly string[]): Promise<RegisteredClient> {
+  const { stdout } = await run(process.execPath, [cli, 'clients', 'create', ...args, '--json'], { env });
+  const registered = JSON.parse(stdout) as Partial<RegisteredClient>;
+  if (!registered.client_id || !registered.client_secret) throw new Error(`clients create printed no credentials: ${stdout}`);
+  return { client_id: registered.client_id, client_secret: registered.client_secret };
+}
