@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Eta } from 'eta';
 
-import { locales, translator, type Locale, type Translate } from '../i18n/catalog.ts';
+import { formatDateTime, locales, translator, type Locale, type Translate } from '../i18n/catalog.ts';
 
 const viewsDirectory = fileURLToPath(new URL('../../views', import.meta.url));
 
@@ -32,6 +32,8 @@ export function createViews(): Views {
       return eta.render(name, {
         ...data,
         t,
+        /** A time as people in the province read it: their language, Vietnam's time zone. */
+        time: (date: Date) => formatDateTime(page.locale, date),
         locale: page.locale,
         otherLocale: page.locale === 'vi' ? 'en' : 'vi',
         switchLanguageUrl: page.switchLanguageUrl,

@@ -402,3 +402,12 @@ export function negotiateLocale(sources: {
 }
 
 const primaryTag = (tag: string) => tag.trim().toLowerCase().split('-')[0];
+
+/** The province's clock: times people read are in Vietnam's time zone (GMT+7), whatever the server's. */
+const timeFormats = new Map(
+  locales.map((locale) => [locale, new Intl.DateTimeFormat(locale === 'vi' ? 'vi-VN' : 'en-GB', { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'medium', timeStyle: 'short' })]),
+);
+
+export function formatDateTime(locale: Locale, date: Date): string {
+  return timeFormats.get(locale)!.format(date);
+}

@@ -1,4 +1,4 @@
-import { translator, type MessageKey } from '../i18n/catalog.ts';
+import { formatDateTime, translator, type MessageKey } from '../i18n/catalog.ts';
 
 /**
  * The mails Mekong ID sends, as plain text: Vietnamese first, then English, since we do not know
@@ -45,9 +45,6 @@ export class UnknownMailTemplate extends Error {
   override name = 'UnknownMailTemplate';
 }
 
-const vietnamTime = (locale: string) =>
-  new Intl.DateTimeFormat(locale, { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'medium', timeStyle: 'short' });
-
 const textParam = (params: Record<string, unknown>, name: string) => (typeof params[name] === 'string' ? params[name] : '');
 
 export function renderMail(template: string, params: Record<string, unknown>, context: MailContext): RenderedMail {
@@ -62,7 +59,7 @@ export function renderMail(template: string, params: Record<string, unknown>, co
     const values = {
       name: textParam(params, 'full_name'),
       username: textParam(params, 'username'),
-      expires: expiresAt ? `${vietnamTime(locale === 'vi' ? 'vi-VN' : 'en-GB').format(expiresAt)} (GMT+7)` : '',
+      expires: expiresAt ? `${formatDateTime(locale, expiresAt)} (GMT+7)` : '',
     };
     return [
       t('mail.greeting', values),
