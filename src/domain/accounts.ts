@@ -10,6 +10,7 @@ import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin
 import { admitLoginAttempt, recordLoginFailure, recordLoginSuccess, type ThrottlePolicy } from './login-throttle.ts';
 import { passwordProblems, type PasswordPolicy } from './password-policy.ts';
 import { countUnusedRecoveryCodes, findConfirmedFactors, redeemRecoveryCode, verifyTotpCode } from './second-factors.ts';
+import { verifyPasskey, type Relying } from './webauthn.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { fullNameSchema, usernameSchema } from './person-fields.ts';
 
@@ -140,16 +141,20 @@ export type SecondFactorResult =
   | { readonly outcome: 'invalid' }
   | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number };
 
+/** What the person shows as their second factor. */
+export type SecondFactorProof =
+  | { readonly method: 'totp' | 'recovery_code'; readonly code: string }
+  | { readonly method: 'passkey'; readonly response: unknown; readonly challenge: string; readonly relying: Relying };
+
 /**
- * Checks a TOTP or recovery code from someone who has shown their password (or has a password
- * session, for step-up). A wrong code counts as a failed sign-in for the name and address, so
- * guessing codes is throttled and ends in a lockout just as guessing passwords does.
+ * Checks a second factor from someone who has shown their password (or has a password session, for
+ * step-up). A wrong one counts as a failed sign-in for the name and address, so guessing codes is
+ * throttled and ends in a lockout just as guessing passwords does.
  */
-export async function verifySecondFactorCode(
+export async function verifySecondFactor(
   deps: AccountDeps & { readonly masterKey: Buffer },
   user: User,
-  method: 'totp' | 'recovery_code',
-  code: string,
+  proof: SecondFactorProof,
   attempt: LoginAttempt & { readonly login: string },
 ): Promise<SecondFactorResult> {
   const source = { login: attempt.login.slice(0, 320), ip: attempt.origin.ip };
@@ -157,28 +162,32 @@ export async function verifySecondFactorCode(
     const throttled = await admitLoginAttempt(deps.db, source, deps.throttle);
     if (!throttled.allowed) return { outcome: 'throttled', retryAfterSeconds: throttled.retryAfterSeconds };
   }
-  let accepted = false;
-  if (method === 'totp') {
+  let amr: readonly string[] | null = null;
+  if (proof.method === 'passkey') {
+    const verdict = await verifyPasskey(deps.db, proof.relying, user.id, { response: proof.response, expectedChallenge: proof.challenge });
+    // Proof of possession of a key (RFC 8176 "pop"), with the person verified by PIN or biometrics or not.
+    if (verdict.ok) amr = verdict.userVerified ? ['pwd', 'pop', 'user', 'mfa'] : ['pwd', 'pop', 'mfa'];
+  } else if (proof.method === 'totp') {
     for (const factor of await findConfirmedFactors(deps.db, user.id)) {
-      if (factor.kind === 'totp' && (await verifyTotpCode(deps, factor, code))) {
-        accepted = true;
+      if (factor.kind === 'totp' && (await verifyTotpCode(deps, factor, proof.code))) {
+        amr = ['pwd', 'otp', 'mfa'];
         break;
       }
     }
-  } else {
-    accepted = await redeemRecoveryCode(deps.db, user.id, code);
+  } else if (await redeemRecoveryCode(deps.db, user.id, proof.code)) {
+    amr = ['pwd', 'otp', 'mfa'];
   }
-  if (!accepted) {
-    await recordFailedAttempt(deps, source, user, attempt, { method, reason: 'invalid_second_factor' }, attempt.login);
+  if (!amr) {
+    await recordFailedAttempt(deps, source, user, attempt, { method: proof.method, reason: 'invalid_second_factor' }, attempt.login);
     return { outcome: 'invalid' };
   }
-  if (method === 'recovery_code') {
+  if (proof.method === 'recovery_code') {
     await recordAuditEvent(deps.db, {
       actor: actorOf(user), origin: attempt.origin, action: 'mfa.recovery_code.use', target: { type: 'user', id: user.id },
       orgUnitId: user.primary_org_unit_id, details: { remaining: await countUnusedRecoveryCodes(deps.db, user.id) },
     });
   }
-  return { outcome: 'success', amr: ['pwd', 'otp', 'mfa'] };
+  return { outcome: 'success', amr };
 }
 
 /** Where a login attempt came from, for the audit log. */

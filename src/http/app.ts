@@ -11,6 +11,7 @@ import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { BackchannelLogout } from '../domain/users.ts';
 import { adminApiRouter } from './api/index.ts';
 import type { Metrics } from '../metrics.ts';
+import { relyingPartyOf } from '../domain/webauthn.ts';
 import { errorHandler } from './error-handler.ts';
 import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
@@ -79,10 +80,12 @@ export function createApp(deps: AppDeps): Koa {
     metricsRoutes(deps),
     interactionRoutes({
       ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, sessionPolicy: deps.config.session, provider: () => deps.oidc.current(),
+      relying: relyingPartyOf(deps.config.issuer),
     }),
     accountRecoveryRoutes({ ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey }),
     accountConsoleRoutes({
       ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey, issuer: deps.config.issuer, provider: () => deps.oidc.current(),
+      relying: relyingPartyOf(deps.config.issuer),
     }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
   ];

@@ -35,10 +35,13 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   });
 }
 
-/** The real Mekong ID server on a loopback port, on its own fresh database. */
-export async function startTestServer(overrides: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * The real Mekong ID server on a loopback port, on its own fresh database. `issuerHost` names it
+ * `localhost` for passkey tests: WebAuthn refuses an IP address as the relying party.
+ */
+export async function startTestServer(overrides: Record<string, string> = {}, options: { issuerHost?: 'localhost' } = {}): Promise<TestServer> {
   const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
   const config = testConfig({ PORT: String(port), ISSUER: issuer, ...overrides });
   const database = await createTestDatabase();
   const server = await startServer(config, createLogger(config.logLevel), { database, host: '127.0.0.1' });

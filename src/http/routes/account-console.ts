@@ -12,6 +12,7 @@ import {
   confirmTotpEnrolment, countUnusedRecoveryCodes, findConfirmedFactors, regenerateRecoveryCodes, removeFactor, resumeTotpEnrolment, startTotpEnrolment,
 } from '../../domain/second-factors.ts';
 import { listSessions } from '../../domain/sessions.ts';
+import { passkeyRegistrationOptions, registerPasskey, type Relying } from '../../domain/webauthn.ts';
 import { AppError } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import {
@@ -24,7 +25,11 @@ import { problemMessage } from './account-recovery.ts';
 
 export interface AccountConsoleDeps extends CredentialDeps, AccountSessionDeps {
   readonly views: Views;
+  readonly relying: Relying;
 }
+
+/** The challenge of the passkey registration offered on the security page, kept until the answer comes back. */
+const passkeyChallengeCookie = 'mekong.account.webauthn';
 
 const passwordForm = z.object({
   current: z.string().max(1024).default(''),
@@ -35,6 +40,7 @@ const passwordForm = z.object({
 const phoneForm = z.object({ phone: z.string().max(64).default('') });
 const nameForm = z.object({ name: z.string().max(100).default('') });
 const enrolForm = z.object({ factor_id: z.string().max(64).default(''), code: z.string().max(64).default('') });
+const passkeyForm = z.object({ name: z.string().max(100).default(''), response: z.string().max(65_536).default('') });
 
 /** Notices shown once after a change, named in the URL (?done=…); anything else in that slot is ignored. */
 const notices = ['password_changed', 'phone_saved', 'factor_added', 'factor_removed', 'session_ended', 'app_revoked'] as const;
@@ -131,6 +137,34 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
       }
       ctx.status = 400;
       renderEnrolment(deps, ctx, enrolment, 'mfa.invalid_code');
+      return;
+    }
+    if (result.recoveryCodes) {
+      renderRecoveryCodes(deps, ctx, result.recoveryCodes);
+      return;
+    }
+    done(ctx, '/account/security', 'factor_added');
+  });
+
+  router.post('/security/passkey', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    if (needsFreshSignIn(deps, ctx, account)) return;
+    const challenge = ctx.cookies.get(passkeyChallengeCookie, { signed: true }) ?? '';
+    ctx.cookies.set(passkeyChallengeCookie, null, { path: '/account', signed: true });
+    const form = passkeyForm.safeParse(bodyOf(ctx));
+    const { name, response } = form.success ? form.data : { name: '', response: '' };
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(response);
+    } catch {
+      // Not JSON: refused below like any answer that does not verify.
+    }
+    const result = challenge
+      ? await registerPasskey(deps.db, deps.relying, account.user, { response: parsed, expectedChallenge: challenge, name }, { actor: self(account), origin: originOf(ctx) })
+      : null;
+    if (!result) {
+      ctx.status = 400;
+      await renderSecurity(deps, ctx, account, { passkeyError: true });
       return;
     }
     if (result.recoveryCodes) {
@@ -243,16 +277,20 @@ async function renderSecurity(
   deps: AccountConsoleDeps,
   ctx: Context,
   account: AccountSession,
-  state: { passwordErrors?: readonly MessageKey[] },
+  state: { passwordErrors?: readonly MessageKey[]; passkeyError?: boolean },
 ): Promise<void> {
-  const [factors, recoveryCodes] = await Promise.all([
+  const [factors, recoveryCodes, passkeyOptions] = await Promise.all([
     findConfirmedFactors(deps.db, account.user.id),
     countUnusedRecoveryCodes(deps.db, account.user.id),
+    passkeyRegistrationOptions(deps.db, deps.relying, account.user),
   ]);
+  ctx.cookies.set(passkeyChallengeCookie, passkeyOptions.challenge, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, signed: true, path: '/account', maxAge: 10 * 60 * 1000 });
   render(deps, ctx, 'account/security', 'account.security.title', (t) => ({
     user: account.user,
     factors,
     recoveryCodes,
+    passkeyOptions: JSON.stringify(passkeyOptions),
+    passkeyError: state.passkeyError === true,
     passwordErrors: (state.passwordErrors ?? []).map((key) => t(key, { min: String(deps.passwordPolicy.minLength) })),
   }));
 }

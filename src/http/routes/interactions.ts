@@ -5,7 +5,8 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 
-import { completeLogin, findAccountHolder, verifyPassword, verifySecondFactorCode, type AccountDeps } from '../../domain/accounts.ts';
+import { completeLogin, findAccountHolder, verifyPassword, verifySecondFactor, type AccountDeps, type SecondFactorProof } from '../../domain/accounts.ts';
+import { passkeyAuthenticationOptions, type Relying } from '../../domain/webauthn.ts';
 import {
   authenticationLevels, confirmTotpEnrolment, findConfirmedFactors, resumeTotpEnrolment, startTotpEnrolment, type TotpEnrolment,
 } from '../../domain/second-factors.ts';
@@ -26,6 +27,8 @@ export interface InteractionRouteDeps extends AccountDeps {
   readonly metrics: Metrics;
   readonly masterKey: Buffer;
   readonly sessionPolicy: { readonly rememberMe: boolean };
+  /** Who passkeys are registered to: the issuer's host and origin. */
+  readonly relying: Relying;
 }
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -37,8 +40,10 @@ const loginForm = z.object({
 });
 
 const codeForm = z.object({
-  method: z.enum(['totp', 'recovery_code']).default('totp'),
+  method: z.enum(['totp', 'recovery_code', 'passkey']).default('totp'),
   code: z.string().max(64).default(''),
+  /** A passkey's answer: the browser's credential.toJSON(), as JSON text. */
+  response: z.string().max(65_536).default(''),
 });
 
 const enrolForm = z.object({
@@ -62,6 +67,8 @@ interface PendingLogin {
   readonly enrolment?: string | undefined;
   /** "Remember me": a session cookie that outlives the browser; otherwise it ends when the browser closes. */
   readonly remember: boolean;
+  /** The challenge of the passkey request on the page, spent by the answer to it. */
+  readonly passkeyChallenge?: string | undefined;
 }
 
 /** The second factor must follow the password within this time, and within this many tries. */
@@ -168,10 +175,19 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
 
   router.post('/second-factor', forms, requireCsrfToken, async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
-    const { pending, user } = await requirePending(deps, interaction, 'verify');
+    const required = await requirePending(deps, interaction, 'verify');
+    const { user } = required;
+    let { pending } = required;
     const form = codeForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
-    const { method, code } = form.success ? form.data : { method: 'totp' as const, code: '' };
-    const result = await verifySecondFactorCode({ ...deps, masterKey: deps.masterKey }, user, method, code, { ...attemptOf(ctx, interaction), login: pending.login });
+    const { method, code, response } = form.success ? form.data : { method: 'totp' as const, code: '', response: '' };
+    let proof: SecondFactorProof = { method: method === 'passkey' ? 'totp' : method, code };
+    if (method === 'passkey') {
+      proof = { method, response: parseJson(response), challenge: pending.passkeyChallenge ?? '', relying: deps.relying };
+      // A challenge answers once.
+      pending = { ...pending, passkeyChallenge: undefined };
+      await savePending(interaction, pending);
+    }
+    const result = await verifySecondFactor(deps, user, proof, { ...attemptOf(ctx, interaction), login: pending.login });
     if (result.outcome === 'success') {
       deps.metrics.logins.inc({ outcome: 'success' });
       await finishLogin(deps, ctx, interaction, user, { amr: result.amr, secondFactor: method }, pending.remember);
@@ -193,7 +209,8 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     }
     await savePending(interaction, { ...pending, failures });
     ctx.status = 401;
-    await renderSecondFactor(deps, ctx, interaction, user, { method, error: method === 'totp' ? 'mfa.invalid_code' : 'mfa.invalid_recovery_code' });
+    const error = method === 'totp' ? 'mfa.invalid_code' : method === 'passkey' ? 'mfa.invalid_passkey' : 'mfa.invalid_recovery_code';
+    await renderSecondFactor(deps, ctx, interaction, user, { method: method === 'passkey' ? 'totp' : method, error });
   });
 
   router.post('/enrol-totp', forms, requireCsrfToken, async (ctx) => {
@@ -316,6 +333,14 @@ async function finishLogin(
   await finish(deps, ctx, { login: { accountId: user.id, acr, amr: [...methods.amr], remember } });
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
 const staleStep = () => new AppError('interaction_step_mismatch', 'this step of the sign-in is no longer current; go back to the app and start again', 400);
 
 async function loadInteraction(deps: InteractionRouteDeps, ctx: Context, uid: string | undefined): Promise<Interaction> {
@@ -387,8 +412,12 @@ async function renderSecondFactor(
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
   const t = translator(page.locale);
   const factors = await findConfirmedFactors(deps.db, user.id);
+  const passkeyOptions = await passkeyAuthenticationOptions(deps.db, deps.relying, user.id);
+  const pending = pendingOf(interaction);
+  if (passkeyOptions && pending) await savePending(interaction, { ...pending, passkeyChallenge: passkeyOptions.challenge });
   ctx.type = 'html';
   ctx.body = deps.views.render('second-factor', page, {
+    passkeyOptions: passkeyOptions && pending ? JSON.stringify(passkeyOptions) : null,
     title: t('mfa.title'),
     uid: interaction.uid,
     csrfToken: csrfToken(ctx),
