@@ -100,6 +100,11 @@ const environmentSchema = z.object({
   /** The shortest password accepted (NIST SP 800-63B asks for at least 8; 10 is our default). */
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(10),
   /**
+   * Days a password lasts before the person must choose a new one at sign-in; 0 (the default) for
+   * never, as NIST SP 800-63B advises. Some government rules ask for a periodic change.
+   */
+  PASSWORD_MAX_AGE_DAYS: z.coerce.number().int().min(0).max(3650).default(0),
+  /**
    * Brute-force protection (domain/login-throttle.ts). After LOGIN_DELAY_AFTER_FAILURES failures
    * from one address against one name, its attempts are spaced out, doubling up to
    * LOGIN_MAX_DELAY_SECONDS. LOGIN_LOCKOUT_THRESHOLD failures against one name within
@@ -221,7 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: e.METRICS_TOKEN ?? null,
       allowedNetworks: e.METRICS_ALLOWED_NETWORKS ?? (production ? [] : loopback),
     },
-    passwordPolicy: { minLength: e.PASSWORD_MIN_LENGTH },
+    passwordPolicy: { minLength: e.PASSWORD_MIN_LENGTH, maxAgeDays: e.PASSWORD_MAX_AGE_DAYS },
     loginThrottle: {
       delayAfterFailures: e.LOGIN_DELAY_AFTER_FAILURES,
       maxDelaySeconds: e.LOGIN_MAX_DELAY_SECONDS,

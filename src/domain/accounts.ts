@@ -232,6 +232,7 @@ export async function createSuperAdministrator(
         username,
         full_name: fullName,
         password_hash: passwordHash,
+        password_changed_at: new Date(),
         status: 'active',
       });
       await insertRoleAssignment(trx, { userId: user.id }, { role: roles.superAdmin, orgUnitId: null, grantedBy: 'system' });

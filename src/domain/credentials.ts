@@ -164,3 +164,37 @@ export async function changeOwnPassword(
   if (notify.length > 0) await deps.backchannelLogout(user.id, notify);
   return { outcome: 'done', endedSessions: ended };
 }
+
+/** Whether the periodic change is due: on when `maxAgeDays` > 0, counting from when the password was set. */
+export function passwordExpired(user: Pick<User, 'password_changed_at'>, maxAgeDays: number, now = Date.now()): boolean {
+  if (maxAgeDays <= 0) return false;
+  return user.password_changed_at === null || now - user.password_changed_at.getTime() > maxAgeDays * 24 * 60 * 60 * 1000;
+}
+
+/**
+ * The periodic change at sign-in, after every factor was shown: a new password that meets the
+ * policy and is not the old one again.
+ */
+export async function replaceExpiredPassword(
+  deps: Pick<CredentialDeps, 'db' | 'passwords' | 'passwordPolicy'>,
+  user: User,
+  password: string,
+  origin: RequestOrigin,
+): Promise<{ readonly outcome: 'done'; readonly user: User } | { readonly outcome: 'weak_password'; readonly problems: readonly PasswordProblem[] }> {
+  const problems = checkPassword(password, { username: user.username, fullName: user.full_name, email: user.email }, deps.passwordPolicy);
+  if (problems.length === 0 && (await deps.passwords.verify(user.password_hash, password)).ok) problems.push('same_as_current');
+  if (problems.length > 0) return { outcome: 'weak_password', problems };
+  const hash = await deps.passwords.hash(password);
+  return deps.db.transaction().execute(async (trx) => {
+    const updated = await trx.updateTable('users')
+      .set({ password_hash: hash, password_changed_at: sql<Date>`now()`, updated_at: sql<Date>`now()`, version: sql<number>`version + 1` })
+      .where('id', '=', user.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await recordAuditEvent(trx, {
+      actor: actorOf(user), origin, action: 'password.change', target: { type: 'user', id: user.id },
+      orgUnitId: user.primary_org_unit_id, details: { reason: 'expired' },
+    });
+    return { outcome: 'done' as const, user: updated };
+  });
+}

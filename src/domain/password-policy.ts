@@ -15,6 +15,8 @@ import { foldVietnamese } from './person-fields.ts';
  */
 export interface PasswordPolicy {
   readonly minLength: number;
+  /** Days before a periodic change is due at sign-in; 0 or unset for never. */
+  readonly maxAgeDays?: number | undefined;
 }
 
 export const maxPasswordLength = 256;

@@ -80,7 +80,7 @@ export function createApp(deps: AppDeps): Koa {
     metricsRoutes(deps),
     interactionRoutes({
       ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, sessionPolicy: deps.config.session, provider: () => deps.oidc.current(),
-      relying: relyingPartyOf(deps.config.issuer),
+      relying: relyingPartyOf(deps.config.issuer), passwordPolicy: deps.config.passwordPolicy, passwordMaxAgeDays: deps.config.passwordPolicy.maxAgeDays ?? 0,
     }),
     accountRecoveryRoutes({ ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey }),
     accountConsoleRoutes({

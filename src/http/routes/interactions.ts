@@ -5,7 +5,12 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 
-import { completeLogin, findAccountHolder, verifyPassword, verifySecondFactor, type AccountDeps, type SecondFactorProof } from '../../domain/accounts.ts';
+import {
+  completeLogin, findAccountHolder, verifyPassword, verifySecondFactor, type AccountDeps, type LoginMethods, type SecondFactorProof,
+} from '../../domain/accounts.ts';
+import { passwordExpired, replaceExpiredPassword } from '../../domain/credentials.ts';
+import type { PasswordPolicy } from '../../domain/password-policy.ts';
+import { problemMessage } from './account-recovery.ts';
 import { passkeyAuthenticationOptions, type Relying } from '../../domain/webauthn.ts';
 import {
   authenticationLevels, confirmTotpEnrolment, findConfirmedFactors, resumeTotpEnrolment, startTotpEnrolment, type TotpEnrolment,
@@ -29,6 +34,9 @@ export interface InteractionRouteDeps extends AccountDeps {
   readonly sessionPolicy: { readonly rememberMe: boolean };
   /** Who passkeys are registered to: the issuer's host and origin. */
   readonly relying: Relying;
+  /** Periodic password change: days a password lasts, 0 for never (NIST's advice; some rules ask otherwise). */
+  readonly passwordMaxAgeDays: number;
+  readonly passwordPolicy: PasswordPolicy;
 }
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -46,6 +54,11 @@ const codeForm = z.object({
   response: z.string().max(65_536).default(''),
 });
 
+const newPasswordForm = z.object({
+  password: z.string().max(1024).default(''),
+  confirm: z.string().max(1024).default(''),
+});
+
 const enrolForm = z.object({
   factor_id: z.string().max(64).default(''),
   code: z.string().max(64).default(''),
@@ -60,7 +73,7 @@ interface PendingLogin {
   readonly accountId: string;
   readonly login: string;
   /** verify: show a factor the person has; enrol: policy needs one and they have none; enrolled: show the recovery codes, then finish. */
-  readonly step: 'verify' | 'enrol' | 'enrolled';
+  readonly step: 'verify' | 'enrol' | 'enrolled' | 'change_password';
   /** When the first factor was shown, in epoch seconds. */
   readonly since: number;
   readonly failures: number;
@@ -69,6 +82,8 @@ interface PendingLogin {
   readonly remember: boolean;
   /** The challenge of the passkey request on the page, spent by the answer to it. */
   readonly passkeyChallenge?: string | undefined;
+  /** change_password: how the person signed in, to finish with once the new password is set. */
+  readonly methods?: LoginMethods | undefined;
 }
 
 /** The second factor must follow the password within this time, and within this many tries. */
@@ -244,6 +259,22 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     await finishLogin(deps, ctx, interaction, user, { amr: ['pwd', 'otp', 'mfa'], secondFactor: 'totp' }, pending.remember);
   });
 
+  router.post('/change-password', forms, requireCsrfToken, async (ctx) => {
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
+    const { pending, user } = await requirePending(deps, interaction, 'change_password');
+    const form = newPasswordForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
+    const { password, confirm } = form.success ? form.data : { password: '', confirm: '' };
+    const result = password === confirm
+      ? await replaceExpiredPassword(deps, user, password, originOf(ctx))
+      : { outcome: 'weak_password' as const, problems: [] };
+    if (result.outcome !== 'done') {
+      ctx.status = 400;
+      renderChangePassword(deps, ctx, interaction, user, password === confirm ? result.problems.map(problemMessage) : ['password.mismatch']);
+      return;
+    }
+    await finishLogin(deps, ctx, interaction, result.user, pending.methods ?? { amr: ['pwd'] }, pending.remember);
+  });
+
   router.post('/confirm', forms, requireCsrfToken, async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     assertThat(interaction.prompt.name === 'consent', staleStep);
@@ -300,6 +331,10 @@ async function renderPendingStep(deps: InteractionRouteDeps, ctx: Context, inter
     await renderSecondFactor(deps, ctx, interaction, user, { method: ctx.query['method'] === 'recovery_code' ? 'recovery_code' : 'totp' });
     return;
   }
+  if (pending.step === 'change_password') {
+    renderChangePassword(deps, ctx, interaction, user, []);
+    return;
+  }
   if (pending.step === 'enrolled') {
     // The codes were shown once; a reload only offers to continue.
     renderRecoveryCodes(deps, ctx, interaction, []);
@@ -328,6 +363,18 @@ async function finishLogin(
   methods: Parameters<typeof completeLogin>[3],
   remember: boolean,
 ): Promise<void> {
+  if (passwordExpired(user, deps.passwordMaxAgeDays)) {
+    // After every factor, so that someone holding only the password cannot replace it.
+    const pending = pendingOf(interaction);
+    if (pending?.step !== 'change_password') {
+      await savePending(interaction, {
+        accountId: user.id, login: pending?.login || user.username, step: 'change_password', since: Math.floor(Date.now() / 1000),
+        failures: 0, remember, methods,
+      });
+      renderChangePassword(deps, ctx, interaction, user, []);
+      return;
+    }
+  }
   await completeLogin(deps, user, attemptOf(ctx, interaction), methods);
   const acr = methods.amr.includes('mfa') ? authenticationLevels.mfa : authenticationLevels.password;
   await finish(deps, ctx, { login: { accountId: user.id, acr, amr: [...methods.amr], remember } });
@@ -425,6 +472,22 @@ async function renderSecondFactor(
     hasTotp: factors.some((factor) => factor.kind === 'totp'),
     method: state.method,
     error: state.error && isMessageKey(state.error) ? t(state.error, state.errorParams) : null,
+  });
+}
+
+function renderChangePassword(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, user: User, errors: readonly MessageKey[]): void {
+  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
+  const t = translator(page.locale);
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = deps.views.render('set-password', page, {
+    title: t('password.expired.title'),
+    intro: t('password.expired.intro', { days: String(deps.passwordMaxAgeDays) }),
+    action: `/interaction/${interaction.uid}/change-password`,
+    csrfToken: csrfToken(ctx),
+    token: null,
+    username: user.username,
+    errors: errors.map((key) => t(key, { min: String(deps.passwordPolicy.minLength) })),
   });
 }
 
