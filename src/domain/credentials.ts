@@ -5,7 +5,7 @@ import { findUserById, findUserByLogin, lockUser } from '../db/queries/users.ts'
 import type { AccountTokenPurpose, Database, User } from '../db/schema.ts';
 import { issuePasswordResetToken, peekAccountToken, redeemAccountToken } from './account-tokens.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
-import { unlockLogins } from './login-throttle.ts';
+import { admitLoginAttempt, recordLoginFailure, unlockLogins, type ThrottlePolicy } from './login-throttle.ts';
 import { checkPassword, type PasswordPolicy, type PasswordProblem } from './password-policy.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { endEverything, endSessions, type SessionToNotify } from './sessions.ts';
@@ -22,6 +22,8 @@ export interface CredentialDeps {
   readonly passwordPolicy: PasswordPolicy;
   readonly masterKey: Buffer;
   readonly backchannelLogout: BackchannelLogout;
+  /** Guessing the current password in the console is throttled like guessing it at the login page. */
+  readonly throttle?: ThrottlePolicy | undefined;
 }
 
 const actorOf = (user: Pick<User, 'id' | 'username'>): Actor => ({ type: 'user', id: user.id, name: user.username });
@@ -123,6 +125,7 @@ export async function setPasswordWithToken(
 export type ChangePasswordResult =
   | { readonly outcome: 'done'; readonly endedSessions: number }
   | { readonly outcome: 'wrong_password' }
+  | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number }
   | { readonly outcome: 'weak_password'; readonly problems: readonly PasswordProblem[] };
 
 /**
@@ -135,8 +138,15 @@ export async function changeOwnPassword(
   change: { currentPassword: string; newPassword: string; endOtherSessions: boolean; currentSessionUid: string | null },
   origin: RequestOrigin,
 ): Promise<ChangePasswordResult> {
+  // Someone at an unlocked screen must not get unlimited guesses at the current password.
+  const source = { login: user.username, ip: origin.ip };
+  if (deps.throttle) {
+    const admitted = await admitLoginAttempt(deps.db, source, deps.throttle);
+    if (!admitted.allowed) return { outcome: 'throttled', retryAfterSeconds: admitted.retryAfterSeconds };
+  }
   const verdict = await deps.passwords.verify(user.password_hash, change.currentPassword);
   if (!verdict.ok) {
+    if (deps.throttle) await recordLoginFailure(deps.db, source, deps.throttle);
     await recordAuditEvent(deps.db, {
       actor: actorOf(user), origin, action: 'password.change', outcome: 'failure', target: { type: 'user', id: user.id },
       orgUnitId: user.primary_org_unit_id, details: { reason: 'wrong_current_password' },

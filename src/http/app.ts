@@ -85,7 +85,7 @@ export function createApp(deps: AppDeps): Koa {
     accountRecoveryRoutes({ ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey }),
     accountConsoleRoutes({
       ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey, issuer: deps.config.issuer, provider: () => deps.oidc.current(),
-      relying: relyingPartyOf(deps.config.issuer),
+      relying: relyingPartyOf(deps.config.issuer), throttle: deps.config.loginThrottle,
     }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
   ];

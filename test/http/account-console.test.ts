@@ -161,6 +161,19 @@ describe('changing the password', () => {
   });
 });
 
+describe('guessing the current password', () => {
+  it('is throttled like guessing it at the login page: after three wrong tries even the right one waits', async () => {
+    const user = await person();
+    const { agent, page } = await openConsole(user, '/account/security');
+    const attempt = (current: string) => post(agent, page, '/account/password', { current, password: 'sông Tiền mùa nước nổi', confirm: 'sông Tiền mùa nước nổi' });
+    for (const guess of ['đoán một', 'đoán hai', 'đoán ba']) expect((await attempt(guess)).response.status).toBe(400);
+    const waiting = await attempt(password);
+    expect(waiting.response.status).toBe(429);
+    expect(html(waiting)).toContain('Đã nhập sai mật khẩu hiện tại nhiều lần');
+    expect((await server.passwords.verify((await findUserById(server.database.db, user.id))!.password_hash, password)).ok).toBe(true);
+  });
+});
+
 describe('second factors in the console', () => {
   it('enrols an authenticator app, shows recovery codes once, lists the factor and removes it', async () => {
     const user = await person();

@@ -108,8 +108,11 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
     }, originOf(ctx));
     if (result.outcome !== 'done') {
       ctx.status = 400;
+      if (result.outcome === 'throttled') ctx.set('Retry-After', String(result.retryAfterSeconds));
+      ctx.status = result.outcome === 'throttled' ? 429 : 400;
       await renderSecurity(deps, ctx, account, {
-        passwordErrors: result.outcome === 'wrong_password' ? ['account.password.wrong_current'] : result.problems.map(problemMessage),
+        passwordErrors: result.outcome === 'wrong_password' ? ['account.password.wrong_current']
+          : result.outcome === 'throttled' ? ['account.password.throttled'] : result.problems.map(problemMessage),
       });
       return;
     }
