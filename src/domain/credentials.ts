@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
+
 import { sql, type Kysely } from 'kysely';
 
 import { hasRecentUnusedAccountToken } from '../db/queries/account-tokens.ts';
+import { insertOutboxMails } from '../db/queries/mail-outbox.ts';
 import { findUserById, findUserByLogin, lockUser } from '../db/queries/users.ts';
 import type { AccountTokenPurpose, Database, User } from '../db/schema.ts';
 import { issuePasswordResetToken, peekAccountToken, redeemAccountToken } from './account-tokens.ts';
@@ -27,6 +30,15 @@ export interface CredentialDeps {
 }
 
 const actorOf = (user: Pick<User, 'id' | 'username'>): Actor => ({ type: 'user', id: user.id, name: user.username });
+
+/** "Your password was changed": if it was not the person, this mail is how they find out. */
+async function notifyPasswordChanged(trx: Kysely<Database>, user: Pick<User, 'id' | 'username' | 'full_name' | 'email'>): Promise<void> {
+  if (!user.email) return;
+  await insertOutboxMails(trx, [{
+    id: randomUUID(), recipient: user.email, template: 'password_changed',
+    params: { user_id: user.id, username: user.username, full_name: user.full_name }, secret_sealed: null,
+  }]);
+}
 
 /** One mail per person per window: "forgot password" pressed ten times sends one link, not ten. */
 const resetRequestWindowSeconds = 5 * 60;
@@ -110,6 +122,7 @@ export async function setPasswordWithToken(
       // Proving control of the mailbox is enough to lift a lock on the person's own names.
       await unlockLogins(trx, [person.username, ...(person.email ? [person.email] : [])]);
     }
+    if (purpose === 'password_reset') await notifyPasswordChanged(trx, person);
     await recordAuditEvent(trx, {
       actor: actorOf(person), origin, action: purpose === 'activation' ? 'user.activate' : 'password.reset',
       target: { type: 'user', id: person.id }, orgUnitId: person.primary_org_unit_id,
@@ -165,6 +178,7 @@ export async function changeOwnPassword(
     const sessions = change.endOtherSessions
       ? await endSessions(trx, user.id, { except: change.currentSessionUid })
       : { ended: 0, notify: [] };
+    await notifyPasswordChanged(trx, user);
     await recordAuditEvent(trx, {
       actor: actorOf(user), origin, action: 'password.change', target: { type: 'user', id: user.id },
       orgUnitId: user.primary_org_unit_id, details: { ended_other_sessions: sessions.ended },
@@ -201,6 +215,7 @@ export async function replaceExpiredPassword(
       .where('id', '=', user.id)
       .returningAll()
       .executeTakeFirstOrThrow();
+    await notifyPasswordChanged(trx, user);
     await recordAuditEvent(trx, {
       actor: actorOf(user), origin, action: 'password.change', target: { type: 'user', id: user.id },
       orgUnitId: user.primary_org_unit_id, details: { reason: 'expired' },

@@ -155,6 +155,8 @@ describe('changing the password', () => {
       current: password, password: 'sông Tiền mùa nước nổi', confirm: 'sông Tiền mùa nước nổi', end_other_sessions: 'on',
     });
     expect(html(changed)).toContain('Đã đổi mật khẩu');
+    const told = await server.database.db.selectFrom('mail_outbox').select('template').where('recipient', '=', user.email!).execute();
+    expect(told.map((row) => row.template)).toContain('password_changed');
     await expect(oidc.refreshTokenGrant(app, otherDevice)).rejects.toMatchObject({ error: 'invalid_grant' });
     // This device stays signed in.
     expect((await agent.follow(`${server.issuer}/account/security`, 'http://never/')).response.status).toBe(200);

@@ -74,6 +74,8 @@ describe('forgot password', () => {
     expect(done.response.status).toBe(200);
     expect(htmlOf(done)).toContain('Mật khẩu đã được đổi');
 
+    // And the person is told, in case it was not them.
+    expect((await mail.waitFor(user.email!, { after: 1 })).subject).toBe('Mật khẩu Mekong ID của bạn đã được đổi / Your Mekong ID password was changed');
     expect((await signIn(user.username, oldPassword)).signedIn).toBe(false);
     expect((await signIn(user.username, newPassword)).signedIn).toBe(true);
     // The refresh token from before the reset died with its session.

@@ -72,7 +72,10 @@ const enrolForm = z.object({
 interface PendingLogin {
   readonly accountId: string;
   readonly login: string;
-  /** verify: show a factor the person has; enrol: policy needs one and they have none; enrolled: show the recovery codes, then finish. */
+  /**
+   * verify: show a factor the person has; enrol: policy needs one and they have none; enrolled: the
+   * recovery codes were shown, finish; change_password: every factor passed, the password is past its age.
+   */
   readonly step: 'verify' | 'enrol' | 'enrolled' | 'change_password';
   /** When the first factor was shown, in epoch seconds. */
   readonly since: number;
