@@ -15,19 +15,38 @@ const friendlyMessages: Record<string, MessageKey> = {
   busy: 'error.busy',
 };
 
+/** What to say for a client's error whose own message is not for the client's eyes (`expose` unset). */
+const statusMessages: Record<number, string> = {
+  400: 'the request could not be read',
+  413: 'the body is larger than this endpoint accepts',
+  415: 'the media type or Content-Encoding of the body is not one this endpoint accepts',
+};
+
+/**
+ * A request body sent gzip-, deflate- or br-encoded that does not inflate fails in zlib, whose
+ * errors know nothing of HTTP: a plain Error with a numeric errno and a code, Z_DATA_ERROR and the
+ * like for zlib, ERR__ERROR_FORMAT_… for brotli. Nothing else on a request's path decompresses
+ * anything, so such an error can only mean a corrupt body.
+ */
+function isDecompressionError(caught: unknown): boolean {
+  const { errno, code, status } = (caught ?? {}) as { errno?: unknown; code?: unknown; status?: unknown };
+  return caught instanceof Error && status === undefined && typeof errno === 'number' && typeof code === 'string' && /^(Z_|ERR__)/.test(code);
+}
+
 /**
  * Koa middleware (the body parser) reports a client's mistake, such as malformed JSON or a body
- * over the limit, as an http-errors error with a 4xx status and `expose`: that is the client's
- * problem, said in the client's terms, not a server error.
+ * over the limit, as an error with a 4xx status: that is the client's problem, said in the client's
+ * terms, not a server error (Koa's own convention). Its message is repeated only when the error says
+ * it may be (`expose`): inflation's "Unsupported Content-Encoding", say, has status 415 and no `expose`.
  */
 function fromHttpError(caught: unknown): AppError | null {
   const { status, expose, message } = (caught ?? {}) as { status?: unknown; expose?: unknown; message?: unknown };
+  if (isDecompressionError(caught)) return new AppError('invalid_input', 'the body does not decompress as its Content-Encoding says it should', 400);
   if (typeof status !== 'number' || status < 400 || status >= 500 || typeof message !== 'string') return null;
   // co-body marks malformed JSON 400 without `expose`; the parser's message is safe to repeat.
   if (caught instanceof SyntaxError) return new AppError('invalid_input', `the body is not valid JSON: ${message}`, 400);
-  if (expose !== true) return null;
-  const code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_input';
-  return new AppError(code, message, status);
+  const wireCode = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_input';
+  return new AppError(wireCode, expose === true ? message : statusMessages[status] ?? statusMessages[400]!, status);
 }
 
 /**

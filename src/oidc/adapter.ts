@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
+import { findNulCharacter } from '../db/nul-characters.ts';
 import { findActiveClient } from '../db/queries/clients.ts';
 import {
   consumePayload,
@@ -13,6 +14,13 @@ import {
 import type { Database } from '../db/schema.ts';
 
 export type AdapterConstructor = new (model: string) => Adapter;
+
+/**
+ * PostgreSQL text cannot hold U+0000 (see findNulCharacter), so no stored id has one. Ids to look up
+ * come from clients (client_id, tokens, codes): one with a NUL is simply not found, where the query
+ * would fail as a server error.
+ */
+const mayBeStored = (id: string) => !id.includes('\u0000');
 
 /**
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
@@ -29,6 +37,11 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.model === 'Client') throw new Error('clients are written through Mekong ID, not oidc-provider');
+      // Payloads carry request parameters (an interaction's, a pushed request's): one with a NUL cannot
+      // be stored, and that is the request's fault, answered as the protocol's invalid_request.
+      if (findNulCharacter(payload, 'payload') !== null) {
+        throw new errors.InvalidRequest('request parameters cannot contain the NUL character (U+0000)');
+      }
       await upsertPayload(db, {
         model: this.model,
         id,
@@ -42,15 +55,18 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (!mayBeStored(id)) return undefined;
       if (this.model === 'Client') return findClientMetadata(db, id);
       return toAdapterPayload(await findPayload(db, { model: this.model, id }));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (!mayBeStored(uid)) return undefined;
       return toAdapterPayload(await findPayload(db, { model: this.model, uid }));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (!mayBeStored(userCode)) return undefined;
       return toAdapterPayload(await findPayload(db, { model: this.model, userCode }));
     }
 
@@ -73,6 +89,7 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
     }
 
     async destroy(id: string): Promise<void> {
+      if (!mayBeStored(id)) return;
       await destroyPayload(db, this.model, id);
     }
 

@@ -108,6 +108,15 @@ describe('authorization requests that are refused', () => {
     expect(location.searchParams.get('error_description')).toContain('PKCE');
   });
 
+  // PostgreSQL cannot store U+0000: saving the interaction with this parameter failed as a 500.
+  it('refuses a parameter with a NUL character as invalid_request, back to the app, not as a server error', async () => {
+    const response = await fetch(await authorizationUrl({ state: 'trạng\u0000thái' }), { redirect: 'manual' });
+    const location = new URL(response.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe(redirectUri);
+    expect(location.searchParams.get('error')).toBe('invalid_request');
+    expect(location.searchParams.get('error_description')).toContain('NUL');
+  });
+
   it('refuses the implicit flow: tokens never travel in URLs', async () => {
     const url = await authorizationUrl({ response_type: 'id_token token', nonce: 'n' });
     const response = await fetch(url, { redirect: 'manual' });

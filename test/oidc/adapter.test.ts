@@ -73,6 +73,23 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
     expect(await new Adapter('Session').find(id())).toBeUndefined();
   });
 
+  // PostgreSQL text cannot hold U+0000: such a lookup failed in the database, a 500 at /token or /auth.
+  it('finds nothing, rather than failing, for an id, uid or user code with a NUL character (a client sent it)', async () => {
+    const sessions = new Adapter('Session');
+    await expect(sessions.find('a\u0000b')).resolves.toBeUndefined();
+    await expect(sessions.findByUid('\u0000')).resolves.toBeUndefined();
+    await expect(new Adapter('DeviceCode').findByUserCode('ABCD\u0000')).resolves.toBeUndefined();
+    await expect(sessions.destroy('a\u0000b')).resolves.toBeUndefined();
+    await expect(new Adapter('Client').find('client\u0000')).resolves.toBeUndefined();
+  });
+
+  it('refuses to store a payload with a NUL character (a request parameter) as the protocol\u2019s invalid_request', async () => {
+    const interactionId = id();
+    await expect(new Adapter('Interaction').upsert(interactionId, { jti: interactionId, params: { state: 'a\u0000b' } }, 600))
+      .rejects.toMatchObject({ error: 'invalid_request', statusCode: 400 });
+    expect(await new Adapter('Interaction').find(interactionId)).toBeUndefined();
+  });
+
   it('does not find a payload once it has expired, even before the sweep removes it', async () => {
     const codeId = id();
     await storeExpired('AuthorizationCode', codeId);

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 
+import { findNulCharacter } from '../../db/nul-characters.ts';
 import type { AdminContext } from '../../domain/authorization.ts';
 import { AppError, invalidInput } from '../../errors.ts';
 
@@ -65,8 +66,13 @@ function parseIfMatch(header: string): number {
   return Number(match[1]);
 }
 
-function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string): z.output<S> | undefined {
+/** One part of a request through its schema; `raw` for an upload that is not JSON (a CSV file). */
+function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string, options: { raw?: boolean } = {}): z.output<S> | undefined {
   if (!schema) return undefined;
+  // PostgreSQL cannot store a NUL, and no field has a use for one. A raw upload (the import's CSV)
+  // is its reader's to judge: the import names a NUL as the mark of a file that is not text.
+  const nul = options.raw ? null : findNulCharacter(value, where);
+  if (nul !== null) throw invalidInput(`${nul}: text cannot contain the NUL character (U+0000)`);
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw invalidInput(
@@ -103,7 +109,7 @@ export function mountRoutes(
       const request = {
         params: parsePart(route.params, ctx.params, 'path'),
         query: parsePart(route.query, ctx.query, 'query'),
-        body: parsePart(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body'),
+        body: parsePart(route.body, (ctx.request as { body?: unknown }).body ?? {}, 'body', { raw: route.bodyType !== undefined }),
         context,
         expectedVersion: route.conditional && ifMatch ? parseIfMatch(ifMatch) : undefined,
         koa: ctx,

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 import { describe, expect, it } from 'vitest';
 
@@ -9,7 +10,7 @@ const world = useProvinceServer();
  * A request exactly as given, through node:http: fetch would add an Accept header of its own, and
  * these tests are about what the server answers when there is none.
  */
-function rawRequest(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+function rawRequest(path: string, options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}) {
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
     const request = http.request(`${world.server.issuer}${path}`, { method: options.method ?? 'GET', headers: options.headers ?? {} }, (response) => {
       let text = '';
@@ -97,5 +98,46 @@ describe('input validation', () => {
   it('checks the token before reading the body: an anonymous malformed body gets 401', async () => {
     const response = await rawRequest('/api/v1/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"full_name": ' });
     expectJsonError(response, 401, 'unauthorized');
+  });
+});
+
+describe('bodies and text the server cannot take', () => {
+  const newUser = () => ({ full_name: 'Nguyễn Hữu Thọ', org_unit_id: world.tree.anHuu.id });
+  const post = (headers: Record<string, string>, body: string | Buffer) =>
+    rawRequest('/api/v1/users', { method: 'POST', headers: { authorization: `Bearer ${world.caiBeAdmin.accessToken}`, 'content-type': 'application/json', ...headers }, body });
+
+  it('answers a body in a Content-Encoding it does not know with 415 unsupported_media_type, not 500', async () => {
+    expectJsonError(await post({ 'content-encoding': 'compress' }, '{}'), 415, 'unsupported_media_type');
+  });
+
+  it('answers a gzip or br body that does not decompress with 400 invalid_input, not 500', async () => {
+    expectJsonError(await post({ 'content-encoding': 'gzip' }, '{"full_name": "Nguyễn Hữu Thọ"}'), 400, 'invalid_input');
+    expectJsonError(await post({ 'content-encoding': 'br' }, '{"full_name": "Nguyễn Hữu Thọ"}'), 400, 'invalid_input');
+  });
+
+  it('reads a gzip or br body that does decompress', async () => {
+    for (const [encoding, compress] of [['gzip', gzipSync], ['br', brotliCompressSync]] as const) {
+      const response = await post({ 'content-encoding': encoding }, compress(Buffer.from('{"full_name": 42}')));
+      expectJsonError(response, 400, 'invalid_input');
+      expect(JSON.parse(response.text)).toMatchObject({ message: expect.stringContaining('body.full_name') as unknown });
+    }
+  });
+
+  // PostgreSQL text and jsonb cannot hold U+0000: these failed in the database, as 500s.
+  it('refuses text with a NUL character with 400 invalid_input naming where it was, before it reaches the database', async () => {
+    expectApiError(await world.caiBeAdmin.api('GET', '/users?q=%00'), 400, 'invalid_input', 'query.q');
+    expectApiError(await world.superAdmin('GET', '/audit-events?action=user.%00'), 400, 'invalid_input', 'query.action');
+    expectApiError(await world.caiBeAdmin.api('POST', '/users', { ...newUser(), full_name: 'Nguyễn\u0000Hữu Thọ' }), 400, 'invalid_input', 'body.full_name');
+    expectApiError(await world.caiBeAdmin.api('POST', '/users', { ...newUser(), 'bí\u0000danh': 'x' }), 400, 'invalid_input', 'body');
+  });
+
+  it('leaves a CSV upload with a NUL to the import, which says what the file is', async () => {
+    const csv = await rawRequest('/api/v1/users/import?dry_run=true', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${world.caiBeAdmin.accessToken}`, 'content-type': 'text/csv' },
+      body: 'full_name,employee_code,org_unit_code\nNguyễn Hữu Thọ,CB-9\u0000,TG.CAIBE\n',
+    });
+    expectJsonError(csv, 400, 'invalid_input');
+    expect(JSON.parse(csv.text)).toMatchObject({ message: expect.stringContaining('not a text file') as unknown });
   });
 });
