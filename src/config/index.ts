@@ -126,6 +126,8 @@ const environmentSchema = z.object({
   SESSION_MAX_SECONDS: z.coerce.number().int().min(300).max(43200).default(43200),
   /** Offer "remember me" on the login page; unticked (and always, when off) the session cookie lasts until the browser closes. */
   SESSION_REMEMBER_ME: z.stringbool().default(true),
+  /** Offer "sign in with a passkey" without a password (a passkey verified by PIN or biometrics is two factors). */
+  PASSKEY_SIGN_IN: z.stringbool().default(true),
   CLEANUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   /**
    * Seconds a rotated-in signing key is published in JWKS before it signs, so that relying parties
@@ -160,6 +162,7 @@ export interface Config {
   readonly loginThrottle: ThrottlePolicy;
   readonly passwordPolicy: PasswordPolicy;
   readonly session: { readonly idleSeconds: number; readonly maxSeconds: number; readonly rememberMe: boolean };
+  readonly passkeySignIn: boolean;
   readonly cleanupIntervalSeconds: number;
   readonly keyPublishAheadSeconds: number;
 }
@@ -236,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       addressMaxFailures: e.LOGIN_ADDRESS_MAX_FAILURES,
     },
     session: { idleSeconds: Math.min(e.SESSION_IDLE_SECONDS, e.SESSION_MAX_SECONDS), maxSeconds: e.SESSION_MAX_SECONDS, rememberMe: e.SESSION_REMEMBER_ME },
+    passkeySignIn: e.PASSKEY_SIGN_IN,
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,
     keyPublishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS,
   } satisfies Config);

@@ -141,6 +141,30 @@ export type SecondFactorResult =
   | { readonly outcome: 'invalid' }
   | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number };
 
+/**
+ * Signing in with a passkey alone: the authenticator must have verified its user (PIN or
+ * biometrics), which makes the key two factors by itself. Throttled and audited like a password.
+ */
+export async function verifyPasswordless(
+  deps: AccountDeps,
+  user: User,
+  proof: { readonly response: unknown; readonly challenge: string; readonly relying: Relying },
+  attempt: LoginAttempt,
+): Promise<SecondFactorResult> {
+  const source = { login: user.username, ip: attempt.origin.ip };
+  if (deps.throttle) {
+    const throttled = await admitLoginAttempt(deps.db, source, deps.throttle);
+    if (!throttled.allowed) return { outcome: 'throttled', retryAfterSeconds: throttled.retryAfterSeconds };
+  }
+  const verdict = await verifyPasskey(deps.db, proof.relying, user.id, { response: proof.response, expectedChallenge: proof.challenge });
+  if (!verdict.ok || !verdict.userVerified) {
+    await recordFailedAttempt(deps, source, user, attempt, { method: 'passkey', reason: verdict.ok ? 'user_not_verified' : 'invalid_passkey' }, user.username);
+    return { outcome: 'invalid' };
+  }
+  if (deps.throttle) await recordLoginSuccess(deps.db, source);
+  return { outcome: 'success', amr: ['pop', 'user', 'mfa'] };
+}
+
 /** What the person shows as their second factor. */
 export type SecondFactorProof =
   | { readonly method: 'totp' | 'recovery_code'; readonly code: string }

@@ -138,6 +138,22 @@ export async function passkeyAuthenticationOptions(db: Kysely<Database>, relying
 }
 
 /**
+ * Options for signing in with a passkey alone: no list of credentials, so the browser offers the
+ * passkeys it holds for this site, and the person must be verified (PIN or biometrics): the key is
+ * then two factors by itself.
+ */
+export function passwordlessOptions(relying: Relying): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  return generateAuthenticationOptions({ rpID: relying.rpId, userVerification: 'required' });
+}
+
+/** Whose passkey an assertion claims to be, before it is verified; undefined for an unknown credential. */
+export async function passkeyOwner(db: Kysely<Database>, response: unknown): Promise<string | undefined> {
+  const parsed = authenticationResponseSchema.safeParse(response);
+  if (!parsed.success) return undefined;
+  return (await findWebAuthnFactorByCredentialId(db, parsed.data.id))?.user_id;
+}
+
+/**
  * Checks a passkey assertion for this person: their own credential (the library does not compare
  * the response's id with the stored one; we look it up by that id and check its owner), the
  * challenge, origin and RP ID, the signature, and a growing counter. Answers whether it passed

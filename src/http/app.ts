@@ -81,6 +81,7 @@ export function createApp(deps: AppDeps): Koa {
     interactionRoutes({
       ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, sessionPolicy: deps.config.session, provider: () => deps.oidc.current(),
       relying: relyingPartyOf(deps.config.issuer), passwordPolicy: deps.config.passwordPolicy, passwordMaxAgeDays: deps.config.passwordPolicy.maxAgeDays ?? 0,
+      passwordlessPasskeys: deps.config.passkeySignIn,
     }),
     accountRecoveryRoutes({ ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey }),
     accountConsoleRoutes({

@@ -107,6 +107,8 @@ const withoutParticulars = (html: string, login: string) =>
   html
     .replace(/\/interaction\/[^/"?]+/g, '/interaction/UID')
     .replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value="TOKEN"')
+    // Every login page offers a fresh passkey challenge, whoever the name belongs to.
+    .replace(/data-options="[^"]*"/g, 'data-options="OPTIONS"')
     .replaceAll(`value="${login}"`, 'value="LOGIN"');
 
 const auditEvents = (site: Site, action: string): Promise<AuditEvent[]> =>

@@ -130,3 +130,38 @@ describe('signing in with a passkey as the second factor', () => {
     expect((await post(again.agent, page2, '/second-factor', { method: 'passkey', response: JSON.stringify(valid) }, redirectUri)).response.status).toBe(401);
   });
 });
+
+describe('signing in with a passkey alone', () => {
+  it('signs the person in without a password when the authenticator verified them, as two factors', async () => {
+    const { user, authenticator } = await personWithPasskey();
+    const journey = await startSignIn();
+    const options = optionsOn(journey.step, 'get');
+    expect(options.allowCredentials ?? []).toEqual([]);
+    expect(options.userVerification).toBe('required');
+    const assertion = await authenticator.authenticate({ options, origin: server.issuer });
+    const done = await post(journey.agent, journey.step, '/passkey', { response: JSON.stringify(assertion) }, redirectUri);
+    expect(done.kind).toBe('redirect');
+    const tokens = await oidc.authorizationCodeGrant(app, new URL(done.url), { pkceCodeVerifier: journey.verifier, expectedState: journey.state });
+    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: authenticationLevels.mfa, amr: ['pop', 'user', 'mfa'] });
+  });
+
+  it('refuses a key that did not verify its user, and a key nobody registered', async () => {
+    const withoutPin = await personWithPasskey(new SoftwareAuthenticator({ userVerification: false }));
+    const journey = await startSignIn();
+    const unverified = await withoutPin.authenticator.authenticate({ options: { ...optionsOn(journey.step, 'get'), userVerification: 'preferred' }, origin: server.issuer });
+    const refused = await post(journey.agent, journey.step, '/passkey', { response: JSON.stringify(unverified) }, redirectUri);
+    expect(refused.response.status).toBe(401);
+    expect(html(refused)).toContain('Khóa truy cập không được chấp nhận');
+
+    const stranger = new SoftwareAuthenticator();
+    await stranger.register({ options: { ...(await strangerRegistrationOptions()) }, origin: server.issuer });
+    const unknown = await stranger.authenticate({ options: optionsOn(refused, 'get'), origin: server.issuer });
+    expect((await post(journey.agent, refused, '/passkey', { response: JSON.stringify(unknown) }, redirectUri)).response.status).toBe(401);
+  });
+});
+
+/** Registration options for a key that is then never stored: a credential Mekong ID does not know. */
+async function strangerRegistrationOptions(): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const { generateRegistrationOptions } = await import('@simplewebauthn/server');
+  return generateRegistrationOptions({ rpName: 'Mekong ID', rpID: 'localhost', userName: 'nobody', attestationType: 'none', authenticatorSelection: { residentKey: 'required', userVerification: 'required' } });
+}

@@ -6,12 +6,12 @@ import type { InteractionResults } from 'oidc-provider';
 import { z } from 'zod';
 
 import {
-  completeLogin, findAccountHolder, verifyPassword, verifySecondFactor, type AccountDeps, type LoginMethods, type SecondFactorProof,
+  completeLogin, findAccountHolder, verifyPassword, verifyPasswordless, verifySecondFactor, type AccountDeps, type LoginMethods, type SecondFactorProof,
 } from '../../domain/accounts.ts';
 import { passwordExpired, replaceExpiredPassword } from '../../domain/credentials.ts';
 import type { PasswordPolicy } from '../../domain/password-policy.ts';
 import { problemMessage } from './account-recovery.ts';
-import { passkeyAuthenticationOptions, type Relying } from '../../domain/webauthn.ts';
+import { passkeyAuthenticationOptions, passkeyOwner, passwordlessOptions, type Relying } from '../../domain/webauthn.ts';
 import {
   authenticationLevels, confirmTotpEnrolment, findConfirmedFactors, resumeTotpEnrolment, startTotpEnrolment, type TotpEnrolment,
 } from '../../domain/second-factors.ts';
@@ -37,6 +37,8 @@ export interface InteractionRouteDeps extends AccountDeps {
   /** Periodic password change: days a password lasts, 0 for never (NIST's advice; some rules ask otherwise). */
   readonly passwordMaxAgeDays: number;
   readonly passwordPolicy: PasswordPolicy;
+  /** Offer "sign in with a passkey" (no password: the key with its PIN or biometrics is two factors). */
+  readonly passwordlessPasskeys: boolean;
 }
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -93,6 +95,8 @@ interface PendingLogin {
 const pendingLifetimeSeconds = 10 * 60;
 const maxSecondFactorFailures = 5;
 const pendingKey = 'mekongPending';
+/** Where the login page's passwordless passkey challenge waits for its answer. */
+const passwordlessKey = 'mekongPasskeyChallenge';
 
 function pendingOf(interaction: Interaction): PendingLogin | undefined {
   const pending = interaction.result?.[pendingKey] as PendingLogin | undefined;
@@ -189,6 +193,27 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     const pending: PendingLogin = { accountId: user.id, login, step: hasFactor ? 'verify' : 'enrol', since: Math.floor(Date.now() / 1000), failures: 0, remember };
     await savePending(interaction, pending);
     await renderPendingStep(deps, ctx, interaction, pending);
+  });
+
+  router.post('/passkey', forms, requireCsrfToken, async (ctx) => {
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
+    assertThat(interaction.prompt.name === 'login' && deps.passwordlessPasskeys, staleStep);
+    const challenge = interaction.result?.[passwordlessKey];
+    const form = codeForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
+    const response = parseJson(form.success ? form.data.response : '');
+    const ownerId = typeof challenge === 'string' ? await passkeyOwner(deps.db, response) : undefined;
+    const owner = ownerId ? await findAccountHolder(deps, ownerId) : undefined;
+    const result = owner
+      ? await verifyPasswordless(deps, owner, { response, challenge: String(challenge), relying: deps.relying }, attemptOf(ctx, interaction))
+      : { outcome: 'invalid' as const };
+    if (result.outcome !== 'success' || owner?.status !== 'active') {
+      deps.metrics.logins.inc({ outcome: result.outcome === 'throttled' ? 'throttled' : 'invalid_credentials' });
+      ctx.status = result.outcome === 'throttled' ? 429 : 401;
+      await renderLogin(deps, ctx, interaction, { error: result.outcome === 'throttled' ? 'login.throttled' : 'login.passkey_invalid', errorParams: { seconds: String(result.outcome === 'throttled' ? result.retryAfterSeconds : 0) } });
+      return;
+    }
+    deps.metrics.logins.inc({ outcome: 'success' });
+    await finishLogin(deps, ctx, interaction, owner, { amr: result.amr, secondFactor: 'passkey' }, false);
   });
 
   router.post('/second-factor', forms, requireCsrfToken, async (ctx) => {
@@ -423,8 +448,13 @@ async function renderLogin(
   const client = await deps.provider().Client.find(String(interaction.params['client_id']));
   const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
   const t = translator(page.locale);
+  // Every login page offers a fresh passkey challenge, kept on the interaction until answered.
+  const passkeyOptions = deps.passwordlessPasskeys ? await passwordlessOptions(deps.relying) : null;
+  interaction.result = passkeyOptions ? { [passwordlessKey]: passkeyOptions.challenge } : {};
+  await interaction.persist();
   ctx.type = 'html';
   ctx.body = deps.views.render('login', page, {
+    passkeyOptions: passkeyOptions ? JSON.stringify(passkeyOptions) : null,
     title: t('login.title'),
     uid: interaction.uid,
     csrfToken: csrfToken(ctx),
