@@ -99,6 +99,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code'],
     fetch: createOutboundFetch(config.outboundAllowedNetworks) as unknown as Configuration['fetch'],
     rotateRefreshToken: true,
+    // OpenID Connect requires redirect_uri; guessing it also trips a bug in oidc-provider's error path (a 500 at /auth/:uid).
+    allowOmittingSingleRegisteredRedirectUri: false,
     clientBasedCORS(_ctx, origin, client) {
       return (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin);
     },

@@ -1,4 +1,3 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -19,6 +18,7 @@ import {
   accountOf, authenticatedRecently, completeSignIn, endAccountSession, redirectToSignIn, requireAccountSession, type AccountSession, type AccountSessionDeps,
 } from '../account-session.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
+import { formBody } from '../forms.ts';
 import { pageContext } from '../page.ts';
 import type { Views } from '../views.ts';
 import { problemMessage } from './account-recovery.ts';
@@ -52,7 +52,7 @@ const notices = ['password_changed', 'phone_saved', 'factor_added', 'factor_remo
  */
 export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   const router = new Router({ prefix: '/account' });
-  const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const forms = formBody();
   const signedIn = requireAccountSession(deps);
 
   router.get('/login', (ctx) => {

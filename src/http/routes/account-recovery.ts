@@ -1,4 +1,3 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -10,6 +9,7 @@ import type { PasswordProblem } from '../../domain/password-policy.ts';
 import { translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import type { Logger } from '../../logger.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
+import { formBody } from '../forms.ts';
 import { pageContext } from '../page.ts';
 import type { Views } from '../views.ts';
 
@@ -38,7 +38,7 @@ const linkPages: Record<AccountTokenPurpose, { path: string; title: MessageKey; 
  */
 export function accountRecoveryRoutes(deps: AccountRecoveryDeps): Router {
   const router = new Router();
-  const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const forms = formBody();
 
   router.get('/account/forgot', (ctx) => {
     renderPage(deps, ctx, 'forgot-password', 'forgot.title', { login: '' });

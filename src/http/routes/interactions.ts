@@ -1,4 +1,3 @@
-import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -21,6 +20,7 @@ import { originOf } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
+import { formBody } from '../forms.ts';
 import { pageContext } from '../page.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Views } from '../views.ts';
@@ -118,7 +118,7 @@ async function savePending(interaction: Interaction, pending: PendingLogin | und
  */
 export function interactionRoutes(deps: InteractionRouteDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
-  const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  const forms = formBody();
 
   router.get('/', async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
@@ -272,8 +272,14 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
         return;
       }
       await savePending(interaction, { ...pending, failures });
+      const enrolment = await resumeTotpEnrolment(deps, user, factorId);
+      if (!enrolment) {
+        // Another tab replaced (or confirmed) this enrolment: show the step as it stands now.
+        await renderPendingStep(deps, ctx, interaction, { ...pending, failures, enrolment: undefined });
+        return;
+      }
       ctx.status = 400;
-      renderTotpEnrolment(deps, ctx, interaction, (await resumeTotpEnrolment(deps, user, factorId))!, 'mfa.invalid_code');
+      renderTotpEnrolment(deps, ctx, interaction, enrolment, 'mfa.invalid_code');
       return;
     }
     await savePending(interaction, { ...pending, step: 'enrolled' });
