@@ -2,15 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import * as OTPAuth from 'otpauth';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { findConfirmedFactors } from '../../src/domain/second-factors.ts';
+import { launchChromium } from '../support/browser.ts';
 import { createUser, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
 
-/** Debian's Chromium, as in browser-login.test.ts. */
-const chromiumPath = '/usr/bin/chromium';
 /** Screenshots of each step, kept as test artifacts (test-results/ is not committed). */
 const artifacts = path.resolve('test-results/account-console');
 const login = 'tranvankhoa';
@@ -22,15 +21,8 @@ let browser: Browser;
 let userId: string;
 
 beforeAll(async () => {
-  if (!fs.existsSync(chromiumPath)) {
-    throw new Error(`the browser tests need Debian's Chromium at ${chromiumPath}: install it with \`apt-get install chromium\``);
-  }
   fs.mkdirSync(artifacts, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   server = await startTestServer();
   userId = (await createUser(server, { username: login, password, fullName: 'Trần Văn Khoa', email: 'khoa@tiengiang.gov.vn' })).id;
 });

@@ -1,16 +1,14 @@
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import * as oidc from 'openid-client';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { launchChromium } from '../support/browser.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 
-/** Debian's Chromium; CI installs it. Playwright's own browser downloads are not used (no internet). */
-const chromiumPath = '/usr/bin/chromium';
 const login = 'lethihongnhung';
 const password = 'mật khẩu của Nhung 2026';
 const appName = 'Hệ thống điều hành tác nghiệp';
@@ -54,14 +52,7 @@ let relyingParty: oidc.Configuration;
 let userId: string;
 
 beforeAll(async () => {
-  if (!fs.existsSync(chromiumPath)) {
-    throw new Error(`the browser tests need Debian's Chromium at ${chromiumPath}: install it with \`apt-get install chromium\``);
-  }
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   server = await startTestServer();
   receiver = await startCallbackReceiver();
   userId = (await createUser(server, { username: login, password, fullName: 'Lê Thị Hồng Nhung' })).id;

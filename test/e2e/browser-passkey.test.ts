@@ -1,15 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
 import { findConfirmedFactors } from '../../src/domain/second-factors.ts';
+import { launchChromium } from '../support/browser.ts';
 import { createUser, startTestServer, type TestServer } from '../support/server.ts';
 
-/** Debian's Chromium, as in browser-login.test.ts. */
-const chromiumPath = '/usr/bin/chromium';
 const artifacts = path.resolve('test-results/passkey');
 const login = 'phamthikhoa';
 const password = 'mật khẩu trước khi có khóa';
@@ -19,15 +18,8 @@ let browser: Browser;
 let userId: string;
 
 beforeAll(async () => {
-  if (!fs.existsSync(chromiumPath)) {
-    throw new Error(`the browser tests need Debian's Chromium at ${chromiumPath}: install it with \`apt-get install chromium\``);
-  }
   fs.mkdirSync(artifacts, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   // WebAuthn needs a host name for its relying party: localhost, not 127.0.0.1.
   server = await startTestServer({}, { issuerHost: 'localhost' });
   userId = (await createUser(server, { username: login, password, fullName: 'Phạm Thị Khóa' })).id;

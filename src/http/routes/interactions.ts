@@ -242,15 +242,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
       return;
     }
     deps.metrics.logins.inc({ outcome: 'invalid_credentials' });
-    const failures = pending.failures + 1;
-    if (failures >= maxSecondFactorFailures) {
-      // Enough guesses on one password: start again from the password, which is throttled too.
-      await savePending(interaction, undefined);
-      ctx.status = 401;
-      await renderLogin(deps, ctx, interaction, { login: pending.login, error: 'mfa.too_many' });
-      return;
-    }
-    await savePending(interaction, { ...pending, failures });
+    if (!(await countWrongFactor(deps, ctx, interaction, pending))) return;
     ctx.status = 401;
     const error = method === 'totp' ? 'mfa.invalid_code' : method === 'passkey' ? 'mfa.invalid_passkey' : 'mfa.invalid_recovery_code';
     await renderSecondFactor(deps, ctx, interaction, user, { method: method === 'passkey' ? 'totp' : method, error });
@@ -264,18 +256,11 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     assertThat(factorId === pending.enrolment, staleStep);
     const confirmed = await confirmTotpEnrolment(deps, user, factorId, code, { actor: { type: 'user', id: user.id, name: user.username }, origin: originOf(ctx) });
     if (!confirmed.confirmed) {
-      const failures = pending.failures + 1;
-      if (failures >= maxSecondFactorFailures) {
-        await savePending(interaction, undefined);
-        ctx.status = 401;
-        await renderLogin(deps, ctx, interaction, { login: pending.login, error: 'mfa.too_many' });
-        return;
-      }
-      await savePending(interaction, { ...pending, failures });
+      if (!(await countWrongFactor(deps, ctx, interaction, pending))) return;
       const enrolment = await resumeTotpEnrolment(deps, user, factorId);
       if (!enrolment) {
         // Another tab replaced (or confirmed) this enrolment: show the step as it stands now.
-        await renderPendingStep(deps, ctx, interaction, { ...pending, failures, enrolment: undefined });
+        await renderPendingStep(deps, ctx, interaction, { ...pending, failures: pending.failures + 1, enrolment: undefined });
         return;
       }
       ctx.status = 400;
@@ -321,6 +306,23 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * Counts a wrong second factor (or enrolment code) against the pending sign-in. After the last try
+ * allowed, the person starts again from the password, which is throttled too: answers false, with
+ * the login page already rendered.
+ */
+async function countWrongFactor(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, pending: PendingLogin): Promise<boolean> {
+  const failures = pending.failures + 1;
+  if (failures >= maxSecondFactorFailures) {
+    await savePending(interaction, undefined);
+    ctx.status = 401;
+    await renderLogin(deps, ctx, interaction, { login: pending.login, error: 'mfa.too_many' });
+    return false;
+  }
+  await savePending(interaction, { ...pending, failures });
+  return true;
 }
 
 /**
