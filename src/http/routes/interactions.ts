@@ -447,6 +447,22 @@ async function finish(deps: InteractionRouteDeps, ctx: Context, result: Interact
   ctx.redirect(returnTo);
 }
 
+/**
+ * Renders a page of the sign-in in the person's language (their switch, then the app's ui_locales),
+ * with the interaction's uid and this browser's CSRF token.
+ */
+function renderInteractionPage(
+  deps: InteractionRouteDeps,
+  ctx: Context,
+  interaction: Interaction,
+  view: string,
+  data: (t: Translate) => Record<string, unknown>,
+): void {
+  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
+  ctx.type = 'html';
+  ctx.body = deps.views.render(view, page, { uid: interaction.uid, csrfToken: csrfToken(ctx), ...data(translator(page.locale)) });
+}
+
 async function renderLogin(
   deps: InteractionRouteDeps,
   ctx: Context,
@@ -454,23 +470,18 @@ async function renderLogin(
   state: { login?: string | undefined; error?: string; errorParams?: Record<string, string> },
 ): Promise<void> {
   const client = await deps.provider().Client.find(String(interaction.params['client_id']));
-  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
-  const t = translator(page.locale);
   // Every login page offers a fresh passkey challenge, kept on the interaction until answered.
   const passkeyOptions = deps.passwordlessPasskeys ? await passwordlessOptions(deps.relying) : null;
   interaction.result = passkeyOptions ? { [passwordlessKey]: passkeyOptions.challenge } : {};
   await interaction.persist();
-  ctx.type = 'html';
-  ctx.body = deps.views.render('login', page, {
+  renderInteractionPage(deps, ctx, interaction, 'login', (t) => ({
     passkeyOptions: passkeyOptions ? JSON.stringify(passkeyOptions) : null,
     title: t('login.title'),
-    uid: interaction.uid,
-    csrfToken: csrfToken(ctx),
     login: state.login ?? '',
     offerRememberMe: deps.sessionPolicy.rememberMe,
     error: state.error && isMessageKey(state.error) ? t(state.error, state.errorParams) : null,
     clientName: client?.clientName ?? null,
-  });
+  }));
 }
 
 async function renderThrottled(
@@ -497,84 +508,62 @@ async function renderSecondFactor(
   user: User,
   state: { method: 'totp' | 'recovery_code'; error?: string; errorParams?: Record<string, string> },
 ): Promise<void> {
-  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
-  const t = translator(page.locale);
   const factors = await findConfirmedFactors(deps.db, user.id);
   const passkeyOptions = await passkeyAuthenticationOptions(deps.db, deps.relying, user.id);
   const pending = pendingOf(interaction);
   if (passkeyOptions && pending) await savePending(interaction, { ...pending, passkeyChallenge: passkeyOptions.challenge });
-  ctx.type = 'html';
-  ctx.body = deps.views.render('second-factor', page, {
+  renderInteractionPage(deps, ctx, interaction, 'second-factor', (t) => ({
     passkeyOptions: passkeyOptions && pending ? JSON.stringify(passkeyOptions) : null,
     title: t('mfa.title'),
-    uid: interaction.uid,
-    csrfToken: csrfToken(ctx),
     userName: user.full_name,
     hasTotp: factors.some((factor) => factor.kind === 'totp'),
     method: state.method,
     error: state.error && isMessageKey(state.error) ? t(state.error, state.errorParams) : null,
-  });
+  }));
 }
 
 function renderChangePassword(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, user: User, errors: readonly MessageKey[]): void {
-  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
-  const t = translator(page.locale);
-  ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = deps.views.render('set-password', page, {
+  renderInteractionPage(deps, ctx, interaction, 'set-password', (t) => ({
     title: t('password.expired.title'),
     intro: t('password.expired.intro', { days: String(deps.passwordMaxAgeDays) }),
     action: `/interaction/${interaction.uid}/change-password`,
-    csrfToken: csrfToken(ctx),
     token: null,
     username: user.username,
     errors: errors.map((key) => t(key, { min: String(deps.passwordPolicy.minLength) })),
-  });
+  }));
 }
 
 function renderTotpEnrolment(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, enrolment: TotpEnrolment, error?: MessageKey): void {
-  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
-  const t = translator(page.locale);
-  ctx.type = 'html';
-  ctx.body = deps.views.render('enrol-totp', page, {
+  renderInteractionPage(deps, ctx, interaction, 'enrol-totp', (t) => ({
     title: t('mfa.enrol.title'),
     action: `/interaction/${interaction.uid}/enrol-totp`,
-    csrfToken: csrfToken(ctx),
     intro: t('mfa.enrol.required'),
     enrolment,
     error: error ? t(error) : null,
-  });
+  }));
 }
 
 function renderRecoveryCodes(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, codes: readonly string[]): void {
-  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
-  const t = translator(page.locale);
-  ctx.type = 'html';
   // Shown once: nothing here may be cached by the browser or a proxy.
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = deps.views.render('recovery-codes', page, {
+  renderInteractionPage(deps, ctx, interaction, 'recovery-codes', (t) => ({
     title: t('mfa.recovery.title'),
     action: `/interaction/${interaction.uid}/continue`,
-    csrfToken: csrfToken(ctx),
     codes,
-  });
+  }));
 }
 
 async function renderConsent(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, clientName: string): Promise<void> {
-  const page = pageContext(ctx, interaction.params['ui_locales'] as string | undefined);
-  const t = translator(page.locale);
   const user = interaction.session?.accountId ? await findAccountHolder(deps, interaction.session.accountId) : undefined;
   const scope = interaction.params['scope'];
   const requested = (typeof scope === 'string' ? scope : '').split(' ').filter(Boolean);
-  ctx.type = 'html';
-  ctx.body = deps.views.render('consent', page, {
+  renderInteractionPage(deps, ctx, interaction, 'consent', (t) => ({
     title: t('consent.title'),
-    uid: interaction.uid,
-    csrfToken: csrfToken(ctx),
     clientName,
     userName: user?.full_name ?? '',
     scopes: requested.map((scope) => describeScope(t, scope)),
-  });
+  }));
 }
 
 function describeScope(t: Translate, scope: string): string {
