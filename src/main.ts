@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
+import { deleteStaleContactChanges } from './db/queries/contact-changes.ts';
 import { runExclusively } from './db/queries/job-locks.ts';
 import { deleteStaleThrottles } from './db/queries/login-throttle.ts';
 import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
@@ -22,6 +23,7 @@ import { createBackchannelLogout } from './oidc/backchannel.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { createMailSender, deliverDueMail } from './mail/outbox.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
+import { createTextMessageSender } from './sms/sender.ts';
 
 /** How often each node re-reads the signing keys; a rotation reaches every node within this. */
 const keyRefreshIntervalMs = 60_000;
@@ -62,7 +64,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const metrics = createMetrics({ passwordQueueDepth: () => passwords.queueDepth, databasePool: () => database.poolStats() });
     const oidc = await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics });
     const backchannelLogout = createBackchannelLogout(oidc, logger, metrics);
-    const app = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics });
+    const sms = createTextMessageSender(config, logger);
+    const app = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics, sms });
 
     const server: Server = app.listen(config.port, options.host);
     await new Promise<void>((resolve, reject) => {
@@ -90,8 +93,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
           keys: await pruneExpiredKeys(connection, new Date(), signingKeyRetentionSeconds),
           // Counters quiet for a whole window count for nothing any more.
           throttles: await deleteStaleThrottles(connection, new Date(Date.now() - pairWindowSeconds(config.loginThrottle) * 1000)),
+          contactChanges: await deleteStaleContactChanges(connection),
         })).then(
-          (removed) => removed && (removed.payloads || removed.keys || removed.throttles) && logger.info(removed, 'removed expired artifacts'),
+          (removed) => removed && Object.values(removed).some((count) => count > 0) && logger.info(removed, 'removed expired artifacts'),
           (error: unknown) => logger.error({ err: error }, 'cleanup of expired artifacts failed'),
         );
       }, config.cleanupIntervalSeconds * 1000),

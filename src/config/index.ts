@@ -48,6 +48,14 @@ const environmentSchema = z.object({
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
   /** The From of every mail; defaults to no-reply at the issuer's host name. */
   MAIL_FROM: z.string().min(3).optional(),
+  /**
+   * An HTTP gateway for text messages (sms/sender.ts): each message is POSTed as JSON
+   * {"to": "+84…", "text": "…"}, with SMS_GATEWAY_TOKEN as a bearer token when set. Unset: messages
+   * are written to the development outbox in DATA_DIR/sms, and in production people cannot change
+   * their own phone number (no code can reach them).
+   */
+  SMS_GATEWAY_URL: z.url({ protocol: /^https?$/ }).optional(),
+  SMS_GATEWAY_TOKEN: z.string().min(1).optional(),
   /** How often each node looks for mail due in the outbox. */
   MAIL_POLL_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
   /** pino level. */
@@ -117,7 +125,6 @@ const environmentSchema = z.object({
   LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
   LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(15 * 60),
   LOGIN_ADDRESS_MAX_FAILURES: z.coerce.number().int().min(1).default(100),
-  /** Seconds between sweeps of expired OIDC artifacts (sessions, codes, tokens). */
   /**
    * A sign-in session ends after this long without use (no app asked for a sign-in), and in any
    * case this long after the person signed in; at most 12 hours, a working day.
@@ -128,6 +135,7 @@ const environmentSchema = z.object({
   SESSION_REMEMBER_ME: z.stringbool().default(true),
   /** Offer "sign in with a passkey" without a password (a passkey verified by PIN or biometrics is two factors). */
   PASSKEY_SIGN_IN: z.stringbool().default(true),
+  /** Seconds between sweeps of expired OIDC artifacts (sessions, codes, tokens). */
   CLEANUP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(300),
   /**
    * Seconds a rotated-in signing key is published in JWKS before it signs, so that relying parties
@@ -148,6 +156,7 @@ export interface Config {
   readonly cookieKeys: readonly string[];
   readonly smtpUrl: string | null;
   readonly mail: { readonly from: string; readonly pollSeconds: number };
+  readonly sms: { readonly gatewayUrl: string | null; readonly gatewayToken: string | null };
   readonly logLevel: string;
   readonly trustProxy: boolean;
   readonly argon2: {
@@ -215,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       from: e.MAIL_FROM ?? `Mekong ID <no-reply@${new URL(e.ISSUER ?? 'http://localhost').hostname}>`,
       pollSeconds: e.MAIL_POLL_SECONDS,
     },
+    sms: { gatewayUrl: e.SMS_GATEWAY_URL ?? null, gatewayToken: e.SMS_GATEWAY_TOKEN ?? null },
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     argon2: {

@@ -13,6 +13,8 @@ export interface UsersTable {
   email: string | null;
   email_verified: Generated<boolean>;
   phone: string | null;
+  /** Whether the number was proven by a code sent to it (the account console); any other edit clears it. */
+  phone_verified: Generated<boolean>;
   full_name: string;
   password_hash: string | null;
   status: Generated<UserStatus>;
@@ -105,6 +107,22 @@ export interface AccountTokensTable {
   purpose: AccountTokenPurpose;
   /** SHA-256 of the token, hex: the token itself is never stored. */
   token_hash: string;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export type ContactKind = 'email' | 'phone';
+
+/** A person's own change of address or number, waiting for proof that they receive there. */
+export interface ContactChangesTable {
+  id: string;
+  user_id: string;
+  kind: ContactKind;
+  new_value: string;
+  /** SHA-256 of the link's token or of the id and code, hex. */
+  secret_hash: string;
+  attempts: Generated<number>;
   expires_at: Date;
   used_at: Date | null;
   created_at: CreatedAt;
@@ -254,6 +272,7 @@ export interface Database {
   groups: GroupsTable;
   group_members: GroupMembersTable;
   account_tokens: AccountTokensTable;
+  contact_changes: ContactChangesTable;
   mail_outbox: MailOutboxTable;
   audit_events: AuditEventsTable;
   audit_chain_head: AuditChainHeadTable;
@@ -270,6 +289,7 @@ export type NewUser = Insertable<UsersTable>;
 export type LoginThrottle = Selectable<LoginThrottleTable>;
 export type OrgUnit = Selectable<OrgUnitsTable>;
 export type UserFactor = Selectable<UserFactorsTable>;
+export type ContactChange = Selectable<ContactChangesTable>;
 export type Group = Selectable<GroupsTable>;
 export type RoleAssignment = Selectable<RoleAssignmentsTable>;
 export type AuditEvent = Selectable<AuditEventsTable>;

@@ -1,46 +1,18 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 
 import { listAuditEvents } from '../db/queries/audit-events.ts';
 import { destroyGrantsOfClient, findGrantsOfAccount } from '../db/queries/oidc-payloads.ts';
-import { lockUser } from '../db/queries/users.ts';
 import type { AuditEvent, Database, User } from '../db/schema.ts';
-import { invalidInput } from '../errors.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
-import { phoneSchema } from './person-fields.ts';
 import { endSessions } from './sessions.ts';
 import type { BackchannelLogout } from './users.ts';
 
 /**
  * What a signed-in person may do to their own account from the account console, beyond passwords
- * (credentials.ts) and second factors (second-factors.ts). Name, unit and employee code belong to
- * HR and stay with the admins; the phone number is the person's own.
+ * (credentials.ts), second factors (second-factors.ts) and their address and number
+ * (contact-changes.ts). Name, unit and employee code belong to HR and stay with the admins.
  */
 const self = (user: Pick<User, 'id' | 'username'>): Actor => ({ type: 'user', id: user.id, name: user.username });
-
-export async function updateOwnPhone(db: Kysely<Database>, user: User, phone: string, origin: RequestOrigin): Promise<User> {
-  let normalized: string | null = null;
-  if (phone.trim()) {
-    const parsed = phoneSchema.safeParse(phone);
-    if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => issue.message).join('; '));
-    normalized = parsed.data;
-  }
-  return db.transaction().execute(async (trx) => {
-    await lockUser(trx, user.id);
-    const updated = await trx
-      .updateTable('users')
-      .set({ phone: normalized, version: sql<number>`version + 1`, updated_at: sql<Date>`now()` })
-      .where('id', '=', user.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    if (user.phone !== normalized) {
-      await recordAuditEvent(trx, {
-        actor: self(user), origin, action: 'user.update', target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
-        before: { phone: user.phone }, after: { phone: normalized }, details: { self_service: true },
-      });
-    }
-    return updated;
-  });
-}
 
 export interface ConnectedApp {
   readonly clientId: string;

@@ -17,10 +17,12 @@ import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
 import { accountConsoleRoutes } from './routes/account-console.ts';
 import { accountRecoveryRoutes } from './routes/account-recovery.ts';
+import { devOutboxRoutes } from './routes/dev-outbox.ts';
 import { interactionRoutes } from './routes/interactions.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import type { Views } from './views.ts';
+import type { TextMessageSender } from '../sms/sender.ts';
 
 export interface AppDeps {
   readonly config: Config;
@@ -31,6 +33,7 @@ export interface AppDeps {
   readonly oidc: LiveProvider;
   readonly backchannelLogout: BackchannelLogout;
   readonly metrics: Metrics;
+  readonly sms: TextMessageSender;
 }
 
 /** Mekong ID's own routes first; whatever they do not handle goes to oidc-provider at the issuer root. */
@@ -87,8 +90,12 @@ export function createApp(deps: AppDeps): Koa {
     accountConsoleRoutes({
       ...deps, passwordPolicy: deps.config.passwordPolicy, masterKey: deps.config.masterKey, issuer: deps.config.issuer, provider: () => deps.oidc.current(),
       relying: relyingPartyOf(deps.config.issuer), throttle: deps.config.loginThrottle,
+      // A code must be able to reach the person: a gateway, or the development outbox outside production.
+      selfServicePhone: deps.sms.reachesPhones || deps.config.env !== 'production',
     }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
+    // What the development outbox holds carries links and codes: never in production.
+    ...(deps.config.env === 'production' ? [] : [devOutboxRoutes({ dataDir: deps.config.dataDir, views: deps.views })]),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -37,6 +37,13 @@ const templates: Record<string, TemplateSpec> = {
     link: (issuer, token) => `${issuer}/account/reset?token=${encodeURIComponent(token)}`,
     footer: 'mail.password_reset.ignore',
   },
+  email_change: {
+    subject: 'mail.email_change.subject',
+    body: 'mail.email_change.body',
+    link: (issuer, token) => `${issuer}/account/email/confirm?token=${encodeURIComponent(token)}`,
+    footer: 'mail.email_change.ignore',
+  },
+  email_change_notice: { subject: 'mail.email_change_notice.subject', body: 'mail.email_change_notice.body', footer: 'mail.not_you' },
   factors_reset: { subject: 'mail.factors_reset.subject', body: 'mail.factors_reset.body', footer: 'mail.not_you' },
   password_changed: { subject: 'mail.password_changed.subject', body: 'mail.password_changed.body', footer: 'mail.not_you' },
 };
@@ -59,6 +66,7 @@ export function renderMail(template: string, params: Record<string, unknown>, co
     const values = {
       name: textParam(params, 'full_name'),
       username: textParam(params, 'username'),
+      email: textParam(params, 'new_email'),
       expires: expiresAt ? `${formatDateTime(locale, expiresAt)} (GMT+7)` : '',
     };
     return [

@@ -37,7 +37,7 @@ function toAccount(user: User): Account {
       preferred_username: user.username,
       updated_at: Math.floor(user.updated_at.getTime() / 1000),
       ...(user.email ? { email: user.email, email_verified: user.email_verified } : {}),
-      ...(user.phone ? { phone_number: user.phone, phone_number_verified: false } : {}),
+      ...(user.phone ? { phone_number: user.phone, phone_number_verified: user.phone_verified } : {}),
     }),
   };
 }

@@ -1,12 +1,14 @@
 import * as oidc from 'openid-client';
 import * as OTPAuth from 'otpauth';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { findUserById } from '../../src/db/queries/users.ts';
 import type { User } from '../../src/db/schema.ts';
 import { accountConsoleClientId } from '../../src/domain/built-in-clients.ts';
 import { findConfirmedFactors } from '../../src/domain/second-factors.ts';
+import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
 import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
+import { codeIn, startSmsGateway } from '../support/sms-gateway.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent, type FollowResult } from '../support/user-agent.ts';
 
@@ -15,16 +17,20 @@ const password = 'mật khẩu bảng điều khiển 2026';
 
 let server: TestServer;
 let app: oidc.Configuration;
+let gateway: Awaited<ReturnType<typeof startSmsGateway>>;
 let sequence = 0;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  gateway = await startSmsGateway();
+  // No SMTP relay: mail lands in the development outbox, which the tests read at /dev/outbox.
+  server = await startTestServer({ SMS_GATEWAY_URL: gateway.url, SMS_GATEWAY_TOKEN: 'gateway-secret', MAIL_POLL_SECONDS: '0.2' });
   const client = await registerTestClient(server, { name: 'Hệ thống quản lý văn bản', redirectUris: [appRedirectUri] });
   app = await discoverRelyingParty(server.issuer, client.clientId, client.clientSecret);
 });
 
 afterAll(async () => {
   await server.stop();
+  await gateway.close();
 });
 
 async function person(): Promise<User> {
@@ -123,23 +129,171 @@ describe('signing in to the account console', () => {
 });
 
 describe('the profile', () => {
-  it('saves a phone number in E.164 and refuses one that does not exist', async () => {
+  afterEach(() => {
+    gateway.refuse = false;
+    vi.useRealTimers();
+  });
+
+  const lastMessageTo = (phone: string) => gateway.messages.filter((message) => message.to === phone).at(-1);
+
+  it('changes the phone number only once the code sent to it comes back, and marks it verified', async () => {
     const user = await person();
     const { agent, page } = await openConsole(user);
-    const saved = await post(agent, page, '/account/profile', { phone: '0912 345 678' });
-    expect(html(saved)).toContain('Đã lưu số điện thoại');
-    expect((await findUserById(server.database.db, user.id))?.phone).toBe('+84912345678');
-    const refused = await post(agent, saved, '/account/profile', { phone: '12' });
+    const asked = await post(agent, page, '/account/phone', { phone: '0912 345 678' });
+    const message = lastMessageTo('+84912345678');
+    expect(message?.authorization).toBe('Bearer gateway-secret');
+    expect(html(asked)).toContain('Đã gửi mã 6 chữ số tới +84912345678');
+    expect((await findUserById(server.database.db, user.id))?.phone).toBeNull();
+
+    const wrongCode = codeIn(message?.text) === '000000' ? '111111' : '000000';
+    const wrong = await post(agent, asked, '/account/phone/confirm', { code: wrongCode });
+    expect(wrong.response.status).toBe(400);
+    expect(html(wrong)).toContain('Còn 4 lần thử');
+
+    const confirmed = await post(agent, wrong, '/account/phone/confirm', { code: codeIn(message?.text) });
+    expect(html(confirmed)).toContain('Đã lưu số điện thoại');
+    const saved = await findUserById(server.database.db, user.id);
+    expect(saved).toMatchObject({ phone: '+84912345678', phone_verified: true });
+    const [event] = await listAuditEvents(server.database.db, { targetType: 'user', targetId: user.id, action: 'user.update', subtrees: null, limit: 1 });
+    expect(event).toMatchObject({ after: { phone: '+84912345678', phone_verified: true }, details: { self_service: true, proof: 'sms_code' } });
+  });
+
+  it('gives up on a code after five wrong tries: even the right one no longer works', async () => {
+    const user = await person();
+    const { agent, page } = await openConsole(user);
+    let step = await post(agent, page, '/account/phone', { phone: '0987 654 321' });
+    const code = codeIn(lastMessageTo('+84987654321')?.text);
+    const wrongCode = code === '000000' ? '111111' : '000000';
+    for (let attempt = 1; attempt <= 4; attempt += 1) step = await post(agent, step, '/account/phone/confirm', { code: wrongCode });
+    const last = await post(agent, step, '/account/phone/confirm', { code: wrongCode });
+    expect(html(last)).toContain('Mã đã hết hạn hoặc đã nhập sai quá nhiều lần');
+    expect(formsOf(html(last), server.issuer).some((form) => form.action.endsWith('/account/phone/confirm'))).toBe(false);
+    const late = await agent.follow(`${server.issuer}/account/phone/confirm`, 'http://never/', { form: { _csrf: formsOf(html(last), server.issuer)[0]!.fields['_csrf']!, code } });
+    expect(late.response.status).toBe(400);
+    expect((await findUserById(server.database.db, user.id))?.phone).toBeNull();
+  });
+
+  it('refuses a number that does not exist, and sends nothing', async () => {
+    const user = await person();
+    const { agent, page } = await openConsole(user);
+    const before = gateway.messages.length;
+    const refused = await post(agent, page, '/account/phone', { phone: '12' });
     expect(refused.response.status).toBe(400);
-    expect((await findUserById(server.database.db, user.id))?.phone).toBe('+84912345678');
+    expect(html(refused)).toContain('Số điện thoại không hợp lệ');
+    expect(gateway.messages.length).toBe(before);
+  });
+
+  it('sends one code a minute, and says how long to wait', async () => {
+    const user = await person();
+    const { agent, page } = await openConsole(user);
+    const first = await post(agent, page, '/account/phone', { phone: '0903 111 222' });
+    const second = await post(agent, first, '/account/phone', { phone: '0903 111 333' });
+    expect(second.response.status).toBe(429);
+    expect(second.response.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(gateway.messages.filter((message) => message.to === '+84903111333')).toHaveLength(0);
+  });
+
+  it('tells the person when the gateway refuses the message, and leaves no code waiting', async () => {
+    const user = await person();
+    const { agent, page } = await openConsole(user);
+    gateway.refuse = true;
+    const failed = await post(agent, page, '/account/phone', { phone: '0913 000 111' });
+    expect(failed.response.status).toBe(503);
+    expect(html(failed)).toContain('Không gửi được tin nhắn tới số này');
+    expect(html(failed)).not.toContain('/account/phone/confirm');
+  });
+
+  it('takes a number off without a code', async () => {
+    const user = await person();
+    await server.database.db.updateTable('users').set({ phone: '+84912000111', phone_verified: true }).where('id', '=', user.id).execute();
+    const { agent, page } = await openConsole(user);
+    const removed = await post(agent, page, '/account/phone/remove');
+    expect(html(removed)).toContain('Đã xóa số điện thoại');
+    expect(await findUserById(server.database.db, user.id)).toMatchObject({ phone: null, phone_verified: false });
+  });
+
+  it('changes the email address only when the link mailed to the new one is followed, and tells the old one', async () => {
+    const user = await person();
+    const newAddress = `moi.${user.username}@soyte.tiengiang.gov.vn`;
+    const { agent, page } = await openConsole(user);
+    const requested = await post(agent, page, '/account/email', { email: newAddress.toUpperCase() });
+    expect(html(requested)).toContain(`Đã gửi liên kết xác nhận tới ${newAddress}`);
+    expect((await findUserById(server.database.db, user.id))?.email).toBe(user.email);
+
+    const link = await mailedLink(newAddress, '/account/email/confirm');
+    const notices = await server.database.db.selectFrom('mail_outbox').select(['template', 'secret_sealed']).where('recipient', '=', user.email!).execute();
+    expect(notices).toContainEqual({ template: 'email_change_notice', secret_sealed: null });
+
+    // Opening the link (as a mail scanner would) only asks.
+    const opened = await new UserAgent().follow(link, 'http://never/');
+    expect(html(opened)).toContain(`Dùng ${newAddress} làm địa chỉ email của tài khoản ${user.username}?`);
+    expect((await findUserById(server.database.db, user.id))?.email).toBe(user.email);
+
+    const confirmAgent = new UserAgent();
+    const form = await confirmAgent.follow(link, 'http://never/');
+    const confirmed = await post(confirmAgent, form, '/account/email/confirm');
+    expect(html(confirmed)).toContain(`Từ bây giờ ${newAddress} là địa chỉ email của tài khoản bạn`);
+    expect(await findUserById(server.database.db, user.id)).toMatchObject({ email: newAddress, email_verified: true });
+
+    const again = await post(confirmAgent, form, '/account/email/confirm');
+    expect(again.response.status).toBe(400);
+    expect(html(again)).toContain('Liên kết này không còn hiệu lực');
+  });
+
+  it('refuses an address another account already has', async () => {
+    const user = await person();
+    const other = await person();
+    const { agent, page } = await openConsole(user);
+    const refused = await post(agent, page, '/account/email', { email: other.email! });
+    expect(refused.response.status).toBe(400);
+    expect(html(refused)).toContain('đã được dùng cho một tài khoản khác');
+  });
+
+  it('refuses to confirm an address someone else was given after the link was sent', async () => {
+    const user = await person();
+    const address = `tranh.chap.${user.username}@tiengiang.gov.vn`;
+    const { agent, page } = await openConsole(user);
+    await post(agent, page, '/account/email', { email: address });
+    const link = await mailedLink(address, '/account/email/confirm');
+    const other = await person();
+    await server.database.db.updateTable('users').set({ email: address }).where('id', '=', other.id).execute();
+    const confirmAgent = new UserAgent();
+    const refused = await post(confirmAgent, await confirmAgent.follow(link, 'http://never/'), '/account/email/confirm');
+    expect(refused.response.status).toBe(400);
+    expect(html(refused)).toContain('vừa được dùng cho một tài khoản khác');
+    expect((await findUserById(server.database.db, user.id))?.email).toBe(user.email);
+  });
+
+  it('asks for a fresh sign-in before changing the address a password reset would go to', async () => {
+    const user = await person();
+    const { agent, page } = await openConsole(user);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 11 * 60 * 1000 });
+    const form = formsOf(html(page), server.issuer).find((candidate) => candidate.action.endsWith('/account/email'))!;
+    const response = await agent.request(form.action, { form: { ...form.fields, email: `som.${user.username}@tiengiang.gov.vn` } });
+    expect(response.status).toBe(303);
+    expect(new URL(response.headers.get('location')!).searchParams.get('prompt')).toBe('login');
+    expect(await server.database.db.selectFrom('contact_changes').select('id').where('user_id', '=', user.id).execute()).toHaveLength(0);
   });
 
   it('refuses a post without the CSRF token', async () => {
     const user = await person();
     const { agent } = await openConsole(user);
-    expect((await agent.request(`${server.issuer}/account/profile`, { form: { phone: '0912 345 678' } })).status).toBe(403);
+    expect((await agent.request(`${server.issuer}/account/phone`, { form: { phone: '0912 345 678' } })).status).toBe(403);
+    expect((await agent.request(`${server.issuer}/account/email`, { form: { email: 'ke.gian@example.com' } })).status).toBe(403);
   });
 });
+
+/** The link of the newest mail to `address`, read where a developer reads it: the development outbox at /dev/outbox. */
+async function mailedLink(address: string, path: string): Promise<string> {
+  const pattern = new RegExp(`${server.issuer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${path}\\?token=[A-Za-z0-9_%-]+`);
+  await expect.poll(async () => {
+    const outbox = await (await new UserAgent().request(`${server.issuer}/dev/outbox`)).text();
+    return outbox.includes(address) && pattern.test(outbox);
+  }, { timeout: 10_000, interval: 200 }).toBe(true);
+  const outbox = await (await new UserAgent().request(`${server.issuer}/dev/outbox`)).text();
+  // Newest first: the first link on the page is the latest one.
+  return pattern.exec(outbox)![0].replaceAll('&amp;', '&');
+}
 
 describe('changing the password', () => {
   it('asks for the current password, and can end every other session', async () => {

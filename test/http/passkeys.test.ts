@@ -165,3 +165,54 @@ async function strangerRegistrationOptions(): Promise<PublicKeyCredentialCreatio
   const { generateRegistrationOptions } = await import('@simplewebauthn/server');
   return generateRegistrationOptions({ rpName: 'Mekong ID', rpID: 'localhost', userName: 'nobody', attestationType: 'none', authenticatorSelection: { residentKey: 'required', userVerification: 'required' } });
 }
+
+describe('enrolling a passkey at sign-in, when policy asks for a second factor the person lacks', () => {
+  async function enrolmentPage() {
+    sequence += 1;
+    const user = await createUser(server, { username: `khoatruycap${sequence}`, password, fullName: `Phan Thị Ghi Danh ${sequence}` });
+    // The app asks for two factors; this person has none, so the sign-in offers to set one up.
+    const journey = await startSignIn(new UserAgent(), { acr_values: authenticationLevels.mfa });
+    const page = await post(journey.agent, journey.step, '/login', { login: user.username, password }, redirectUri);
+    expect(html(page)).toContain('/enrol-totp');
+    return { user, journey, page };
+  }
+
+  it('offers a passkey beside the authenticator app, and lets the new key stand as the second factor', async () => {
+    const { user, journey, page } = await enrolmentPage();
+    const authenticator = new SoftwareAuthenticator();
+    const response = await authenticator.register({ options: optionsOn(page, 'create'), origin: server.issuer });
+    const codes = await post(journey.agent, page, '/enrol-passkey', { name: 'Điện thoại', response: JSON.stringify(response) }, redirectUri);
+    expect([...html(codes).matchAll(/<li><code>/g)]).toHaveLength(10);
+    const done = await post(journey.agent, codes, '/continue', {}, redirectUri);
+    expect(done.kind).toBe('redirect');
+    const tokens = await oidc.authorizationCodeGrant(app, new URL(done.url), { pkceCodeVerifier: journey.verifier, expectedState: journey.state });
+    expect(tokens.claims()).toMatchObject({ sub: user.id, acr: authenticationLevels.mfa, amr: ['pwd', 'pop', 'mfa'] });
+    const [factor] = await findConfirmedFactors(server.database.db, user.id);
+    expect(factor).toMatchObject({ kind: 'webauthn', name: 'Điện thoại' });
+
+    // The key now works as the second factor of the next sign-in.
+    const next = await startSignIn(new UserAgent(), { acr_values: authenticationLevels.mfa });
+    const factorPage = await post(next.agent, next.step, '/login', { login: user.username, password }, redirectUri);
+    const assertion = await authenticator.authenticate({ options: optionsOn(factorPage, 'get'), origin: server.issuer });
+    expect((await post(next.agent, factorPage, '/second-factor', { method: 'passkey', response: JSON.stringify(assertion) }, redirectUri)).kind).toBe('redirect');
+  });
+
+  it('refuses a registration for another origin or a replayed one, counting each against the sign-in', async () => {
+    const { user, journey, page } = await enrolmentPage();
+    const options = optionsOn(page, 'create');
+    const phished = await new SoftwareAuthenticator().register({ options, origin: server.issuer, tamper: { origin: 'https://mekong-id.example' } });
+    const refused = await post(journey.agent, page, '/enrol-passkey', { response: JSON.stringify(phished) }, redirectUri);
+    expect(refused.response.status).toBe(400);
+    expect(html(refused)).toContain('/enrol-totp');
+
+    // An answer to the first page's challenge, which the refused attempt spent.
+    const replayed = await new SoftwareAuthenticator().register({ options, origin: server.issuer });
+    const again = await post(journey.agent, refused, '/enrol-passkey', { response: JSON.stringify(replayed) }, redirectUri);
+    expect(again.response.status).toBe(400);
+    expect(await findConfirmedFactors(server.database.db, user.id)).toEqual([]);
+    // Nothing was enrolled, so the step that finishes an enrolment is not open.
+    const enrolForm = formsOf(html(again), server.issuer).find((form) => form.action.endsWith('/enrol-totp'))!;
+    const skipped = await journey.agent.request(enrolForm.action.replace(/\/enrol-totp$/, '/continue'), { form: { _csrf: enrolForm.fields['_csrf']! } });
+    expect(skipped.status).toBe(400);
+  });
+});

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { insertUser } from '../../src/db/queries/users.ts';
@@ -31,6 +34,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     MASTER_KEY: randomBytes(32).toString('base64'),
     COOKIE_KEYS: randomBytes(32).toString('base64url'),
+    // The development outboxes (mail, text messages) of each server apart, and out of the checkout.
+    DATA_DIR: mkdtempSync(path.join(tmpdir(), 'mekong-test-')),
     ...overrides,
   });
 }

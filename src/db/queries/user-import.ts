@@ -111,7 +111,8 @@ export async function updateImportedUsers(trx: Kysely<Database>, updates: readon
       employee_code = v.employee_code, national_id = v.national_id, position = v.position,
       primary_org_unit_id = v.primary_org_unit_id, version = users.version + 1, updated_at = now(),
       -- A new address is not a verified one.
-      email_verified = users.email_verified and lower(users.email) is not distinct from lower(v.email)
+      email_verified = users.email_verified and lower(users.email) is not distinct from lower(v.email),
+      phone_verified = users.phone_verified and users.phone is not distinct from v.phone
     from unnest(
       ${column('id')}::uuid[], ${column('version')}::int[], ${column('username')}::text[], ${column('full_name')}::text[],
       ${column('email')}::text[], ${column('phone')}::text[], ${column('employee_code')}::text[],

@@ -178,6 +178,7 @@ export async function updateUserFields(
       ...changes,
       // A new address is not a verified one.
       ...(changes.email === undefined ? {} : { email_verified: sql<boolean>`email_verified and lower(email) is not distinct from lower(${changes.email})` }),
+      ...(changes.phone === undefined ? {} : { phone_verified: sql<boolean>`phone_verified and phone is not distinct from ${changes.phone}` }),
       version: sql<number>`version + 1`,
       updated_at: sql<Date>`now()`,
     })

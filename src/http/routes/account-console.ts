@@ -6,7 +6,10 @@ import { findOrgUnitById } from '../../db/queries/org-units.ts';
 import { originOf } from '../../domain/audit.ts';
 import { accountConsoleClientId } from '../../domain/built-in-clients.ts';
 import { changeOwnPassword, type CredentialDeps } from '../../domain/credentials.ts';
-import { endOwnSession, listConnectedApps, recentActivity, revokeAppAccess, updateOwnPhone } from '../../domain/own-account.ts';
+import {
+  confirmPhoneChange, pendingEmailChange, pendingPhoneChange, removeOwnPhone, requestEmailChange, requestPhoneChange, type ContactChangeDeps, type RequestOutcome,
+} from '../../domain/contact-changes.ts';
+import { endOwnSession, listConnectedApps, recentActivity, revokeAppAccess } from '../../domain/own-account.ts';
 import {
   confirmTotpEnrolment, countUnusedRecoveryCodes, findConfirmedFactors, regenerateRecoveryCodes, removeFactor, resumeTotpEnrolment, startTotpEnrolment,
 } from '../../domain/second-factors.ts';
@@ -23,7 +26,7 @@ import { pageContext } from '../page.ts';
 import type { Views } from '../views.ts';
 import { problemMessage } from './account-recovery.ts';
 
-export interface AccountConsoleDeps extends CredentialDeps, AccountSessionDeps {
+export interface AccountConsoleDeps extends CredentialDeps, AccountSessionDeps, ContactChangeDeps {
   readonly views: Views;
   readonly relying: Relying;
 }
@@ -38,12 +41,14 @@ const passwordForm = z.object({
   end_other_sessions: z.string().optional(),
 });
 const phoneForm = z.object({ phone: z.string().max(64).default('') });
+const emailForm = z.object({ email: z.string().max(320).default('') });
+const codeForm = z.object({ code: z.string().max(64).default('') });
 const nameForm = z.object({ name: z.string().max(100).default('') });
 const enrolForm = z.object({ factor_id: z.string().max(64).default(''), code: z.string().max(64).default('') });
 const passkeyForm = z.object({ name: z.string().max(100).default(''), response: z.string().max(65_536).default('') });
 
 /** Notices shown once after a change, named in the URL (?done=…); anything else in that slot is ignored. */
-const notices = ['password_changed', 'phone_saved', 'factor_added', 'factor_removed', 'session_ended', 'app_revoked'] as const;
+const notices = ['password_changed', 'phone_saved', 'phone_removed', 'email_requested', 'factor_added', 'factor_removed', 'session_ended', 'app_revoked'] as const;
 
 /**
  * The account console at /account: a person's own profile, password, second factors, sessions,
@@ -70,24 +75,53 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.get('/', signedIn, async (ctx) => {
-    const { user } = accountOf(ctx);
-    const unit = user.primary_org_unit_id ? await findOrgUnitById(deps.db, user.primary_org_unit_id) : undefined;
-    render(deps, ctx, 'account/profile', 'account.profile.title', { user, unitName: unit?.name ?? null });
+    await renderProfile(deps, ctx, accountOf(ctx), {});
   });
 
-  router.post('/profile', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const { user } = accountOf(ctx);
-    const form = phoneForm.safeParse(bodyOf(ctx));
-    try {
-      await updateOwnPhone(deps.db, user, form.success ? form.data.phone : '', originOf(ctx));
-    } catch (error) {
-      if (!(error instanceof AppError && error.code === 'invalid_input')) throw error;
-      ctx.status = 400;
-      const unit = user.primary_org_unit_id ? await findOrgUnitById(deps.db, user.primary_org_unit_id) : undefined;
-      render(deps, ctx, 'account/profile', 'account.profile.title', { user, unitName: unit?.name ?? null, error: 'account.profile.phone_invalid' });
+  router.post('/email', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    // A password reset goes to this address: whoever changes it must have signed in just now.
+    if (needsFreshSignIn(deps, ctx, account, '/account')) return;
+    const form = emailForm.safeParse(bodyOf(ctx));
+    const result = await contactRequest(() => requestEmailChange(deps, account.user, form.success ? form.data.email : '', originOf(ctx)));
+    if (result.outcome === 'sent') {
+      done(ctx, '/account', 'email_requested');
       return;
     }
-    done(ctx, '/account', 'phone_saved');
+    ctx.status = refusalStatus(ctx, result);
+    await renderProfile(deps, ctx, account, { emailError: contactError('account.email', result) });
+  });
+
+  router.post('/phone', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    const form = phoneForm.safeParse(bodyOf(ctx));
+    const result = await contactRequest(() => requestPhoneChange(deps, account.user, form.success ? form.data.phone : '', originOf(ctx)));
+    if (result.outcome === 'sent') {
+      // The profile shows the code form while a change waits.
+      done(ctx, '/account');
+      return;
+    }
+    ctx.status = refusalStatus(ctx, result);
+    await renderProfile(deps, ctx, account, { phoneError: contactError('account.phone', result) });
+  });
+
+  router.post('/phone/confirm', forms, requireCsrfToken, signedIn, async (ctx) => {
+    const account = accountOf(ctx);
+    const form = codeForm.safeParse(bodyOf(ctx));
+    const result = await confirmPhoneChange(deps.db, account.user, form.success ? form.data.code : '', originOf(ctx));
+    if (result.outcome === 'changed') {
+      done(ctx, '/account', 'phone_saved');
+      return;
+    }
+    ctx.status = 400;
+    await renderProfile(deps, ctx, account, {
+      phoneError: result.outcome === 'wrong_code' ? ['account.phone.wrong_code', { left: String(result.attemptsLeft) }] : ['account.phone.expired', {}],
+    });
+  });
+
+  router.post('/phone/remove', forms, requireCsrfToken, signedIn, async (ctx) => {
+    await removeOwnPhone(deps, accountOf(ctx).user, originOf(ctx));
+    done(ctx, '/account', 'phone_removed');
   });
 
   router.get('/security', signedIn, async (ctx) => {
@@ -245,11 +279,55 @@ function done(ctx: Context, path: string, notice?: (typeof notices)[number]): vo
 }
 
 /** A sensitive change with an old sign-in: sign in again (password and second factor), then come back. */
-function needsFreshSignIn(deps: AccountConsoleDeps, ctx: Context, account: AccountSession): boolean {
+function needsFreshSignIn(deps: AccountConsoleDeps, ctx: Context, account: AccountSession, returnTo = '/account/security'): boolean {
   if (authenticatedRecently(account)) return false;
   ctx.status = 303;
-  redirectToSignIn(deps, ctx, { returnTo: '/account/security', forceLogin: true });
+  redirectToSignIn(deps, ctx, { returnTo, forceLogin: true });
   return true;
+}
+
+type Problem = readonly [MessageKey, Record<string, string>];
+type ContactRefusal = Exclude<RequestOutcome, { outcome: 'sent' }> | { readonly outcome: 'invalid' | 'send_failed' };
+
+/** A request for a new address or number, with the refusals a person can act on turned into outcomes. */
+async function contactRequest(request: () => Promise<RequestOutcome>): Promise<RequestOutcome | ContactRefusal> {
+  try {
+    return await request();
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'invalid_input') return { outcome: 'invalid' };
+    if (error instanceof AppError && error.code === 'sms_failed') return { outcome: 'send_failed' };
+    throw error;
+  }
+}
+
+function refusalStatus(ctx: Context, refusal: ContactRefusal): number {
+  if (refusal.outcome !== 'too_soon') return refusal.outcome === 'send_failed' ? 503 : 400;
+  ctx.set('Retry-After', String(refusal.retryAfterSeconds));
+  return 429;
+}
+
+function contactError(prefix: 'account.email' | 'account.phone', refusal: ContactRefusal): Problem {
+  const key = `${prefix}.${refusal.outcome}`;
+  const seconds = refusal.outcome === 'too_soon' ? String(refusal.retryAfterSeconds) : '';
+  return [isMessageKey(key) ? key : `${prefix}.invalid`, { seconds }];
+}
+
+async function renderProfile(deps: AccountConsoleDeps, ctx: Context, account: AccountSession, state: { emailError?: Problem; phoneError?: Problem }): Promise<void> {
+  const { user } = account;
+  const [unit, pendingEmail, pendingPhone] = await Promise.all([
+    user.primary_org_unit_id ? findOrgUnitById(deps.db, user.primary_org_unit_id) : undefined,
+    pendingEmailChange(deps.db, user.id),
+    pendingPhoneChange(deps.db, user.id),
+  ]);
+  render(deps, ctx, 'account/profile', 'account.profile.title', (t) => ({
+    user,
+    unitName: unit?.name ?? null,
+    pendingEmail: pendingEmail ?? null,
+    pendingPhone: pendingPhone ?? null,
+    selfServicePhone: deps.selfServicePhone,
+    emailError: state.emailError ? t(...state.emailError) : null,
+    phoneError: state.phoneError ? t(...state.phoneError) : null,
+  }));
 }
 
 const sections = [

@@ -4,6 +4,7 @@ import { z } from 'zod';
 
 import type { AccountTokenPurpose } from '../../db/schema.ts';
 import { originOf } from '../../domain/audit.ts';
+import { confirmEmailChange, peekEmailChange } from '../../domain/contact-changes.ts';
 import { personForToken, requestPasswordReset, setPasswordWithToken, type CredentialDeps } from '../../domain/credentials.ts';
 import type { PasswordProblem } from '../../domain/password-policy.ts';
 import { translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
@@ -19,6 +20,7 @@ export interface AccountRecoveryDeps extends CredentialDeps {
 }
 
 const forgotForm = z.object({ login: z.string().max(320).default('') });
+const tokenForm = z.object({ token: z.string().max(128).default('') });
 const setPasswordForm = z.object({
   token: z.string().max(128).default(''),
   password: z.string().max(1024).default(''),
@@ -33,7 +35,7 @@ const linkPages: Record<AccountTokenPurpose, { path: string; title: MessageKey; 
 
 /**
  * Pages reached without signing in: "forgot password", and the forms that mailed links open
- * (activation, reset). A link's token rides in the URL only to reach the form; the form posts it
+ * (activation, reset, a new mail address). A link's token rides in the URL only to reach the form; the form posts it
  * back in its body, and only the post spends it.
  */
 export function accountRecoveryRoutes(deps: AccountRecoveryDeps): Router {
@@ -93,6 +95,35 @@ export function accountRecoveryRoutes(deps: AccountRecoveryDeps): Router {
       renderMessage(deps, ctx, title, doneBody);
     });
   }
+
+  // The link to a new address proves the person reads it. Opening it only asks; the post confirms,
+  // so a mail scanner that follows links changes nothing.
+  router.get('/account/email/confirm', async (ctx) => {
+    const token = typeof ctx.query['token'] === 'string' ? ctx.query['token'] : '';
+    const change = await peekEmailChange(deps.db, token);
+    if (!change) {
+      ctx.status = 400;
+      renderMessage(deps, ctx, 'account.email.confirm_title', 'account.email.link_invalid');
+      return;
+    }
+    renderPage(deps, ctx, 'confirm-email', 'account.email.confirm_title', (t) => ({
+      token,
+      question: t('account.email.confirm_intro', { email: change.newEmail, username: change.user.username }),
+    }));
+  });
+
+  router.post('/account/email/confirm', forms, requireCsrfToken, async (ctx) => {
+    const form = tokenForm.safeParse(bodyOf(ctx));
+    const result = await confirmEmailChange(deps.db, form.success ? form.data.token : '', originOf(ctx));
+    if (result.outcome !== 'changed') {
+      ctx.status = 400;
+      renderMessage(deps, ctx, 'account.email.confirm_title', result.outcome === 'taken' ? 'account.email.taken_now' : 'account.email.link_invalid');
+      return;
+    }
+    renderPage(deps, ctx, 'message', 'account.email.confirm_title', (t) => ({
+      heading: t('account.email.confirm_title'), body: t('account.email.changed', { email: result.user.email ?? '' }),
+    }));
+  });
   return router;
 }
 

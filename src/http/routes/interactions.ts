@@ -10,7 +10,9 @@ import {
 import { passwordExpired, replaceExpiredPassword } from '../../domain/credentials.ts';
 import type { PasswordPolicy } from '../../domain/password-policy.ts';
 import { problemMessage } from './account-recovery.ts';
-import { passkeyAuthenticationOptions, passkeyOwner, passwordlessOptions, type Relying } from '../../domain/webauthn.ts';
+import {
+  passkeyAuthenticationOptions, passkeyOwner, passkeyRegistrationOptions, passwordlessOptions, registerPasskey, type Relying,
+} from '../../domain/webauthn.ts';
 import {
   authenticationLevels, confirmTotpEnrolment, findConfirmedFactors, resumeTotpEnrolment, startTotpEnrolment, type TotpEnrolment,
 } from '../../domain/second-factors.ts';
@@ -66,6 +68,12 @@ const enrolForm = z.object({
   code: z.string().max(64).default(''),
 });
 
+const enrolPasskeyForm = z.object({
+  name: z.string().max(100).default(''),
+  /** The browser's credential.toJSON(), as JSON text. */
+  response: z.string().max(65_536).default(''),
+});
+
 /**
  * A sign-in between its first factor and its second, kept on the interaction itself (server-side,
  * reachable only through this browser's interaction cookie). `login` is the name as typed, which
@@ -83,9 +91,11 @@ interface PendingLogin {
   readonly since: number;
   readonly failures: number;
   readonly enrolment?: string | undefined;
+  /** enrolled: what the person set up at this sign-in, which stands as its second factor. */
+  readonly enrolledWith?: 'totp' | 'passkey' | undefined;
   /** "Remember me": a session cookie that outlives the browser; otherwise it ends when the browser closes. */
   readonly remember: boolean;
-  /** The challenge of the passkey request on the page, spent by the answer to it. */
+  /** The challenge of the passkey request (verify) or registration (enrol) on the page, spent by the answer to it. */
   readonly passkeyChallenge?: string | undefined;
   /** change_password: how the person signed in, to finish with once the new password is set. */
   readonly methods?: LoginMethods | undefined;
@@ -264,18 +274,45 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
         return;
       }
       ctx.status = 400;
-      renderTotpEnrolment(deps, ctx, interaction, enrolment, 'mfa.invalid_code');
+      await renderTotpEnrolment(deps, ctx, interaction, user, enrolment, 'mfa.invalid_code');
       return;
     }
-    await savePending(interaction, { ...pending, step: 'enrolled' });
+    await savePending(interaction, { ...pending, step: 'enrolled', enrolledWith: 'totp' });
     renderRecoveryCodes(deps, ctx, interaction, confirmed.recoveryCodes ?? []);
+  });
+
+  router.post('/enrol-passkey', forms, requireCsrfToken, async (ctx) => {
+    const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
+    const required = await requirePending(deps, interaction, 'enrol');
+    const { user } = required;
+    // A challenge answers once.
+    const pending = { ...required.pending, passkeyChallenge: undefined };
+    await savePending(interaction, pending);
+    const form = enrolPasskeyForm.safeParse((ctx.request as { body?: unknown }).body ?? {});
+    const { name, response } = form.success ? form.data : { name: '', response: '' };
+    const registered = required.pending.passkeyChallenge
+      ? await registerPasskey(deps.db, deps.relying, user, { response: parseJson(response), expectedChallenge: required.pending.passkeyChallenge, name }, {
+        actor: { type: 'user', id: user.id, name: user.username }, origin: originOf(ctx),
+      })
+      : null;
+    if (!registered) {
+      if (!(await countWrongFactor(deps, ctx, interaction, pending))) return;
+      ctx.status = 400;
+      await renderPendingStep(deps, ctx, interaction, pendingOf(interaction) ?? pending, 'mfa.passkey_failed');
+      return;
+    }
+    await savePending(interaction, { ...pending, step: 'enrolled', enrolledWith: 'passkey' });
+    renderRecoveryCodes(deps, ctx, interaction, registered.recoveryCodes ?? []);
   });
 
   router.post('/continue', forms, requireCsrfToken, async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
     const { pending, user } = await requirePending(deps, interaction, 'enrolled');
-    // The code that confirmed the new authenticator was the second factor.
-    await finishLogin(deps, ctx, interaction, user, { amr: ['pwd', 'otp', 'mfa'], secondFactor: 'totp' }, pending.remember);
+    // The new authenticator's first answer (a code, or the passkey's registration) was the second factor.
+    const methods = pending.enrolledWith === 'passkey'
+      ? { amr: ['pwd', 'pop', 'mfa'], secondFactor: 'passkey' as const }
+      : { amr: ['pwd', 'otp', 'mfa'], secondFactor: 'totp' as const };
+    await finishLogin(deps, ctx, interaction, user, methods, pending.remember);
   });
 
   router.post('/change-password', forms, requireCsrfToken, async (ctx) => {
@@ -356,7 +393,7 @@ async function requirePending(
   return { pending: pending.login ? pending : { ...pending, login: user.username }, user };
 }
 
-async function renderPendingStep(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, pending: PendingLogin): Promise<void> {
+async function renderPendingStep(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, pending: PendingLogin, error?: MessageKey): Promise<void> {
   const user = await findAccountHolder(deps, pending.accountId);
   if (user?.status !== 'active') {
     await savePending(interaction, undefined);
@@ -379,7 +416,7 @@ async function renderPendingStep(deps: InteractionRouteDeps, ctx: Context, inter
   const enrolment = (pending.enrolment ? await resumeTotpEnrolment(deps, user, pending.enrolment) : undefined)
     ?? (await startTotpEnrolment(deps, user, ''));
   if (enrolment.factorId !== pending.enrolment) await savePending(interaction, { ...pending, enrolment: enrolment.factorId });
-  renderTotpEnrolment(deps, ctx, interaction, enrolment);
+  await renderTotpEnrolment(deps, ctx, interaction, user, enrolment, error);
 }
 
 function attemptOf(ctx: Context, interaction: Interaction) {
@@ -534,10 +571,23 @@ function renderChangePassword(deps: InteractionRouteDeps, ctx: Context, interact
   }));
 }
 
-function renderTotpEnrolment(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, enrolment: TotpEnrolment, error?: MessageKey): void {
+/** Policy asks for a second factor the person lacks: an authenticator app, or a passkey where the browser has them. */
+async function renderTotpEnrolment(
+  deps: InteractionRouteDeps,
+  ctx: Context,
+  interaction: Interaction,
+  user: User,
+  enrolment: TotpEnrolment,
+  error?: MessageKey,
+): Promise<void> {
+  const passkeyOptions = await passkeyRegistrationOptions(deps.db, deps.relying, user);
+  const pending = pendingOf(interaction);
+  if (pending) await savePending(interaction, { ...pending, passkeyChallenge: passkeyOptions.challenge });
   renderInteractionPage(deps, ctx, interaction, 'enrol-totp', (t) => ({
     title: t('mfa.enrol.title'),
     action: `/interaction/${interaction.uid}/enrol-totp`,
+    passkeyAction: pending ? `/interaction/${interaction.uid}/enrol-passkey` : null,
+    passkeyOptions: pending ? JSON.stringify(passkeyOptions) : null,
     intro: t('mfa.enrol.required'),
     enrolment,
     error: error ? t(error) : null,
