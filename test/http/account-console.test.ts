@@ -119,6 +119,18 @@ describe('signing in to the account console', () => {
     expect(replay.response.status).toBe(400);
   });
 
+  it('signs out only with a post carrying the CSRF token, never through a link', async () => {
+    const user = await person();
+    const { agent, page } = await openConsole(user);
+    expect((await agent.request(`${server.issuer}/account/logout`)).status).toBe(404);
+    expect((await agent.request(`${server.issuer}/account/logout`, { form: {} })).status).toBe(403);
+    expect((await agent.request(`${server.issuer}/account`)).status).toBe(200);
+    const confirm = await post(agent, page, '/account/logout');
+    // oidc-provider's own page asks to confirm ending the session everywhere.
+    expect(confirm.kind === 'page' && new URL(confirm.url).pathname).toBe('/session/end');
+    expect((await agent.request(`${server.issuer}/account`)).status).toBe(302);
+  });
+
   it('ends when the session it came from is signed out', async () => {
     const user = await person();
     const { agent, page } = await openConsole(user, '/account/sessions');

@@ -68,9 +68,11 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
     ctx.redirect(await completeSignIn(deps, ctx));
   });
 
-  router.get('/logout', signedIn, (ctx) => {
+  // A post: a link or an image elsewhere must not be able to sign the person out.
+  router.post('/logout', forms, requireCsrfToken, signedIn, (ctx) => {
     endAccountSession(ctx);
     // oidc-provider's own logout asks for confirmation, then ends the session everywhere.
+    ctx.status = 303;
     ctx.redirect(`/session/end?client_id=${encodeURIComponent(accountConsoleClientId)}`);
   });
 
