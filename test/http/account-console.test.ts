@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 
 import { findUserById } from '../../src/db/queries/users.ts';
 import type { User } from '../../src/db/schema.ts';
-import { accountConsoleClientId } from '../../src/domain/built-in-clients.ts';
+import { accountConsole } from '../../src/domain/built-in-clients.ts';
 import { findConfirmedFactors } from '../../src/domain/second-factors.ts';
 import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
 import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
@@ -81,7 +81,7 @@ describe('signing in to the account console', () => {
     expect(first.status).toBe(302);
     const location = new URL(first.headers.get('location')!);
     expect(location.pathname).toBe('/auth');
-    expect(location.searchParams.get('client_id')).toBe(accountConsoleClientId);
+    expect(location.searchParams.get('client_id')).toBe(accountConsole.clientId);
     expect(location.searchParams.get('code_challenge_method')).toBe('S256');
 
     const { page } = await openConsole(user);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 import { findOrgUnitById } from '../../db/queries/org-units.ts';
 import { originOf } from '../../domain/audit.ts';
-import { accountConsoleClientId } from '../../domain/built-in-clients.ts';
+import { accountConsole, isBuiltInClient } from '../../domain/built-in-clients.ts';
 import { changeOwnPassword, type CredentialDeps } from '../../domain/credentials.ts';
 import {
   confirmPhoneChange, pendingEmailChange, pendingPhoneChange, removeOwnPhone, requestEmailChange, requestPhoneChange, type ContactChangeDeps, type RequestOutcome,
@@ -18,18 +18,20 @@ import { passkeyRegistrationOptions, registerPasskey, type Relying } from '../..
 import { AppError } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import {
-  accountOf, authenticatedRecently, completeSignIn, endAccountSession, redirectToSignIn, requireAccountSession, type AccountSession, type AccountSessionDeps,
-} from '../account-session.ts';
+  authenticatedRecently, consoleSessions, sessionOf, type ConsoleSession, type ConsoleSessionDeps,
+} from '../console-session.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { pageContext } from '../page.ts';
 import type { Views } from '../views.ts';
 import { problemMessage } from './account-recovery.ts';
 
-export interface AccountConsoleDeps extends CredentialDeps, AccountSessionDeps, ContactChangeDeps {
+export interface AccountConsoleDeps extends CredentialDeps, ConsoleSessionDeps, ContactChangeDeps {
   readonly views: Views;
   readonly relying: Relying;
 }
+
+const sessions = consoleSessions(accountConsole);
 
 /** The challenge of the passkey registration offered on the security page, kept until the answer comes back. */
 const passkeyChallengeCookie = 'mekong.account.webauthn';
@@ -53,35 +55,35 @@ const notices = ['password_changed', 'phone_saved', 'phone_removed', 'email_requ
 /**
  * The account console at /account: a person's own profile, password, second factors, sessions,
  * connected apps and recent activity. Plain forms that work without JavaScript; every post carries
- * a CSRF token; changes to second factors need a recent sign-in (see account-session.ts).
+ * a CSRF token; changes to second factors need a recent sign-in (see console-session.ts).
  */
 export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   const router = new Router({ prefix: '/account' });
   const forms = formBody();
-  const signedIn = requireAccountSession(deps);
+  const signedIn = sessions.requireSession(deps);
 
   router.get('/login', (ctx) => {
-    redirectToSignIn(deps, ctx, { returnTo: ctx.query['return_to'] as string | undefined });
+    sessions.redirectToSignIn(deps, ctx, { returnTo: ctx.query['return_to'] as string | undefined });
   });
 
   router.get('/callback', async (ctx) => {
-    ctx.redirect(await completeSignIn(deps, ctx));
+    ctx.redirect(await sessions.completeSignIn(deps, ctx));
   });
 
   // A post: a link or an image elsewhere must not be able to sign the person out.
   router.post('/logout', forms, requireCsrfToken, signedIn, (ctx) => {
-    endAccountSession(ctx);
+    sessions.endSession(ctx);
     // oidc-provider's own logout asks for confirmation, then ends the session everywhere.
     ctx.status = 303;
-    ctx.redirect(`/session/end?client_id=${encodeURIComponent(accountConsoleClientId)}`);
+    ctx.redirect(`/session/end?client_id=${encodeURIComponent(accountConsole.clientId)}`);
   });
 
   router.get('/', signedIn, async (ctx) => {
-    await renderProfile(deps, ctx, accountOf(ctx), {});
+    await renderProfile(deps, ctx, sessionOf(ctx), {});
   });
 
   router.post('/email', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     // A password reset goes to this address: whoever changes it must have signed in just now.
     if (needsFreshSignIn(deps, ctx, account, '/account')) return;
     const form = emailForm.safeParse(bodyOf(ctx));
@@ -95,7 +97,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/phone', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     const form = phoneForm.safeParse(bodyOf(ctx));
     const result = await contactRequest(() => requestPhoneChange(deps, account.user, form.success ? form.data.phone : '', originOf(ctx)));
     if (result.outcome === 'sent') {
@@ -108,7 +110,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/phone/confirm', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     const form = codeForm.safeParse(bodyOf(ctx));
     const result = await confirmPhoneChange(deps.db, account.user, form.success ? form.data.code : '', originOf(ctx));
     if (result.outcome === 'changed') {
@@ -122,16 +124,16 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/phone/remove', forms, requireCsrfToken, signedIn, async (ctx) => {
-    await removeOwnPhone(deps, accountOf(ctx).user, originOf(ctx));
+    await removeOwnPhone(deps, sessionOf(ctx).user, originOf(ctx));
     done(ctx, '/account', 'phone_removed');
   });
 
   router.get('/security', signedIn, async (ctx) => {
-    await renderSecurity(deps, ctx, accountOf(ctx), {});
+    await renderSecurity(deps, ctx, sessionOf(ctx), {});
   });
 
   router.post('/password', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     const form = passwordForm.safeParse(bodyOf(ctx));
     const { current, password, confirm, end_other_sessions: endOthers } = form.success ? form.data : { current: '', password: '', confirm: '', end_other_sessions: undefined };
     if (password !== confirm) {
@@ -156,7 +158,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/security/totp', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     if (needsFreshSignIn(deps, ctx, account)) return;
     const form = nameForm.safeParse(bodyOf(ctx));
     const enrolment = await startTotpEnrolment(deps, account.user, form.success ? form.data.name : '');
@@ -164,7 +166,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/security/totp/confirm', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     const form = enrolForm.safeParse(bodyOf(ctx));
     const { factor_id: factorId, code } = form.success ? form.data : { factor_id: '', code: '' };
     const result = await confirmTotpEnrolment(deps, account.user, factorId, code, { actor: self(account), origin: originOf(ctx) });
@@ -186,7 +188,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/security/passkey', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     if (needsFreshSignIn(deps, ctx, account)) return;
     const challenge = ctx.cookies.get(passkeyChallengeCookie, { signed: true }) ?? '';
     ctx.cookies.set(passkeyChallengeCookie, null, { path: '/account', signed: true });
@@ -214,14 +216,14 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/security/factors/:id/remove', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     if (needsFreshSignIn(deps, ctx, account)) return;
     await removeFactor(deps, account.user, ctx.params['id'] ?? '', { actor: self(account), origin: originOf(ctx) });
     done(ctx, '/account/security', 'factor_removed');
   });
 
   router.post('/security/recovery-codes', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     if (needsFreshSignIn(deps, ctx, account)) return;
     if ((await findConfirmedFactors(deps.db, account.user.id)).length === 0) {
       throw new AppError('no_second_factor', 'recovery codes stand in for a second factor: add an authenticator first', 409);
@@ -230,23 +232,23 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.get('/sessions', signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     const [sessions, apps] = await Promise.all([listSessions(deps.db, account.user.id), listConnectedApps(deps.db, account.user.id)]);
     const provider = deps.provider();
     const names = new Map(await Promise.all([...new Set([...apps.map((app) => app.clientId), ...sessions.flatMap((session) => session.clientIds)])]
       .map(async (clientId) => [clientId, (await provider.Client.find(clientId))?.clientName ?? clientId] as const)));
     render(deps, ctx, 'account/sessions', 'account.sessions.title', {
       sessions: sessions.map((session) => ({ ...session, current: session.uid === account.sessionUid, apps: session.clientIds.map((id) => names.get(id) ?? id) })),
-      apps: apps.filter((app) => app.clientId !== accountConsoleClientId).map((app) => ({ ...app, name: names.get(app.clientId) ?? app.clientId })),
+      apps: apps.filter((app) => !isBuiltInClient(app.clientId)).map((app) => ({ ...app, name: names.get(app.clientId) ?? app.clientId })),
     });
   });
 
   router.post('/sessions/:uid/end', forms, requireCsrfToken, signedIn, async (ctx) => {
-    const account = accountOf(ctx);
+    const account = sessionOf(ctx);
     const uid = ctx.params['uid'] ?? '';
     await endOwnSession(deps, account.user, uid, originOf(ctx));
     if (uid === account.sessionUid) {
-      endAccountSession(ctx);
+      sessions.endSession(ctx);
       done(ctx, '/account');
       return;
     }
@@ -254,12 +256,12 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   });
 
   router.post('/apps/:clientId/revoke', forms, requireCsrfToken, signedIn, async (ctx) => {
-    await revokeAppAccess(deps.db, accountOf(ctx).user, ctx.params['clientId'] ?? '', originOf(ctx));
+    await revokeAppAccess(deps.db, sessionOf(ctx).user, ctx.params['clientId'] ?? '', originOf(ctx));
     done(ctx, '/account/sessions', 'app_revoked');
   });
 
   router.get('/activity', signedIn, async (ctx) => {
-    const events = await recentActivity(deps.db, accountOf(ctx).user.id);
+    const events = await recentActivity(deps.db, sessionOf(ctx).user.id);
     render(deps, ctx, 'account/activity', 'account.activity.title', (t) => ({
       events: events.map((event) => {
         const key = `audit.${event.action}`;
@@ -272,7 +274,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
 }
 
 const bodyOf = (ctx: Context): unknown => (ctx.request as { body?: unknown }).body ?? {};
-const self = (account: AccountSession) => ({ type: 'user' as const, id: account.user.id, name: account.user.username });
+const self = (account: ConsoleSession) => ({ type: 'user' as const, id: account.user.id, name: account.user.username });
 
 /** After a change: back to a page (303, so a reload does not post again), with a notice. */
 function done(ctx: Context, path: string, notice?: (typeof notices)[number]): void {
@@ -281,10 +283,10 @@ function done(ctx: Context, path: string, notice?: (typeof notices)[number]): vo
 }
 
 /** A sensitive change with an old sign-in: sign in again (password and second factor), then come back. */
-function needsFreshSignIn(deps: AccountConsoleDeps, ctx: Context, account: AccountSession, returnTo = '/account/security'): boolean {
+function needsFreshSignIn(deps: AccountConsoleDeps, ctx: Context, account: ConsoleSession, returnTo = '/account/security'): boolean {
   if (authenticatedRecently(account)) return false;
   ctx.status = 303;
-  redirectToSignIn(deps, ctx, { returnTo, forceLogin: true });
+  sessions.redirectToSignIn(deps, ctx, { returnTo, forceLogin: true });
   return true;
 }
 
@@ -314,7 +316,7 @@ function contactError(prefix: 'account.email' | 'account.phone', refusal: Contac
   return [isMessageKey(key) ? key : `${prefix}.invalid`, { seconds }];
 }
 
-async function renderProfile(deps: AccountConsoleDeps, ctx: Context, account: AccountSession, state: { emailError?: Problem; phoneError?: Problem }): Promise<void> {
+async function renderProfile(deps: AccountConsoleDeps, ctx: Context, account: ConsoleSession, state: { emailError?: Problem; phoneError?: Problem }): Promise<void> {
   const { user } = account;
   const [unit, pendingEmail, pendingPhone] = await Promise.all([
     user.primary_org_unit_id ? findOrgUnitById(deps.db, user.primary_org_unit_id) : undefined,
@@ -359,7 +361,7 @@ function render(deps: AccountConsoleDeps, ctx: Context, view: string, title: Mes
 async function renderSecurity(
   deps: AccountConsoleDeps,
   ctx: Context,
-  account: AccountSession,
+  account: ConsoleSession,
   state: { passwordErrors?: readonly MessageKey[]; passkeyError?: boolean },
 ): Promise<void> {
   const [factors, recoveryCodes, passkeyOptions] = await Promise.all([
