@@ -5,7 +5,8 @@ type CreatedAt = ColumnType<Date, Date | undefined, never>;
 type UpdatedAt = ColumnType<Date, Date | undefined, Date>;
 type Json<T> = ColumnType<T, T, T>;
 
-export type UserStatus = 'pending_activation' | 'active' | 'suspended' | 'disabled';
+export const userStatuses = ['pending_activation', 'active', 'suspended', 'disabled'] as const;
+export type UserStatus = (typeof userStatuses)[number];
 
 export interface UsersTable {
   id: Generated<string>;

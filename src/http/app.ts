@@ -16,6 +16,7 @@ import { errorHandler } from './error-handler.ts';
 import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
 import { accountConsoleRoutes } from './routes/account-console.ts';
+import { adminConsoleRoutes } from './routes/admin-console.ts';
 import { accountRecoveryRoutes } from './routes/account-recovery.ts';
 import { devOutboxRoutes } from './routes/dev-outbox.ts';
 import { interactionRoutes } from './routes/interactions.ts';
@@ -94,6 +95,7 @@ export function createApp(deps: AppDeps): Koa {
       selfServicePhone: deps.sms.reachesPhones || deps.config.env !== 'production',
     }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
+    adminConsoleRoutes({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey, provider: () => deps.oidc.current() }),
     // What the development outbox holds carries links and codes: never in production.
     ...(deps.config.env === 'production' ? [] : [devOutboxRoutes({ dataDir: deps.config.dataDir, views: deps.views })]),
   ];

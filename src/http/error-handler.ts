@@ -13,6 +13,7 @@ const friendlyMessages: Record<string, MessageKey> = {
   interaction_step_mismatch: 'error.session_expired',
   not_found: 'error.not_found',
   busy: 'error.busy',
+  forbidden: 'error.forbidden',
 };
 
 /** What to say for a client's error whose own message is not for the client's eyes (`expose` unset). */
@@ -80,8 +81,9 @@ export function errorHandler(views: Views, logger: Logger) {
         title: t('error.title'),
         message: t(friendlyMessages[code] ?? (error ? 'error.body' : 'error.server')),
         code,
-        // The page speaks the person's language; the English message is for JSON clients and logs.
-        detail: null,
+        // The page speaks the person's language; the English message is for JSON clients and logs,
+        // except a refusal's, which says what would have to change (a scope, a role) and is shown too.
+        detail: code === 'forbidden' ? message : null,
         requestId,
       });
     }

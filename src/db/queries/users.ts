@@ -90,7 +90,7 @@ export async function findUserDetail(db: Kysely<Database>, id: string): Promise<
 }
 
 /** A condition on `users`: the person's primary or a concurrent unit lies in one of `subtrees`. */
-function userInSubtrees(subtrees: readonly string[]) {
+export function userInSubtrees(subtrees: readonly string[]) {
   if (subtrees.length === 0) return sql<SqlBool>`false`;
   const inSubtree = pathInSubtrees(sql.ref('o.path'), subtrees);
   return sql<SqlBool>`(exists (select 1 from org_units o where o.id = users.primary_org_unit_id and ${inSubtree})

@@ -1,15 +1,13 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 
 import type { Database } from '../../db/schema.ts';
-import { recordAuditEvent } from '../../domain/audit.ts';
-import { AccessDenied, type AdminContext } from '../../domain/authorization.ts';
 import { AppError } from '../../errors.ts';
 import type { BackchannelLogout } from '../../domain/users.ts';
 import type { Logger } from '../../logger.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
+import { auditRefusals, rememberAdminContext } from '../admin-context.ts';
 import { createApiAuthentication } from './authentication.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { mountRoutes, type ApiRoute } from './route.ts';
@@ -63,12 +61,7 @@ export function adminApiRouter(deps: AdminApiDeps): Router {
     encoding: 'utf-8',
   });
 
-  // The caller, remembered so that a refusal deep in a handler can be audited with their name.
-  mountRoutes(router, routes, async (ctx) => {
-    const context = await authenticate(ctx);
-    ctx.state['adminContext'] = context;
-    return context;
-  }, parseBody);
+  mountRoutes(router, routes, async (ctx) => rememberAdminContext(ctx, await authenticate(ctx)), parseBody);
   // Below /api/v1 nothing falls through to oidc-provider: an unknown path or method is a JSON error.
   const catchAll = '/{*rest}';
   router.all(catchAll, (ctx) => {
@@ -82,27 +75,4 @@ export function adminApiRouter(deps: AdminApiDeps): Router {
     throw new AppError('not_found', `the API has no ${ctx.path}; see ${apiPrefix}/openapi.json`, 404);
   });
   return router;
-}
-
-/** Every refusal is a 403 and an audit event, written on its own: the refused change rolled back. */
-function auditRefusals(deps: Pick<AdminApiDeps, 'db' | 'logger'>) {
-  return async function recordRefusal(ctx: Context, next: Next): Promise<void> {
-    try {
-      await next();
-    } catch (error) {
-      const context = ctx.state['adminContext'] as AdminContext | undefined;
-      if (error instanceof AccessDenied && context) {
-        await recordAuditEvent(deps.db, {
-          actor: context.principal.actor,
-          origin: context.origin,
-          action: error.action,
-          outcome: 'denied',
-          target: error.target,
-          orgUnitId: error.orgUnitId,
-          details: { method: ctx.method, path: ctx.path, reason: error.message },
-        }).catch((auditError: unknown) => deps.logger.error({ err: auditError }, 'could not audit a refusal'));
-      }
-      throw error;
-    }
-  };
 }

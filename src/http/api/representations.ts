@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import type { AuditEvent, Group, OrgUnit, RoleAssignment } from '../../db/schema.ts';
-import { adminRoles, orgUnitKinds } from '../../db/schema.ts';
+import { adminRoles, orgUnitKinds, userStatuses } from '../../db/schema.ts';
 import type { UnitRef, UserDetail, UserListRow } from '../../db/queries/users.ts';
 import { maskNationalId } from '../../domain/person-fields.ts';
 
@@ -20,7 +20,7 @@ export const errorBody = z.object({
 const unitRef = z.object({ id: z.uuid(), code: z.string(), name: z.string() });
 const toUnitRef = (unit: UnitRef) => ({ id: unit.id, code: unit.code, name: unit.name });
 
-export const userStatus = z.enum(['pending_activation', 'active', 'suspended', 'disabled']);
+export const userStatus = z.enum(userStatuses);
 
 export const userSummary = z.object({
   id: z.uuid(),

@@ -352,6 +352,7 @@ function render(deps: AccountConsoleDeps, ctx: Context, view: string, title: Mes
     csrfToken: csrfToken(ctx),
     wide: true,
     nav: sections.map((section) => ({ href: section.path, label: t(section.label), current: section.path === ctx.path })),
+    logoutAction: '/account/logout',
     logoutLabel: t('account.nav.logout'),
     notice: (notices as readonly string[]).includes(String(ctx.query['done'])) && isMessageKey(noticeKey) ? t(noticeKey) : null,
     ...(typeof data === 'function' ? data(t) : data),

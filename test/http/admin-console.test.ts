@@ -1,0 +1,149 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
+import { findUserById } from '../../src/db/queries/users.ts';
+import type { User } from '../../src/db/schema.ts';
+import { addPerson, caiBeAdminCredentials, useProvinceServer } from '../support/admin-api.ts';
+import { createUser } from '../support/server.ts';
+import { formsOf, UserAgent, type FollowResult } from '../support/user-agent.ts';
+
+const world = useProvinceServer();
+const html = (step: FollowResult) => (step.kind === 'page' ? step.html : '');
+
+let caiBePerson: User;
+let choGaoPerson: User;
+
+beforeAll(async () => {
+  caiBePerson = await addPerson(world.server, {
+    fullName: 'Nguyễn Thị Ánh Tuyết', username: 'tuyetnta', unit: world.tree.anHuu, email: 'tuyetnta@caibe.tiengiang.gov.vn', nationalId: '082190001234',
+  });
+  choGaoPerson = await addPerson(world.server, { fullName: 'Trần Văn Chợ', username: 'chotv', unit: world.tree.binhPhan });
+});
+
+/** Opens the console as a browser would: redirected to sign in, the login form, back to the page asked for. */
+async function openConsole(path = '/admin', credentials: { login: string; password: string } = caiBeAdminCredentials): Promise<{ agent: UserAgent; page: FollowResult }> {
+  const agent = new UserAgent();
+  const login = await agent.follow(`${world.server.issuer}${path}`, 'http://never/');
+  const [form] = formsOf(html(login), login.url);
+  const page = await agent.follow(form!.action, 'http://never/', { form: { ...form!.fields, ...credentials } });
+  return { agent, page };
+}
+
+/** Posts the form on `page` whose action ends with `action`, following the redirect after it. */
+async function post(agent: UserAgent, page: FollowResult, action: string, fields: Record<string, string> = {}): Promise<FollowResult> {
+  const form = formsOf(html(page), world.server.issuer).find((candidate) => new URL(candidate.action).pathname.endsWith(action));
+  expect(form, `a form posting to …${action}`).toBeDefined();
+  return agent.follow(form!.action, 'http://never/', { form: { ...form!.fields, ...fields } });
+}
+
+describe('the door', () => {
+  it('signs an administrator in through Mekong ID itself and shows the dashboard', async () => {
+    const { page } = await openConsole();
+    expect(page.kind === 'page' && new URL(page.url).pathname).toBe('/admin');
+    expect(html(page)).toContain('Đăng nhập trong 30 ngày qua');
+  });
+
+  it('turns away, with the reason, someone who holds no admin role', async () => {
+    await createUser(world.server, { username: 'nhanvienthuong', password: 'chỉ là nhân viên thôi 2026' });
+    const { page } = await openConsole('/admin', { login: 'nhanvienthuong', password: 'chỉ là nhân viên thôi 2026' });
+    expect(page.response.status).toBe(403);
+    expect(html(page)).toContain('you hold no administrator role');
+    const [event] = await listAuditEvents(world.server.database.db, { action: 'admin_console.open', outcome: 'denied', subtrees: null, limit: 1 });
+    expect(event?.actor_name).toBe('nhanvienthuong');
+  });
+});
+
+describe('the dashboard', () => {
+  it('counts only the unit admin\'s subtree, and draws the last 30 days of sign-ins as inline SVG', async () => {
+    const { page } = await openConsole();
+    const text = html(page);
+    expect(text).toMatch(/<strong>(\d+)<\/strong> đang hoạt động/);
+    const active = Number(/<strong>(\d+)<\/strong> đang hoạt động/.exec(text)![1]);
+    const inCaiBe = await world.server.database.db.selectFrom('users').innerJoin('org_units', 'org_units.id', 'users.primary_org_unit_id')
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .where('users.status', '=', 'active').where('org_units.path', 'like', `${world.tree.caiBe.path}%`).executeTakeFirstOrThrow();
+    expect(active).toBe(Number(inCaiBe.count));
+    expect([...text.matchAll(/<rect /g)]).toHaveLength(60);
+    expect(text).not.toContain('<script');
+  });
+});
+
+describe('people', () => {
+  it('lists the people of the admin\'s subtree, found without diacritics, and never another district\'s', async () => {
+    const { agent } = await openConsole();
+    const list = await agent.follow(`${world.server.issuer}/admin/users?q=anh+tuyet`, 'http://never/');
+    expect(html(list)).toContain('Nguyễn Thị Ánh Tuyết');
+    const all = await agent.follow(`${world.server.issuer}/admin/users`, 'http://never/');
+    expect(html(all)).not.toContain('Trần Văn Chợ');
+  });
+
+  it('refuses another district\'s person with the reason, and audits the attempt', async () => {
+    const { agent } = await openConsole();
+    const refused = await agent.follow(`${world.server.issuer}/admin/users/${choGaoPerson.id}`, 'http://never/');
+    expect(refused.response.status).toBe(403);
+    expect(html(refused)).toContain('outside the part of the org tree you administer');
+    const [event] = await listAuditEvents(world.server.database.db, { targetType: 'user', targetId: choGaoPerson.id, outcome: 'denied', subtrees: null, limit: 1 });
+    expect(event).toMatchObject({ action: 'user.read', actor_name: caiBeAdminCredentials.login });
+  });
+
+  it('shows a person with their units and actions, and suspends and enables them', async () => {
+    const { agent } = await openConsole();
+    const detail = await agent.follow(`${world.server.issuer}/admin/users/${caiBePerson.id}`, 'http://never/');
+    expect(html(detail)).toContain('Ủy ban nhân dân xã An Hữu');
+    expect(html(detail)).toContain('082190001234');
+    const suspended = await post(agent, detail, `/users/${caiBePerson.id}/suspend`);
+    expect(html(suspended)).toContain('Đã tạm ngừng tài khoản');
+    expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('suspended');
+    const enabled = await post(agent, suspended, `/users/${caiBePerson.id}/enable`);
+    expect(html(enabled)).toContain('Tài khoản đã hoạt động lại');
+    expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('active');
+  });
+
+  it('creates a person, showing what was wrong next to the field', async () => {
+    const { agent } = await openConsole();
+    const form = await agent.follow(`${world.server.issuer}/admin/users/new`, 'http://never/');
+    expect(html(form)).toContain('Ủy ban nhân dân xã An Hữu');
+    expect(html(form)).not.toContain('Ủy ban nhân dân xã Bình Phan');
+    const refused = await post(agent, form, '/admin/users', { full_name: 'Lê Văn Mới', email: 'không phải email', org_unit_id: world.tree.anHuu.id });
+    expect(refused.response.status).toBe(400);
+    expect(html(refused)).toMatch(/class="field-error" id="email-error">[^<]*not a valid email address/);
+    const created = await post(agent, refused, '/admin/users', { full_name: 'Lê Văn Mới', email: 'levanmoi@caibe.tiengiang.gov.vn', org_unit_id: world.tree.anHuu.id });
+    expect(html(created)).toContain('Đã tạo người dùng');
+    const id = /\/admin\/users\/([0-9a-f-]{36})/.exec(created.url)![1]!;
+    expect(await findUserById(world.server.database.db, id)).toMatchObject({ full_name: 'Lê Văn Mới', status: 'pending_activation', primary_org_unit_id: world.tree.anHuu.id });
+  });
+
+  it('refuses to place a person in another district, even with a forged unit id', async () => {
+    const { agent } = await openConsole();
+    const form = await agent.follow(`${world.server.issuer}/admin/users/new`, 'http://never/');
+    const refused = await post(agent, form, '/admin/users', { full_name: 'Kẻ Lạ', org_unit_id: world.tree.binhPhan.id });
+    expect(refused.response.status).toBe(403);
+    expect(await world.server.database.db.selectFrom('users').select('id').where('full_name', '=', 'Kẻ Lạ').execute()).toHaveLength(0);
+  });
+
+  it('shows a conflicting edit kindly: what is current now beside what was typed, then saves on the second try', async () => {
+    const { agent } = await openConsole();
+    const form = await agent.follow(`${world.server.issuer}/admin/users/${caiBePerson.id}/edit`, 'http://never/');
+    // Someone else saves the person while this form is open.
+    const current = (await findUserById(world.server.database.db, caiBePerson.id))!;
+    const meanwhile = await world.superAdmin('PATCH', `/users/${caiBePerson.id}`, { position: 'Trưởng trạm' }, { 'if-match': `"${current.version}"` });
+    expect(meanwhile.status).toBe(200);
+
+    const conflict = await post(agent, form, `/admin/users/${caiBePerson.id}`, { phone: '0912 345 678' });
+    expect(conflict.response.status).toBe(409);
+    expect(html(conflict)).toContain('một người khác đã lưu thay đổi');
+    expect(html(conflict)).toContain('Trưởng trạm');
+    expect((await findUserById(world.server.database.db, caiBePerson.id))?.phone).toBeNull();
+
+    const saved = await post(agent, conflict, `/admin/users/${caiBePerson.id}`, { position: 'Trưởng trạm', phone: '0912 345 678' });
+    expect(html(saved)).toContain('Đã lưu thay đổi');
+    expect(await findUserById(world.server.database.db, caiBePerson.id)).toMatchObject({ phone: '+84912345678', position: 'Trưởng trạm' });
+  });
+
+  it('refuses a change posted without the CSRF token', async () => {
+    const { agent } = await openConsole();
+    const response = await agent.request(`${world.server.issuer}/admin/users/${caiBePerson.id}/disable`, { form: {} });
+    expect(response.status).toBe(403);
+    expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('active');
+  });
+});
