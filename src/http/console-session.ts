@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
+import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import type Provider from 'oidc-provider';
@@ -10,6 +11,8 @@ import { findUserById } from '../db/queries/users.ts';
 import type { Database, User } from '../db/schema.ts';
 import { consoleCallback, type BuiltInConsole } from '../domain/built-in-clients.ts';
 import { AppError } from '../errors.ts';
+import { requireCsrfToken } from './csrf.ts';
+import { formBody } from './forms.ts';
 
 /**
  * How Mekong ID's own consoles (the account console at /account, the admin console at /admin) know
@@ -52,6 +55,8 @@ export interface ConsoleSessions {
   /** Middleware: the signed-in person in `ctx.state.console` (see sessionOf), or off to sign in. */
   requireSession(deps: ConsoleSessionDeps): (ctx: Context, next: Next) => Promise<void>;
   endSession(ctx: Context): void;
+  /** GET login, GET callback and POST logout, on the console's router (prefixed with its home). */
+  mountSignInRoutes(router: Router, deps: ConsoleSessionDeps): void;
 }
 
 /** The sessions of one console, each with its own cookies, scoped to its path. */
@@ -132,6 +137,22 @@ export function consoleSessions(site: BuiltInConsole): ConsoleSessions {
 
     endSession(ctx) {
       ctx.cookies.set(cookies.session, null, cookieOptions(ctx));
+    },
+
+    mountSignInRoutes(router, deps) {
+      router.get('/login', (ctx) => {
+        sessions.redirectToSignIn(deps, ctx, { returnTo: ctx.query['return_to'] as string | undefined });
+      });
+      router.get('/callback', async (ctx) => {
+        ctx.redirect(await sessions.completeSignIn(deps, ctx));
+      });
+      // A post: a link or an image elsewhere must not be able to sign the person out.
+      router.post('/logout', formBody(), requireCsrfToken, sessions.requireSession(deps), (ctx) => {
+        sessions.endSession(ctx);
+        // oidc-provider's own logout asks for confirmation, then ends the session everywhere.
+        ctx.status = 303;
+        ctx.redirect(`/session/end?client_id=${encodeURIComponent(site.clientId)}`);
+      });
     },
   };
   return sessions;

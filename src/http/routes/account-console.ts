@@ -62,21 +62,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   const forms = formBody();
   const signedIn = sessions.requireSession(deps);
 
-  router.get('/login', (ctx) => {
-    sessions.redirectToSignIn(deps, ctx, { returnTo: ctx.query['return_to'] as string | undefined });
-  });
-
-  router.get('/callback', async (ctx) => {
-    ctx.redirect(await sessions.completeSignIn(deps, ctx));
-  });
-
-  // A post: a link or an image elsewhere must not be able to sign the person out.
-  router.post('/logout', forms, requireCsrfToken, signedIn, (ctx) => {
-    sessions.endSession(ctx);
-    // oidc-provider's own logout asks for confirmation, then ends the session everywhere.
-    ctx.status = 303;
-    ctx.redirect(`/session/end?client_id=${encodeURIComponent(accountConsole.clientId)}`);
-  });
+  sessions.mountSignInRoutes(router, deps);
 
   router.get('/', signedIn, async (ctx) => {
     await renderProfile(deps, ctx, sessionOf(ctx), {});

@@ -85,19 +85,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   const forms = formBody();
   const signedIn = sessions.requireSession(deps);
 
-  router.get('/login', (ctx) => {
-    sessions.redirectToSignIn(deps, ctx, { returnTo: ctx.query['return_to'] as string | undefined });
-  });
-
-  router.get('/callback', async (ctx) => {
-    ctx.redirect(await sessions.completeSignIn(deps, ctx));
-  });
-
-  router.post('/logout', forms, requireCsrfToken, signedIn, (ctx) => {
-    sessions.endSession(ctx);
-    ctx.status = 303;
-    ctx.redirect(`/session/end?client_id=${encodeURIComponent(adminConsole.clientId)}`);
-  });
+  sessions.mountSignInRoutes(router, deps);
 
   const admin = [signedIn, auditRefusals(deps), requireAdministrator(deps)] as const;
 
