@@ -16,7 +16,7 @@ import { errorHandler } from './error-handler.ts';
 import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
 import { accountConsoleRoutes } from './routes/account-console.ts';
-import { adminConsoleRoutes } from './routes/admin-console.ts';
+import { adminConsoleRoutes } from './admin/index.ts';
 import { accountRecoveryRoutes } from './routes/account-recovery.ts';
 import { devOutboxRoutes } from './routes/dev-outbox.ts';
 import { interactionRoutes } from './routes/interactions.ts';

@@ -147,3 +147,65 @@ describe('people', () => {
     expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('active');
   });
 });
+
+describe('the org tree', () => {
+  it('shows the admin\'s subtree as a tree that folds without script, with head counts, and nothing outside it', async () => {
+    const { agent } = await openConsole();
+    const tree = await agent.follow(`${world.server.issuer}/admin/org-units`, 'http://never/');
+    expect(html(tree)).toContain('Ủy ban nhân dân huyện Cái Bè');
+    expect(html(tree)).toContain('Trạm Y tế xã An Hữu');
+    expect(html(tree)).toMatch(/<details open><summary>\s*<a href="\/admin\/org-units\/[0-9a-f-]+">Ủy ban nhân dân huyện Cái Bè/);
+    expect(html(tree)).not.toContain('Chợ Gạo');
+  });
+
+  it('renames a unit, creates one below it, and refuses to close a unit people still work in, saying why', async () => {
+    const { agent } = await openConsole();
+    const unitPage = await agent.follow(`${world.server.issuer}/admin/org-units/${world.tree.anHuu.id}`, 'http://never/');
+    const renamed = await post(agent, unitPage, `/admin/org-units/${world.tree.anHuu.id}`, { name: 'UBND xã An Hữu' });
+    expect(html(renamed)).toContain('Đã lưu thay đổi của đơn vị');
+    expect((await world.server.database.db.selectFrom('org_units').select('name').where('id', '=', world.tree.anHuu.id).executeTakeFirstOrThrow()).name).toBe('UBND xã An Hữu');
+
+    const created = await post(agent, renamed, '/admin/org-units', { code: 'tg.caibe.anhuu.ap1', name: 'Ấp 1', kind: 'unit' });
+    expect(html(created)).toContain('Đã tạo đơn vị');
+    expect(html(created)).toContain('TG.CAIBE.ANHUU.AP1');
+
+    const refused = await post(agent, renamed, `/admin/org-units/${world.tree.anHuu.id}`, { status: 'closed' });
+    expect(refused.response.status).toBe(409);
+    expect(html(refused)).toMatch(/still has \d+ open unit|still has \d+ person/);
+  });
+
+  it('offers no change to the root of the admin\'s own scope, and refuses one that is forged', async () => {
+    const { agent } = await openConsole();
+    const own = await agent.follow(`${world.server.issuer}/admin/org-units/${world.tree.caiBe.id}`, 'http://never/');
+    expect(html(own)).not.toContain(`action="/admin/org-units/${world.tree.caiBe.id}"`);
+    const csrf = formsOf(html(own), world.server.issuer)[0]!.fields['_csrf']!;
+    const forged = await agent.request(`${world.server.issuer}/admin/org-units/${world.tree.caiBe.id}`, { form: { _csrf: csrf, name: 'Huyện của tôi' } });
+    expect(forged.status).toBe(403);
+  });
+});
+
+describe('the audit log', () => {
+  it('lists the subtree\'s events by actor name, and downloads the same rows as CSV', async () => {
+    const { agent } = await openConsole();
+    // The admin's own sign-ins belong to the province, outside their scope; their changes in Cái Bè do not.
+    const log = await agent.follow(`${world.server.issuer}/admin/audit?actor=${caiBeAdminCredentials.login.toUpperCase()}`, 'http://never/');
+    expect(html(log)).toContain('Cập nhật thông tin');
+    expect(html(log)).not.toContain('Đăng nhập thành công');
+    const exportUrl = /href="(\/admin\/audit\/export\?[^"]*)"/.exec(html(log))![1]!.replaceAll('&amp;', '&');
+    const csv = await agent.request(`${world.server.issuer}${exportUrl}`);
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    const bytes = Buffer.from(await csv.arrayBuffer());
+    // A byte-order mark first, so that Excel reads the Vietnamese as UTF-8.
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const text = bytes.subarray(3).toString('utf8');
+    expect(text.startsWith('id,occurred_at,actor_type')).toBe(true);
+    expect(text).toContain(caiBeAdminCredentials.login);
+  });
+
+  it('verifies the whole chain only for a global auditor', async () => {
+    const { agent } = await openConsole();
+    const refused = await agent.follow(`${world.server.issuer}/admin/audit/verification`, 'http://never/');
+    expect(refused.response.status).toBe(403);
+    expect(html(refused)).toContain('needs a global auditor');
+  });
+});

@@ -55,6 +55,8 @@ export async function auditEventsAfter(db: Kysely<Database>, afterId: string | n
 
 export interface AuditEventFilter {
   actorId?: string | undefined;
+  /** The actor's name at the time (a username, a client's name), without case. */
+  actorName?: string | undefined;
   action?: string | undefined;
   targetType?: string | undefined;
   targetId?: string | undefined;
@@ -71,6 +73,7 @@ export interface AuditEventFilter {
 export async function listAuditEvents(db: Kysely<Database>, filter: AuditEventFilter): Promise<AuditEvent[]> {
   let query = db.selectFrom('audit_events').selectAll('audit_events').orderBy(sql`audit_events.id`, 'desc').limit(filter.limit);
   if (filter.actorId !== undefined) query = query.where('actor_id', '=', filter.actorId);
+  if (filter.actorName !== undefined) query = query.where(sql<string>`lower(actor_name)`, '=', filter.actorName.toLowerCase());
   if (filter.action !== undefined) query = query.where('action', '=', filter.action);
   if (filter.targetType !== undefined) query = query.where('target_type', '=', filter.targetType);
   if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);

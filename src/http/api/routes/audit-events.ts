@@ -1,18 +1,12 @@
-import { stringify } from 'csv-stringify/sync';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
 import { listAuditEvents } from '../../../db/queries/audit-events.ts';
-import type { AuditEvent, Database } from '../../../db/schema.ts';
+import type { Database } from '../../../db/schema.ts';
 import { verifyAuditChain } from '../../../domain/audit.ts';
-import {
-  AccessDenied,
-  isPermitted,
-  requirePermission,
-  scopeOf,
-  subtreeFilter,
-  type AdminContext,
-} from '../../../domain/authorization.ts';
+import { auditCriteriaFor, auditExportLimit } from '../../../domain/audit-log.ts';
+import { requirePermission } from '../../../domain/authorization.ts';
+import { auditEventsCsv } from '../../audit-csv.ts';
 import { auditEvent, toAuditEvent } from '../representations.ts';
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
@@ -26,37 +20,10 @@ const filters = z.object({
   to: z.iso.datetime({ offset: true }).optional().describe('events before this instant'),
 });
 
-/** The largest export in one file; narrow the time range for more. */
-const exportLimit = 100_000;
-
-function auditFilter(context: AdminContext, query: z.output<typeof filters>) {
-  if (!isPermitted(context.principal, 'audit.read')) throw new AccessDenied('reading the audit log needs the auditor role', 'audit.read');
-  return {
-    actorId: query.actor_id,
-    action: query.action,
-    targetType: query.target_type,
-    targetId: query.target_id,
-    outcome: query.outcome,
-    from: query.from === undefined ? undefined : new Date(query.from),
-    to: query.to === undefined ? undefined : new Date(query.to),
-    subtrees: subtreeFilter(scopeOf(context.principal, 'audit.read')),
-  };
-}
-
-/** A cell that a spreadsheet would run as a formula is defused with a leading apostrophe. */
-const defused = (value: string) => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
-
-function toCsv(rows: readonly AuditEvent[]): string {
-  const header = ['id', 'occurred_at', 'actor_type', 'actor_id', 'actor_name', 'action', 'outcome', 'target_type', 'target_id',
-    'org_unit_id', 'before', 'after', 'details', 'ip', 'user_agent', 'request_id', 'hash'];
-  const records = rows.map((row) => [
-    row.id, row.occurred_at.toISOString(), row.actor_type, row.actor_id, row.actor_name, row.action, row.outcome, row.target_type,
-    row.target_id, row.org_unit_id, row.before && JSON.stringify(row.before), row.after && JSON.stringify(row.after),
-    row.details && JSON.stringify(row.details), row.ip, row.user_agent, row.request_id, row.hash,
-  ].map((value) => defused(value ?? '')));
-  // A byte-order mark, so that Excel opens Vietnamese text as UTF-8.
-  return `\uFEFF${stringify([header, ...records])}`;
-}
+const criteriaOf = (query: z.output<typeof filters>) => ({
+  actorId: query.actor_id, action: query.action, targetType: query.target_type, targetId: query.target_id, outcome: query.outcome,
+  from: query.from === undefined ? undefined : new Date(query.from), to: query.to === undefined ? undefined : new Date(query.to),
+});
 
 export function auditEventRoutes(deps: { db: Kysely<Database> }): ApiRoute[] {
   return [
@@ -65,16 +32,16 @@ export function auditEventRoutes(deps: { db: Kysely<Database> }): ApiRoute[] {
       query: filters.extend({ limit: listLimit, cursor: z.string().optional() }),
       response: listOf(auditEvent),
       handler: async ({ query, context }) => {
-        const rows = await listAuditEvents(deps.db, { ...auditFilter(context, query), beforeId: decodeCursor(query.cursor, z.string().regex(/^\d+$/)), limit: query.limit + 1 });
+        const rows = await listAuditEvents(deps.db, { ...auditCriteriaFor(context, criteriaOf(query)), beforeId: decodeCursor(query.cursor, z.string().regex(/^\d+$/)), limit: query.limit + 1 });
         return page(rows, query.limit, toAuditEvent, (row) => row.id);
       },
     }),
     defineRoute({
-      method: 'get', path: '/audit-events/export', tag: 'audit', summary: `The audit log as CSV (UTF-8), with the same filters; at most ${exportLimit} rows`,
+      method: 'get', path: '/audit-events/export', tag: 'audit', summary: `The audit log as CSV (UTF-8), with the same filters; at most ${auditExportLimit} rows`,
       query: filters, response: z.string(), alsoProduces: ['text/csv'],
       handler: async ({ query, context }) => {
-        const rows = await listAuditEvents(deps.db, { ...auditFilter(context, query), limit: exportLimit });
-        return { raw: toCsv(rows), type: 'text/csv; charset=utf-8', filename: 'audit-events.csv' };
+        const rows = await listAuditEvents(deps.db, { ...auditCriteriaFor(context, criteriaOf(query)), limit: auditExportLimit });
+        return { raw: auditEventsCsv(rows), type: 'text/csv; charset=utf-8', filename: 'audit-events.csv' };
       },
     }),
     defineRoute({

@@ -1,0 +1,24 @@
+import Router from '@koa/router';
+
+import { mountAuditLog } from './audit-log.ts';
+import { mountDashboard } from './dashboard.ts';
+import { mountOrgTree } from './org-tree.ts';
+import { adminGuard, adminSessions, type AdminConsoleDeps } from './pages.ts';
+import { mountPeople } from './people.ts';
+
+export type { AdminConsoleDeps } from './pages.ts';
+
+/**
+ * The admin console at /admin: the admin API's service layer behind pages, for IT admins and unit
+ * admins alike. A unit admin sees the same pages as an IT admin, with only their subtree's data.
+ */
+export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
+  const router = new Router({ prefix: '/admin' });
+  adminSessions.mountSignInRoutes(router, deps);
+  const guard = adminGuard(deps);
+  mountDashboard(router, deps, guard);
+  mountPeople(router, deps, guard);
+  mountOrgTree(router, deps, guard);
+  mountAuditLog(router, deps, guard);
+  return router;
+}

@@ -1,0 +1,110 @@
+import type { Context, Middleware, Next } from 'koa';
+import type { z } from 'zod';
+
+import { adminConsole } from '../../domain/built-in-clients.ts';
+import { AccessDenied, isPermitted, type AdminContext, type Permission } from '../../domain/authorization.ts';
+import type { UserAdminDeps } from '../../domain/users.ts';
+import { AppError } from '../../errors.ts';
+import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
+import type { Logger } from '../../logger.ts';
+import { adminContextOfPerson, auditRefusals, rememberAdminContext } from '../admin-context.ts';
+import { consoleSessions, sessionOf, type ConsoleSessionDeps } from '../console-session.ts';
+import { csrfToken } from '../csrf.ts';
+import { pageContext } from '../page.ts';
+import type { Views } from '../views.ts';
+
+/**
+ * What every page of the admin console shares: who may come in, how a page is drawn, how a change
+ * comes back with a notice. Pages call the same domain functions as the admin API, with the same
+ * AdminContext, so nothing is reachable here that the API would refuse.
+ */
+export interface AdminConsoleDeps extends ConsoleSessionDeps, UserAdminDeps {
+  readonly views: Views;
+  readonly logger: Logger;
+}
+
+export const adminSessions = consoleSessions(adminConsole);
+
+/** The signed-in person, refusals audited, and only someone holding an admin role. */
+export function adminGuard(deps: AdminConsoleDeps): Middleware[] {
+  return [adminSessions.requireSession(deps), auditRefusals(deps), requireAdministrator(deps)];
+}
+
+function requireAdministrator(deps: AdminConsoleDeps) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const context = rememberAdminContext(ctx, await adminContextOfPerson(deps.db, sessionOf(ctx).user, ctx));
+    if (context.principal.assignments.length === 0) {
+      throw new AccessDenied('you hold no administrator role; ask your unit\'s IT administrator if you need one', 'admin_console.open');
+    }
+    await next();
+  };
+}
+
+export const contextOf = (ctx: Context) => ctx.state['adminContext'] as AdminContext;
+export const bodyOf = (ctx: Context): unknown => (ctx.request as { body?: unknown }).body ?? {};
+
+/** After a change: back to a page (303, so a reload does not post again), with the notice `admin.done.<notice>`. */
+export function done(ctx: Context, path: string, notice: string): void {
+  ctx.status = 303;
+  ctx.redirect(`${path}${path.includes('?') ? '&' : '?'}done=${encodeURIComponent(notice)}`);
+}
+
+/** The console's sections, each shown to those who hold its permission somewhere. */
+const sections = [
+  { path: '/admin', label: 'admin.nav.dashboard', permission: null },
+  { path: '/admin/users', label: 'admin.nav.users', permission: 'users.read' },
+  { path: '/admin/org-units', label: 'admin.nav.org_units', permission: 'org_units.read' },
+  { path: '/admin/audit', label: 'admin.nav.audit', permission: 'audit.read' },
+] as const satisfies readonly { path: string; label: MessageKey; permission: Permission | null }[];
+
+export function render(deps: AdminConsoleDeps, ctx: Context, view: string, title: MessageKey, data: Record<string, unknown> | ((t: Translate) => Record<string, unknown>)): void {
+  const page = pageContext(ctx);
+  const t = translator(page.locale);
+  const context = contextOf(ctx);
+  const noticeKey = `admin.done.${String(ctx.query['done'])}`;
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = deps.views.render(view, page, {
+    title: t(title),
+    csrfToken: csrfToken(ctx),
+    wide: true,
+    nav: sections
+      .filter((section) => section.permission === null || isPermitted(context.principal, section.permission))
+      .map((section) => ({ href: section.path, label: t(section.label), current: section.path === ctx.path })),
+    logoutAction: '/admin/logout',
+    logoutLabel: t('account.nav.logout'),
+    notice: isMessageKey(noticeKey) ? t(noticeKey) : null,
+    ...(typeof data === 'function' ? data(t) : data),
+  });
+}
+
+export function auditLabel(t: Translate, action: string): string {
+  const key = `audit.${action}`;
+  return isMessageKey(key) ? t(key) : action;
+}
+
+/** The first problem with each field of a form, by field name (`_form` for the form as a whole). */
+export function fieldErrors(error: z.ZodError): Record<string, string> {
+  const errors: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const field = String(issue.path[0] ?? '_form');
+    errors[field] ??= issue.message;
+  }
+  return errors;
+}
+
+/** A refusal the admin can act on (a taken name, a closed unit) is shown on the form; a 403 goes to the error page, audited. */
+export async function refusedAsForm<T>(ctx: Context, action: () => Promise<T>, show: (message: string) => Promise<void>): Promise<T | undefined> {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status >= 500 || error.code === 'forbidden') throw error;
+    ctx.status = error.status;
+    await show(error.message);
+    return undefined;
+  }
+}
+
+export function definedEntries(values: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
