@@ -5,12 +5,11 @@ import { adminConsole } from '../../domain/built-in-clients.ts';
 import { AccessDenied, isPermitted, type AdminContext, type Permission } from '../../domain/authorization.ts';
 import type { UserAdminDeps } from '../../domain/users.ts';
 import { AppError } from '../../errors.ts';
-import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
+import { isMessageKey, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import type { Logger } from '../../logger.ts';
 import { adminContextOfPerson, auditRefusals, rememberAdminContext } from '../admin-context.ts';
 import { consoleSessions, sessionOf, type ConsoleSessionDeps } from '../console-session.ts';
-import { csrfToken } from '../csrf.ts';
-import { pageContext } from '../page.ts';
+import { renderConsolePage } from '../console-page.ts';
 import type { Views } from '../views.ts';
 
 /**
@@ -58,24 +57,9 @@ const sections = [
 ] as const satisfies readonly { path: string; label: MessageKey; permission: Permission | null }[];
 
 export function render(deps: AdminConsoleDeps, ctx: Context, view: string, title: MessageKey, data: Record<string, unknown> | ((t: Translate) => Record<string, unknown>)): void {
-  const page = pageContext(ctx);
-  const t = translator(page.locale);
-  const context = contextOf(ctx);
-  const noticeKey = `admin.done.${String(ctx.query['done'])}`;
-  ctx.type = 'html';
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = deps.views.render(view, page, {
-    title: t(title),
-    csrfToken: csrfToken(ctx),
-    wide: true,
-    nav: sections
-      .filter((section) => section.permission === null || isPermitted(context.principal, section.permission))
-      .map((section) => ({ href: section.path, label: t(section.label), current: section.path === ctx.path })),
-    logoutAction: '/admin/logout',
-    logoutLabel: t('account.nav.logout'),
-    notice: isMessageKey(noticeKey) ? t(noticeKey) : null,
-    ...(typeof data === 'function' ? data(t) : data),
-  });
+  const { principal } = contextOf(ctx);
+  const shown = sections.filter((section) => section.permission === null || isPermitted(principal, section.permission));
+  renderConsolePage(deps.views, ctx, { home: '/admin', sections: shown }, view, title, data);
 }
 
 export function auditLabel(t: Translate, action: string): string {

@@ -16,13 +16,13 @@ import {
 import { listSessions } from '../../domain/sessions.ts';
 import { passkeyRegistrationOptions, registerPasskey, type Relying } from '../../domain/webauthn.ts';
 import { AppError } from '../../errors.ts';
-import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
+import { isMessageKey, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import {
   authenticatedRecently, consoleSessions, sessionOf, type ConsoleSession, type ConsoleSessionDeps,
 } from '../console-session.ts';
-import { csrfToken, requireCsrfToken } from '../csrf.ts';
+import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
-import { pageContext } from '../page.ts';
+import { renderConsolePage, type ConsoleSection } from '../console-page.ts';
 import type { Views } from '../views.ts';
 import { problemMessage } from './account-recovery.ts';
 
@@ -49,8 +49,8 @@ const nameForm = z.object({ name: z.string().max(100).default('') });
 const enrolForm = z.object({ factor_id: z.string().max(64).default(''), code: z.string().max(64).default('') });
 const passkeyForm = z.object({ name: z.string().max(100).default(''), response: z.string().max(65_536).default('') });
 
-/** Notices shown once after a change, named in the URL (?done=…); anything else in that slot is ignored. */
-const notices = ['password_changed', 'phone_saved', 'phone_removed', 'email_requested', 'factor_added', 'factor_removed', 'session_ended', 'app_revoked'] as const;
+/** Notices shown once after a change, named in the URL (?done=…): account.done.<notice> in the catalog. */
+type Notice = 'password_changed' | 'phone_saved' | 'phone_removed' | 'email_requested' | 'factor_added' | 'factor_removed' | 'session_ended' | 'app_revoked';
 
 /**
  * The account console at /account: a person's own profile, password, second factors, sessions,
@@ -263,7 +263,7 @@ const bodyOf = (ctx: Context): unknown => (ctx.request as { body?: unknown }).bo
 const self = (account: ConsoleSession) => ({ type: 'user' as const, id: account.user.id, name: account.user.username });
 
 /** After a change: back to a page (303, so a reload does not post again), with a notice. */
-function done(ctx: Context, path: string, notice?: (typeof notices)[number]): void {
+function done(ctx: Context, path: string, notice?: Notice): void {
   ctx.status = 303;
   ctx.redirect(notice ? `${path}?done=${notice}` : path);
 }
@@ -320,29 +320,15 @@ async function renderProfile(deps: AccountConsoleDeps, ctx: Context, account: Co
   }));
 }
 
-const sections = [
+const sections: readonly ConsoleSection[] = [
   { path: '/account', label: 'account.nav.profile' },
   { path: '/account/security', label: 'account.nav.security' },
   { path: '/account/sessions', label: 'account.nav.sessions' },
   { path: '/account/activity', label: 'account.nav.activity' },
-] as const satisfies readonly { path: string; label: MessageKey }[];
+];
 
 function render(deps: AccountConsoleDeps, ctx: Context, view: string, title: MessageKey, data: Record<string, unknown> | ((t: Translate) => Record<string, unknown>)): void {
-  const page = pageContext(ctx);
-  const t = translator(page.locale);
-  const noticeKey = `account.done.${String(ctx.query['done'])}`;
-  ctx.type = 'html';
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = deps.views.render(view, page, {
-    title: t(title),
-    csrfToken: csrfToken(ctx),
-    wide: true,
-    nav: sections.map((section) => ({ href: section.path, label: t(section.label), current: section.path === ctx.path })),
-    logoutAction: '/account/logout',
-    logoutLabel: t('account.nav.logout'),
-    notice: (notices as readonly string[]).includes(String(ctx.query['done'])) && isMessageKey(noticeKey) ? t(noticeKey) : null,
-    ...(typeof data === 'function' ? data(t) : data),
-  });
+  renderConsolePage(deps.views, ctx, { home: '/account', sections }, view, title, data);
 }
 
 async function renderSecurity(
