@@ -5,6 +5,7 @@ import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import { deleteStaleContactChanges } from './db/queries/contact-changes.ts';
+import { deleteStaleImportRuns } from './db/queries/import-runs.ts';
 import { runExclusively } from './db/queries/job-locks.ts';
 import { deleteStaleThrottles } from './db/queries/login-throttle.ts';
 import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
@@ -94,6 +95,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           // Counters quiet for a whole window count for nothing any more.
           throttles: await deleteStaleThrottles(connection, new Date(Date.now() - pairWindowSeconds(config.loginThrottle) * 1000)),
           contactChanges: await deleteStaleContactChanges(connection),
+          importRuns: await deleteStaleImportRuns(connection),
         })).then(
           (removed) => removed && Object.values(removed).some((count) => count > 0) && logger.info(removed, 'removed expired artifacts'),
           (error: unknown) => logger.error({ err: error }, 'cleanup of expired artifacts failed'),

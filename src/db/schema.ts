@@ -129,6 +129,18 @@ export interface ContactChangesTable {
   created_at: CreatedAt;
 }
 
+/** An import through the admin console: the stored file, its dry run, and once applied, what happened. */
+export interface ImportRunsTable {
+  id: Generated<string>;
+  uploaded_by: string;
+  file_name: string;
+  content: Buffer;
+  dry_run_report: Json<Record<string, unknown>>;
+  applied_report: Json<Record<string, unknown>> | null;
+  applied_at: Date | null;
+  created_at: CreatedAt;
+}
+
 export interface MailOutboxTable {
   id: Generated<string>;
   recipient: string;
@@ -274,6 +286,7 @@ export interface Database {
   group_members: GroupMembersTable;
   account_tokens: AccountTokensTable;
   contact_changes: ContactChangesTable;
+  import_runs: ImportRunsTable;
   mail_outbox: MailOutboxTable;
   audit_events: AuditEventsTable;
   audit_chain_head: AuditChainHeadTable;

@@ -14,6 +14,7 @@ import { scopedAssignmentsOfUsers, type ScopedAssignment } from '../db/queries/r
 import type { Database, OrgUnit } from '../db/schema.ts';
 import { assertThat, conflict } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
+import { AccessDenied, isPermitted, mayGrantRole, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { recordAuditEvent, recordAuditEvents, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
 import { maskNationalId, usernameFromName } from './person-fields.ts';
 import { readImportFile, unreadableImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
@@ -70,6 +71,30 @@ const batchSize = 500;
 
 /** Five times the province: a larger file is a mistake, or an attempt to tie up the server. */
 export const maxImportRows = 100_000;
+
+/**
+ * An import by an administrator (the admin API, the console): it needs the right to create people,
+ * rows for units outside the importer's scope are row errors rather than a refusal of the file,
+ * and an existing administrator is changed only by someone who could have granted their roles.
+ */
+export async function importUsersAs(
+  deps: ImportDeps,
+  context: AdminContext,
+  csv: Buffer | string,
+  options: { dryRun: boolean; fileName?: string | undefined },
+): Promise<ImportReport> {
+  if (!isPermitted(context.principal, 'users.write')) {
+    throw new AccessDenied('importing people needs the right to create them (org_admin or super_admin)', 'users.import');
+  }
+  return importUsers(deps, csv, {
+    dryRun: options.dryRun,
+    actor: context.principal.actor,
+    origin: context.origin,
+    ...(options.fileName === undefined ? {} : { fileName: options.fileName }),
+    allowedSubtrees: subtreeFilter(scopeOf(context.principal, 'users.write')),
+    mayChangeHolderOf: (assignments) => assignments.every((assignment) => mayGrantRole(context.principal, assignment.role, assignment.org_unit_path)),
+  });
+}
 
 /** Plans, and unless it is a dry run writes, an import. Throws an invalid_input AppError for an unreadable file. */
 export async function importUsers(deps: ImportDeps, csv: Buffer | string, options: ImportOptions): Promise<ImportReport> {

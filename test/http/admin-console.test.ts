@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
 import { findUserById } from '../../src/db/queries/users.ts';
 import type { User } from '../../src/db/schema.ts';
-import { addPerson, caiBeAdminCredentials, useProvinceServer } from '../support/admin-api.ts';
+import { addPerson, caiBeAdminCredentials, grantDirectly, useProvinceServer } from '../support/admin-api.ts';
 import { createUser } from '../support/server.ts';
 import { formsOf, UserAgent, type FollowResult } from '../support/user-agent.ts';
 
@@ -207,5 +207,74 @@ describe('the audit log', () => {
     const refused = await agent.follow(`${world.server.issuer}/admin/audit/verification`, 'http://never/');
     expect(refused.response.status).toBe(403);
     expect(html(refused)).toContain('needs a global auditor');
+  });
+});
+
+describe('the import wizard', () => {
+  const upload = async (agent: UserAgent, csv: string, name = 'nhan-su-cai-be.csv') => {
+    const page = await agent.follow(`${world.server.issuer}/admin/import`, 'http://never/');
+    const [form] = formsOf(html(page), world.server.issuer).filter((candidate) => candidate.action.endsWith('/admin/import'));
+    const body = new FormData();
+    body.set('_csrf', form!.fields['_csrf']!);
+    body.set('file', new Blob([csv], { type: 'text/csv' }), name);
+    return agent.follow(form!.action, 'http://never/', { multipart: body });
+  };
+
+  it('checks the file first, showing every error by row and column, then applies the same file once and offers the report', async () => {
+    const { agent } = await openConsole();
+    const csv = [
+      'Mã cán bộ;Họ và tên;Mã đơn vị;Email',
+      'CB001;Võ Thị Hồng Nhung;TG.CAIBE.ANHUU;nhungvth@caibe.tiengiang.gov.vn',
+      'CB002;Đặng Văn Lợi;TG.CHOGAO.BINHPHAN;',
+      'CB003;;TG.CAIBE.ANHUU;khong-phai-email',
+    ].join('\n');
+    const review = await upload(agent, csv);
+    expect(html(review)).toContain('đã kiểm tra, chưa áp dụng');
+    // Each problem names the column as the file's own header does.
+    expect(html(review)).toMatch(/<code>Mã đơn vị<\/code>: [^<]*outside your scope/);
+    expect(html(review)).toMatch(/<code>Họ và tên<\/code>: a full name is required/);
+    expect(html(review)).toMatch(/<code>Email<\/code>: not a valid email address/);
+    expect(await world.server.database.db.selectFrom('users').select('id').where('employee_code', '=', 'CB001').execute()).toHaveLength(0);
+
+    const applied = await post(agent, review, '/apply');
+    expect(html(applied)).toContain('Đã áp dụng tệp');
+    expect(await world.server.database.db.selectFrom('users').select(['full_name', 'status']).where('employee_code', '=', 'CB001').executeTakeFirst())
+      .toEqual({ full_name: 'Võ Thị Hồng Nhung', status: 'pending_activation' });
+    expect(await world.server.database.db.selectFrom('users').select('id').where('employee_code', '=', 'CB002').execute()).toHaveLength(0);
+
+    const again = await post(agent, review, '/apply');
+    expect(again.response.status).toBe(409);
+
+    const reportUrl = /href="(\/admin\/import\/[0-9a-f-]+\/report\.csv)"/.exec(html(applied))![1]!;
+    const report = Buffer.from(await (await agent.request(`${world.server.issuer}${reportUrl}`)).arrayBuffer()).subarray(3).toString('utf8');
+    expect(report.split('\n')[0]).toBe('row,outcome,employee_code,username,changes,column,message');
+    expect(report).toMatch(/^2,create,CB001,/m);
+    expect(report).toMatch(/^3,error,CB002,.*Mã đơn vị/m);
+  });
+
+  it('keeps one admin\'s upload from another admin', async () => {
+    const { agent } = await openConsole();
+    const review = await upload(agent, 'employee_code,full_name,org_unit_code\nCB010,Lý Thị Mai,TG.CAIBE.ANHUU\n');
+    const runUrl = new URL(review.url).pathname;
+    await createUser(world.server, { username: 'khongquyen', password: 'không có vai trò nào 2026' });
+    const other = await openConsole('/admin', { login: 'khongquyen', password: 'không có vai trò nào 2026' });
+    expect((await other.agent.request(`${world.server.issuer}${runUrl}`)).status).toBe(403);
+    const helpdesk = await createUser(world.server, { username: 'hotrocaibe', password: 'hỗ trợ huyện Cái Bè 2026' });
+    await grantDirectly(world.server, { userId: helpdesk.id }, 'org_admin', world.tree.caiBe);
+    const stranger = await openConsole('/admin', { login: 'hotrocaibe', password: 'hỗ trợ huyện Cái Bè 2026' });
+    expect((await stranger.agent.request(`${world.server.issuer}${runUrl}`)).status).toBe(404);
+  });
+
+  it('refuses a file too large, or a post that is not an upload, saying so', async () => {
+    const { agent } = await openConsole();
+    const page = await agent.follow(`${world.server.issuer}/admin/import`, 'http://never/');
+    const [form] = formsOf(html(page), world.server.issuer).filter((candidate) => candidate.action.endsWith('/admin/import'));
+    const notUpload = await agent.request(form!.action, { form: { _csrf: form!.fields['_csrf']! } });
+    expect(notUpload.status).toBe(415);
+    const big = new FormData();
+    big.set('_csrf', form!.fields['_csrf']!);
+    big.set('file', new Blob(['employee_code,full_name,org_unit_code\n', 'x'.repeat(21 * 1024 * 1024)]), 'big.csv');
+    const tooLarge = await agent.request(form!.action, { multipart: big });
+    expect(tooLarge.status).toBe(413);
   });
 });

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 
-import { AccessDenied, isPermitted, mayGrantRole, scopeOf, subtreeFilter } from '../../../domain/authorization.ts';
-import { importUsers, type ImportDeps } from '../../../domain/user-import.ts';
+import { importUsersAs, type ImportDeps } from '../../../domain/user-import.ts';
 import { defineRoute, type ApiRoute } from '../route.ts';
 
 const location = z.object({ row: z.number().int().nullable(), column: z.string().nullable(), message: z.string() });
@@ -33,18 +32,7 @@ export function userImportRoutes(deps: ImportDeps): ApiRoute[] {
       body: z.string().min(1, 'send the CSV file as the request body (Content-Type: text/csv)'),
       response: importReport,
       handler: async ({ query, body, context }) => {
-        if (!isPermitted(context.principal, 'users.write')) {
-          throw new AccessDenied('importing people needs the right to create them (org_admin or super_admin)', 'users.import');
-        }
-        const report = await importUsers(deps, body, {
-          dryRun: query.dry_run,
-          actor: context.principal.actor,
-          origin: context.origin,
-          ...(query.file_name === undefined ? {} : { fileName: query.file_name }),
-          // Rows for units outside the importer's scope are row errors, not a refusal of the file.
-          allowedSubtrees: subtreeFilter(scopeOf(context.principal, 'users.write')),
-          mayChangeHolderOf: (assignments) => assignments.every((assignment) => mayGrantRole(context.principal, assignment.role, assignment.org_unit_path)),
-        });
+        const report = await importUsersAs(deps, context, body, { dryRun: query.dry_run, fileName: query.file_name });
         return { ...report, dry_run: report.dryRun };
       },
     }),

@@ -1,0 +1,12 @@
+import { stringify } from 'csv-stringify/sync';
+
+/** A cell that a spreadsheet would run as a formula is defused with a leading apostrophe. */
+const defused = (value: string) => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
+
+/**
+ * CSV that admins open in Excel or LibreOffice: a byte-order mark so that Vietnamese reads as
+ * UTF-8, and no cell that the spreadsheet would run as a formula (a name typed as "=HYPERLINK(…)").
+ */
+export function spreadsheetCsv(header: readonly string[], rows: readonly (readonly (string | null | undefined)[])[]): string {
+  return `\uFEFF${stringify([header, ...rows.map((row) => row.map((value) => defused(value ?? '')))])}`;
+}
