@@ -278,3 +278,43 @@ describe('the import wizard', () => {
     expect(tooLarge.status).toBe(413);
   });
 });
+
+describe('roles and groups', () => {
+  it('grants a role the admin holds, over their subtree, refuses ones they do not hold with the rule, and takes it away', async () => {
+    const { agent } = await openConsole();
+    const detail = await agent.follow(`${world.server.issuer}/admin/users/${caiBePerson.id}`, 'http://never/');
+    const granted = await post(agent, detail, `/users/${caiBePerson.id}/roles`, { role: 'org_admin', org_unit_id: world.tree.anHuu.id });
+    expect(html(granted)).toContain('Đã giao vai trò');
+    expect(html(granted)).toContain('Quản trị đơn vị');
+    expect(html(granted)).toContain('tại TG.CAIBE.ANHUU');
+
+    // A unit admin does not hold the helpdesk role, so cannot hand it out.
+    const notHeld = await post(agent, granted, `/users/${caiBePerson.id}/roles`, { role: 'helpdesk', org_unit_id: world.tree.anHuu.id });
+    expect(notHeld.response.status).toBe(403);
+    expect(html(notHeld)).toContain('you can grant helpdesk only if you hold it over TG.CAIBE.ANHUU yourself');
+    const global = await post(agent, granted, `/users/${caiBePerson.id}/roles`, { role: 'super_admin', org_unit_id: '' });
+    expect(global.response.status).toBe(403);
+    expect(html(global)).toContain('only someone who holds super_admin globally can grant it globally');
+
+    const revokeForm = formsOf(html(granted), world.server.issuer).find((form) => form.action.endsWith('/revoke'))!;
+    const revoked = await agent.follow(revokeForm.action, 'http://never/', { form: revokeForm.fields });
+    expect(html(revoked)).toContain('Đã thu hồi vai trò');
+    expect(await world.server.database.db.selectFrom('role_assignments').select('id').where('user_id', '=', caiBePerson.id).execute()).toHaveLength(0);
+  });
+
+  it('creates a group in a unit the admin runs, adds a person by username, and will not add someone outside their scope', async () => {
+    const { agent } = await openConsole();
+    const groups = await agent.follow(`${world.server.issuer}/admin/groups`, 'http://never/');
+    const created = await post(agent, groups, '/admin/groups', { org_unit_id: world.tree.anHuu.id, name: 'Tổ tiêm chủng', description: 'Tiêm chủng mở rộng' });
+    expect(html(created)).toContain('Đã tạo nhóm');
+    const added = await post(agent, created, '/members', { username: 'TUYETNTA' });
+    expect(html(added)).toContain('Đã thêm thành viên');
+    expect(html(added)).toContain('Nguyễn Thị Ánh Tuyết');
+    const stranger = await post(agent, added, '/members', { username: 'chotv' });
+    expect(stranger.response.status).toBe(400);
+    expect(html(stranger)).toContain('no one you administer has the username');
+    const groupId = /\/admin\/groups\/([0-9a-f-]{36})/.exec(created.url)![1]!;
+    expect(await world.server.database.db.selectFrom('group_members').select('user_id').where('group_id', '=', groupId).execute())
+      .toEqual([{ user_id: caiBePerson.id }]);
+  });
+});

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 
 import { mountAuditLog } from './audit-log.ts';
 import { mountDashboard } from './dashboard.ts';
+import { mountGroups } from './groups.ts';
 import { mountImport } from './import.ts';
 import { mountOrgTree } from './org-tree.ts';
 import { adminGuard, adminSessions, type AdminConsoleDeps } from './pages.ts';
@@ -20,6 +21,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountDashboard(router, deps, guard);
   mountPeople(router, deps, guard);
   mountImport(router, deps, guard);
+  mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);
   mountAuditLog(router, deps, guard);
   return router;

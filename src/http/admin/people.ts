@@ -5,16 +5,16 @@ import { z } from 'zod';
 import { listAuditEvents } from '../../db/queries/audit-events.ts';
 import { listGroups } from '../../db/queries/groups.ts';
 import { listOrgUnits } from '../../db/queries/org-units.ts';
-import { scopedAssignmentsOf } from '../../db/queries/role-assignments.ts';
 import type { UserDetail } from '../../db/queries/users.ts';
-import { userStatuses, type UserStatus } from '../../db/schema.ts';
+import { adminRoles, userStatuses, type UserStatus } from '../../db/schema.ts';
 import { isPermitted, scopeCovers, scopeOf, subtreeFilter, type Permission } from '../../domain/authorization.ts';
 import { maskNationalId } from '../../domain/person-fields.ts';
+import { grantRole, listRoleAssignmentsInScope, newRoleAssignmentSchema, revokeRole } from '../../domain/role-assignments.ts';
 import { listSessions } from '../../domain/sessions.ts';
 import {
   changeUserStatus, createUser, getUser, listUsersInScope, newUserSchema, resetUserFactors, sendActivation, unlockUser, updateUser, userPatchSchema,
 } from '../../domain/users.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, invalidInput } from '../../errors.ts';
 import { decodeCursor, encodeCursor } from '../api/route.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
@@ -52,6 +52,8 @@ const lifecycleActions = {
   disable: { status: 'disabled', notice: 'disabled' },
   enable: { status: 'active', notice: 'enabled' },
 } as const satisfies Record<string, { status: UserStatus; notice: string }>;
+
+const roleForm = z.object({ role: z.string().max(40).default(''), org_unit_id: z.string().max(64).default('') });
 
 const userCursor = z.object({ key: z.string(), id: z.uuid() });
 
@@ -110,18 +112,24 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
     const context = contextOf(ctx);
     const user = await getUser(deps, context, ctx.params['id'] ?? '');
     const mayAudit = isPermitted(context.principal, 'audit.read');
-    const [roles, userSessions, events] = await Promise.all([
-      scopedAssignmentsOf(deps.db, { userId: user.id }),
+    const mayReadRoles = isPermitted(context.principal, 'roles.read');
+    const mayGrant = isPermitted(context.principal, 'roles.write');
+    const [roles, userSessions, events, grantUnits] = await Promise.all([
+      mayReadRoles ? listRoleAssignmentsInScope(deps, context, { userId: user.id, limit: 100 }) : Promise.resolve([]),
       listSessions(deps.db, user.id),
       mayAudit
         ? listAuditEvents(deps.db, { targetType: 'user', targetId: user.id, subtrees: subtreeFilter(scopeOf(context.principal, 'audit.read')), limit: 20 })
         : Promise.resolve([]),
+      mayGrant ? listOrgUnits(deps.db, { subtrees: subtreeFilter(scopeOf(context.principal, 'roles.write')), status: 'active', limit: 2000 }) : Promise.resolve([]),
     ]);
     const covers = (permission: Permission) => scopeCovers(scopeOf(context.principal, permission), user.org_unit?.path ?? null);
     render(deps, ctx, 'admin/user', 'admin.user.title', (t) => ({
       user: { ...user, national_id: user.national_id && !covers('users.write') ? maskNationalId(user.national_id) : user.national_id },
       statusLabel: t(`admin.status.${user.status}`),
-      roles, sessions: userSessions, events: events.map((event) => ({ ...event, label: auditLabel(t, event.action) })), mayAudit,
+      roles: roles.map((role) => ({ ...role, label: t(`admin.role.${role.role}`) })),
+      mayReadRoles, mayGrant, grantUnits, mayGrantGlobally: scopeOf(context.principal, 'roles.write').global,
+      roleChoices: adminRoles.map((role) => ({ role, label: t(`admin.role.${role}`) })),
+      sessions: userSessions, events: events.map((event) => ({ ...event, label: auditLabel(t, event.action) })), mayAudit,
       may: {
         edit: covers('users.write'),
         lifecycle: covers('users.lifecycle'),
@@ -131,6 +139,23 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
       },
       activationToken: null,
     }));
+  });
+
+  // Roles: the domain decides, and says why when it refuses (you may grant only what you hold, where you hold it).
+  router.post('/users/:id/roles', forms, requireCsrfToken, ...guard, async (ctx) => {
+    const id = ctx.params['id'] ?? '';
+    const form = roleForm.safeParse(bodyOf(ctx));
+    const parsed = newRoleAssignmentSchema.safeParse({
+      user_id: id, role: form.success ? form.data.role : '', org_unit_id: form.success && form.data.org_unit_id ? form.data.org_unit_id : null,
+    });
+    if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => issue.message).join('; '));
+    await grantRole(deps, contextOf(ctx), parsed.data);
+    done(ctx, `/admin/users/${id}`, 'role_granted');
+  });
+
+  router.post('/users/:id/roles/:assignment/revoke', forms, requireCsrfToken, ...guard, async (ctx) => {
+    await revokeRole(deps, contextOf(ctx), ctx.params['assignment'] ?? '');
+    done(ctx, `/admin/users/${ctx.params['id'] ?? ''}`, 'role_revoked');
   });
 
   router.get('/users/:id/edit', ...guard, async (ctx) => {
