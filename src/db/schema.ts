@@ -231,8 +231,32 @@ export interface ClientsTable {
   /** Every sign-in to this app needs a second factor. */
   mfa_required: Generated<boolean>;
   status: Generated<ClientStatus>;
+  /** open: every active person may sign in; restricted: only those an app assignment covers. */
+  access_policy: Generated<AppAccessPolicy>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+}
+
+export const appAccessPolicies = ['open', 'restricted'] as const;
+export type AppAccessPolicy = (typeof appAccessPolicies)[number];
+
+export interface AppRolesTable {
+  client_id: string;
+  name: string;
+  description: string | null;
+}
+
+/** Exactly one of org_unit_id (its whole subtree), group_id and user_id is set. */
+export interface AppAssignmentsTable {
+  id: Generated<string>;
+  client_id: string;
+  org_unit_id: string | null;
+  group_id: string | null;
+  user_id: string | null;
+  /** Names of the app's own roles this assignment grants. */
+  roles: Json<string[]>;
+  granted_by: string;
+  created_at: CreatedAt;
 }
 
 export interface OidcPayloadsTable {
@@ -294,6 +318,8 @@ export interface Database {
   user_factors: UserFactorsTable;
   recovery_codes: RecoveryCodesTable;
   clients: ClientsTable;
+  app_roles: AppRolesTable;
+  app_assignments: AppAssignmentsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
 }
@@ -309,6 +335,7 @@ export type RoleAssignment = Selectable<RoleAssignmentsTable>;
 export type AuditEvent = Selectable<AuditEventsTable>;
 export type NewAuditEvent = Insertable<AuditEventsTable>;
 export type Client = Selectable<ClientsTable>;
+export type AppAssignment = Selectable<AppAssignmentsTable>;
 export type NewClient = Insertable<ClientsTable>;
 export type SigningKey = Selectable<SigningKeysTable>;
 export type NewSigningKey = Insertable<SigningKeysTable>;

@@ -29,6 +29,8 @@ export const permissions = [
   'roles.write',
   'audit.read',
   'clients.register',
+  /** Open an app to a subtree, a group or a person, with its roles; over the whole province, set who may use it at all. */
+  'apps.assign',
 ] as const;
 export type Permission = (typeof permissions)[number];
 
@@ -36,7 +38,7 @@ export const permissionsOfRole: Readonly<Record<AdminRole, readonly Permission[]
   super_admin: permissions,
   org_admin: [
     'users.read', 'users.write', 'users.lifecycle', 'users.activation', 'users.unlock', 'users.reset_factors', 'org_units.read', 'org_units.write',
-    'groups.read', 'groups.write', 'roles.read', 'roles.write', 'audit.read',
+    'groups.read', 'groups.write', 'roles.read', 'roles.write', 'audit.read', 'apps.assign',
   ],
   helpdesk: ['users.read', 'users.activation', 'users.unlock', 'users.reset_factors', 'org_units.read', 'groups.read'],
   auditor: ['users.read', 'org_units.read', 'groups.read', 'roles.read', 'audit.read'],

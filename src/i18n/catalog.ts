@@ -418,6 +418,12 @@ const vi = {
   'admin.done.group_deleted': 'Đã xóa nhóm.',
   'admin.done.member_added': 'Đã thêm thành viên.',
   'admin.done.member_removed': 'Đã đưa thành viên ra khỏi nhóm.',
+  'access.title': 'Chưa được dùng ứng dụng này',
+  'access.denied': 'Tài khoản của bạn chưa được cấp quyền dùng {app}.',
+  'access.ask': 'Quản trị viên đơn vị có thể cấp quyền cho bạn:',
+  'access.ask_it': 'Hãy liên hệ bộ phận công nghệ thông tin của đơn vị để được cấp quyền.',
+  'access.back': 'Quay lại ứng dụng',
+  'audit.app.access_denied': 'Bị từ chối vào ứng dụng',
 } as const;
 
 export type MessageKey = keyof typeof vi;
@@ -837,6 +843,12 @@ const en: Record<MessageKey, string> = {
   'admin.done.group_deleted': 'The group was deleted.',
   'admin.done.member_added': 'The member was added.',
   'admin.done.member_removed': 'The member was taken out of the group.',
+  'access.title': 'Not open to you yet',
+  'access.denied': 'Your account has not been given access to {app}.',
+  'access.ask': 'Your unit administrators can give it to you:',
+  'access.ask_it': "Ask your unit's IT staff to give you access.",
+  'access.back': 'Back to the app',
+  'audit.app.access_denied': 'Refused entry to an app',
 };
 
 export const locales = ['vi', 'en'] as const;

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Account, FindAccount } from 'oidc-provider';
 
 import { findUserById } from '../db/queries/users.ts';
+import { mayUseApp } from '../domain/app-access.ts';
 import type { Database, User } from '../db/schema.ts';
 
 /**
@@ -19,11 +20,15 @@ export const claimsByScope = {
 /**
  * oidc-provider asks for the account on every login, refresh and userinfo call. Only an active user
  * is an account: once someone is suspended or disabled, their refresh tokens and userinfo calls fail.
+ * So do they once the app is closed to them (app-access.ts); at sign-in the prompt policy explains
+ * that instead (prompt-policy.ts).
  */
 export function createFindAccount(db: Kysely<Database>): FindAccount {
-  return async (_ctx, sub) => {
+  return async (ctx, sub) => {
     const user = await findUserById(db, sub);
     if (!user || user.status !== 'active') return undefined;
+    const { client, route } = ctx.oidc;
+    if (client && (route === 'token' || route === 'userinfo') && !(await mayUseApp(db, client, user.id))) return undefined;
     return toAccount(user);
   };
 }

@@ -107,7 +107,8 @@ function toAdapterPayload(stored: StoredPayload | undefined): AdapterPayload | u
 /**
  * The stored secret is a SHA-256 hash; oidc-provider compares it through the override in
  * provider.ts. `first_party` (for the consent step), `admin_api_access` (for the API resource)
- * and `mfa_required` (for the second-factor policy) ride along as extra client metadata.
+ * `mfa_required` (for the second-factor policy) and `access_restricted` (for app access) ride
+ * along as extra client metadata.
  */
 async function findClientMetadata(db: Kysely<Database>, clientId: string): Promise<AdapterPayload | undefined> {
   const client = await findActiveClient(db, clientId);
@@ -118,5 +119,6 @@ async function findClientMetadata(db: Kysely<Database>, clientId: string): Promi
     first_party: client.first_party,
     admin_api_access: client.admin_api_access,
     mfa_required: client.mfa_required,
+    access_restricted: client.access_policy === 'restricted',
   };
 }

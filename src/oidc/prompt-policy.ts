@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Database } from '../db/schema.ts';
+import { mayUseApp } from '../domain/app-access.ts';
 import { authenticationLevels, secondFactorRequired } from '../domain/second-factors.ts';
 
 /** The reason oidc-provider gives for a login prompt that only needs the second factor (step-up). */
@@ -19,15 +20,21 @@ export async function requestNeedsSecondFactor(
   return secondFactorRequired(db, request.accountId, { mfaRequired: request.client?.metadata()['mfa_required'] === true });
 }
 
+/**
+ * The reason given when the signed-in person may not use this app (a restricted app no assignment
+ * opens to them): the interaction says so, and whom to ask, instead of signing them in.
+ */
+export const appAccessReason = 'app_access';
+
 /** The reason given when a session outlived SESSION_MAX_SECONDS: a full login follows. */
 export const sessionTooOldReason = 'session_too_old';
 
 /**
- * oidc-provider's default prompts, with two more reasons to ask for a login: the session is older
- * than the configured maximum (its idle timeout is its storage lifetime, see provider.ts), or it
- * was opened with a password alone and this request needs a second factor. For the latter the
- * interaction asks only for the factor (see http/routes/interactions.ts), since the session
- * already names the person.
+ * oidc-provider's default prompts, with three more reasons to ask for a login: the session is older
+ * than the configured maximum (its idle timeout is its storage lifetime, see provider.ts); it was
+ * opened with a password alone and this request needs a second factor (the interaction then asks
+ * only for the factor, since the session already names the person); or the person may not use
+ * this app (the interaction then explains, and offers only to go back).
  */
 export function promptPolicy(db: Kysely<Database>, session: { readonly maxSeconds: number }): interactionPolicy.Prompt[] {
   const { base, Check } = interactionPolicy;
@@ -46,6 +53,14 @@ export function promptPolicy(db: Kysely<Database>, session: { readonly maxSecond
       if (!session?.accountId || session.acr === authenticationLevels.mfa) return Check.NO_NEED_TO_PROMPT;
       const needed = await requestNeedsSecondFactor(db, { acrValues: ctx.oidc.params?.['acr_values'], client: ctx.oidc.client, accountId: session.accountId });
       return needed ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  login.checks.add(
+    new Check(appAccessReason, 'the person may not use this app', async (ctx: KoaContextWithOIDC) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const { client } = ctx.oidc;
+      if (!accountId || !client) return Check.NO_NEED_TO_PROMPT;
+      return (await mayUseApp(db, client, accountId)) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );
   return [...policy];

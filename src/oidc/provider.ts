@@ -80,7 +80,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     // How strongly the person signed in, in every ID token; an app asks for more with acr_values.
     acrValues: [authenticationLevels.password, authenticationLevels.mfa],
     extraClientMetadata: {
-      properties: ['first_party', 'admin_api_access', 'mfa_required'],
+      properties: ['first_party', 'admin_api_access', 'mfa_required', 'access_restricted'],
       validator(_ctx, key, value) {
         if (value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);

@@ -239,7 +239,7 @@ describe('the Client model', () => {
     return clientId;
   }
 
-  it('reads metadata from the clients table, with the stored hash as client_secret, first_party, admin_api_access and mfa_required', async () => {
+  it('reads metadata from the clients table, with the stored hash as client_secret, first_party, admin_api_access, mfa_required and access_restricted', async () => {
     const clientId = await storeClient({ secret: 'the secret shown once to the developer', firstParty: true, adminApiAccess: true });
     expect(await clients().find(clientId)).toEqual({
       client_id: clientId,
@@ -249,6 +249,7 @@ describe('the Client model', () => {
       first_party: true,
       admin_api_access: true,
       mfa_required: false,
+      access_restricted: false,
     });
   });
 

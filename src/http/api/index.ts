@@ -11,6 +11,7 @@ import { auditRefusals, rememberAdminContext } from '../admin-context.ts';
 import { createApiAuthentication } from './authentication.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { mountRoutes, type ApiRoute } from './route.ts';
+import { appAccessRoutes } from './routes/app-access.ts';
 import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
@@ -37,6 +38,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...groupRoutes(deps),
     ...roleAssignmentRoutes(deps),
     ...auditEventRoutes(deps),
+    ...appAccessRoutes(deps),
   ];
 }
 

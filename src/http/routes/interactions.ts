@@ -17,8 +17,9 @@ import {
   authenticationLevels, confirmTotpEnrolment, findConfirmedFactors, resumeTotpEnrolment, startTotpEnrolment, type TotpEnrolment,
 } from '../../domain/second-factors.ts';
 import type { User } from '../../db/schema.ts';
-import { requestNeedsSecondFactor, secondFactorReason } from '../../oidc/prompt-policy.ts';
-import { originOf } from '../../domain/audit.ts';
+import { appAccessReason, requestNeedsSecondFactor, secondFactorReason } from '../../oidc/prompt-policy.ts';
+import { nearestUnitAdmins } from '../../db/queries/app-access.ts';
+import { originOf, recordAuditEvent } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
@@ -132,6 +133,10 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
 
   router.get('/', async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
+    if (interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(appAccessReason) && interaction.session?.accountId) {
+      await renderNoAccess(deps, ctx, interaction, interaction.session.accountId);
+      return;
+    }
     if (interaction.prompt.name === 'login') {
       const pending = pendingOf(interaction) ?? (await startStepUp(deps, interaction));
       if (pending) {
@@ -601,6 +606,27 @@ function renderRecoveryCodes(deps: InteractionRouteDeps, ctx: Context, interacti
     title: t('mfa.recovery.title'),
     action: `/interaction/${interaction.uid}/continue`,
     codes,
+  }));
+}
+
+/**
+ * A signed-in person who may not use this app: said plainly, with the unit administrators who can
+ * open it to them, and audited. The only way on is back to the app (which hears access_denied).
+ */
+async function renderNoAccess(deps: InteractionRouteDeps, ctx: Context, interaction: Interaction, accountId: string): Promise<void> {
+  const [user, client, admins] = await Promise.all([
+    findAccountHolder(deps, accountId), clientOf(deps, interaction), nearestUnitAdmins(deps.db, accountId),
+  ]);
+  const clientId = String(interaction.params['client_id']);
+  await recordAuditEvent(deps.db, {
+    actor: { type: 'user', id: accountId, name: user?.username ?? null }, origin: originOf(ctx), action: 'app.access_denied', outcome: 'denied',
+    target: { type: 'client', id: clientId }, orgUnitId: user?.primary_org_unit_id ?? null, details: { client_id: clientId },
+  });
+  ctx.status = 403;
+  renderInteractionPage(deps, ctx, interaction, 'no-access', (t) => ({
+    title: t('access.title'),
+    message: t('access.denied', { app: client?.clientName ?? clientId }),
+    admins,
   }));
 }
 

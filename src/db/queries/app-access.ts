@@ -1,0 +1,104 @@
+import { sql, type Kysely } from 'kysely';
+
+import type { AppAccessPolicy, AppAssignment, Database } from '../schema.ts';
+
+/**
+ * Whether an assignment of the app covers a person, and the app roles all covering assignments
+ * grant: assigned to them, to a group they belong to, or to a unit at or above any unit they serve
+ * in (primary or concurrent). One statement.
+ */
+export async function coveringAppRoles(db: Kysely<Database>, clientId: string, userId: string): Promise<{ covered: boolean; roles: string[] }> {
+  const { rows } = await sql<{ roles: string[] | string }>`
+    select a.roles from app_assignments a
+    where a.client_id = ${clientId} and (
+      a.user_id = ${userId}::uuid
+      or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId}::uuid)
+      or a.org_unit_id in (
+        select above.id from org_units above, org_units served
+        where served.id in (
+          select u.primary_org_unit_id from users u where u.id = ${userId}::uuid
+          union select c.org_unit_id from user_org_units c where c.user_id = ${userId}::uuid
+        )
+        and left(served.path, length(above.path)) = above.path
+      )
+    )`.execute(db);
+  const roles = new Set(rows.flatMap((row) => (typeof row.roles === 'string' ? JSON.parse(row.roles) as string[] : row.roles)));
+  return { covered: rows.length > 0, roles: [...roles].sort() };
+}
+
+export async function findAppPolicy(db: Kysely<Database>, clientId: string): Promise<AppAccessPolicy | undefined> {
+  return (await db.selectFrom('clients').select('access_policy').where('client_id', '=', clientId).executeTakeFirst())?.access_policy;
+}
+
+export async function setAppPolicy(db: Kysely<Database>, clientId: string, policy: AppAccessPolicy): Promise<void> {
+  await db.updateTable('clients').set({ access_policy: policy, updated_at: sql<Date>`now()` }).where('client_id', '=', clientId).execute();
+}
+
+export async function listAppRoleNames(db: Kysely<Database>, clientId: string): Promise<string[]> {
+  return (await db.selectFrom('app_roles').select('name').where('client_id', '=', clientId).orderBy('name').execute()).map((row) => row.name);
+}
+
+/** The app's roles become exactly these; assignments keep only names that still exist. */
+export async function replaceAppRoles(trx: Kysely<Database>, clientId: string, roles: readonly { name: string; description: string | null }[]): Promise<void> {
+  await trx.deleteFrom('app_roles').where('client_id', '=', clientId).execute();
+  if (roles.length > 0) await trx.insertInto('app_roles').values(roles.map((role) => ({ client_id: clientId, ...role }))).execute();
+  await sql`update app_assignments set roles = coalesce((
+      select jsonb_agg(r.value order by r.value) from jsonb_array_elements_text(app_assignments.roles) r
+      where r.value in (select name from app_roles where client_id = ${clientId})), '[]'::jsonb)
+    where client_id = ${clientId}`.execute(trx);
+}
+
+export interface AppAssignmentRow extends AppAssignment {
+  /** The path of the unit the assignment names, or of the group's unit, or of the person's primary unit. */
+  readonly holder_path: string | null;
+  readonly holder_name: string | null;
+}
+
+export async function insertAppAssignment(
+  trx: Kysely<Database>,
+  assignment: { client_id: string; org_unit_id: string | null; group_id: string | null; user_id: string | null; roles: readonly string[]; granted_by: string },
+): Promise<string | undefined> {
+  const { rows } = await sql<{ id: string }>`
+    insert into app_assignments (client_id, org_unit_id, group_id, user_id, roles, granted_by)
+    values (${assignment.client_id}, ${assignment.org_unit_id}::uuid, ${assignment.group_id}::uuid, ${assignment.user_id}::uuid,
+      ${JSON.stringify(assignment.roles)}::jsonb, ${assignment.granted_by})
+    on conflict do nothing
+    returning id::text as id`.execute(trx);
+  return rows[0]?.id;
+}
+
+export async function listAppAssignments(db: Kysely<Database>, filter: { clientId?: string; id?: string }): Promise<AppAssignmentRow[]> {
+  let query = db.selectFrom('app_assignments as a')
+    .leftJoin('org_units as unit', 'unit.id', 'a.org_unit_id')
+    .leftJoin('groups as g', 'g.id', 'a.group_id')
+    .leftJoin('org_units as group_unit', 'group_unit.id', 'g.org_unit_id')
+    .leftJoin('users as u', 'u.id', 'a.user_id')
+    .leftJoin('org_units as user_unit', 'user_unit.id', 'u.primary_org_unit_id')
+    .selectAll('a')
+    .select([
+      sql<string | null>`coalesce(unit.path, group_unit.path, user_unit.path)`.as('holder_path'),
+      sql<string | null>`coalesce(unit.name, g.name, u.full_name)`.as('holder_name'),
+    ])
+    .orderBy('a.created_at');
+  if (filter.clientId !== undefined) query = query.where('a.client_id', '=', filter.clientId);
+  if (filter.id !== undefined) query = query.where(sql<boolean>`a.id::text = ${filter.id}`);
+  return query.execute();
+}
+
+export async function deleteAppAssignment(trx: Kysely<Database>, id: string): Promise<void> {
+  await trx.deleteFrom('app_assignments').where(sql<boolean>`id::text = ${id}`).execute();
+}
+
+/** The unit administrators nearest above a person's unit: whom to ask for access. */
+export async function nearestUnitAdmins(db: Kysely<Database>, userId: string, limit = 3): Promise<{ full_name: string; email: string | null }[]> {
+  const { rows } = await sql<{ full_name: string; email: string | null }>`
+    select admin.full_name, admin.email from role_assignments r
+    join org_units scope on scope.id = r.org_unit_id
+    join users admin on admin.id = r.user_id and admin.status = 'active'
+    join users person on person.id = ${userId}::uuid
+    join org_units home on home.id = person.primary_org_unit_id
+    where r.role = 'org_admin' and left(home.path, length(scope.path)) = scope.path and admin.id <> person.id
+    order by length(scope.path) desc, admin.full_name
+    limit ${limit}`.execute(db);
+  return rows;
+}

@@ -1,0 +1,84 @@
+import * as oidc from 'openid-client';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { listAuditEvents } from '../../../src/db/queries/audit-events.ts';
+import type { OrgUnit, User } from '../../../src/db/schema.ts';
+import { expectApiError, redeemCode, signInThroughPages, useProvinceServer } from '../../support/admin-api.ts';
+import { authorizationRequest, discoverRelyingParty } from '../../support/relying-party.ts';
+import { createUser, registerTestClient } from '../../support/server.ts';
+import { formsOf, UserAgent } from '../../support/user-agent.ts';
+
+const world = useProvinceServer();
+const redirectUri = 'http://localhost:8095/benh-vien/callback';
+const password = 'phần mềm bệnh viện 2026';
+
+let hospital: oidc.Configuration;
+let clientId: string;
+let nurse: User;
+let stranger: User;
+
+async function staffIn(username: string, unit: OrgUnit): Promise<User> {
+  const user = await createUser(world.server, { username, password, fullName: `Nhân viên ${username}` });
+  await world.server.database.db.updateTable('users').set({ primary_org_unit_id: unit.id }).where('id', '=', user.id).execute();
+  return user;
+}
+
+beforeAll(async () => {
+  const registered = await registerTestClient(world.server, { name: 'Phần mềm quản lý bệnh viện', redirectUris: [redirectUri], firstParty: true });
+  clientId = registered.clientId;
+  hospital = await discoverRelyingParty(world.server.issuer, clientId, registered.clientSecret);
+  nurse = await staffIn('dieuduong', world.tree.anHuuHealthStation);
+  stranger = await staffIn('nguoingoai', world.tree.binhPhan);
+  expect((await world.superAdmin('PUT', `/apps/${clientId}/roles`, { roles: [{ name: 'doctor' }, { name: 'nurse', description: 'Điều dưỡng' }] })).status).toBe(200);
+  expect((await world.superAdmin('PUT', `/apps/${clientId}/access-policy`, { access_policy: 'restricted' })).status).toBe(200);
+});
+
+describe('assigning an app', () => {
+  it('lets a unit admin open the app to their district, with its declared roles', async () => {
+    const created = await world.caiBeAdmin.api('POST', `/apps/${clientId}/assignments`, { org_unit_id: world.tree.caiBe.id, roles: ['nurse'] });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ org_unit_id: world.tree.caiBe.id, roles: ['nurse'], holder_name: 'Ủy ban nhân dân huyện Cái Bè' });
+  });
+
+  it('refuses another district, a role the app never declared, and the province-wide switch, each saying why', async () => {
+    expectApiError(await world.caiBeAdmin.api('POST', `/apps/${clientId}/assignments`, { org_unit_id: world.tree.choGao.id }), 403, 'forbidden', 'inside the part of the org tree you administer');
+    expectApiError(await world.caiBeAdmin.api('POST', `/apps/${clientId}/assignments`, { user_id: nurse.id, roles: ['surgeon'] }), 400, 'invalid_input', 'declares no role surgeon');
+    expectApiError(await world.caiBeAdmin.api('PUT', `/apps/${clientId}/access-policy`, { access_policy: 'open' }), 403, 'forbidden', 'global administrator');
+  });
+});
+
+describe('signing in to a restricted app', () => {
+  it('lets in someone in a commune of the assigned district', async () => {
+    const signIn = await signInThroughPages(hospital, redirectUri, { login: nurse.username, password });
+    const tokens = await redeemCode(hospital, signIn);
+    expect(tokens.claims()?.sub).toBe(nurse.id);
+  });
+
+  it('tells someone from another district they have no access, whom to ask, and audits it', async () => {
+    const agent = new UserAgent();
+    const { url } = await authorizationRequest(hospital, redirectUri, { state: oidc.randomState() });
+    const login = await agent.follow(url.href, redirectUri);
+    const [form] = formsOf(login.kind === 'page' ? login.html : '', login.url);
+    const denied = await agent.follow(form!.action, redirectUri, { form: { ...form!.fields, login: stranger.username, password } });
+    expect(denied.kind === 'page' && denied.response.status).toBe(403);
+    expect(denied.kind === 'page' && denied.html).toContain('chưa được cấp quyền dùng Phần mềm quản lý bệnh viện');
+    const [event] = await listAuditEvents(world.server.database.db, { action: 'app.access_denied', targetId: clientId, subtrees: null, limit: 1 });
+    expect(event).toMatchObject({ actor_id: stranger.id, outcome: 'denied' });
+
+    // Going back tells the app no.
+    const [back] = formsOf(denied.kind === 'page' ? denied.html : '', world.server.issuer);
+    const answer = await agent.follow(back!.action, redirectUri, { form: back!.fields });
+    expect(answer.kind === 'redirect' && new URL(answer.url).searchParams.get('error')).toBe('access_denied');
+  });
+
+  it('stops refreshing tokens and answering userinfo once the assignment that covered the person is removed', async () => {
+    const signIn = await signInThroughPages(hospital, redirectUri, { login: nurse.username, password }, { scope: 'openid offline_access', prompt: 'consent' });
+    const first = await redeemCode(hospital, signIn);
+    // While the assignment stands, the refresh token works (and rotates).
+    const tokens = await oidc.refreshTokenGrant(hospital, first.refresh_token!);
+    const assignments = await world.caiBeAdmin.api<{ items: { id: string }[] }>('GET', `/apps/${clientId}/assignments`);
+    for (const assignment of assignments.body.items) expect((await world.caiBeAdmin.api('DELETE', `/app-assignments/${assignment.id}`)).status).toBe(204);
+    await expect(oidc.refreshTokenGrant(hospital, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.fetchUserInfo(hospital, tokens.access_token, nurse.id)).rejects.toThrow();
+  });
+});
