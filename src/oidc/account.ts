@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Account, FindAccount } from 'oidc-provider';
 
+import { coveringAppRoles } from '../db/queries/app-access.ts';
+import { unitWithAncestors } from '../db/queries/org-units.ts';
 import { findUserById } from '../db/queries/users.ts';
 import { mayUseApp } from '../domain/app-access.ts';
 import type { Database, User } from '../db/schema.ts';
@@ -15,6 +17,9 @@ export const claimsByScope = {
   profile: ['name', 'preferred_username', 'updated_at'],
   email: ['email', 'email_verified'],
   phone: ['phone_number', 'phone_number_verified'],
+  // For apps that authorize on their own, without calling back: where the person works, their
+  // position, and the roles this app's assignments give them (governance, domain/app-access.ts).
+  gov: ['org_unit', 'position', 'app_roles'],
 } as const;
 
 /**
@@ -29,14 +34,35 @@ export function createFindAccount(db: Kysely<Database>): FindAccount {
     if (!user || user.status !== 'active') return undefined;
     const { client, route } = ctx.oidc;
     if (client && (route === 'token' || route === 'userinfo') && !(await mayUseApp(db, client, user.id))) return undefined;
-    return toAccount(user);
+    return toAccount(db, user, client?.clientId);
   };
 }
 
-function toAccount(user: User): Account {
+/**
+ * The `gov` claims: the primary unit (its id, code, name and kind; its level, 0 for the province;
+ * its path as unit ids, stable across renames, and as codes, readable), the position, and the app
+ * roles this app's assignments grant. The path follows any move or reorganization at once.
+ */
+async function governanceClaims(db: Kysely<Database>, user: User, clientId: string | undefined): Promise<Record<string, unknown>> {
+  const [units, roles] = await Promise.all([
+    user.primary_org_unit_id ? unitWithAncestors(db, user.primary_org_unit_id) : Promise.resolve([]),
+    clientId ? coveringAppRoles(db, clientId, user.id) : Promise.resolve({ roles: [] }),
+  ]);
+  const unit = units.at(-1);
+  return {
+    org_unit: unit
+      ? { id: unit.id, code: unit.code, name: unit.name, kind: unit.kind, level: unit.depth, path: unit.path, path_codes: units.map((one) => one.code) }
+      : null,
+    position: user.position,
+    app_roles: roles.roles,
+  };
+}
+
+function toAccount(db: Kysely<Database>, user: User, clientId: string | undefined): Account {
   return {
     accountId: user.id,
-    claims: () => ({
+    claims: async (_use, scope) => ({
+      ...(scope.split(' ').includes('gov') ? await governanceClaims(db, user, clientId) : {}),
       sub: user.id,
       name: user.full_name,
       preferred_username: user.username,

@@ -70,7 +70,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     jwks: { keys: deps.jwks },
     claims: Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
     // The API's scope is not among these: it belongs to the API resource, granted only to clients allowed to call it.
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone'],
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'gov'],
     cookies: {
       keys: [...config.cookieKeys],
       long: { httpOnly: true, sameSite: 'lax' },

@@ -11,6 +11,15 @@ export function orgUnitInSubtrees(unitId: Expression<string | null>, subtrees: r
     and ${pathInSubtrees(sql.ref('scope_unit.path'), subtrees)})`;
 }
 
+/** A unit and every unit above it, the root first (its path names them all). */
+export async function unitWithAncestors(db: Kysely<Database>, id: string): Promise<OrgUnit[]> {
+  return db.selectFrom('org_units as above').selectAll('above')
+    .innerJoin('org_units as unit', (join) => join.on(sql<boolean>`left(unit.path, length(above.path)) = above.path`))
+    .where('unit.id', '=', id)
+    .orderBy('above.depth')
+    .execute();
+}
+
 export async function findOrgUnitById(db: Kysely<Database>, id: string): Promise<OrgUnit | undefined> {
   if (!isUuid(id)) return undefined;
   return db.selectFrom('org_units').selectAll().where('id', '=', id).executeTakeFirst();

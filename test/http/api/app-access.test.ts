@@ -82,3 +82,36 @@ describe('signing in to a restricted app', () => {
     await expect(oidc.fetchUserInfo(hospital, tokens.access_token, nurse.id)).rejects.toThrow();
   });
 });
+
+describe('the gov scope', () => {
+  it('tells the app where the person works (unit, level, path), their position, and the roles its assignments give them', async () => {
+    await world.server.database.db.updateTable('users').set({ position: 'Điều dưỡng trưởng' }).where('id', '=', nurse.id).execute();
+    const assigned = await world.caiBeAdmin.api('POST', `/apps/${clientId}/assignments`, { group_id: (await groupWith(nurse)).id, roles: ['doctor', 'nurse'] });
+    expect(assigned.status).toBe(201);
+    const signIn = await signInThroughPages(hospital, redirectUri, { login: nurse.username, password }, { scope: 'openid gov' });
+    const tokens = await redeemCode(hospital, signIn);
+    const claims = await oidc.fetchUserInfo(hospital, tokens.access_token, nurse.id);
+    expect(claims).toMatchObject({
+      position: 'Điều dưỡng trưởng',
+      app_roles: ['doctor', 'nurse'],
+      org_unit: {
+        id: world.tree.anHuuHealthStation.id, code: 'TG.CAIBE.ANHUU.TYT', name: 'Trạm Y tế xã An Hữu', kind: 'health_station', level: 3,
+        path: world.tree.anHuuHealthStation.path, path_codes: ['TG', 'TG.CAIBE', 'TG.CAIBE.ANHUU', 'TG.CAIBE.ANHUU.TYT'],
+      },
+    });
+  });
+
+  it('is not released without the scope', async () => {
+    const signIn = await signInThroughPages(hospital, redirectUri, { login: nurse.username, password });
+    const tokens = await redeemCode(hospital, signIn);
+    const claims = await oidc.fetchUserInfo(hospital, tokens.access_token, nurse.id);
+    expect(claims).not.toHaveProperty('org_unit');
+    expect(claims).not.toHaveProperty('app_roles');
+  });
+});
+
+async function groupWith(user: User): Promise<{ id: string }> {
+  const group = await world.caiBeAdmin.api<{ id: string }>('POST', '/groups', { org_unit_id: world.tree.anHuu.id, name: `Khoa điều dưỡng ${user.username}` });
+  expect((await world.caiBeAdmin.api('PUT', `/groups/${group.body.id}/members/${user.id}`)).status).toBe(204);
+  return group.body;
+}
