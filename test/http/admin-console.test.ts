@@ -318,3 +318,34 @@ describe('roles and groups', () => {
       .toEqual([{ user_id: caiBePerson.id }]);
   });
 });
+
+describe('reports', () => {
+  it('lists the reports the admin may read, each limited to their subtree, as a page and as CSV', async () => {
+    const { agent } = await openConsole();
+    const index = await agent.follow(`${world.server.issuer}/admin/reports`, 'http://never/');
+    for (const name of ['inactive', 'without-second-factor', 'without-unit', 'privileged', 'app-access']) expect(html(index)).toContain(`/admin/reports/${name}"`);
+
+    const withoutFactor = await agent.follow(`${world.server.issuer}/admin/reports/without-second-factor`, 'http://never/');
+    expect(html(withoutFactor)).toContain('Nguyễn Thị Ánh Tuyết');
+    expect(html(withoutFactor)).not.toContain('Trần Văn Chợ');
+
+    await world.server.database.db.updateTable('users').set({ last_login_at: new Date(Date.now() - 200 * 24 * 60 * 60 * 1000) }).where('id', '=', caiBePerson.id).execute();
+    const inactive = await agent.follow(`${world.server.issuer}/admin/reports/inactive?days=180`, 'http://never/');
+    expect(html(inactive)).toContain('Nguyễn Thị Ánh Tuyết');
+    const quiet = await agent.follow(`${world.server.issuer}/admin/reports/inactive?days=365`, 'http://never/');
+    expect(html(quiet)).not.toContain('Nguyễn Thị Ánh Tuyết');
+
+    const privileged = Buffer.from(await (await agent.request(`${world.server.issuer}/admin/reports/privileged.csv`)).arrayBuffer()).subarray(3).toString('utf8');
+    expect(privileged.split('\n')[0]).toBe('Tên đăng nhập,Họ và tên,Trạng thái,Vai trò,Phạm vi');
+    expect(privileged).toContain(`${caiBeAdminCredentials.login},Phạm Quốc Bảo,đang hoạt động,Quản trị đơn vị,TG.CAIBE`);
+  });
+
+  it('refuses a report the admin may not read', async () => {
+    const helper = await createUser(world.server, { username: 'hotrovien', password: 'chỉ hỗ trợ người dùng 2026' });
+    await grantDirectly(world.server, { userId: helper.id }, 'helpdesk', world.tree.caiBe);
+    const { agent } = await openConsole('/admin', { login: 'hotrovien', password: 'chỉ hỗ trợ người dùng 2026' });
+    const refused = await agent.follow(`${world.server.issuer}/admin/reports/privileged`, 'http://never/');
+    expect(refused.response.status).toBe(403);
+    expect(html(refused)).toContain('needs the roles.read permission');
+  });
+});

@@ -7,6 +7,7 @@ import { mountImport } from './import.ts';
 import { mountOrgTree } from './org-tree.ts';
 import { adminGuard, adminSessions, type AdminConsoleDeps } from './pages.ts';
 import { mountPeople } from './people.ts';
+import { mountReports } from './reports.ts';
 
 export type { AdminConsoleDeps } from './pages.ts';
 
@@ -23,6 +24,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountImport(router, deps, guard);
   mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);
+  mountReports(router, deps, guard);
   mountAuditLog(router, deps, guard);
   return router;
 }
