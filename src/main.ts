@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import type { Config } from './config/index.ts';
@@ -10,12 +10,13 @@ import { runExclusively } from './db/queries/job-locks.ts';
 import { deleteStaleThrottles } from './db/queries/login-throttle.ts';
 import { deleteExpiredPayloads } from './db/queries/oidc-payloads.ts';
 import { countActiveUsersWithRole } from './db/queries/role-assignments.ts';
+import { retryWhileDatabaseUnavailable } from './db/retry.ts';
 import { roles } from './domain/accounts.ts';
 import { ensureBuiltInClients } from './domain/built-in-clients.ts';
 import { pairWindowSeconds } from './domain/login-throttle.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
 import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
-import { createApp } from './http/app.ts';
+import { createApp, createStartingApp } from './http/app.ts';
 import { createProviderPages } from './http/provider-pages.ts';
 import { createViews } from './http/views.ts';
 import type { Logger } from './logger.ts';
@@ -25,6 +26,9 @@ import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { createMailSender, deliverDueMail } from './mail/outbox.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
 import { createTextMessageSender } from './sms/sender.ts';
+
+/** Koa's request handler; swapped from the starting app to the full one once the database is reached. */
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /** How often each node re-reads the signing keys; a rotation reaches every node within this. */
 const keyRefreshIntervalMs = 60_000;
@@ -43,37 +47,52 @@ export interface StartOptions {
   database?: DatabaseHandle;
   databaseOptions?: OpenDatabaseOptions;
   host?: string;
+  /** Aborting it while the server still waits for its database gives up, closes everything and rejects. */
+  signal?: AbortSignal;
 }
 
-/** Start-up in order: database, migrations, keys, provider, HTTP, periodic jobs. */
+/**
+ * Start-up in order: listen (alive, not ready), reach the database (retrying while it is down),
+ * migrations, keys, provider, the full HTTP app, periodic jobs. Resolves once the server is ready.
+ */
 export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const database =
     options.database ??
     (await openDatabase(config.database, {
-      onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; the pool will reconnect'),
+      // The message only: pg hangs the whole client (its connection parameters and all) on the error.
+      onConnectionError: (error) => logger.warn({ err: error.message }, 'database connection lost; the pool will reconnect'),
       ...options.databaseOptions,
     }));
   const { db } = database;
+  let handler: Handler = createStartingApp({ config, db, logger }).callback();
+  const server: Server = http.createServer((req, res) => void handler(req, res));
   try {
-    const applied = await migrateToLatest(db);
-    if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
-    await ensureSigningKeys(db, config.masterKey);
-    await ensureBuiltInClients(db, config.issuer);
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+      server.listen(config.port, options.host);
+    });
+    const port = (server.address() as AddressInfo).port;
 
     const views = createViews();
     const passwords = createPasswordHasher(config.argon2);
     const metrics = createMetrics({ passwordQueueDepth: () => passwords.queueDepth, databasePool: () => database.poolStats() });
-    const oidc = await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics });
+    const { oidc, administrators } = await retryWhileDatabaseUnavailable(
+      async () => {
+        const applied = await migrateToLatest(db);
+        if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
+        await ensureSigningKeys(db, config.masterKey);
+        await ensureBuiltInClients(db, config.issuer);
+        return {
+          oidc: await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics }),
+          administrators: await countActiveUsersWithRole(db, roles.superAdmin),
+        };
+      },
+      { logger, what: 'starting', signal: options.signal },
+    );
     const backchannelLogout = createBackchannelLogout(oidc, logger, metrics);
     const sms = createTextMessageSender(config, logger);
-    const app = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics, sms });
-
-    const server: Server = app.listen(config.port, options.host);
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-    });
-    const port = (server.address() as AddressInfo).port;
+    handler = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics, sms }).callback();
 
     if (!config.smtpUrl && config.env === 'production') {
       logger.warn('SMTP_URL is unset: activation and reset mails go to DATA_DIR/mail, not to people');
@@ -110,7 +129,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     ];
     for (const job of jobs) job.unref();
 
-    if ((await countActiveUsersWithRole(db, roles.superAdmin)) === 0) {
+    if (administrators === 0) {
       logger.warn(
         database.kind === 'pglite'
           ? 'no administrator yet: stop the server, then run `npx mekong-id admin create --username admin --password-stdin` (the embedded database allows one process at a time)'
@@ -139,6 +158,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       },
     };
   } catch (error) {
+    await new Promise((resolve) => server.close(resolve));
     if (!options.database) await database.close();
     throw error;
   }

@@ -1,0 +1,77 @@
+import net from 'node:net';
+
+import { freePort } from './server.ts';
+
+/**
+ * A TCP proxy between Mekong ID and PostgreSQL that a test can cut and restore, to play a database
+ * that is down, restarting or unreachable without touching the machine's real server (other tests
+ * share it). Cut, it refuses new connections and drops every open one, as a restarting server does.
+ */
+export interface TcpProxy {
+  readonly port: number;
+  /** Starts forwarding (again). */
+  open(): Promise<void>;
+  /** Drops every connection and stops listening: connecting is refused until `open`. */
+  cut(): Promise<void>;
+  /** How many connections it has forwarded since it was made. */
+  readonly connectionsForwarded: number;
+}
+
+export async function createTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const port = await freePort();
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | null = null;
+  let forwarded = 0;
+
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    // A dropped peer is the point of this proxy; its errors are expected.
+    socket.on('error', () => socket.destroy());
+  };
+
+  return {
+    port,
+    get connectionsForwarded() {
+      return forwarded;
+    },
+    async open() {
+      if (server) return;
+      const listening = net.createServer((incoming) => {
+        forwarded += 1;
+        const outgoing = net.connect(target.port, target.host);
+        track(incoming);
+        track(outgoing);
+        incoming.once('close', () => outgoing.destroy());
+        outgoing.once('close', () => incoming.destroy());
+        incoming.pipe(outgoing).pipe(incoming);
+      });
+      await new Promise<void>((resolve, reject) => {
+        listening.once('error', reject);
+        listening.listen(port, '127.0.0.1', resolve);
+      });
+      server = listening;
+    },
+    async cut() {
+      const closing = server;
+      server = null;
+      const closed = closing ? new Promise((resolve) => closing.close(resolve)) : Promise.resolve();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+/** Where TEST_DATABASE_URL's server listens, for a proxy in front of it. */
+export function postgresAddress(url: string): { host: string; port: number } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port || 5432) };
+}
+
+/** The same database URL, reached through the proxy. */
+export function throughProxy(url: string, proxy: TcpProxy): string {
+  const parsed = new URL(url);
+  parsed.hostname = '127.0.0.1';
+  parsed.port = String(proxy.port);
+  return parsed.toString();
+}
