@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
+import { notificationChannels } from './db/notifications.ts';
 import { deleteStaleContactChanges } from './db/queries/contact-changes.ts';
 import { deleteStaleImportRuns } from './db/queries/import-runs.ts';
 import { runExclusively } from './db/queries/job-locks.ts';
@@ -30,7 +31,7 @@ import { createTextMessageSender } from './sms/sender.ts';
 /** Koa's request handler; swapped from the starting app to the full one once the database is reached. */
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-/** How often each node re-reads the signing keys; a rotation reaches every node within this. */
+/** How often each node re-reads the signing keys, besides when told of a change (a pending key's activation is told by no one). */
 const keyRefreshIntervalMs = 60_000;
 
 export interface RunningServer {
@@ -90,6 +91,14 @@ export async function startServer(config: Config, logger: Logger, options: Start
       },
       { logger, what: 'starting', signal: options.signal },
     );
+    const reloadKeys = () =>
+      void oidc.refresh().then(
+        (rebuilt) => rebuilt && logger.info('signing keys changed; provider reloaded'),
+        (error: unknown) => logger.error({ err: error }, 'reloading signing keys failed'),
+      );
+    // A rotation on another node or by the CLI reaches this one at once; the periodic check below
+    // catches a pending key's activation time arriving, which nobody announces.
+    const unlistenKeys = await database.listen(notificationChannels.signingKeys, reloadKeys);
     const backchannelLogout = createBackchannelLogout(oidc, logger, metrics);
     const sms = createTextMessageSender(config, logger);
     handler = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics, sms }).callback();
@@ -120,12 +129,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           (error: unknown) => logger.error({ err: error }, 'cleanup of expired artifacts failed'),
         );
       }, config.cleanupIntervalSeconds * 1000),
-      setInterval(() => {
-        void oidc.refresh().then(
-          (rebuilt) => rebuilt && logger.info('signing keys changed; provider reloaded'),
-          (error: unknown) => logger.error({ err: error }, 'reloading signing keys failed'),
-        );
-      }, keyRefreshIntervalMs),
+      setInterval(reloadKeys, keyRefreshIntervalMs),
     ];
     for (const job of jobs) job.unref();
 
@@ -152,6 +156,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
           await closed;
           clearTimeout(deadline);
+          await unlistenKeys();
           await database.close();
         })();
         return stopping;

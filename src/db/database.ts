@@ -8,6 +8,7 @@ import pg from 'pg';
 import lockfile from 'proper-lockfile';
 
 import type { Config } from '../config/index.ts';
+import { listenOnPglite, listenOnPostgres, type NotificationChannel, type Unlisten } from './notifications.ts';
 import type { Database } from './schema.ts';
 
 export type DatabaseTarget = Config['database'];
@@ -17,6 +18,11 @@ export interface DatabaseHandle {
   readonly kind: DatabaseTarget['kind'];
   /** The pg pool's connections, for the metrics; null for PGlite, a single connection. */
   poolStats(): { total: number; idle: number; waiting: number } | null;
+  /**
+   * Calls `onNotification` on every NOTIFY on `channel`, and after a lost listening connection has
+   * been re-established (what was sent meanwhile was missed), until the returned function is called.
+   */
+  listen(channel: NotificationChannel, onNotification: () => void): Promise<Unlisten>;
   close(): Promise<void>;
 }
 
@@ -64,6 +70,7 @@ export async function openDatabase(target: DatabaseTarget, options: OpenDatabase
       db,
       kind: 'postgres',
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      listen: (channel, onNotification) => Promise.resolve(listenOnPostgres(target.url, channel, onNotification, report)),
       close: () => db.destroy(),
     };
   }
@@ -112,6 +119,7 @@ async function openEmbeddedDatabase(dataDir: string, options: OpenDatabaseOption
       db,
       kind: 'pglite',
       poolStats: () => null,
+      listen: (channel, onNotification) => listenOnPglite(pglite, channel, onNotification),
       async close() {
         await db.destroy();
         await release();

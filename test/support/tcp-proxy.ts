@@ -13,11 +13,17 @@ export interface TcpProxy {
   open(): Promise<void>;
   /** Drops every connection and stops listening: connecting is refused until `open`. */
   cut(): Promise<void>;
+  /**
+   * Sends new connections to `target` from now on and drops the open ones (their clients reconnect,
+   * to the new target): a load balancer taking one node out and another in, between two requests.
+   */
+  route(target: { host: string; port: number }): Promise<void>;
   /** How many connections it has forwarded since it was made. */
   readonly connectionsForwarded: number;
 }
 
-export async function createTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function createTcpProxy(initialTarget: { host: string; port: number }): Promise<TcpProxy> {
+  let target = initialTarget;
   const port = await freePort();
   const sockets = new Set<net.Socket>();
   let server: net.Server | null = null;
@@ -34,6 +40,15 @@ export async function createTcpProxy(target: { host: string; port: number }): Pr
     port,
     get connectionsForwarded() {
       return forwarded;
+    },
+    async route(next) {
+      target = next;
+      const closed = [...sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(closed);
+      // Time for the clients' side of each dropped connection to see it close, so that their next
+      // request opens a new one instead of writing into the dead one.
+      await new Promise((resolve) => setTimeout(resolve, 50));
     },
     async open() {
       if (server) return;
