@@ -17,12 +17,13 @@ import { ensureBuiltInClients } from './domain/built-in-clients.ts';
 import { pairWindowSeconds } from './domain/login-throttle.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
 import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
+import { pollEvery } from './delivery-queue.ts';
 import { createApp, createStartingApp } from './http/app.ts';
 import { createProviderPages } from './http/provider-pages.ts';
 import { createViews } from './http/views.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { createBackchannelLogout } from './oidc/backchannel.ts';
+import { createBackchannelLogout, deliverDueBackchannelLogouts } from './oidc/backchannel.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { createMailSender, deliverDueMail } from './mail/outbox.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
@@ -30,6 +31,9 @@ import { createTextMessageSender } from './sms/sender.ts';
 
 /** Koa's request handler; swapped from the starting app to the full one once the database is reached. */
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** How often each node looks for back-channel logout calls to send: an app should hear of a logout within a second. */
+const backchannelPollIntervalMs = 250;
 
 /** How often each node re-reads the signing keys, besides when told of a change (a pending key's activation is told by no one). */
 const keyRefreshIntervalMs = 60_000;
@@ -99,7 +103,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // A rotation on another node or by the CLI reaches this one at once; the periodic check below
     // catches a pending key's activation time arriving, which nobody announces.
     const unlistenKeys = await database.listen(notificationChannels.signingKeys, reloadKeys);
-    const backchannelLogout = createBackchannelLogout(oidc, logger, metrics);
+    const backchannelLogout = createBackchannelLogout();
     const sms = createTextMessageSender(config, logger);
     handler = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics, sms }).callback();
 
@@ -107,14 +111,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
       logger.warn('SMTP_URL is unset: activation and reset mails go to DATA_DIR/mail, not to people');
     }
     const mailDelivery = { db, sender: createMailSender(config, logger), masterKey: config.masterKey, issuer: config.issuer, from: config.mail.from, logger };
-    let delivering: Promise<void> | null = null;
+    // Rows are leased (see claimDueDeliveries), so nodes share the work; one round at a time per node.
+    const queues = [
+      pollEvery(config.mail.pollSeconds * 1000, () => deliverDueMail(mailDelivery), logger, 'mail delivery'),
+      pollEvery(backchannelPollIntervalMs, () => deliverDueBackchannelLogouts({ db, oidc, logger, metrics }), logger, 'back-channel logout delivery'),
+    ];
     const jobs = [
-      setInterval(() => {
-        // Rows are leased (see claimDueMails), so nodes share the work; one batch at a time per node.
-        delivering ??= deliverDueMail(mailDelivery)
-          .then(() => undefined, (error: unknown) => logger.error({ err: error }, 'mail delivery failed'))
-          .finally(() => { delivering = null; });
-      }, config.mail.pollSeconds * 1000),
       setInterval(() => {
         // One node sweeps at a time; the others skip this round.
         void runExclusively(db, 'cleanup', async (connection) => ({
@@ -150,7 +152,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       stop(deadlineMs = 10_000) {
         stopping ??= (async () => {
           for (const job of jobs) clearInterval(job);
-          await delivering;
+          await Promise.all(queues.map((queue) => queue.stop()));
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
           server.closeIdleConnections();
           const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
