@@ -5,6 +5,7 @@ import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import { notificationChannels } from './db/notifications.ts';
+import { deleteSettledBackchannelLogouts } from './db/queries/backchannel-logouts.ts';
 import { deleteStaleContactChanges } from './db/queries/contact-changes.ts';
 import { deleteStaleImportRuns } from './db/queries/import-runs.ts';
 import { runExclusively } from './db/queries/job-locks.ts';
@@ -23,7 +24,7 @@ import { createProviderPages } from './http/provider-pages.ts';
 import { createViews } from './http/views.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { createBackchannelLogout, deliverDueBackchannelLogouts } from './oidc/backchannel.ts';
+import { backchannelLogoutRetentionDays, createBackchannelLogout, deliverDueBackchannelLogouts, maxBackchannelLogoutAttempts } from './oidc/backchannel.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { createMailSender, deliverDueMail } from './mail/outbox.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
@@ -126,6 +127,9 @@ export async function startServer(config: Config, logger: Logger, options: Start
           throttles: await deleteStaleThrottles(connection, new Date(Date.now() - pairWindowSeconds(config.loginThrottle) * 1000)),
           contactChanges: await deleteStaleContactChanges(connection),
           importRuns: await deleteStaleImportRuns(connection),
+          backchannelLogouts: await deleteSettledBackchannelLogouts(
+            connection, new Date(Date.now() - backchannelLogoutRetentionDays * 24 * 3600 * 1000), maxBackchannelLogoutAttempts,
+          ),
         })).then(
           (removed) => removed && Object.values(removed).some((count) => count > 0) && logger.info(removed, 'removed expired artifacts'),
           (error: unknown) => logger.error({ err: error }, 'cleanup of expired artifacts failed'),

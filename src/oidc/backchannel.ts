@@ -21,6 +21,8 @@ import { sendBackchannelLogout } from './provider.ts';
 
 /** Tried this many times, from 5 s apart doubling to 30 min, over about four hours; then left as failed. */
 export const maxBackchannelLogoutAttempts = 12;
+/** How long the record of a call made (sent or given up) is kept: long enough for an admin to look into a complaint. */
+export const backchannelLogoutRetentionDays = 30;
 const limits = { batchSize: 20, leaseSeconds: 60, maxAttempts: maxBackchannelLogoutAttempts };
 const backoffSeconds = doublingBackoff(5, 30 * 60);
 

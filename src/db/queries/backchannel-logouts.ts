@@ -65,3 +65,13 @@ export async function listBackchannelLogouts(
     lastError: row.last_error,
   }));
 }
+
+/** Forgets the calls made (sent, or given up) before `before`: the record is kept for a while, not for ever. */
+export async function deleteSettledBackchannelLogouts(db: Kysely<Database>, before: Date, maxAttempts: number): Promise<number> {
+  const result = await db
+    .deleteFrom('backchannel_logouts')
+    .where('created_at', '<', before)
+    .where((eb) => eb.or([eb('sent_at', 'is not', null), eb('attempts', '>=', maxAttempts)]))
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
