@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 import { isDatabaseUnavailable } from './errors.ts';
 
 /** The first retry comes after half a second; each wait doubles, up to this. */
-export const maxRetryDelayMs = 10_000;
+const maxRetryDelayMs = 10_000;
 
 /**
  * Runs `task` until it gets through, waiting longer after each attempt that failed because the

@@ -18,8 +18,6 @@ export interface TcpProxy {
    * to the new target): a load balancer taking one node out and another in, between two requests.
    */
   route(target: { host: string; port: number }): Promise<void>;
-  /** How many connections it has forwarded since it was made. */
-  readonly connectionsForwarded: number;
 }
 
 export async function createTcpProxy(initialTarget: { host: string; port: number }): Promise<TcpProxy> {
@@ -27,7 +25,6 @@ export async function createTcpProxy(initialTarget: { host: string; port: number
   const port = await freePort();
   const sockets = new Set<net.Socket>();
   let server: net.Server | null = null;
-  let forwarded = 0;
 
   const track = (socket: net.Socket) => {
     sockets.add(socket);
@@ -38,9 +35,6 @@ export async function createTcpProxy(initialTarget: { host: string; port: number
 
   return {
     port,
-    get connectionsForwarded() {
-      return forwarded;
-    },
     async route(next) {
       target = next;
       const closed = [...sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
@@ -53,7 +47,6 @@ export async function createTcpProxy(initialTarget: { host: string; port: number
     async open() {
       if (server) return;
       const listening = net.createServer((incoming) => {
-        forwarded += 1;
         const outgoing = net.connect(target.port, target.host);
         track(incoming);
         track(outgoing);
