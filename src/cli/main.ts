@@ -79,19 +79,30 @@ async function main(argv: string[]): Promise<number> {
 async function serve(config: Config): Promise<number> {
   // A person at a terminal in development reads lines, not JSON; production and pipes get JSON.
   const logger = createLogger(config.logLevel, { pretty: process.stdout.isTTY && config.env === 'development' });
-  const server = await startServer(config, logger);
-  logger.info(
-    { issuer: config.issuer, database: server.database.kind, discovery: `${config.issuer}/.well-known/openid-configuration` },
-    `Mekong ID is listening on port ${config.port}`,
-  );
-  await new Promise<void>((resolve) => {
+  // Listened for from the start: a server still waiting for its database stops as cleanly as a running one.
+  const stopping = new AbortController();
+  const signalled = new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       logger.info({ signal }, 'shutting down');
-      void server.stop().then(resolve);
+      stopping.abort();
+      resolve();
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, logger, { signal: stopping.signal });
+  } catch (error) {
+    if (stopping.signal.aborted) return 0;
+    throw error;
+  }
+  logger.info(
+    { issuer: config.issuer, database: server.database.kind, discovery: `${config.issuer}/.well-known/openid-configuration` },
+    `Mekong ID is listening on port ${config.port}`,
+  );
+  await signalled;
+  await server.stop();
   return 0;
 }
 

@@ -8,6 +8,7 @@ import pg from 'pg';
 import lockfile from 'proper-lockfile';
 
 import type { Config } from '../config/index.ts';
+import { listenOnPglite, listenOnPostgres, type NotificationChannel, type Unlisten } from './notifications.ts';
 import type { Database } from './schema.ts';
 
 export type DatabaseTarget = Config['database'];
@@ -17,6 +18,11 @@ export interface DatabaseHandle {
   readonly kind: DatabaseTarget['kind'];
   /** The pg pool's connections, for the metrics; null for PGlite, a single connection. */
   poolStats(): { total: number; idle: number; waiting: number } | null;
+  /**
+   * Calls `onNotification` on every NOTIFY on `channel`, and after a lost listening connection has
+   * been re-established (what was sent meanwhile was missed), until the returned function is called.
+   */
+  listen(channel: NotificationChannel, onNotification: () => void): Promise<Unlisten>;
   close(): Promise<void>;
 }
 
@@ -41,13 +47,30 @@ export const embeddedExtensions = { pg_trgm };
 
 export async function openDatabase(target: DatabaseTarget, options: OpenDatabaseOptions = {}): Promise<DatabaseHandle> {
   if (target.kind === 'postgres') {
-    const pool = new pg.Pool({ connectionString: target.url, max: options.poolSize ?? 10 });
-    pool.on('error', options.onConnectionError ?? ((error) => console.error(`database connection lost: ${error.message}`)));
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: options.poolSize ?? 10,
+      // Unset, a connection attempt to a host that does not answer waits for the kernel (minutes), and
+      // every request queued behind it with it; this fails it fast, and the next request tries again.
+      connectionTimeoutMillis: 5_000,
+      // A server that vanished without closing its sockets (a failover, a dead host) is noticed by TCP
+      // keepalive instead of by a query that never returns.
+      keepAlive: true,
+    });
+    const report = options.onConnectionError ?? ((error: Error) => console.error(`database connection lost: ${error.message}`));
+    // pg reports a connection lost while idle in the pool through the pool, but one lost while checked
+    // out between two queries (inside a transaction, or in the moment between checkout and the query)
+    // only through the client: without a listener of its own that error ends the process. With it, the
+    // client is marked broken, its next query fails, and the pool discards it on release.
+    pool.on('connect', (client) => client.on('error', report));
+    // The client's listener above has already reported the error; the pool must still be listened to.
+    pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,
       kind: 'postgres',
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+      listen: (channel, onNotification) => Promise.resolve(listenOnPostgres(target.url, channel, onNotification, report)),
       close: () => db.destroy(),
     };
   }
@@ -96,6 +119,7 @@ async function openEmbeddedDatabase(dataDir: string, options: OpenDatabaseOption
       db,
       kind: 'pglite',
       poolStats: () => null,
+      listen: (channel, onNotification) => listenOnPglite(pglite, channel, onNotification),
       async close() {
         await db.destroy();
         await release();

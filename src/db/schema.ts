@@ -156,6 +156,20 @@ export interface MailOutboxTable {
   last_error: string | null;
 }
 
+/** A back-channel logout call to an app, queued; sent (or not yet) by the delivery job. */
+export interface BackchannelLogoutsTable {
+  id: Generated<string>;
+  client_id: string;
+  account_id: string;
+  sid: string;
+  attempts: Generated<number>;
+  created_at: CreatedAt;
+  /** Not sent before this time: the lease while a node sends it, the backoff after a failure. */
+  next_attempt_at: Generated<Date>;
+  sent_at: Date | null;
+  last_error: string | null;
+}
+
 export type FactorKind = 'totp' | 'webauthn';
 
 export interface UserFactorsTable {
@@ -312,6 +326,7 @@ export interface Database {
   contact_changes: ContactChangesTable;
   import_runs: ImportRunsTable;
   mail_outbox: MailOutboxTable;
+  backchannel_logouts: BackchannelLogoutsTable;
   audit_events: AuditEventsTable;
   audit_chain_head: AuditChainHeadTable;
   login_throttle: LoginThrottleTable;
@@ -325,6 +340,7 @@ export interface Database {
 }
 
 export type User = Selectable<UsersTable>;
+export type BackchannelLogouts = Selectable<BackchannelLogoutsTable>;
 export type NewUser = Insertable<UsersTable>;
 export type LoginThrottle = Selectable<LoginThrottleTable>;
 export type OrgUnit = Selectable<OrgUnitsTable>;

@@ -123,15 +123,15 @@ export async function setPasswordWithToken(
       await unlockLogins(trx, [person.username, ...(person.email ? [person.email] : [])]);
     }
     if (purpose === 'password_reset') await notifyPasswordChanged(trx, person);
+    if (notify.length > 0) await deps.backchannelLogout(trx, person.id, notify);
     await recordAuditEvent(trx, {
       actor: actorOf(person), origin, action: purpose === 'activation' ? 'user.activate' : 'password.reset',
       target: { type: 'user', id: person.id }, orgUnitId: person.primary_org_unit_id,
       ...(purpose === 'activation' ? { before: { status: person.status }, after: { status: 'active' } } : { details: { revoked_artifacts: revoked } }),
     });
-    return { user: updated, notify };
+    return { user: updated };
   });
   if (!result) return { outcome: 'invalid_token' };
-  if (result.notify.length > 0) await deps.backchannelLogout(person.id, result.notify);
   return { outcome: 'done', user: result.user };
 }
 
@@ -170,7 +170,7 @@ export async function changeOwnPassword(
   if (change.newPassword === change.currentPassword) problems.push('same_as_current');
   if (problems.length > 0) return { outcome: 'weak_password', problems };
   const hash = await deps.passwords.hash(change.newPassword);
-  const { ended, notify } = await deps.db.transaction().execute(async (trx) => {
+  const { ended } = await deps.db.transaction().execute(async (trx) => {
     await trx.updateTable('users')
       .set({ password_hash: hash, password_changed_at: sql<Date>`now()`, updated_at: sql<Date>`now()`, version: sql<number>`version + 1` })
       .where('id', '=', user.id)
@@ -179,13 +179,13 @@ export async function changeOwnPassword(
       ? await endSessions(trx, user.id, { except: change.currentSessionUid })
       : { ended: 0, notify: [] };
     await notifyPasswordChanged(trx, user);
+    if (sessions.notify.length > 0) await deps.backchannelLogout(trx, user.id, sessions.notify);
     await recordAuditEvent(trx, {
       actor: actorOf(user), origin, action: 'password.change', target: { type: 'user', id: user.id },
       orgUnitId: user.primary_org_unit_id, details: { ended_other_sessions: sessions.ended },
     });
     return sessions;
   });
-  if (notify.length > 0) await deps.backchannelLogout(user.id, notify);
   return { outcome: 'done', endedSessions: ended };
 }
 

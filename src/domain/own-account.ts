@@ -57,8 +57,9 @@ export async function endOwnSession(
   sessionUid: string,
   origin: RequestOrigin,
 ): Promise<boolean> {
-  const { ended, notify } = await deps.db.transaction().execute(async (trx) => {
+  const { ended } = await deps.db.transaction().execute(async (trx) => {
     const result = await endSessions(trx, user.id, { only: sessionUid });
+    if (result.notify.length > 0) await deps.backchannelLogout(trx, user.id, result.notify);
     if (result.ended > 0) {
       await recordAuditEvent(trx, {
         actor: self(user), origin, action: 'session.end', target: { type: 'user', id: user.id }, orgUnitId: user.primary_org_unit_id,
@@ -67,7 +68,6 @@ export async function endOwnSession(
     }
     return result;
   });
-  if (notify.length > 0) await deps.backchannelLogout(user.id, notify);
   return ended > 0;
 }
 

@@ -40,13 +40,15 @@ import {
 } from './person-fields.ts';
 
 /**
- * Sends back-channel logout to the apps of ended sessions. Lives in the oidc layer (it signs logout
- * tokens with the provider's keys); handed in so that this module stays free of oidc-provider.
+ * Queues back-channel logout calls to the apps of ended sessions, in the caller's transaction (so a
+ * committed logout is always told, and a rolled-back one never). Lives in the oidc layer (it knows
+ * which apps listen); handed in so that this module stays free of oidc-provider.
  */
 export type BackchannelLogout = (
+  db: Kysely<Database>,
   accountId: string,
   sessions: readonly SessionToNotify[],
-) => Promise<{ clientId: string; delivered: boolean; error?: string }[]>;
+) => Promise<{ clientId: string; deliveryId: string }[]>;
 
 export interface UserAdminDeps {
   readonly db: Kysely<Database>;
@@ -372,14 +374,14 @@ export async function changeUserStatus(
   status: 'active' | 'suspended' | 'disabled',
 ): Promise<UserDetail> {
   const action = statusActions[status];
-  const { user, sessions } = await deps.db.transaction().execute(async (trx) => {
+  const { user } = await deps.db.transaction().execute(async (trx) => {
     const current = await loadUserFor(trx, context, id, 'users.lifecycle', action, status === 'active' ? 'every_role' : 'global_roles');
     assertThat(expectedVersion === undefined || expectedVersion === current.version, versionMismatch('this user'));
     assertThat(
       !(status === 'active' && current.status === 'pending_activation'),
       conflict('this account has not been activated yet: send an activation link instead'),
     );
-    if (current.status === status) return { user: current, sessions: [] };
+    if (current.status === status) return { user: current };
     if (status !== 'active') await keepOneActiveSuperAdministrator(trx, id);
     const updated = await updateUserFields(trx, id, current.version, { status });
     assertThat(updated, versionMismatch('this user'));
@@ -390,18 +392,16 @@ export async function changeUserStatus(
       ...auditBase(context), action, target: target(id), orgUnitId: current.primary_org_unit_id,
       before: { status: current.status }, after: { status }, details: status === 'active' ? null : { revoked_artifacts: revoked },
     });
-    return { user: await loadUser(trx, id), sessions: ended };
+    // Queued with the change: the access is gone whatever the apps answer; each call's outcome is kept with it.
+    const queued = ended.length > 0 ? await deps.backchannelLogout(trx, id, ended) : [];
+    if (queued.length > 0) {
+      await recordAuditEvent(trx, {
+        ...auditBase(context), action: 'user.backchannel_logout', target: target(id), orgUnitId: current.primary_org_unit_id,
+        details: { queued: queued.map((call) => ({ client_id: call.clientId, delivery_id: call.deliveryId })) },
+      });
+    }
+    return { user: await loadUser(trx, id) };
   });
-
-  if (sessions.length > 0) {
-    // After the commit: the access is gone whatever the apps answer; the deliveries are recorded.
-    const deliveries = await deps.backchannelLogout(id, sessions);
-    await recordAuditEvent(deps.db, {
-      ...auditBase(context), action: 'user.backchannel_logout', target: target(id), orgUnitId: user.primary_org_unit_id,
-      outcome: deliveries.every((delivery) => delivery.delivered) ? 'success' : 'failure',
-      details: { deliveries },
-    });
-  }
   return user;
 }
 

@@ -39,9 +39,7 @@ export interface AppDeps {
 
 /** Mekong ID's own routes first; whatever they do not handle goes to oidc-provider at the issuer root. */
 export function createApp(deps: AppDeps): Koa {
-  // Behind the proxy, the client's address is the last X-Forwarded-For entry, the one the proxy
-  // appended; anything before it the client wrote itself (and could use to dodge throttling).
-  const app = new Koa({ proxy: deps.config.trustProxy, maxIpsCount: 1, keys: [...deps.config.cookieKeys] });
+  const app = createKoa(deps.config);
   const https = deps.config.issuer.startsWith('https:');
 
   app.use(requestContext(deps.logger, deps.config.trustProxy));
@@ -80,7 +78,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const routers = [
     staticRoutes,
-    operationsRoutes(deps),
+    operationsRoutes({ db: deps.db, keysLoaded: () => deps.oidc.keysLoaded }),
     metricsRoutes(deps),
     interactionRoutes({
       ...deps, throttle: deps.config.loginThrottle, masterKey: deps.config.masterKey, sessionPolicy: deps.config.session, provider: () => deps.oidc.current(),
@@ -107,6 +105,31 @@ export function createApp(deps: AppDeps): Koa {
   app.use(async (ctx) => {
     ctx.respond = false;
     await deps.oidc.handle(ctx.req, ctx.res);
+  });
+  return app;
+}
+
+function createKoa(config: Config): Koa {
+  // Behind the proxy, the client's address is the last X-Forwarded-For entry, the one the proxy
+  // appended; anything before it the client wrote itself (and could use to dodge throttling).
+  return new Koa({ proxy: config.trustProxy, maxIpsCount: 1, keys: [...config.cookieKeys] });
+}
+
+/**
+ * What answers while the server waits for its database at start-up: alive at /healthz, not ready
+ * at /readyz (so a load balancer sends nobody here yet), and 503 with Retry-After for the rest.
+ */
+export function createStartingApp(deps: Pick<AppDeps, 'config' | 'db' | 'logger'>): Koa {
+  const app = createKoa(deps.config);
+  app.use(requestContext(deps.logger, deps.config.trustProxy));
+  const operations = operationsRoutes({ db: deps.db, keysLoaded: () => false });
+  app.use(operations.routes());
+  app.use(operations.allowedMethods());
+  app.use((ctx) => {
+    ctx.status = 503;
+    ctx.set('Retry-After', '5');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: 'starting', message: 'Mekong ID is starting and cannot reach its database yet; try again shortly', request_id: String(ctx.state['requestId'] ?? '') };
   });
   return app;
 }

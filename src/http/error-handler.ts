@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import { AppError } from '../errors.ts';
 import { translator, type MessageKey } from '../i18n/catalog.ts';
 import type { Logger } from '../logger.ts';
@@ -14,6 +15,7 @@ const friendlyMessages: Record<string, MessageKey> = {
   not_found: 'error.not_found',
   busy: 'error.busy',
   forbidden: 'error.forbidden',
+  unavailable: 'error.busy',
 };
 
 /** What to say for a client's error whose own message is not for the client's eyes (`expose` unset). */
@@ -22,6 +24,9 @@ const statusMessages: Record<number, string> = {
   413: 'the body is larger than this endpoint accepts',
   415: 'the media type or Content-Encoding of the body is not one this endpoint accepts',
 };
+
+const databaseUnavailable = () =>
+  new AppError('unavailable', 'the service cannot reach its database just now; try again in a few seconds', 503, { expose: true });
 
 /**
  * A request body sent gzip-, deflate- or br-encoded that does not inflate fails in zlib, whose
@@ -61,9 +66,15 @@ export function errorHandler(views: Views, logger: Logger) {
       await next();
       if (ctx.respond !== false && ctx.status === 404 && ctx.body == null) throw new AppError('not_found', `no route for ${ctx.method} ${ctx.path}`, 404);
     } catch (caught) {
-      const error = caught instanceof AppError ? (caught.expose ? caught : null) : fromHttpError(caught);
+      const unavailable = !(caught instanceof AppError) && isDatabaseUnavailable(caught);
+      const error = caught instanceof AppError ? (caught.expose ? caught : null) : unavailable ? databaseUnavailable() : fromHttpError(caught);
       const requestId = String(ctx.state['requestId'] ?? '');
       if (!error) logger.error({ err: caught, requestId, method: ctx.method, path: ctx.path }, 'unhandled error');
+      if (unavailable) {
+        // The database is down or restarting: a condition to wait out, not a bug. Say so, and when to retry.
+        logger.warn({ err: caught, requestId, method: ctx.method, path: ctx.path }, 'database unavailable');
+        ctx.set('Retry-After', '5');
+      }
       const status = error?.status ?? 500;
       const code = error?.code ?? 'server_error';
       const message = error?.message ?? 'the server had a problem; the request id identifies it in the logs';

@@ -5,10 +5,12 @@ import type { Kysely } from 'kysely';
 import nodemailer from 'nodemailer';
 
 import type { Config } from '../config/index.ts';
-import { claimDueMails, markMailFailed, markMailSent, type OutboxMail } from '../db/queries/mail-outbox.ts';
+import { claimDueDeliveries, markDeliveryFailed } from '../db/queries/delivery-queues.ts';
+import { markMailSent, type OutboxMail } from '../db/queries/mail-outbox.ts';
 import type { Database } from '../db/schema.ts';
 import { mailSecretSealLabel } from '../domain/account-tokens.ts';
 import { unseal } from '../domain/sealed-box.ts';
+import { deliverOneRound, doublingBackoff } from '../delivery-queue.ts';
 import type { Logger } from '../logger.ts';
 import { renderMail } from './templates.ts';
 
@@ -57,28 +59,20 @@ export interface MailDeliveryDeps {
 
 /** A mail is tried this many times, backing off from 30 s to an hour, over about a day; then it stays, with its error, for an admin to see. */
 export const maxMailAttempts = 12;
-const leaseSeconds = 120;
-const batchSize = 20;
-const backoffSeconds = (attempts: number) => Math.min(30 * 2 ** (attempts - 1), 3600);
+const limits = { batchSize: 20, leaseSeconds: 120, maxAttempts: maxMailAttempts };
 
 /** Sends one batch of due mail; answers how many were sent and how many failed. */
-export async function deliverDueMail(deps: MailDeliveryDeps): Promise<{ sent: number; failed: number }> {
-  const mails = await claimDueMails(deps.db, batchSize, leaseSeconds, maxMailAttempts);
-  let sent = 0;
-  let failed = 0;
-  for (const mail of mails) {
-    try {
-      await deps.sender.send(compose(deps, mail));
-      await markMailSent(deps.db, mail.id);
-      sent += 1;
-    } catch (error) {
-      failed += 1;
-      const message = error instanceof Error ? error.message : String(error);
-      await markMailFailed(deps.db, mail.id, message, backoffSeconds(mail.attempts));
-      deps.logger.warn({ mailId: mail.id, template: mail.template, attempts: mail.attempts, err: message }, 'sending mail failed; it will be retried');
-    }
-  }
-  return { sent, failed };
+export function deliverDueMail(deps: MailDeliveryDeps): Promise<{ sent: number; failed: number }> {
+  return deliverOneRound<OutboxMail>({
+    claim: () => claimDueDeliveries(deps.db, 'mail_outbox', limits),
+    send: (mail) => deps.sender.send(compose(deps, mail)),
+    markSent: (mail) => markMailSent(deps.db, mail.id),
+    markFailed: (mail, error, retryAfterSeconds) => markDeliveryFailed(deps.db, 'mail_outbox', mail.id, error, retryAfterSeconds),
+    backoffSeconds: doublingBackoff(30, 3600),
+    maxAttempts: maxMailAttempts,
+    onFailure: (mail, error) =>
+      deps.logger.warn({ mailId: mail.id, template: mail.template, attempts: mail.attempts, err: error }, 'sending mail failed; it will be retried'),
+  });
 }
 
 function compose(deps: MailDeliveryDeps, mail: OutboxMail) {

@@ -32,7 +32,7 @@ export async function createLiveProvider(deps: Omit<ProviderDeps, 'jwks'>): Prom
   let fingerprint = '';
   let verificationKeys: JWTVerifyGetKey | undefined;
 
-  async function refresh(now = new Date()): Promise<boolean> {
+  async function reload(now: Date): Promise<boolean> {
     const keys = await listSigningKeys(deps.db);
     const next = keysetFingerprint(keys, now, signingKeyRetentionSeconds);
     if (provider && next === fingerprint) return false;
@@ -46,7 +46,10 @@ export async function createLiveProvider(deps: Omit<ProviderDeps, 'jwks'>): Prom
     return true;
   }
 
-  await refresh();
+  // One reload at a time: a notification and the periodic check may ask at once.
+  let reloading: Promise<boolean> = reload(new Date());
+  await reloading;
+  const refresh = (now = new Date()) => (reloading = reloading.then(() => reload(now), () => reload(now)));
   return {
     current: () => provider!,
     handle: (req, res) => handler!(req, res),

@@ -1,8 +1,9 @@
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 import type { Config } from '../config/index.ts';
+import { insertBackchannelLogouts } from '../db/queries/backchannel-logouts.ts';
 import type { Database } from '../db/schema.ts';
 import { clientSecretMatches } from '../domain/client-secrets.ts';
 import type { Logger } from '../logger.ts';
@@ -57,7 +58,7 @@ export interface ProviderDeps {
   /** Private signing keys, each algorithm's active key first (see domain/signing-keys). */
   readonly jwks: JWK[];
   /** Counted events; the CLI's short-lived providers have none. */
-  readonly metrics?: Pick<Metrics, 'tokensIssued' | 'backchannelDeliveries'> | undefined;
+  readonly metrics?: Pick<Metrics, 'tokensIssued'> | undefined;
 }
 
 export function createProvider(deps: ProviderDeps): Provider {
@@ -171,18 +172,15 @@ export function createProvider(deps: ProviderDeps): Provider {
   // The address the proxy saw is the last X-Forwarded-For entry; those before it are the client's to invent.
   provider.maxIpsCount = 1;
   installHashedClientSecrets(provider);
+  installQueuedBackchannelLogout(provider, deps.db);
   installAuditTrail(provider, deps.db, logger);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     logger.error({ err: error, requestId: ctx.response.get('x-request-id'), path: ctx.path }, 'oidc-provider server error');
   });
+  // oidc-provider's end-session action reports on back-channel logout calls that, here, it only queued.
   provider.on('backchannel.error', (_ctx: KoaContextWithOIDC, error: Error, client: { clientId: string }) => {
-    deps.metrics?.backchannelDeliveries.inc({ outcome: 'failed' });
-    logger.warn({ clientId: client.clientId, err: error.message }, 'back-channel logout delivery failed');
-  });
-  provider.on('backchannel.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
-    deps.metrics?.backchannelDeliveries.inc({ outcome: 'delivered' });
-    logger.info({ clientId: client.clientId }, 'back-channel logout delivered');
+    logger.error({ clientId: client.clientId, err: error }, 'queueing a back-channel logout failed');
   });
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     const grantType = ctx.oidc.params?.['grant_type'];
@@ -192,7 +190,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 }
 
 /**
- * The one place that reaches into oidc-provider's internals. Secrets are stored as SHA-256 hashes,
+ * This module is the one place that reaches into oidc-provider's internals. Secrets are stored as SHA-256 hashes,
  * so `client.clientSecret` holds the hash and the presented secret is hashed before comparison.
  * This is sound only because no enabled feature uses the secret as a key (no client_secret_jwt, no
  * HS* algorithms, no symmetric encryption): see clientAuthMethods and enabledJWA above.
@@ -205,4 +203,34 @@ function installHashedClientSecrets(provider: Provider): void {
   prototype.compareClientSecret = function compareHashedClientSecret(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && typeof actual === 'string' && clientSecretMatches(this.clientSecret, actual);
   };
+}
+
+/** oidc-provider's own method (lib/models/client.js): signs a logout token and posts it. @types omits it. */
+type BackchannelLogoutMethod = (this: ClientWithBackchannelLogout, sub: string, sid: string) => Promise<void>;
+interface ClientWithBackchannelLogout {
+  readonly clientId: string;
+  backchannelLogout: BackchannelLogoutMethod;
+}
+
+const directBackchannelLogout = new WeakMap<Provider, BackchannelLogoutMethod>();
+
+/**
+ * oidc-provider's end-session action calls `client.backchannelLogout` for each app of the session
+ * and waits for the app to answer. Here that call queues instead (see oidc/backchannel.ts), so an app
+ * that is down is retried rather than forgotten, and the person's logout does not wait on it. The
+ * provider's own sending method is kept for the delivery job.
+ */
+function installQueuedBackchannelLogout(provider: Provider, db: Kysely<Database>): void {
+  const prototype = provider.Client.prototype as unknown as ClientWithBackchannelLogout;
+  directBackchannelLogout.set(provider, prototype.backchannelLogout);
+  prototype.backchannelLogout = async function queueBackchannelLogout(sub, sid) {
+    await insertBackchannelLogouts(db, [{ clientId: this.clientId, accountId: sub, sid }]);
+  };
+}
+
+/** Signs and posts a logout token to the client now, with oidc-provider's own method; throws unless the app answers 200 or 204. */
+export async function sendBackchannelLogout(provider: Provider, client: Client, sub: string, sid: string): Promise<void> {
+  const send = directBackchannelLogout.get(provider);
+  if (!send) throw new Error('this provider was not built by createProvider');
+  await send.call(client as unknown as ClientWithBackchannelLogout, sub, sid);
 }

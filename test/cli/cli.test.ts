@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,10 +17,8 @@ import type { Database } from '../../src/db/schema.ts';
 import { createPasswordHasher } from '../../src/domain/passwords.ts';
 import { withAdminClient } from '../support/database.ts';
 import { withDatabase } from '../support/global-setup.ts';
-import { freePort } from '../support/server.ts';
+import { runCli as runCliWith, spawnServe, type CliResult, type ServeProcess } from '../support/serve-process.ts';
 
-const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cli = path.join(repositoryRoot, 'bin', 'mekong-id.js');
 const foundationMigration = '20261126-001-foundation';
 /** Every migration the project ships, in the order they apply. */
 const allMigrations = fs.readdirSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../migrations'))
@@ -78,29 +75,9 @@ async function inDatabase<T>(target: CliTarget, run: (db: Kysely<Database>) => P
   }
 }
 
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function startCli(target: CliTarget, args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [cli, ...args], { cwd: repositoryRoot, env: { ...target.env, ...extraEnv }, stdio: 'pipe' });
-}
-
 /** Runs `mekong-id …` as a person at a shell would, with `stdin` piped in, and waits for it to exit. */
-async function runCli(target: CliTarget, args: string[], stdin = ''): Promise<CliResult> {
-  const child = startCli(target, args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdin!.end(stdin);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', resolve);
-  });
-  return { code, stdout, stderr };
+function runCli(target: CliTarget, args: string[], stdin = ''): Promise<CliResult> {
+  return runCliWith(args, target.env, stdin);
 }
 
 /** A message meant for a person: no stack trace. */
@@ -266,52 +243,15 @@ describe('mekong-id with a command it does not know', () => {
   });
 });
 
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** A running `mekong-id serve`, its stdout split into log lines. */
-interface ServeProcess {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stdout(): string;
-  stderr(): string;
-}
-
 async function startServe(on: CliTarget): Promise<ServeProcess> {
-  const port = await freePort();
-  const child = startCli(on, ['serve'], { PORT: String(port) });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const serve = { child, url: `http://127.0.0.1:${port}`, exited, stdout: () => stdout, stderr: () => stderr };
-
-  const deadline = Date.now() + 45_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`mekong-id serve exited before it was ready:\n${stdout}\n${stderr}`);
-    }
-    const ready = await fetch(`${serve.url}/readyz`).then((response) => response.status === 200, () => false);
-    if (ready) return serve;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  const serve = await spawnServe(on.env);
+  try {
+    await serve.ready();
+  } catch (error) {
+    serve.child.kill('SIGKILL');
+    throw error;
   }
-  child.kill('SIGKILL');
-  throw new Error(`mekong-id serve did not become ready within 45 s:\n${stdout}\n${stderr}`);
-}
-
-function logLines(serve: ServeProcess): LogLine[] {
-  return serve
-    .stdout()
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as LogLine);
+  return serve;
 }
 
 // The steps share one server, started on an empty database: they run in order, and the last stops it.
@@ -333,7 +273,7 @@ describe('mekong-id serve', { timeout: 60_000 }, () => {
   });
 
   it('logs JSON lines, and on its first start tells the operator how to create the first administrator', () => {
-    const lines = logLines(serve);
+    const lines = serve.logLines();
     expect(lines.find((line) => line.msg === 'applied migrations')).toMatchObject({ migrations: allMigrations });
     const hint = lines.find((line) => line.msg.startsWith('no administrator yet'));
     expect(hint).toBeDefined();
@@ -358,7 +298,7 @@ describe('mekong-id serve', { timeout: 60_000 }, () => {
   it('shuts down gracefully on SIGTERM with exit code 0, and frees the database for the next command', async () => {
     serve.child.kill('SIGTERM');
     expect(await serve.exited).toEqual({ code: 0, signal: null });
-    expect(logLines(serve).find((line) => line.msg === 'shutting down')).toMatchObject({ signal: 'SIGTERM' });
+    expect(serve.logLines().find((line) => line.msg === 'shutting down')).toMatchObject({ signal: 'SIGTERM' });
     expect(serve.stderr()).toBe('');
 
     const afterwards = await runCli(serveTarget, ['migrate', '--status']);

@@ -2,6 +2,8 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { listBackchannelLogouts } from '../../src/db/queries/backchannel-logouts.ts';
+import { maxBackchannelLogoutAttempts } from '../../src/oidc/backchannel.ts';
 import { startBackchannelReceiver } from '../support/backchannel-receiver.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
@@ -82,6 +84,9 @@ describe('RP-initiated logout with back-channel logout', () => {
     expect(payload.sub).toBe(userId);
     expect(payload['sid']).toBe(sid);
     expect(payload['events']).toEqual({ 'http://schemas.openid.net/event/backchannel-logout': {} });
+    // Sent through the queue, which keeps the call's record.
+    await expect.poll(async () => (await listBackchannelLogouts(server.database.db, { accountId: userId }, maxBackchannelLogoutAttempts)).map((call) => [call.clientId, call.sid, call.status]))
+      .toEqual([[relyingParty.clientMetadata().client_id, sid, 'sent']]);
 
     // The session is gone: the next authorization asks for the password again.
     const again = await authorizeAgain(agent);

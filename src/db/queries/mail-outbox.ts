@@ -23,34 +23,7 @@ export async function insertOutboxMails(trx: Kysely<Database>, mails: readonly N
 
 export type OutboxMail = Selectable<MailOutboxTable>;
 
-/**
- * Takes up to `limit` due mails for sending: their next attempt moves `leaseSeconds` ahead and
- * their attempt count up, in one statement that skips rows another node is taking at the same
- * moment. A node that dies mid-send leaves the mail to be retried when the lease runs out.
- */
-export async function claimDueMails(db: Kysely<Database>, limit: number, leaseSeconds: number, maxAttempts: number): Promise<OutboxMail[]> {
-  const { rows } = await sql<OutboxMail>`
-    update mail_outbox set attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => ${leaseSeconds})
-    where id in (
-      select id from mail_outbox
-      where sent_at is null and next_attempt_at <= now() and attempts < ${maxAttempts}
-      order by next_attempt_at
-      limit ${limit}
-      for update skip locked
-    )
-    returning *`.execute(db);
-  return rows;
-}
-
-/** Sent: the sealed secret is no longer needed and goes. */
+/** Sent: the sealed secret is no longer needed and goes, in the same statement. */
 export async function markMailSent(db: Kysely<Database>, id: string): Promise<void> {
   await db.updateTable('mail_outbox').set({ sent_at: sql<Date>`now()`, secret_sealed: null, last_error: null }).where('id', '=', id).execute();
-}
-
-export async function markMailFailed(db: Kysely<Database>, id: string, error: string, retryAfterSeconds: number): Promise<void> {
-  await db
-    .updateTable('mail_outbox')
-    .set({ last_error: error.slice(0, 1000), next_attempt_at: sql<Date>`now() + make_interval(secs => ${retryAfterSeconds})` })
-    .where('id', '=', id)
-    .execute();
 }

@@ -4,11 +4,11 @@ import type { Kysely } from 'kysely';
 import { migrationsAreCurrent } from '../../db/migrator.ts';
 import { pingDatabase } from '../../db/queries/health.ts';
 import type { Database } from '../../db/schema.ts';
-import type { LiveProvider } from '../../oidc/live-provider.ts';
 
 export interface OperationsDeps {
   readonly db: Kysely<Database>;
-  readonly oidc: LiveProvider;
+  /** False while the server is starting and has not yet reached the database to load its keys. */
+  keysLoaded(): boolean;
 }
 
 /** Liveness and readiness for load balancers and orchestrators. */
@@ -25,7 +25,7 @@ export function operationsRoutes(deps: OperationsDeps): Router {
     const checks = {
       database: await pingDatabase(deps.db),
       migrations: await migrationsAreCurrent(deps.db).catch(() => false),
-      keys: deps.oidc.keysLoaded,
+      keys: deps.keysLoaded(),
     };
     const ready = Object.values(checks).every(Boolean);
     ctx.status = ready ? 200 : 503;
