@@ -1,13 +1,16 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
-import { insertClient } from '../db/queries/clients.ts';
+import { findClient, insertClient, setClientStatus } from '../db/queries/clients.ts';
 import { findOrgUnitByCode } from '../db/queries/org-units.ts';
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import type { AdminRole, ClientMetadata, Database } from '../db/schema.ts';
-import { assertThat, invalidInput } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
 import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
+import { requirePermission, type AdminContext } from './authorization.ts';
+import { isBuiltInClient } from './built-in-clients.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
+import { auditBase } from './org-units.ts';
 
 /** Which OIDC client a person registers; each kind fixes how it authenticates and which grants it gets. */
 export const clientKinds = ['web', 'spa', 'native', 'service'] as const;
@@ -155,4 +158,26 @@ export async function registerClient(
     });
   });
   return { clientId, clientSecret, metadata };
+}
+
+/**
+ * Disables or enables an app, for the whole province (global administrators). A disabled app is
+ * unknown to the provider at once: its tokens stop working, nobody can sign in to it, and it can
+ * call nothing. Mekong ID's own consoles cannot be switched off this way.
+ */
+export async function changeClientStatus(db: Kysely<Database>, context: AdminContext, clientId: string, status: 'active' | 'disabled'): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const client = await findClient(trx, clientId);
+    assertThat(client, () => new AppError('not_found', `no app with client id ${clientId}`, 404));
+    requirePermission(context.principal, 'apps.assign', null, {
+      action: 'client.status', target: { type: 'client', id: clientId }, message: 'disabling or enabling an app concerns the whole province: it needs a global administrator',
+    });
+    assertThat(!isBuiltInClient(clientId), () => conflict('Mekong ID\'s own consoles cannot be disabled'));
+    if (client.status === status) return;
+    await setClientStatus(trx, clientId, status);
+    await recordAuditEvent(trx, {
+      ...auditBase(context), action: status === 'disabled' ? 'client.disable' : 'client.enable', target: { type: 'client', id: clientId },
+      before: { status: client.status }, after: { status },
+    });
+  });
 }

@@ -4,7 +4,7 @@ import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
 import { findUserById } from '../../src/db/queries/users.ts';
 import type { User } from '../../src/db/schema.ts';
 import { addPerson, caiBeAdminCredentials, grantDirectly, useProvinceServer } from '../support/admin-api.ts';
-import { createUser } from '../support/server.ts';
+import { createUser, registerTestClient } from '../support/server.ts';
 import { formsOf, UserAgent, type FollowResult } from '../support/user-agent.ts';
 
 const world = useProvinceServer();
@@ -347,5 +347,40 @@ describe('reports', () => {
     const refused = await agent.follow(`${world.server.issuer}/admin/reports/privileged`, 'http://never/');
     expect(refused.response.status).toBe(403);
     expect(html(refused)).toContain('needs the roles.read permission');
+  });
+});
+
+describe('apps', () => {
+  it('lets a unit admin open a restricted app to a unit of theirs with its roles, but not switch the app off', async () => {
+    const app = await registerTestClient(world.server, { name: 'Hệ thống quản lý văn bản', redirectUris: ['https://vanban.tiengiang.gov.vn/callback'] });
+    expect((await world.superAdmin('PUT', `/apps/${app.clientId}/roles`, { roles: [{ name: 'van_thu' }, { name: 'lanh_dao' }] })).status).toBe(200);
+    expect((await world.superAdmin('PUT', `/apps/${app.clientId}/access-policy`, { access_policy: 'restricted' })).status).toBe(200);
+
+    const { agent } = await openConsole();
+    const list = await agent.follow(`${world.server.issuer}/admin/clients`, 'http://never/');
+    expect(html(list)).toContain('Hệ thống quản lý văn bản');
+    const page = await agent.follow(`${world.server.issuer}/admin/clients/${app.clientId}`, 'http://never/');
+    expect(html(page)).not.toContain('/status"');
+    const assigned = await post(agent, page, `/admin/clients/${app.clientId}/assignments`, { org_unit_id: world.tree.anHuu.id, roles: 'van_thu' });
+    expect(html(assigned)).toContain('Đã phân công ứng dụng');
+    expect(html(assigned)).toContain('xã An Hữu');
+    const rows = await world.server.database.db.selectFrom('app_assignments').select(['org_unit_id', 'roles']).where('client_id', '=', app.clientId).execute();
+    expect(rows).toEqual([{ org_unit_id: world.tree.anHuu.id, roles: ['van_thu'] }]);
+
+    const csrf = formsOf(html(assigned), world.server.issuer)[0]!.fields['_csrf']!;
+    const refused = await agent.request(`${world.server.issuer}/admin/clients/${app.clientId}/status`, { form: { _csrf: csrf, status: 'disabled' } });
+    expect(refused.status).toBe(403);
+  });
+
+  it('lets a global administrator disable an app, which the provider then no longer knows', async () => {
+    const app = await registerTestClient(world.server, { name: 'Ứng dụng cũ', redirectUris: ['https://cu.tiengiang.gov.vn/callback'] });
+    const admin = await createUser(world.server, { username: 'quantritinh', password: 'quản trị toàn tỉnh 2026' });
+    await grantDirectly(world.server, { userId: admin.id }, 'super_admin', null);
+    const { agent } = await openConsole('/admin', { login: 'quantritinh', password: 'quản trị toàn tỉnh 2026' });
+    const page = await agent.follow(`${world.server.issuer}/admin/clients/${app.clientId}`, 'http://never/');
+    expect(html(page)).toContain('Các lần đăng xuất kênh sau gần đây');
+    const disabled = await post(agent, page, `/admin/clients/${app.clientId}/status`);
+    expect(html(disabled)).toContain('Đã vô hiệu hóa ứng dụng');
+    expect(await world.server.oidc.current().Client.find(app.clientId)).toBeUndefined();
   });
 });

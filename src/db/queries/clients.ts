@@ -38,3 +38,16 @@ export async function upsertBuiltInClient(db: Kysely<Database>, client: NewClien
     .onConflict((oc) => oc.column('client_id').doUpdateSet({ metadata: client.metadata, first_party: true, status: 'active', updated_at: sql<Date>`now()` }))
     .execute();
 }
+
+/** Every registered app, the built-in consoles included, for the admin console's list. */
+export async function listClients(db: Kysely<Database>): Promise<Client[]> {
+  return db.selectFrom('clients').selectAll().orderBy(sql`lower(coalesce(metadata->>'client_name', client_id))`).execute();
+}
+
+export async function findClient(db: Kysely<Database>, clientId: string): Promise<Client | undefined> {
+  return db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+}
+
+export async function setClientStatus(db: Kysely<Database>, clientId: string, status: Client['status']): Promise<void> {
+  await db.updateTable('clients').set({ status, updated_at: sql<Date>`now()` }).where('client_id', '=', clientId).execute();
+}

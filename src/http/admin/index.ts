@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 
 import { mountAuditLog } from './audit-log.ts';
+import { mountClients } from './clients.ts';
 import { mountDashboard } from './dashboard.ts';
 import { mountGroups } from './groups.ts';
 import { mountImport } from './import.ts';
@@ -24,6 +25,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountImport(router, deps, guard);
   mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);
+  mountClients(router, deps, guard);
   mountReports(router, deps, guard);
   mountAuditLog(router, deps, guard);
   return router;
