@@ -11,6 +11,7 @@ import { adminRoles, type AdminRole } from '../db/schema.ts';
 import { createSuperAdministrator } from '../domain/accounts.ts';
 import { noOrigin, verifyAuditChain } from '../domain/audit.ts';
 import { clientKinds, registerClient, type ClientKind, type ServiceRole } from '../domain/clients.ts';
+import { allowTokenExchange, listTokenExchanges, revokeTokenExchange } from '../domain/token-exchange-permissions.ts';
 import { defaultDemoPeople } from '../domain/demo-province.ts';
 import { assertDemoSeedAllowed, describeDemoSeed, seedDemoProvince } from '../domain/demo-seed.ts';
 import { createPasswordHasher } from '../domain/passwords.ts';
@@ -35,11 +36,23 @@ const usage = `usage: mekong-id <command>
   admin create --username U --password-stdin [--full-name NAME]
                                           create a super administrator
   clients create --name N --redirect-uri URI [--redirect-uri URI…] [--type web|spa|native]
-                 [--post-logout-redirect-uri URI…] [--backchannel-logout-uri URI] [--first-party] [--require-mfa] [--json]
+                 [--post-logout-redirect-uri URI…] [--backchannel-logout-uri URI] [--first-party] [--require-mfa]
+                 [--auth client_secret_basic|private_key_jwt] [--jwks-file FILE | --jwks-uri URI]
+                 [--require-par] [--high-security] [--json]
   clients create --name N --service [--role ROLE[@ORG_CODE]…] [--json]
                                           register an OIDC client; its secret is printed once.
                                           A service client's roles (super_admin, org_admin, helpdesk,
-                                          auditor, developer) are global, or over ORG_CODE's subtree
+                                          auditor, developer) are global, or over ORG_CODE's subtree.
+                                          private_key_jwt clients have no secret: they sign with the keys
+                                          they register (also used for signed request objects);
+                                          --require-par allows authorization requests only through PAR;
+                                          --high-security: PAR, PKCE, DPoP-bound short-lived tokens, code
+                                          flow only (needs --auth private_key_jwt)
+  token-exchange allow --client ID --audience URI --scope "S1 S2"
+                                          let a client exchange a person's access token for one aimed at
+                                          another app's API (RFC 8693), with these scopes at most; audited
+  token-exchange revoke --client ID --audience URI
+  token-exchange list [--client ID] [--json]
   keys list                               list signing keys and their state
   keys rotate                             add new signing keys (published now, signing after KEY_PUBLISH_AHEAD_SECONDS)
   audit verify                            check the audit log's hash chain; exit 2 names the first bad row
@@ -59,6 +72,9 @@ const commands: Record<string, Command> = {
   seed: seed,
   'admin create': createAdmin,
   'clients create': createClient,
+  'token-exchange allow': allowExchange,
+  'token-exchange revoke': revokeExchange,
+  'token-exchange list': listExchanges,
   'keys list': (config) => listKeys(config),
   'keys rotate': (config) => rotateKeys(config),
   'audit verify': (config) => verifyAudit(config),
@@ -174,6 +190,11 @@ async function createClient(config: Config, args: string[]): Promise<number> {
       service: { type: 'boolean' },
       'first-party': { type: 'boolean' },
       'require-mfa': { type: 'boolean' },
+      auth: { type: 'string' },
+      'jwks-file': { type: 'string' },
+      'jwks-uri': { type: 'string' },
+      'require-par': { type: 'boolean' },
+      'high-security': { type: 'boolean' },
       role: { type: 'string', multiple: true },
       json: { type: 'boolean' },
     },
@@ -184,6 +205,9 @@ async function createClient(config: Config, args: string[]): Promise<number> {
   if (serviceRoles.length > 0 && !values.service) throw new UsageError('--role is for service clients: add --service');
   const kind = values.service ? 'service' : (values.type ?? 'web');
   if (!(clientKinds as readonly string[]).includes(kind)) throw new UsageError(`--type must be one of ${clientKinds.join(', ')}`);
+  const authMethod = values.auth ?? 'client_secret_basic';
+  if (authMethod !== 'client_secret_basic' && authMethod !== 'private_key_jwt') throw new UsageError('--auth must be client_secret_basic or private_key_jwt');
+  const jwks = values['jwks-file'] === undefined ? undefined : readJwksFile(values['jwks-file']);
 
   const registered = await withDatabase(config, async (database) => {
     await ensureSigningKeys(database.db, config.masterKey);
@@ -199,6 +223,11 @@ async function createClient(config: Config, args: string[]): Promise<number> {
         ...(values['backchannel-logout-uri'] ? { backchannelLogoutUri: values['backchannel-logout-uri'] } : {}),
         firstParty: values['first-party'] ?? false,
         mfaRequired: values['require-mfa'] ?? false,
+        authMethod,
+        ...(jwks ? { jwks } : {}),
+        ...(values['jwks-uri'] ? { jwksUri: values['jwks-uri'] } : {}),
+        requirePar: values['require-par'] ?? false,
+        highSecurity: values['high-security'] ?? false,
       },
       { serviceRoles },
     );
@@ -213,6 +242,57 @@ async function createClient(config: Config, args: string[]): Promise<number> {
   }
   return 0;
 }
+
+/** A JWKS file as a developer exports it: public keys only (a private part is refused, not stored). */
+function readJwksFile(file: string): { keys: Record<string, unknown>[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--jwks-file ${file}: ${(error as Error).message}`);
+  }
+  const keys = (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new UsageError(`--jwks-file ${file}: expected a JWKS, {"keys": [...]}`);
+  if (keys.some((key) => typeof key !== 'object' || key === null || 'd' in key)) {
+    throw new UsageError(`--jwks-file ${file}: give the public keys only; a private key never leaves the app`);
+  }
+  return { keys: keys as Record<string, unknown>[] };
+}
+
+async function allowExchange(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { client: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string' } }, strict: true });
+  if (!values.client || !values.audience || !values.scope) throw new UsageError('token-exchange allow needs --client, --audience and --scope');
+  const permission = await withDatabase(config, (database) =>
+    allowTokenExchange(database.db, { clientId: values.client!, audience: values.audience!, scope: values.scope! }, { actor: cliActor('token-exchange allow') }),
+  );
+  console.log(`${permission.client_id} may exchange tokens for ${permission.audience} (scope: ${permission.scope})`);
+  return 0;
+}
+
+async function revokeExchange(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { client: { type: 'string' }, audience: { type: 'string' } }, strict: true });
+  if (!values.client || !values.audience) throw new UsageError('token-exchange revoke needs --client and --audience');
+  await withDatabase(config, (database) =>
+    revokeTokenExchange(database.db, { clientId: values.client!, audience: values.audience! }, { actor: cliActor('token-exchange revoke') }),
+  );
+  console.log(`${values.client} may no longer exchange tokens for ${values.audience}`);
+  return 0;
+}
+
+async function listExchanges(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { client: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const permissions = await withDatabase(config, (database) => listTokenExchanges(database.db, values.client));
+  if (values.json) {
+    console.log(JSON.stringify(permissions.map(({ client_id, audience, scope }) => ({ client_id, audience, scope })), null, 2));
+  } else {
+    for (const permission of permissions) console.log(`${permission.client_id}  ${permission.audience}  ${permission.scope}`);
+    if (permissions.length === 0) console.log('no client may exchange tokens');
+  }
+  return 0;
+}
+
+/** Who made a change from the command line, for the audit log. */
+const cliActor = (command: string) => ({ type: 'system' as const, id: null, name: `mekong-id ${command} (${os.userInfo().username})` });
 
 async function importUsersFromFile(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -233,7 +313,7 @@ async function importUsersFromFile(config: Config, args: string[]): Promise<numb
   const report = await withDatabase(config, (database) =>
     importUsers({ db: database.db, masterKey: config.masterKey }, csv, {
       dryRun,
-      actor: { type: 'system', id: null, name: `mekong-id users import (${os.userInfo().username})` },
+      actor: cliActor('users import'),
       origin: noOrigin,
       fileName: path.basename(file),
       allowedSubtrees: null,

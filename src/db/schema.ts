@@ -273,6 +273,17 @@ export interface AppAssignmentsTable {
   created_at: CreatedAt;
 }
 
+/** A client may exchange a person's access token for one aimed at `audience`, with at most `scope` (RFC 8693). */
+export interface TokenExchangePermissionsTable {
+  client_id: string;
+  audience: string;
+  /** Space-separated scopes. */
+  scope: string;
+  /** Who allowed it: "user:<id>", "client:<id>" or "system". */
+  granted_by: string | null;
+  created_at: CreatedAt;
+}
+
 export interface OidcPayloadsTable {
   model: string;
   id: string;
@@ -335,6 +346,7 @@ export interface Database {
   clients: ClientsTable;
   app_roles: AppRolesTable;
   app_assignments: AppAssignmentsTable;
+  token_exchange_permissions: TokenExchangePermissionsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
 }
@@ -353,5 +365,6 @@ export type NewAuditEvent = Insertable<AuditEventsTable>;
 export type Client = Selectable<ClientsTable>;
 export type AppAssignment = Selectable<AppAssignmentsTable>;
 export type NewClient = Insertable<ClientsTable>;
+export type TokenExchangePermission = Selectable<TokenExchangePermissionsTable>;
 export type SigningKey = Selectable<SigningKeysTable>;
 export type NewSigningKey = Insertable<SigningKeysTable>;

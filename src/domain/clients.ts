@@ -57,6 +57,18 @@ const registrationSchema = z
     firstParty: z.boolean().default(false),
     /** Every sign-in to this app needs a second factor (the hospital system, say). */
     mfaRequired: z.boolean().default(false),
+    /**
+     * How a confidential client proves itself at the token endpoint: its secret (client_secret_basic),
+     * or a JWT signed with one of its registered keys (private_key_jwt, RFC 7523), which needs no secret.
+     */
+    authMethod: z.enum(['client_secret_basic', 'private_key_jwt']).default('client_secret_basic'),
+    /** The client's public keys, for private_key_jwt and signed request objects (RFC 9101): by value or by URL. */
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+    jwksUri: z.string().optional(),
+    /** Authorization requests only through PAR (RFC 9126). */
+    requirePar: z.boolean().default(false),
+    /** The high-security profile (oidc/high-security.ts): PAR, PKCE, DPoP, private_key_jwt, short tokens. */
+    highSecurity: z.boolean().default(false),
   })
   .superRefine((input, ctx) => {
     input.redirectUris.forEach((uri, index) => checkRedirectUri(uri, input.kind, ctx, ['redirectUris', index]));
@@ -68,6 +80,17 @@ const registrationSchema = z
     }
     if (input.kind !== 'service' && input.redirectUris.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'at least one redirect URI is required' });
+    }
+    if (input.jwksUri !== undefined) checkRedirectUri(input.jwksUri, 'web', ctx, ['jwksUri']);
+    if (input.jwks && input.jwksUri !== undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'register keys by value or by URL, not both' });
+    if (input.authMethod === 'private_key_jwt' && !input.jwks && input.jwksUri === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'private_key_jwt needs the client\'s public keys (a JWKS or its URL)' });
+    }
+    if (input.authMethod === 'private_key_jwt' && (input.kind === 'spa' || input.kind === 'native')) {
+      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'a public client (spa, native) has no way to authenticate; only web and service clients use private_key_jwt' });
+    }
+    if (input.highSecurity && (input.kind !== 'web' || input.authMethod !== 'private_key_jwt')) {
+      ctx.addIssue({ code: 'custom', path: ['highSecurity'], message: 'the high-security profile is for web clients authenticating with private_key_jwt' });
     }
   });
 
@@ -81,7 +104,7 @@ export interface ServiceRole {
 
 export interface RegisteredClient {
   readonly clientId: string;
-  /** Shown once; only its hash is stored. Null for public clients. */
+  /** Shown once; only its hash is stored. Null for public clients and those authenticating with private_key_jwt. */
   readonly clientSecret: string | null;
   readonly metadata: ClientMetadata;
 }
@@ -104,7 +127,7 @@ export async function registerClient(
   const input = parsed.data;
   const clientId = generateClientId();
   const isPublic = input.kind === 'spa' || input.kind === 'native';
-  const clientSecret = isPublic ? null : generateClientSecret();
+  const clientSecret = isPublic || input.authMethod === 'private_key_jwt' ? null : generateClientSecret();
 
   const metadata: ClientMetadata = {
     client_id: clientId,
@@ -118,7 +141,11 @@ export async function registerClient(
           post_logout_redirect_uris: input.postLogoutRedirectUris,
         }),
     application_type: input.kind === 'native' ? 'native' : 'web',
-    token_endpoint_auth_method: isPublic ? 'none' : 'client_secret_basic',
+    token_endpoint_auth_method: isPublic ? 'none' : input.authMethod,
+    ...(input.jwks ? { jwks: input.jwks } : {}),
+    ...(input.jwksUri !== undefined ? { jwks_uri: input.jwksUri } : {}),
+    ...(input.requirePar ? { require_pushed_authorization_requests: true } : {}),
+    ...(input.highSecurity ? { high_security: true } : {}),
     ...(input.backchannelLogoutUri
       ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true }
       : {}),
@@ -154,7 +181,10 @@ export async function registerClient(
     }
     await recordAuditEvent(trx, {
       actor: options.actor ?? systemActor, origin: options.origin ?? noOrigin, action: 'client.register', target: { type: 'client', id: clientId },
-      after: { client_name: input.name, kind: input.kind, first_party: input.firstParty, mfa_required: input.mfaRequired, redirect_uris: input.redirectUris, roles },
+      after: {
+        client_name: input.name, kind: input.kind, first_party: input.firstParty, mfa_required: input.mfaRequired, redirect_uris: input.redirectUris, roles,
+        token_endpoint_auth_method: metadata.token_endpoint_auth_method, require_pushed_authorization_requests: input.requirePar || input.highSecurity, high_security: input.highSecurity,
+      },
     });
   });
   return { clientId, clientSecret, metadata };

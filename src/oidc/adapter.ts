@@ -2,16 +2,18 @@ import type { Kysely } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import { findNulCharacter } from '../db/nul-characters.ts';
-import { findActiveClient } from '../db/queries/clients.ts';
+import { findActiveClientForProvider } from '../db/queries/clients.ts';
 import {
   consumePayload,
   destroyPayload,
   destroyPayloadsOfGrant,
   findPayload,
+  insertPayloadIfAbsent,
   upsertPayload,
   type StoredPayload,
 } from '../db/queries/oidc-payloads.ts';
 import type { Database } from '../db/schema.ts';
+import { tokenExchangeGrantType } from './token-exchange.ts';
 
 export type AdapterConstructor = new (model: string) => Adapter;
 
@@ -42,6 +44,16 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
       if (findNulCharacter(payload, 'payload') !== null) {
         throw new errors.InvalidRequest('request parameters cannot contain the NUL character (U+0000)');
       }
+      const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+      // The jti of a client assertion or a DPoP proof, seen once. oidc-provider looks the id up and
+      // then saves it, two steps that concurrent requests replaying one JWT could both pass: the
+      // insert decides, and the loser is refused like the replay it is.
+      if (this.model === 'ReplayDetection') {
+        if (!(await insertPayloadIfAbsent(db, { model: this.model, id, payload, expiresAt }))) {
+          throw new errors.InvalidRequest('this JWT was already used: its jti was seen before');
+        }
+        return;
+      }
       await upsertPayload(db, {
         model: this.model,
         id,
@@ -50,7 +62,7 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
         userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
         accountId: payload.accountId ?? null,
-        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+        expiresAt,
       });
     }
 
@@ -108,13 +120,16 @@ function toAdapterPayload(stored: StoredPayload | undefined): AdapterPayload | u
  * The stored secret is a SHA-256 hash; oidc-provider compares it through the override in
  * provider.ts. `first_party` (for the consent step), `admin_api_access` (for the API resource)
  * `mfa_required` (for the second-factor policy) and `access_restricted` (for app access) ride
- * along as extra client metadata.
+ * along as extra client metadata. A client the token exchange allow-list names may use that grant:
+ * the list is the one place that says so.
  */
 async function findClientMetadata(db: Kysely<Database>, clientId: string): Promise<AdapterPayload | undefined> {
-  const client = await findActiveClient(db, clientId);
+  const client = await findActiveClientForProvider(db, clientId);
   if (!client) return undefined;
+  const grantTypes = Array.isArray(client.metadata['grant_types']) ? (client.metadata['grant_types'] as string[]) : undefined;
   return {
     ...client.metadata,
+    ...(client.may_exchange_tokens && grantTypes ? { grant_types: [...grantTypes, tokenExchangeGrantType] } : {}),
     ...(client.client_secret_hash ? { client_secret: client.client_secret_hash } : {}),
     first_party: client.first_party,
     admin_api_access: client.admin_api_access,

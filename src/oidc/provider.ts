@@ -11,9 +11,12 @@ import type { Metrics } from '../metrics.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
 import { installAuditTrail } from './audit-trail.ts';
+import { deviceFlowPages } from './device-flow.ts';
+import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHighSecurityRequestObject, highSecurity, isHighSecurity } from './high-security.ts';
 import { createOutboundFetch } from './outbound.ts';
 import { promptPolicy } from './prompt-policy.ts';
 import { authenticationLevels } from '../domain/second-factors.ts';
+import { exchangedTokenClaims, installTokenExchange } from './token-exchange.ts';
 
 /**
  * How long each artifact lives, in seconds. Access tokens are short because they cannot be recalled
@@ -30,7 +33,17 @@ export const lifetimes = {
   /** The longest a sign-in session may be configured to live (SESSION_MAX_SECONDS): a working day. */
   session: 12 * 60 * 60,
   grant: 14 * 24 * 60 * 60,
+  /** A pushed request is spent at once by a browser redirect; FAPI 2.0 asks for under ten minutes. */
+  pushedAuthorizationRequest: 60,
+  /** Long enough to walk to a screen, sign in on a phone and type eight letters. */
+  deviceCode: 10 * 60,
 } as const;
+
+/**
+ * Asymmetric algorithms only, for what clients sign (private_key_jwt assertions, request objects):
+ * the stored client secret is a hash, so nothing may use it as an HMAC key.
+ */
+const clientSigningAlgorithms = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 
 /**
  * A retired signing key is still published this long after its successor took over. ID tokens come
@@ -48,7 +61,22 @@ export interface ProviderPages {
   logout(ctx: KoaContextWithOIDC, providerForm: string): void;
   loggedOut(ctx: KoaContextWithOIDC): void;
   error(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string | undefined }): void;
+  /** The device flow's page where a person types the code a shared screen shows. */
+  deviceCodeInput(ctx: KoaContextWithOIDC, form: DeviceCodeForm, problem: DeviceCodeProblem | null): void;
+  /** Which app the code belongs to, before the person signs in to it. */
+  deviceCodeConfirm(ctx: KoaContextWithOIDC, form: DeviceCodeForm & { readonly userCode: string }, clientName: string): void;
+  deviceDone(ctx: KoaContextWithOIDC, clientName: string): void;
 }
+
+export interface DeviceCodeForm {
+  readonly action: string;
+  /** oidc-provider's own CSRF token for the device pages. */
+  readonly xsrf: string;
+  readonly userCode: string | null;
+}
+
+/** Why the code page is shown again. */
+export type DeviceCodeProblem = 'missing' | 'not_found' | 'expired' | 'used' | 'aborted' | 'failed';
 
 export interface ProviderDeps {
   readonly config: Config;
@@ -81,21 +109,30 @@ export function createProvider(deps: ProviderDeps): Provider {
     // How strongly the person signed in, in every ID token; an app asks for more with acr_values.
     acrValues: [authenticationLevels.password, authenticationLevels.mfa],
     extraClientMetadata: {
-      properties: ['first_party', 'admin_api_access', 'mfa_required', 'access_restricted'],
-      validator(_ctx, key, value) {
+      properties: ['first_party', 'admin_api_access', 'mfa_required', 'access_restricted', 'high_security'],
+      validator(_ctx, key, value, metadata) {
         if (value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
         }
+        if (key === 'high_security' && value === true) applyHighSecurityProfile(metadata);
       },
     },
-    // Only methods that never use the client secret as a key: the stored value is a hash.
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // Only methods that never use the client secret as a key (no client_secret_jwt): the stored value is a hash.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    assertJwtClientAuthClaimsAndHeader: assertHighSecurityClientAssertion,
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256', 'ES256'],
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
+      clientAuthSigningAlgValues: [...clientSigningAlgorithms],
+      requestObjectSigningAlgValues: [...clientSigningAlgorithms],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA'],
     },
+    // PKCE (S256, the only method oidc-provider offers) for public clients, which have nothing else
+    // to bind a code to, and for high-security ones; confidential clients may add it.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || isHighSecurity(client) },
+    extraTokenClaims: exchangedTokenClaims,
     // Code flow only: implicit and hybrid responses put tokens in URLs and browser history.
     responseTypes: ['code'],
     fetch: createOutboundFetch(config.outboundAllowedNetworks) as unknown as Configuration['fetch'],
@@ -108,6 +145,15 @@ export function createProvider(deps: ProviderDeps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 9126, for every client; a client's require_pushed_authorization_requests makes it its only way in.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      // RFC 9449: a token request with a DPoP proof gets tokens bound to its key (cnf.jkt); a client's
+      // dpop_bound_access_tokens makes the proof required. No server nonces: they need a secret shared by every node.
+      dPoP: { enabled: true, allowReplay: false },
+      // RFC 9101, signed request objects by value, verified with the keys the client registered.
+      requestObjects: { enabled: true, requireSignedRequestObject: false, assertJwtClaimsAndHeader: (_ctx, claims, header, client) => assertHighSecurityRequestObject(claims, header, client) },
+      // RFC 8628 for shared screens: user codes of eight letters without vowels or look-alikes (base-20).
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...deviceFlowPages(pages) },
       introspection: {
         enabled: true,
         // A client may introspect only its own tokens. Resource servers that introspect tokens issued
@@ -150,7 +196,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     ttl: {
-      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.accessToken,
+      AccessToken: (_ctx, token, client) =>
+        Math.min(token.resourceServer?.accessTokenTTL ?? lifetimes.accessToken, isHighSecurity(client) ? highSecurity.accessTokenSeconds : Infinity),
       AuthorizationCode: lifetimes.authorizationCode,
       ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? lifetimes.clientCredentials,
       IdToken: lifetimes.idToken,
@@ -163,6 +210,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         return Math.max(1, Math.min(config.session.idleSeconds, remaining));
       },
       Grant: lifetimes.grant,
+      PushedAuthorizationRequest: lifetimes.pushedAuthorizationRequest,
+      DeviceCode: lifetimes.deviceCode,
     },
     renderError: (ctx, out) => pages.error(ctx, out),
   };
@@ -173,6 +222,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.maxIpsCount = 1;
   installHashedClientSecrets(provider);
   installQueuedBackchannelLogout(provider, deps.db);
+  installTokenExchange(provider, { db: deps.db, logger, findAccount: configuration.findAccount! });
   installAuditTrail(provider, deps.db, logger);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {

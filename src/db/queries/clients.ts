@@ -11,6 +11,23 @@ export async function findActiveClient(db: Kysely<Database>, clientId: string): 
     .executeTakeFirst();
 }
 
+/**
+ * A client as the OIDC provider loads it: the row, and whether the token exchange allow-list names
+ * it at all (then its grant types include token exchange; the list itself decides each audience).
+ */
+export async function findActiveClientForProvider(db: Kysely<Database>, clientId: string): Promise<(Client & { may_exchange_tokens: boolean }) | undefined> {
+  return db
+    .selectFrom('clients')
+    .selectAll('clients')
+    .select((eb) =>
+      eb.exists(eb.selectFrom('token_exchange_permissions').select(sql.lit(1).as('one')).whereRef('token_exchange_permissions.client_id', '=', 'clients.client_id'))
+        .$castTo<boolean>().as('may_exchange_tokens'),
+    )
+    .where('client_id', '=', clientId)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+}
+
 export async function insertClient(db: Kysely<Database>, client: NewClient): Promise<void> {
   await db.insertInto('clients').values(client).execute();
 }

@@ -47,6 +47,24 @@ export async function upsertPayload(db: Kysely<Database>, row: PayloadRow): Prom
     .execute();
 }
 
+/**
+ * Stores a payload only when none with its id is stored yet (an expired one counts as absent, and
+ * is replaced): true when this call stored it. Concurrent callers with the same id race on the
+ * primary key, so exactly one of them wins. What single-use ids (a JWT's jti) are checked with.
+ */
+export async function insertPayloadIfAbsent(db: Kysely<Database>, row: Pick<PayloadRow, 'model' | 'id' | 'payload' | 'expiresAt'>): Promise<boolean> {
+  const stored = await db
+    .insertInto('oidc_payloads')
+    .values({ model: row.model, id: row.id, payload: row.payload, grant_id: null, user_code: null, uid: null, expires_at: row.expiresAt, consumed_at: null, account_id: null })
+    .onConflict((oc) =>
+      oc.columns(['model', 'id']).doUpdateSet((eb) => ({ payload: eb.ref('excluded.payload'), expires_at: eb.ref('excluded.expires_at') }))
+        .where('oidc_payloads.expires_at', '<=', sql<Date>`now()`),
+    )
+    .returning('id')
+    .executeTakeFirst();
+  return stored !== undefined;
+}
+
 type PayloadKey = { model: string } & ({ id: string } | { uid: string } | { userCode: string });
 
 /** Finds a live (unexpired) payload; expired rows are invisible even before the sweep removes them. */

@@ -7,6 +7,7 @@ import { scopedAssignmentsOf } from '../../db/queries/role-assignments.ts';
 import { findUserById } from '../../db/queries/users.ts';
 import type { Database } from '../../db/schema.ts';
 import { originOf } from '../../domain/audit.ts';
+import { DpopProofError, dpopSigningAlgorithms, verifyDpopProof } from '../../domain/dpop-proofs.ts';
 import type { AdminContext } from '../../domain/authorization.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
@@ -19,6 +20,7 @@ export interface ApiAuthenticationDeps {
 }
 
 const unauthorized = (message: string) => new AppError('unauthorized', message, 401);
+const challenge = `Bearer realm="mekong-id", DPoP realm="mekong-id", algs="${dpopSigningAlgorithms.join(' ')}"`;
 
 /**
  * Who is calling the admin API: the bearer token must be a JWT access token that Mekong ID issued
@@ -26,18 +28,23 @@ const unauthorized = (message: string) => new AppError('unauthorized', message, 
  * is an active person, or, for client_credentials, the service client itself; either way the client
  * must still be active and allowed to call the API. Their roles are read fresh on every request,
  * so a revoked role or a disabled person stops working at once, whatever the token's lifetime.
+ *
+ * A token bound to a key (DPoP, RFC 9449: its cnf.jkt) comes as `Authorization: DPoP <token>` with
+ * a proof made for this request by that key (domain/dpop-proofs.ts); as a bearer token, or with
+ * no proof, a stale one, another key's or a replayed one, it is refused.
  */
 export function createApiAuthentication(deps: ApiAuthenticationDeps) {
   const audience = apiResourceIndicator(deps.issuer);
   return async function authenticate(ctx: Context): Promise<AdminContext> {
-    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
     if (!match) {
-      ctx.set('WWW-Authenticate', 'Bearer realm="mekong-id"');
-      throw unauthorized('send an access token for this API in the Authorization header: "Bearer <token>"');
+      ctx.set('WWW-Authenticate', challenge);
+      throw unauthorized('send an access token for this API in the Authorization header: "Bearer <token>", or "DPoP <token>" with its proof');
     }
+    const [, scheme, token] = match as unknown as [string, 'Bearer' | 'DPoP', string];
     let claims;
     try {
-      ({ payload: claims } = await jwtVerify(match[1]!, deps.oidc.verificationKeys, {
+      ({ payload: claims } = await jwtVerify(token, deps.oidc.verificationKeys, {
         issuer: deps.issuer,
         audience,
         typ: 'at+jwt',
@@ -48,6 +55,7 @@ export function createApiAuthentication(deps: ApiAuthenticationDeps) {
       ctx.set('WWW-Authenticate', 'Bearer realm="mekong-id", error="invalid_token"');
       throw unauthorized(error instanceof joseErrors.JWTExpired ? 'the access token has expired' : 'the access token is not valid for this API');
     }
+    await checkSenderConstraint(deps, ctx, { scheme, token, cnf: claims['cnf'] });
     const scopes = typeof claims['scope'] === 'string' ? claims['scope'].split(' ') : [];
     const clientId = claims['client_id'];
     assertThat(scopes.includes(apiScope) && typeof clientId === 'string' && typeof claims.sub === 'string', () => unauthorized('the access token does not carry the api scope'));
@@ -65,4 +73,31 @@ export function createApiAuthentication(deps: ApiAuthenticationDeps) {
     const holder = { userId: user.id };
     return { principal: { actor: { type: 'user', id: user.id, name: user.username }, holder, assignments: await scopedAssignmentsOf(deps.db, holder) }, origin };
   };
+}
+
+/** A DPoP-bound token needs the DPoP scheme and a valid proof; an unbound one is a bearer token. */
+async function checkSenderConstraint(
+  deps: ApiAuthenticationDeps,
+  ctx: Context,
+  { scheme, token, cnf }: { scheme: 'Bearer' | 'DPoP'; token: string; cnf: unknown },
+): Promise<void> {
+  const jkt = typeof cnf === 'object' && cnf !== null && typeof (cnf as { jkt?: unknown }).jkt === 'string' ? (cnf as { jkt: string }).jkt : null;
+  const refuse = (error: 'invalid_token' | 'invalid_dpop_proof', message: string) => {
+    ctx.set('WWW-Authenticate', `DPoP realm="mekong-id", error="${error}", algs="${dpopSigningAlgorithms.join(' ')}"`);
+    return unauthorized(message);
+  };
+  if (jkt === null) {
+    assertThat(scheme === 'Bearer', () => refuse('invalid_token', 'this access token is not bound to a key: send it as "Bearer <token>"'));
+    return;
+  }
+  assertThat(scheme === 'DPoP', () => refuse('invalid_token', 'this access token is bound to a key (DPoP): send it as "DPoP <token>" with a DPoP proof'));
+  const proof = ctx.get('dpop');
+  assertThat(proof && !proof.includes(','), () => refuse('invalid_dpop_proof', 'send one DPoP proof, made for this request, in the DPoP header'));
+  try {
+    // The URL as clients name it: the issuer's, whatever address the request reached this node by.
+    await verifyDpopProof(deps.db, { proof, method: ctx.method, url: `${deps.issuer}${ctx.path}`, accessToken: token, jkt });
+  } catch (error) {
+    if (error instanceof DpopProofError) throw refuse('invalid_dpop_proof', error.message);
+    throw error;
+  }
 }
