@@ -8,7 +8,7 @@ import type { AdminRole, OrgUnit, OrgUnitKind, User, UserStatus } from '../../sr
 import { authorizationRequest, discoverRelyingParty } from './relying-party.ts';
 import type { TestServer } from './server.ts';
 import { createUser, registerTestClient, startTestServer } from './server.ts';
-import { formsOf, UserAgent } from './user-agent.ts';
+import { signInAt, UserAgent } from './user-agent.ts';
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
@@ -189,13 +189,7 @@ export async function signInThroughPages(
   const agent = new UserAgent();
   const state = oidc.randomState();
   const { url, verifier } = await authorizationRequest(relyingParty, redirectUri, { state, ...params });
-  let step = await agent.follow(url.href, redirectUri);
-  for (let pages = 0; step.kind === 'page' && step.response.ok && pages < 3; pages += 1) {
-    const [form] = formsOf(step.html, step.url);
-    if (!form) throw new Error(`no form on ${step.url} (HTTP ${step.response.status})`);
-    const fields = form.action.endsWith('/login') ? { ...form.fields, ...credentials } : form.fields;
-    step = await agent.follow(form.action, redirectUri, { form: fields });
-  }
+  const step = await signInAt(agent, url.href, redirectUri, credentials);
   if (step.kind !== 'redirect') throw new Error(`the sign-in stopped on ${step.url} (HTTP ${step.response.status})`);
   return { callback: new URL(step.url), verifier, state, agent };
 }

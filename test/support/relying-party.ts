@@ -1,3 +1,4 @@
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
 
 /**
@@ -6,10 +7,26 @@ import * as oidc from 'openid-client';
  * it stands out, and this is the one place it is used.
  */
 export function discoverRelyingParty(issuer: string, clientId: string, clientSecret?: string | null): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(issuer), clientId, clientSecret ?? undefined, clientSecret ? undefined : oidc.None(), {
+  return discover(issuer, clientId, clientSecret ?? undefined, clientSecret ? undefined : oidc.None());
+}
+
+/** A relying party that authenticates with private_key_jwt, signing with `privateKey`. */
+export function discoverKeyedRelyingParty(issuer: string, clientId: string, privateKey: oidc.CryptoKey): Promise<oidc.Configuration> {
+  return discover(issuer, clientId, undefined, oidc.PrivateKeyJwt(privateKey));
+}
+
+function discover(issuer: string, clientId: string, clientSecret: string | undefined, clientAuth: oidc.ClientAuth | undefined): Promise<oidc.Configuration> {
+  return oidc.discovery(new URL(issuer), clientId, clientSecret, clientAuth, {
     // eslint-disable-next-line @typescript-eslint/no-deprecated
     execute: [oidc.allowInsecureRequests],
   });
+}
+
+/** A client's key pair (ES256 unless told), with its public half as a JWKS to register. */
+export async function clientKeys(alg: 'ES256' | 'PS256' | 'RS256' = 'ES256'): Promise<{ privateKey: oidc.CryptoKey; jwks: { keys: Record<string, unknown>[] } }> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  return { privateKey, jwks: { keys: [{ ...jwk, alg, use: 'sig', kid: await calculateJwkThumbprint(jwk) }] } };
 }
 
 export interface AuthorizationRequest {

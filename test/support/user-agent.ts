@@ -72,3 +72,19 @@ export function formsOf(html: string, baseUrl: string): HtmlForm[] {
 function decodeEntities(value: string): string {
   return value.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
 }
+
+/**
+ * Follows an authorization URL through the real pages as a person would: the login form with these
+ * credentials, then whatever single-button steps follow (consent), until the provider redirects to
+ * `stopAt` or a page with no form answers.
+ */
+export async function signInAt(agent: UserAgent, url: string, stopAt: string, credentials: { login: string; password: string }): Promise<FollowResult> {
+  let step = await agent.follow(url, stopAt);
+  for (let pages = 0; step.kind === 'page' && step.response.ok && pages < 3; pages += 1) {
+    const [form] = formsOf(step.html, step.url);
+    if (!form) break;
+    const fields = form.action.endsWith('/login') ? { ...form.fields, ...credentials } : form.fields;
+    step = await agent.follow(form.action, stopAt, { form: fields });
+  }
+  return step;
+}
