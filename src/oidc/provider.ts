@@ -151,7 +151,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       // dpop_bound_access_tokens makes the proof required. No server nonces: they need a secret shared by every node.
       dPoP: { enabled: true, allowReplay: false },
       // RFC 9101, signed request objects by value, verified with the keys the client registered.
-      requestObjects: { enabled: true, requireSignedRequestObject: false, assertJwtClaimsAndHeader: (_ctx, claims, header, client) => assertHighSecurityRequestObject(claims, header, client) },
+      requestObjects: { enabled: true, requireSignedRequestObject: false, assertJwtClaimsAndHeader: assertHighSecurityRequestObject },
       // RFC 8628 for shared screens: user codes of eight letters without vowels or look-alikes (base-20).
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...deviceFlowPages(pages) },
       introspection: {
