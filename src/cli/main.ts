@@ -40,9 +40,12 @@ const usage = `usage: mekong-id <command>
                  [--auth client_secret_basic|private_key_jwt] [--jwks-file FILE | --jwks-uri URI]
                  [--require-par] [--high-security] [--json]
   clients create --name N --service [--role ROLE[@ORG_CODE]…] [--json]
+  clients create --name N --type device [--json]
                                           register an OIDC client; its secret is printed once.
                                           A service client's roles (super_admin, org_admin, helpdesk,
                                           auditor, developer) are global, or over ORG_CODE's subtree.
+                                          A device (a shared screen, a kiosk) has no secret: people sign
+                                          it in at /device with the code it shows (RFC 8628).
                                           private_key_jwt clients have no secret: they sign with the keys
                                           they register (also used for signed request objects);
                                           --require-par allows authorization requests only through PAR;

@@ -12,8 +12,16 @@ import { isBuiltInClient } from './built-in-clients.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
 import { auditBase } from './org-units.ts';
 
-/** Which OIDC client a person registers; each kind fixes how it authenticates and which grants it gets. */
-export const clientKinds = ['web', 'spa', 'native', 'service'] as const;
+/**
+ * Which OIDC client a person registers; each kind fixes how it authenticates and which grants it gets.
+ * A `device` is a shared screen or kiosk (RFC 8628): it keeps no secret and has no browser of its own,
+ * so people sign it in from their phones with the code it shows.
+ */
+export const clientKinds = ['web', 'spa', 'native', 'service', 'device'] as const;
+
+/** Kinds without redirect URIs: they never send a browser to /auth. */
+const redirectless: readonly ClientKind[] = ['service', 'device'];
+const deviceCodeGrant = 'urn:ietf:params:oauth:grant-type:device_code';
 export type ClientKind = (typeof clientKinds)[number];
 
 const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -75,10 +83,10 @@ const registrationSchema = z
     input.postLogoutRedirectUris.forEach((uri, index) => checkRedirectUri(uri, input.kind, ctx, ['postLogoutRedirectUris', index]));
     // The back channel is a server-to-server call: never a native app's scheme.
     if (input.backchannelLogoutUri !== undefined) checkRedirectUri(input.backchannelLogoutUri, 'web', ctx, ['backchannelLogoutUri']);
-    if (input.kind === 'service' && input.redirectUris.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'a service client has no redirect URIs' });
+    if (redirectless.includes(input.kind) && input.redirectUris.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: `a ${input.kind} client has no redirect URIs` });
     }
-    if (input.kind !== 'service' && input.redirectUris.length === 0) {
+    if (!redirectless.includes(input.kind) && input.redirectUris.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'at least one redirect URI is required' });
     }
     if (input.jwksUri !== undefined) checkRedirectUri(input.jwksUri, 'web', ctx, ['jwksUri']);
@@ -86,8 +94,8 @@ const registrationSchema = z
     if (input.authMethod === 'private_key_jwt' && !input.jwks && input.jwksUri === undefined) {
       ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'private_key_jwt needs the client\'s public keys (a JWKS or its URL)' });
     }
-    if (input.authMethod === 'private_key_jwt' && (input.kind === 'spa' || input.kind === 'native')) {
-      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'a public client (spa, native) has no way to authenticate; only web and service clients use private_key_jwt' });
+    if (input.authMethod === 'private_key_jwt' && !(input.kind === 'web' || input.kind === 'service')) {
+      ctx.addIssue({ code: 'custom', path: ['authMethod'], message: 'a public client (spa, native, device) has no way to authenticate; only web and service clients use private_key_jwt' });
     }
     if (input.highSecurity && (input.kind !== 'web' || input.authMethod !== 'private_key_jwt')) {
       ctx.addIssue({ code: 'custom', path: ['highSecurity'], message: 'the high-security profile is for web clients authenticating with private_key_jwt' });
@@ -126,7 +134,7 @@ export async function registerClient(
   }
   const input = parsed.data;
   const clientId = generateClientId();
-  const isPublic = input.kind === 'spa' || input.kind === 'native';
+  const isPublic = input.kind === 'spa' || input.kind === 'native' || input.kind === 'device';
   const clientSecret = isPublic || input.authMethod === 'private_key_jwt' ? null : generateClientSecret();
 
   const metadata: ClientMetadata = {
@@ -134,13 +142,15 @@ export async function registerClient(
     client_name: input.name,
     ...(input.kind === 'service'
       ? { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }
+      : input.kind === 'device'
+      ? { grant_types: [deviceCodeGrant, 'refresh_token'], response_types: [], redirect_uris: [] }
       : {
           grant_types: ['authorization_code', 'refresh_token'],
           response_types: ['code'],
           redirect_uris: input.redirectUris,
           post_logout_redirect_uris: input.postLogoutRedirectUris,
         }),
-    application_type: input.kind === 'native' ? 'native' : 'web',
+    application_type: input.kind === 'native' || input.kind === 'device' ? 'native' : 'web',
     token_endpoint_auth_method: isPublic ? 'none' : input.authMethod,
     ...(input.jwks ? { jwks: input.jwks } : {}),
     ...(input.jwksUri !== undefined ? { jwks_uri: input.jwksUri } : {}),

@@ -25,6 +25,13 @@ export type AdapterConstructor = new (model: string) => Adapter;
 const mayBeStored = (id: string) => !id.includes('\u0000');
 
 /**
+ * A device code that ran out is found until the sweep removes it, so that oidc-provider can say so:
+ * the device is told expired_token (RFC 8628 §3.5) and the person "this code has expired", not
+ * "unknown code". oidc-provider checks every artifact's expiry itself, so nothing expired is honoured.
+ */
+const expiredStaysVisible = new Set(['DeviceCode']);
+
+/**
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
  * exception: they are read from the clients table, which the CLI, the admin API and the developer
  * portal write, and a disabled client reads as absent.
@@ -69,7 +76,7 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!mayBeStored(id)) return undefined;
       if (this.model === 'Client') return findClientMetadata(db, id);
-      return toAdapterPayload(await findPayload(db, { model: this.model, id }));
+      return toAdapterPayload(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) }));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -79,7 +86,7 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       if (!mayBeStored(userCode)) return undefined;
-      return toAdapterPayload(await findPayload(db, { model: this.model, userCode }));
+      return toAdapterPayload(await findPayload(db, { model: this.model, userCode }, { includeExpired: expiredStaysVisible.has(this.model) }));
     }
 
     /**

@@ -79,7 +79,12 @@ function decodeEntities(value: string): string {
  * `stopAt` or a page with no form answers.
  */
 export async function signInAt(agent: UserAgent, url: string, stopAt: string, credentials: { login: string; password: string }): Promise<FollowResult> {
-  let step = await agent.follow(url, stopAt);
+  return continueSignIn(agent, await agent.follow(url, stopAt), stopAt, credentials);
+}
+
+/** The same, from a page already reached (a device code confirmed, say). */
+export async function continueSignIn(agent: UserAgent, from: FollowResult, stopAt: string, credentials: { login: string; password: string }): Promise<FollowResult> {
+  let step = from;
   for (let pages = 0; step.kind === 'page' && step.response.ok && pages < 3; pages += 1) {
     const [form] = formsOf(step.html, step.url);
     if (!form) break;

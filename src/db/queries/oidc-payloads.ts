@@ -67,13 +67,16 @@ export async function insertPayloadIfAbsent(db: Kysely<Database>, row: Pick<Payl
 
 type PayloadKey = { model: string } & ({ id: string } | { uid: string } | { userCode: string });
 
-/** Finds a live (unexpired) payload; expired rows are invisible even before the sweep removes them. */
-export async function findPayload(db: Kysely<Database>, key: PayloadKey): Promise<StoredPayload | undefined> {
+/**
+ * Finds a live (unexpired) payload; expired rows are invisible even before the sweep removes them,
+ * unless the caller asks for them (`includeExpired`) to tell "expired" from "unknown" itself.
+ */
+export async function findPayload(db: Kysely<Database>, key: PayloadKey, options: { includeExpired?: boolean } = {}): Promise<StoredPayload | undefined> {
   let query = db
     .selectFrom('oidc_payloads')
     .select(['payload', 'consumed_at'])
-    .where('model', '=', key.model)
-    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]));
+    .where('model', '=', key.model);
+  if (!options.includeExpired) query = query.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]));
   if ('id' in key) query = query.where('id', '=', key.id);
   else if ('uid' in key) query = query.where('uid', '=', key.uid);
   else query = query.where('user_code', '=', key.userCode);
