@@ -473,3 +473,81 @@ describe('mekong-id audit verify', { timeout: 60_000 }, () => {
     expect(tampered.stderr).toContain(`the audit log has been tampered with at event ${edited}: its content no longer matches its hash`);
   });
 });
+
+describe('mekong-id clients create with keys, PAR and the high-security profile', { timeout: 60_000 }, () => {
+  const jwksFile = (name: string, jwks: unknown) => {
+    const file = path.join(target.env['DATA_DIR']!, name);
+    fs.writeFileSync(file, JSON.stringify(jwks));
+    return file;
+  };
+  const publicJwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'benhvien-2026' }] };
+
+  it('registers a high-security client that signs with its keys: no secret printed, the profile stored', async () => {
+    const result = await runCli(target, [
+      'clients', 'create', '--name', 'Hệ thống quản lý bệnh viện', '--redirect-uri', 'https://benhvien.tiengiang.gov.vn/callback',
+      '--auth', 'private_key_jwt', '--jwks-file', jwksFile('benhvien.jwks.json', publicJwks), '--high-security', '--json',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const printed = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(printed).toMatchObject({ client_secret: null, token_endpoint_auth_method: 'private_key_jwt', high_security: true, jwks: publicJwks });
+    const stored = await inDatabase(target, (db) => findActiveClient(db, printed['client_id'] as string));
+    expect(stored).toMatchObject({ client_secret_hash: null, metadata: { high_security: true } });
+  });
+
+  it('refuses the profile for a client with a secret, and a JWKS holding a private key, registering nothing', async () => {
+    const before = await inDatabase(target, async (db) => (await db.selectFrom('clients').select('client_id').execute()).length);
+    const withSecret = await runCli(target, ['clients', 'create', '--name', 'X', '--redirect-uri', 'https://x.tiengiang.gov.vn/cb', '--high-security']);
+    expect(withSecret.code).toBe(65);
+    expect(withSecret.stderr).toContain('the high-security profile is for web clients authenticating with private_key_jwt');
+    const privateKey = await runCli(target, [
+      'clients', 'create', '--name', 'X', '--redirect-uri', 'https://x.tiengiang.gov.vn/cb', '--auth', 'private_key_jwt',
+      '--jwks-file', jwksFile('private.jwks.json', { keys: [{ ...publicJwks.keys[0], d: 'secret-part' }] }),
+    ]);
+    expect(privateKey.code).toBe(64);
+    expect(privateKey.stderr).toContain('give the public keys only');
+    const after = await inDatabase(target, async (db) => (await db.selectFrom('clients').select('client_id').execute()).length);
+    expect(after).toBe(before);
+  });
+
+  it('registers a client that must use PAR', async () => {
+    const result = await runCli(target, ['clients', 'create', '--name', 'Cổng một cửa', '--redirect-uri', 'https://motcua.tiengiang.gov.vn/cb', '--require-par', '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ require_pushed_authorization_requests: true });
+  });
+});
+
+describe('mekong-id token-exchange', { timeout: 60_000 }, () => {
+  it('allows, lists and revokes a pair, and audits each change', async () => {
+    const created = await runCli(target, ['clients', 'create', '--name', 'Hệ thống chỉ đạo điều hành', '--redirect-uri', 'https://chidao.tiengiang.gov.vn/cb', '--json']);
+    const { client_id: clientId } = JSON.parse(created.stdout) as { client_id: string };
+    const audience = 'https://benhvien.tiengiang.gov.vn/api';
+
+    const allowed = await runCli(target, ['token-exchange', 'allow', '--client', clientId, '--audience', audience, '--scope', 'records:read  appointments:read']);
+    expect(allowed.stderr).toBe('');
+    expect(allowed.stdout).toContain(`${clientId} may exchange tokens for ${audience} (scope: records:read appointments:read)`);
+    const listed = await runCli(target, ['token-exchange', 'list', '--client', clientId, '--json']);
+    expect(JSON.parse(listed.stdout)).toEqual([{ client_id: clientId, audience, scope: 'records:read appointments:read' }]);
+
+    const revoked = await runCli(target, ['token-exchange', 'revoke', '--client', clientId, '--audience', audience]);
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse((await runCli(target, ['token-exchange', 'list', '--client', clientId, '--json'])).stdout)).toEqual([]);
+    const again = await runCli(target, ['token-exchange', 'revoke', '--client', clientId, '--audience', audience]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('nothing to revoke');
+
+    const audited = await inDatabase(target, (db) => db.selectFrom('audit_events').select(['action', 'actor_name']).where('target_id', '=', clientId)
+      .where('action', 'like', 'token_exchange.%').orderBy('id').execute());
+    expect(audited.map((event) => event.action)).toEqual(['token_exchange.allow', 'token_exchange.revoke']);
+    expect(audited[0]!.actor_name).toMatch(/^mekong-id token-exchange allow \(/);
+  });
+
+  it('refuses an unknown client and a relative audience', async () => {
+    const unknown = await runCli(target, ['token-exchange', 'allow', '--client', 'khong-co', '--audience', 'https://a.example/api', '--scope', 'read']);
+    expect(unknown.code).toBe(65);
+    expect(unknown.stderr).toContain('there is no active client khong-co');
+    const relative = await runCli(target, ['token-exchange', 'allow', '--client', 'khong-co', '--audience', '/api', '--scope', 'read']);
+    expect(relative.code).toBe(65);
+    expect(relative.stderr).toContain('absolute URI');
+  });
+});
