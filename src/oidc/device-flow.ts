@@ -1,3 +1,4 @@
+import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
 import type { DeviceCodeProblem, ProviderPages } from './provider.ts';
@@ -39,4 +40,26 @@ export function deviceFlowPages(pages: ProviderPages): DeviceFlowHooks {
       pages.deviceDone(ctx, client?.clientName ?? client?.clientId ?? '');
     },
   };
+}
+
+/**
+ * oidc-provider 9.13 fails with a 500 when a device page errs in a browser without a sign-in
+ * session: a code form posted after the session went (or by a script), a stale /device/:uid link.
+ * Its error handler gives the new, never-saved session a CSRF token for the code page and then
+ * tries to re-save it ("persist can only be called on previously persisted Sessions"). Such a
+ * request can only end in "start again", so it is sent to the code page to do just that.
+ */
+export function installDeviceSessionGuard(provider: Provider): void {
+  const deviceRoutes = new Set(['code_verification', 'device_resume']);
+  provider.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const oidc = (ctx as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
+      const unsavedSession = error instanceof TypeError && error.message.includes('previously persisted Sessions');
+      if (!(unsavedSession && oidc && deviceRoutes.has(oidc.route))) throw error;
+      ctx.status = 303;
+      ctx.redirect(oidc.urlFor('code_verification'));
+    }
+  });
 }

@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter } from './adapter.ts';
 import { installAuditTrail } from './audit-trail.ts';
-import { deviceFlowPages } from './device-flow.ts';
+import { deviceFlowPages, installDeviceSessionGuard } from './device-flow.ts';
 import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHighSecurityRequestObject, highSecurity, isHighSecurity } from './high-security.ts';
 import { createOutboundFetch } from './outbound.ts';
 import { promptPolicy } from './prompt-policy.ts';
@@ -224,6 +224,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   installQueuedBackchannelLogout(provider, deps.db);
   installTokenExchange(provider, { db: deps.db, logger, findAccount: configuration.findAccount! });
   installAuditTrail(provider, deps.db, logger);
+  installDeviceSessionGuard(provider);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
     logger.error({ err: error, requestId: ctx.response.get('x-request-id'), path: ctx.path }, 'oidc-provider server error');

@@ -73,6 +73,8 @@ beforeAll(async () => {
   endpoints = [
     ...Object.entries(discovery).filter(([key, value]) => key.endsWith('_endpoint') && typeof value === 'string').map(([, value]) => new URL(value as string).pathname),
     '/.well-known/openid-configuration', '/jwks', '/session/end/confirm', '/session/end/success', '/auth/{uid}', '/reg',
+    // The device flow's pages, where a person types a code and the sign-in resumes.
+    '/device', '/device/{uid}',
   ];
   expect(endpoints).toEqual(expect.arrayContaining(['/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/session/end']));
 });
@@ -100,7 +102,17 @@ const meaningful: Record<string, readonly string[]> = {
   code_challenge: ['E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', 'x'],
   code_challenge_method: ['S256', 'plain', 's256'],
   code_verifier: ['dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk', 'short'],
-  grant_type: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'password', 'implicit'],
+  grant_type: [
+    'authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange',
+    'password', 'implicit',
+  ],
+  subject_token: [placeholder('accessToken'), 'not-a-token'],
+  subject_token_type: ['urn:ietf:params:oauth:token-type:access_token', 'urn:ietf:params:oauth:token-type:id_token'],
+  audience: ['https://benhvien.tiengiang.gov.vn/api', placeholder('apiResource')],
+  device_code: ['not-a-device-code'],
+  user_code: ['BCDF-GHJK', 'bcdfghjk', ''],
+  confirm: ['yes'],
+  abort: ['yes'],
   code: [placeholder('code'), 'not-a-code'],
   refresh_token: [placeholder('refreshToken'), 'not-a-token'],
   token: [placeholder('accessToken'), placeholder('refreshToken'), placeholder('idToken'), placeholder('code')],

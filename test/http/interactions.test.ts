@@ -172,14 +172,14 @@ describe('operations endpoints', () => {
     expect(discovery['code_challenge_methods_supported']).toEqual(['S256']);
     expect(discovery['grant_types_supported']).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
     expect(discovery['grant_types_supported']).not.toContain('implicit');
-    expect(discovery['token_endpoint_auth_methods_supported']).toEqual(['client_secret_basic', 'client_secret_post', 'none']);
+    expect(discovery['token_endpoint_auth_methods_supported']).toEqual(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
     expect(discovery['backchannel_logout_supported']).toBe(true);
     // Client secrets are stored hashed, so nothing may use a secret as a key: no HS* anywhere,
-    // no client_secret_jwt, no request objects.
+    // no client_secret_jwt; request objects and client assertions are signed with the client's keys.
+    // (test/oidc/discovery.test.ts checks the rest of the document.)
     const algorithms = Object.entries(discovery).filter(([name]) => name.endsWith('_alg_values_supported'));
     expect(algorithms.length).toBeGreaterThan(0);
     for (const [, values] of algorithms) expect((values as string[]).filter((alg) => alg.startsWith('HS'))).toEqual([]);
-    expect(discovery['request_parameter_supported']).not.toBe(true);
     expect(discovery['scopes_supported']).not.toContain('api');
   });
 });

@@ -111,4 +111,24 @@ describe('the device authorization grant (RFC 8628)', () => {
     await poll();
     expect(pageOf(await typeCode(new UserAgent(), authorization.user_code))).toContain('Mã này đã được dùng');
   });
+
+  it('tells the screen access_denied when the person cancels at the sign-in page', async () => {
+    const { authorization, poll } = await startOnScreen();
+    const agent = new UserAgent();
+    const confirm = await typeCode(agent, authorization.user_code);
+    const [yes] = formsOf(pageOf(confirm), confirm.url);
+    const signIn = await agent.follow(yes!.action, nowhere, { form: yes!.fields });
+    const cancel = formsOf(pageOf(signIn), signIn.url).find((form) => form.action.endsWith('/abort'))!;
+    expect(pageOf(await agent.follow(cancel.action, nowhere, { form: cancel.fields }))).toContain('Đã hủy đăng nhập trên thiết bị');
+    await expect(poll()).rejects.toMatchObject({ error: 'access_denied' });
+  });
+
+  it('sends a stale resume link or a code posted without a session back to the code page, not to a server error', async () => {
+    for (const [method, path] of [['GET', '/device/auth'], ['GET', '/device/a-stale-uid'], ['POST', '/device']] as const) {
+      const response = await new UserAgent().request(`${server.issuer}${path}`, { method, ...(method === 'POST' ? { form: { xsrf: 'x', user_code: 'BCDF-GHJK' } } : {}) });
+      expect(response.status, path).toBe(303);
+      expect(response.headers.get('location'), path).toBe(`${server.issuer}/device`);
+    }
+  });
 });
+

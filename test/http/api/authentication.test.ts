@@ -37,10 +37,10 @@ const callWithAuthorization = (authorization: string | undefined) =>
   fetch(`${world.server.issuer}/api/v1/users`, { headers: authorization === undefined ? {} : { authorization } });
 
 describe('bearer tokens', () => {
-  it('answers a request without a token with 401, a Bearer challenge and a JSON error', async () => {
+  it('answers a request without a token with 401, a Bearer and a DPoP challenge and a JSON error', async () => {
     const response = await callWithAuthorization(undefined);
     expect(response.status).toBe(401);
-    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="mekong-id"');
+    expect(response.headers.get('www-authenticate')).toBe('Bearer realm="mekong-id", DPoP realm="mekong-id", algs="ES256 EdDSA"');
     const body = (await response.json()) as { error: string; message: string; request_id: string };
     expect(body).toEqual({ error: 'unauthorized', message: body.message, request_id: response.headers.get('x-request-id') });
     expect(body.message).toContain('"Bearer <token>"');
