@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { launchChromium } from '../support/browser.ts';
+import { expireDeviceCode } from '../support/device-codes.ts';
 import { discoverRelyingParty } from '../support/relying-party.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 
@@ -96,11 +97,7 @@ describe('a shared screen signed in from a phone, in Chromium', { timeout: 60_00
 
   it('shows that a code has expired, in English for an English browser', async () => {
     const { authorization } = await startOnScreen();
-    const stored = server.database.db.selectFrom('oidc_payloads').where('model', '=', 'DeviceCode').where('user_code', '=', authorization.user_code.replace('-', ''));
-    const { id, payload } = await stored.select(['id', 'payload']).executeTakeFirstOrThrow();
-    const past = Math.floor(Date.now() / 1000) - 1;
-    await server.database.db.updateTable('oidc_payloads').set({ expires_at: new Date(past * 1000), payload: { ...payload, exp: past } })
-      .where('model', '=', 'DeviceCode').where('id', '=', id).execute();
+    await expireDeviceCode(server, authorization.user_code);
 
     const context = await browser.newContext({ locale: 'en-GB' });
     const page = await context.newPage();

@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { expireDeviceCode } from '../support/device-codes.ts';
 import { discoverRelyingParty } from '../support/relying-party.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { continueSignIn, formsOf, UserAgent, type FollowResult } from '../support/user-agent.ts';
@@ -82,12 +83,7 @@ describe('the device authorization grant (RFC 8628)', () => {
 
   it('refuses an expired code: the person is told, and the screen gets expired_token', async () => {
     const { authorization, poll } = await startOnScreen();
-    // Ten minutes pass: the stored code's expiry, and the one oidc-provider reads in its payload.
-    const stored = server.database.db.selectFrom('oidc_payloads').where('model', '=', 'DeviceCode').where('user_code', '=', authorization.user_code.replace('-', ''));
-    const { id, payload } = await stored.select(['id', 'payload']).executeTakeFirstOrThrow();
-    const past = Math.floor(Date.now() / 1000) - 1;
-    await server.database.db.updateTable('oidc_payloads').set({ expires_at: new Date(past * 1000), payload: { ...payload, exp: past } })
-      .where('model', '=', 'DeviceCode').where('id', '=', id).execute();
+    await expireDeviceCode(server, authorization.user_code);
     const expired = await typeCode(new UserAgent(), authorization.user_code);
     expect(pageOf(expired)).toContain('Mã đã hết hạn');
     await expect(poll()).rejects.toMatchObject({ error: 'expired_token' });
