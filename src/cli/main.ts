@@ -284,7 +284,7 @@ async function revokeExchange(config: Config, args: string[]): Promise<number> {
 
 async function listExchanges(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { client: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-  const permissions = await withDatabase(config, (database) => listTokenExchanges(database.db, values.client));
+  const permissions = await withDatabase(config, (database) => listTokenExchanges(database.db, { clientId: values.client }));
   if (values.json) {
     console.log(JSON.stringify(permissions.map(({ client_id, audience, scope }) => ({ client_id, audience, scope })), null, 2));
   } else {

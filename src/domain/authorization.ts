@@ -31,6 +31,11 @@ export const permissions = [
   'clients.register',
   /** Open an app to a subtree, a group or a person, with its roles; over the whole province, set who may use it at all. */
   'apps.assign',
+  /**
+   * Which app may exchange people's tokens for tokens to which other app's API (RFC 8693): a trust
+   * decision between systems, made for the whole province, so only a global super_admin holds it.
+   */
+  'clients.token_exchange',
 ] as const;
 export type Permission = (typeof permissions)[number];
 

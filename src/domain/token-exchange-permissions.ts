@@ -10,6 +10,7 @@ import {
 import type { Database, TokenExchangePermission } from '../db/schema.ts';
 import { AppError, assertThat, invalidInput } from '../errors.ts';
 import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
+import { requirePermission, type AdminContext } from './authorization.ts';
 
 /**
  * The token exchange allow-list (RFC 8693, see oidc/token-exchange.ts): an administrator names
@@ -50,7 +51,7 @@ export async function allowTokenExchange(db: Kysely<Database>, input: TokenExcha
       before: before ? { audience, scope: before.scope } : null,
       after: { audience, scope },
     });
-    return (await listTokenExchangePermissions(trx, clientId)).find((row) => row.audience === audience)!;
+    return (await listTokenExchangePermissions(trx, { clientId })).find((row) => row.audience === audience)!;
   });
 }
 
@@ -65,6 +66,17 @@ export async function revokeTokenExchange(db: Kysely<Database>, pair: { clientId
   });
 }
 
-export function listTokenExchanges(db: Kysely<Database>, clientId?: string): Promise<TokenExchangePermission[]> {
-  return listTokenExchangePermissions(db, clientId);
+export function listTokenExchanges(db: Kysely<Database>, filter: Parameters<typeof listTokenExchangePermissions>[1] = {}): Promise<TokenExchangePermission[]> {
+  return listTokenExchangePermissions(db, filter);
+}
+
+/**
+ * For the admin API: the same changes, made by an administrator who must hold the right for the
+ * whole province ('clients.token_exchange'); a refusal is a 403 and an audit event.
+ */
+export function authorizeTokenExchangeAdministration(context: AdminContext, action: string): ChangeOptions {
+  requirePermission(context.principal, 'clients.token_exchange', null, {
+    action, message: 'only a global super administrator manages which apps may exchange tokens',
+  });
+  return { actor: context.principal.actor, origin: context.origin };
 }

@@ -40,8 +40,17 @@ export async function deleteTokenExchangePermission(db: Kysely<Database>, client
     .executeTakeFirst();
 }
 
-export async function listTokenExchangePermissions(db: Kysely<Database>, clientId?: string): Promise<TokenExchangePermission[]> {
+/** The allow-list in (client, audience) order; `after` and `limit` page through it. */
+export async function listTokenExchangePermissions(
+  db: Kysely<Database>,
+  filter: { clientId?: string | undefined; after?: { clientId: string; audience: string } | undefined; limit?: number | undefined } = {},
+): Promise<TokenExchangePermission[]> {
   let query = db.selectFrom('token_exchange_permissions').selectAll().orderBy('client_id').orderBy('audience');
-  if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+  if (filter.clientId !== undefined) query = query.where('client_id', '=', filter.clientId);
+  if (filter.after) {
+    const { clientId, audience } = filter.after;
+    query = query.where((eb) => eb.or([eb('client_id', '>', clientId), eb.and([eb('client_id', '=', clientId), eb('audience', '>', audience)])]));
+  }
+  if (filter.limit !== undefined) query = query.limit(filter.limit);
   return query.execute();
 }
