@@ -15,7 +15,8 @@ import type { Database } from '../db/schema.ts';
 
 /** How far a proof's iat may be from now, either way. A proof is remembered twice as long. */
 export const dpopProofWindowSeconds = 60;
-export const dpopSigningAlgorithms = ['ES256', 'EdDSA'];
+/** What a DPoP proof may be signed with, here and at oidc-provider's endpoints (provider.ts). */
+export const dpopSigningAlgorithms = ['ES256', 'EdDSA'] as const;
 
 export class DpopProofError extends Error {
   override name = 'DpopProofError';
@@ -38,7 +39,7 @@ export async function verifyDpopProof(db: Kysely<Database>, request: DpopRequest
   let payload;
   let protectedHeader;
   try {
-    ({ payload, protectedHeader } = await jwtVerify(request.proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: dpopSigningAlgorithms }));
+    ({ payload, protectedHeader } = await jwtVerify(request.proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...dpopSigningAlgorithms] }));
   } catch (error) {
     if (error instanceof joseErrors.JOSEError) throw new DpopProofError('the DPoP proof is not a valid dpop+jwt signed with its embedded key');
     throw error;

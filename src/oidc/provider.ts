@@ -15,6 +15,7 @@ import { deviceFlowPages, installDeviceSessionGuard } from './device-flow.ts';
 import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHighSecurityRequestObject, highSecurity, isHighSecurity } from './high-security.ts';
 import { createOutboundFetch } from './outbound.ts';
 import { promptPolicy } from './prompt-policy.ts';
+import { dpopSigningAlgorithms } from '../domain/dpop-proofs.ts';
 import { authenticationLevels } from '../domain/second-factors.ts';
 import { exchangedTokenClaims, installTokenExchange } from './token-exchange.ts';
 
@@ -127,7 +128,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       authorizationSigningAlgValues: ['RS256', 'ES256'],
       clientAuthSigningAlgValues: [...clientSigningAlgorithms],
       requestObjectSigningAlgValues: [...clientSigningAlgorithms],
-      dPoPSigningAlgValues: ['ES256', 'EdDSA'],
+      dPoPSigningAlgValues: [...dpopSigningAlgorithms],
     },
     // PKCE (S256, the only method oidc-provider offers) for public clients, which have nothing else
     // to bind a code to, and for high-security ones; confidential clients may add it.

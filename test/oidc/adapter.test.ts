@@ -195,6 +195,31 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
     expect(await deviceCodes.findByUserCode('XXXX-XXXX')).toBeUndefined();
     expect(await new Adapter('Session').findByUserCode('BDFH-JKLM')).toBeUndefined();
   });
+
+  it('still finds an expired device code until the sweep, so that oidc-provider can answer expired_token', async () => {
+    const deviceCodeId = id();
+    await storeExpired('DeviceCode', deviceCodeId, { userCode: 'CDFG-HJKL' });
+    const deviceCodes = new Adapter('DeviceCode');
+    expect(await deviceCodes.find(deviceCodeId)).toMatchObject({ jti: deviceCodeId });
+    expect(await deviceCodes.findByUserCode('CDFG-HJKL')).toMatchObject({ jti: deviceCodeId });
+  });
+
+  it('records a JWT id once: saving the same ReplayDetection id again is refused, and of racing saves exactly one wins', async () => {
+    const replays = new Adapter('ReplayDetection');
+    const jti = id();
+    await replays.upsert(jti, { jti, iss: 'client' }, 60);
+    await expect(replays.upsert(jti, { jti, iss: 'client' }, 60)).rejects.toMatchObject({ error: 'invalid_request' });
+
+    const raced = id();
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => replays.upsert(raced, { jti: raced, iss: 'client' }, 60)));
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('records a JWT id again once its first record has expired', async () => {
+    const jti = id();
+    await storeExpired('ReplayDetection', jti);
+    await expect(new Adapter('ReplayDetection').upsert(jti, { jti, iss: 'client' }, 60)).resolves.toBeUndefined();
+  });
 });
 
 describe('deleteExpiredPayloads', () => {
