@@ -52,6 +52,11 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
     if (!audience || (params.audience !== undefined && params.resource !== undefined && params.audience !== params.resource)) {
       throw new errors.InvalidTarget('name the API the token is for, once, as audience or resource');
     }
+    // Mekong ID's own APIs (the admin API) take tokens only from a person's own sign-in to an app
+    // allowed to call them, never one app acting for a person: whatever the allow-list says.
+    if (URL.canParse(audience) && new URL(audience).origin === new URL(ctx.oidc.issuer).origin) {
+      throw new errors.InvalidTarget('Mekong ID\'s own APIs are not an audience for token exchange');
+    }
 
     const subject = await provider.AccessToken.find(params.subject_token);
     if (!subject || subject.clientId !== client.clientId) throw new errors.InvalidGrant('subject_token is not an active access token issued to this client');

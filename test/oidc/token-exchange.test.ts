@@ -80,6 +80,13 @@ describe('token exchange (RFC 8693) through the allow-list', () => {
     expect(denied.at(-1)).toMatchObject({ actor_id: tasksId, target_id: personId, details: { audience: 'https://thue.tiengiang.gov.vn/api', scope: null } });
   });
 
+  it('refuses Mekong ID\'s own admin API as an audience, even when the allow-list names it', async () => {
+    const adminApi = `${server.issuer}/api/v1`;
+    await allowTokenExchange(server.database.db, { clientId: tasksId, audience: adminApi, scope: 'api' });
+    await expect(exchange(tasks, await personsToken(tasks), { audience: adminApi })).rejects.toMatchObject({ error: 'invalid_target' });
+    await revokeTokenExchange(server.database.db, { clientId: tasksId, audience: adminApi });
+  });
+
   it('refuses a scope beyond what the allow-list grants for the pair', async () => {
     await expect(exchange(tasks, await personsToken(tasks), { audience: hospitalApi, scope: 'records:read records:write' }))
       .rejects.toMatchObject({ error: 'invalid_scope' });
@@ -103,8 +110,9 @@ describe('token exchange (RFC 8693) through the allow-list', () => {
     const subjectToken = await personsToken(tasks);
     await revokeTokenExchange(server.database.db, { clientId: tasksId, audience: hospitalApi });
     await expect(exchange(tasks, subjectToken, { audience: hospitalApi })).rejects.toMatchObject({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
-    const changes = await server.database.db.selectFrom('audit_events').select(['action', 'target_id', 'before', 'after'])
-      .where('action', 'in', ['token_exchange.allow', 'token_exchange.revoke']).orderBy('id').execute();
+    const changes = (await server.database.db.selectFrom('audit_events').select(['action', 'target_id', 'before', 'after'])
+      .where('action', 'in', ['token_exchange.allow', 'token_exchange.revoke']).orderBy('id').execute())
+      .filter((change) => JSON.stringify(change.before ?? change.after).includes(hospitalApi));
     expect(changes).toEqual([
       { action: 'token_exchange.allow', target_id: tasksId, before: null, after: { audience: hospitalApi, scope: 'records:read appointments:read' } },
       { action: 'token_exchange.revoke', target_id: tasksId, before: { audience: hospitalApi, scope: 'records:read appointments:read' }, after: null },
