@@ -7,7 +7,7 @@ import { errors, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provi
  * - confidential clients only, authenticating with private_key_jwt;
  * - pushed authorization requests required, code flow only (no implicit, no hybrid), PKCE with S256;
  * - access tokens sender-constrained with DPoP, and short-lived; refresh tokens rotate on every
- *   use and, like every confidential client's, are bound to the client's key by its authentication;
+ *   use and are bound twice: to the client by its authentication, and to the DPoP key (provider.ts);
  * - client assertions and request objects signed with PS256, ES256 or EdDSA, the assertion's
  *   audience the issuer alone, a request object with exp, nbf and aud, valid for at most an hour;
  * - `iss` in every authorization response (RFC 9207), which oidc-provider adds for all clients.

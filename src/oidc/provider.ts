@@ -223,6 +223,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.maxIpsCount = 1;
   installHashedClientSecrets(provider);
   installQueuedBackchannelLogout(provider, deps.db);
+  installKeyBoundRefreshTokens(provider);
   installTokenExchange(provider, { db: deps.db, logger, findAccount: configuration.findAccount! });
   installAuditTrail(provider, deps.db, logger);
   installDeviceSessionGuard(provider);
@@ -239,6 +240,26 @@ export function createProvider(deps: ProviderDeps): Provider {
     deps.metrics?.tokensIssued.inc({ grant_type: typeof grantType === 'string' ? grantType : 'unknown' });
   });
   return provider;
+}
+
+/**
+ * A high-security client's refresh token is bound to the DPoP key of the access token issued with
+ * it, and so is each rotated successor (oidc-provider carries `jkt` over and refuses a refresh
+ * whose proof is made by another key). oidc-provider binds refresh tokens to the key only for
+ * public clients, since a confidential client's are bound to it by its authentication (RFC 9449
+ * §5); the profile wants both, so that a stolen refresh token needs the client's key and the
+ * DPoP key. Like installHashedClientSecrets below, this reaches into oidc-provider's model.
+ */
+function installKeyBoundRefreshTokens(provider: Provider): void {
+  type KeyBound = { jkt?: string };
+  const prototype = provider.RefreshToken.prototype as unknown as { save: (this: KeyBound, ...args: unknown[]) => Promise<string> };
+  const save = prototype.save;
+  prototype.save = function saveKeyBound(this: KeyBound, ...args: unknown[]) {
+    const ctx = Provider.ctx;
+    const accessToken = ctx?.oidc.entities.AccessToken as { jkt?: string } | undefined;
+    if (this.jkt === undefined && accessToken?.jkt && isHighSecurity(ctx?.oidc.client)) this.jkt = accessToken.jkt;
+    return save.apply(this, args);
+  };
 }
 
 /**

@@ -102,6 +102,17 @@ describe('the high-security profile (FAPI 2.0 without mutual TLS)', () => {
     await expect(oidc.refreshTokenGrant(hospital, tokens.refresh_token!, undefined, { DPoP })).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('binds the refresh token to the DPoP key too: a refresh with a proof of another key is refused', async () => {
+    const { callback, verifier, state, DPoP } = await signIn();
+    const tokens = await oidc.authorizationCodeGrant(hospital, callback, { pkceCodeVerifier: verifier, expectedState: state }, undefined, { DPoP });
+    const otherKey = oidc.getDPoPHandle(hospital, await oidc.randomDPoPKeyPair('ES256'));
+    await expect(oidc.refreshTokenGrant(hospital, tokens.refresh_token!, undefined, { DPoP: otherKey })).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Refused before it was spent: the right key still refreshes, and the rotated token stays bound.
+    const refreshed = await oidc.refreshTokenGrant(hospital, tokens.refresh_token!, undefined, { DPoP });
+    await expect(oidc.refreshTokenGrant(hospital, refreshed.refresh_token!, undefined, { DPoP: otherKey })).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.refreshTokenGrant(hospital, refreshed.refresh_token!, undefined, { DPoP })).resolves.toHaveProperty('access_token');
+  });
+
   it('refuses a client assertion whose audience is not the issuer alone', async () => {
     const response = await tokenRequest({
       grant_type: 'refresh_token', refresh_token: 'irrelevant', client_id: clientId,
