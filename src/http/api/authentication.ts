@@ -10,6 +10,7 @@ import { originOf } from '../../domain/audit.ts';
 import { DpopProofError, dpopSigningAlgorithms, verifyDpopProof } from '../../domain/dpop-proofs.ts';
 import type { AdminContext } from '../../domain/authorization.ts';
 import { AppError, assertThat } from '../../errors.ts';
+import { adminContextOfPerson } from '../admin-context.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
 import { apiResourceIndicator, apiScope } from '../../oidc/provider.ts';
 
@@ -70,8 +71,7 @@ export function createApiAuthentication(deps: ApiAuthenticationDeps) {
     }
     const user = await findUserById(deps.db, claims.sub);
     assertThat(user?.status === 'active', () => unauthorized('the account behind this token is not active'));
-    const holder = { userId: user.id };
-    return { principal: { actor: { type: 'user', id: user.id, name: user.username }, holder, assignments: await scopedAssignmentsOf(deps.db, holder) }, origin };
+    return adminContextOfPerson(deps.db, user, ctx);
   };
 }
 
