@@ -20,6 +20,18 @@ export function formBody() {
     });
 }
 
+/**
+ * For a console's router: no NUL character in the path (a parameter such as /admin/users/:id) or
+ * the query, where the form checks above never look. PostgreSQL cannot store one, so a NUL that
+ * reached a query was a 500; no id, name or filter of ours holds one, so it is the caller's mistake.
+ */
+export async function refuseNulInUrl(ctx: Context, next: Next): Promise<void> {
+  if (/%00/i.test(ctx.path)) throw invalidInput('path: text cannot contain the NUL character (U+0000)');
+  const field = findNulCharacter(ctx.query, 'query');
+  if (field) throw invalidInput(`${field}: text cannot contain the NUL character (U+0000)`);
+  await next();
+}
+
 export interface UploadedFile {
   readonly name: string;
   readonly content: Buffer;

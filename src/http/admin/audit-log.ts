@@ -12,8 +12,17 @@ import { auditLabel, contextOf, definedEntries, render, type AdminConsoleDeps } 
 
 const pageSize = 50;
 
-/** A day as the form's date inputs give it (YYYY-MM-DD), read in the province's time zone. */
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().catch(undefined).transform((value) => value || undefined);
+/**
+ * A day as the form's date inputs give it (YYYY-MM-DD), read in the province's time zone. One that
+ * is not on the calendar (9999-99-99, 2026-02-30) is no filter, like an empty field: it used to
+ * become an Invalid Date and fail in the query, a 500.
+ */
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).refine(isCalendarDay).optional().catch(undefined).transform((value) => value || undefined);
+
+function isCalendarDay(value: string): boolean {
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
+}
 
 const filterQuery = z.object({
   actor: z.string().trim().max(200).optional().transform((value) => value || undefined),
@@ -51,7 +60,8 @@ export function mountAuditLog(router: Router, deps: AdminConsoleDeps, guard: Mid
     const parsed = filterQuery.safeParse(ctx.query);
     const query: FilterQuery = parsed.success ? parsed.data : filterQuery.parse({});
     const criteria = auditCriteriaFor(context, criteriaOf(query));
-    const rows = await listAuditEvents(deps.db, { ...criteria, beforeId: decodeCursor(query.before, z.string().regex(/^\d+$/)), limit: pageSize + 1 });
+    // An event id is a bigint: a cursor of 19 digits or more could overflow it in the query (a 500), and was never one we gave out.
+    const rows = await listAuditEvents(deps.db, { ...criteria, beforeId: decodeCursor(query.before, z.string().regex(/^\d{1,18}$/)), limit: pageSize + 1 });
     const shown = rows.slice(0, pageSize);
     const filters = definedEntries({ actor: query.actor, action: query.action, target: query.target, outcome: query.outcome, from: query.from, to: query.to });
     const last = shown.at(-1);

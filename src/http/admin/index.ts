@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 
+import { refuseNulInUrl } from '../forms.ts';
 import { mountAuditLog } from './audit-log.ts';
 import { mountClients } from './clients.ts';
 import { mountDashboard } from './dashboard.ts';
@@ -18,6 +19,7 @@ export type { AdminConsoleDeps } from './pages.ts';
  */
 export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   const router = new Router({ prefix: '/admin' });
+  router.use(refuseNulInUrl);
   adminSessions.mountSignInRoutes(router, deps);
   const guard = adminGuard(deps);
   mountDashboard(router, deps, guard);

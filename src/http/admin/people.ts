@@ -55,7 +55,8 @@ const lifecycleActions = {
 
 const roleForm = z.object({ role: z.string().max(40).default(''), org_unit_id: z.string().max(64).default('') });
 
-const userCursor = z.object({ key: z.string(), id: z.uuid() });
+// A sort key is text we wrote; one with a NUL (which PostgreSQL cannot compare against) was forged, and failed in the query as a 500.
+const userCursor = z.object({ key: z.string().refine((key) => !key.includes('\u0000')), id: z.uuid() });
 
 /**
  * People: the list (accent-insensitive search, filters by status, unit and group, keyset pages),

@@ -21,7 +21,7 @@ import {
   authenticatedRecently, consoleSessions, sessionOf, type ConsoleSession, type ConsoleSessionDeps,
 } from '../console-session.ts';
 import { requireCsrfToken } from '../csrf.ts';
-import { formBody } from '../forms.ts';
+import { formBody, refuseNulInUrl } from '../forms.ts';
 import { renderConsolePage, type ConsoleSection } from '../console-page.ts';
 import type { Views } from '../views.ts';
 import { problemMessage } from './account-recovery.ts';
@@ -59,6 +59,7 @@ type Notice = 'password_changed' | 'phone_saved' | 'phone_removed' | 'email_requ
  */
 export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
   const router = new Router({ prefix: '/account' });
+  router.use(refuseNulInUrl);
   const forms = formBody();
   const signedIn = sessions.requireSession(deps);
 

@@ -10,7 +10,7 @@ import type { PasswordProblem } from '../../domain/password-policy.ts';
 import { translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import type { Logger } from '../../logger.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
-import { formBody } from '../forms.ts';
+import { formBody, refuseNulInUrl } from '../forms.ts';
 import { pageContext } from '../page.ts';
 import type { Views } from '../views.ts';
 
@@ -40,6 +40,7 @@ const linkPages: Record<AccountTokenPurpose, { path: string; title: MessageKey; 
  */
 export function accountRecoveryRoutes(deps: AccountRecoveryDeps): Router {
   const router = new Router();
+  router.use(refuseNulInUrl);
   const forms = formBody();
 
   router.get('/account/forgot', (ctx) => {

@@ -32,7 +32,8 @@ export function auditEventRoutes(deps: { db: Kysely<Database> }): ApiRoute[] {
       query: filters.extend({ limit: listLimit, cursor: z.string().optional() }),
       response: listOf(auditEvent),
       handler: async ({ query, context }) => {
-        const rows = await listAuditEvents(deps.db, { ...auditCriteriaFor(context, criteriaOf(query)), beforeId: decodeCursor(query.cursor, z.string().regex(/^\d+$/)), limit: query.limit + 1 });
+        // An event id is a bigint: a cursor of 19 digits or more could overflow it in the query (a 500), and was never one we gave out.
+        const rows = await listAuditEvents(deps.db, { ...auditCriteriaFor(context, criteriaOf(query)), beforeId: decodeCursor(query.cursor, z.string().regex(/^\d{1,18}$/)), limit: query.limit + 1 });
         return page(rows, query.limit, toAuditEvent, (row) => row.id);
       },
     }),

@@ -21,7 +21,8 @@ import { toUserDetail, toUserSummary, userDetail, userStatus, userSummary } from
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
 const idParams = z.object({ id: idSchema });
-const userCursor = z.object({ key: z.string(), id: idSchema });
+// A sort key is text we wrote; one with a NUL (which PostgreSQL cannot compare against) was forged, and failed in the query as a 500.
+const userCursor = z.object({ key: z.string().refine((key) => !key.includes('\u0000')), id: idSchema });
 
 /** The national id in full only for those who may change the person; everyone else sees it masked. */
 function detailFor(context: AdminContext, user: UserDetail) {
