@@ -57,7 +57,7 @@ describe('passkeys in a real browser', () => {
       expect((await findConfirmedFactors(server.database.db, userId)).map((factor) => factor.kind)).toEqual(['webauthn']);
 
       // Sign out everywhere, then sign in again: the password, then the passkey.
-      await page.getByRole('link', { name: 'Đăng xuất' }).click();
+      await page.getByRole('navigation').getByRole('button', { name: 'Đăng xuất' }).click();
       await page.getByRole('button', { name: 'Đăng xuất khỏi mọi ứng dụng' }).click();
       await page.goto(`${server.issuer}/account`);
       await page.getByLabel('Tên đăng nhập hoặc email', { exact: true }).fill(login);
