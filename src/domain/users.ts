@@ -85,6 +85,12 @@ export const userPatchSchema = z.object({
   concurrent_unit_ids: z.array(idSchema).max(20).optional(),
 });
 
+/**
+ * Where a page of the user list resumes: the last row's sort key and id. The key is text we wrote;
+ * one with a NUL (which PostgreSQL cannot compare against) was forged, and is refused as a bad cursor.
+ */
+export const userListCursor = z.object({ key: z.string().refine((key) => !key.includes('\u0000')), id: idSchema });
+
 const target = (id: string) => ({ type: 'user', id });
 
 /** The paths of every unit a person serves in; what decides which admins reach them. */

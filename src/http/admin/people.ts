@@ -12,7 +12,8 @@ import { maskNationalId } from '../../domain/person-fields.ts';
 import { grantRole, listRoleAssignmentsInScope, newRoleAssignmentSchema, revokeRole } from '../../domain/role-assignments.ts';
 import { listSessions } from '../../domain/sessions.ts';
 import {
-  changeUserStatus, createUser, getUser, listUsersInScope, newUserSchema, resetUserFactors, sendActivation, unlockUser, updateUser, userPatchSchema,
+  changeUserStatus, createUser, getUser, listUsersInScope, newUserSchema, resetUserFactors, sendActivation, unlockUser, updateUser, userListCursor,
+  userPatchSchema,
 } from '../../domain/users.ts';
 import { AppError, invalidInput } from '../../errors.ts';
 import { decodeCursor, encodeCursor } from '../api/route.ts';
@@ -55,8 +56,6 @@ const lifecycleActions = {
 
 const roleForm = z.object({ role: z.string().max(40).default(''), org_unit_id: z.string().max(64).default('') });
 
-// A sort key is text we wrote; one with a NUL (which PostgreSQL cannot compare against) was forged, and failed in the query as a 500.
-const userCursor = z.object({ key: z.string().refine((key) => !key.includes('\u0000')), id: z.uuid() });
 
 /**
  * People: the list (accent-insensitive search, filters by status, unit and group, keyset pages),
@@ -69,7 +68,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
     const context = contextOf(ctx);
     const parsedQuery = listQuery.safeParse(ctx.query);
     const query: z.infer<typeof listQuery> = parsedQuery.success ? parsedQuery.data : { q: undefined };
-    const after = decodeCursor(query.after, userCursor);
+    const after = decodeCursor(query.after, userListCursor);
     const rows = await listUsersInScope(deps, context, {
       q: query.q, status: query.status, withinId: query.unit, groupId: query.group, sort: 'family_name', after, limit: pageSize + 1,
     });

@@ -12,6 +12,7 @@ import {
   listUsersInScope,
   newUserSchema,
   updateUser,
+  userListCursor,
   userPatchSchema,
   type UserAdminDeps,
 } from '../../../domain/users.ts';
@@ -21,8 +22,6 @@ import { toUserDetail, toUserSummary, userDetail, userStatus, userSummary } from
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
 const idParams = z.object({ id: idSchema });
-// A sort key is text we wrote; one with a NUL (which PostgreSQL cannot compare against) was forged, and failed in the query as a 500.
-const userCursor = z.object({ key: z.string().refine((key) => !key.includes('\u0000')), id: idSchema });
 
 /** The national id in full only for those who may change the person; everyone else sees it masked. */
 function detailFor(context: AdminContext, user: UserDetail) {
@@ -55,7 +54,7 @@ export function userRoutes(deps: UserAdminDeps): ApiRoute[] {
       handler: async ({ query, context }) => {
         const rows = await listUsersInScope(deps, context, {
           q: query.q, status: query.status, withinId: query.org_unit_id, groupId: query.group_id, sort: query.sort,
-          after: decodeCursor(query.cursor, userCursor), limit: query.limit + 1,
+          after: decodeCursor(query.cursor, userListCursor), limit: query.limit + 1,
         });
         return page(rows, query.limit, toUserSummary, (row) => ({ key: row.sort_key, id: row.id }));
       },
