@@ -6,6 +6,7 @@ import {
   countWrongContactCode, emailTakenByOther, findPendingContactChange, lastContactChangeRequest, findRedeemableContactChange,
   markContactChangeUsed, replaceContactChange,
 } from '../db/queries/contact-changes.ts';
+import { isUniqueViolation } from '../db/errors.ts';
 import { insertOutboxMails } from '../db/queries/mail-outbox.ts';
 import { findUserById, lockUser } from '../db/queries/users.ts';
 import type { ContactKind, Database, User } from '../db/schema.ts';
@@ -124,6 +125,16 @@ export type ConfirmOutcome =
  */
 export async function confirmEmailChange(db: Kysely<Database>, rawToken: string, origin: RequestOrigin): Promise<ConfirmOutcome> {
   if (!/^[A-Za-z0-9_-]{43}$/.test(rawToken)) return { outcome: 'invalid' };
+  try {
+    return await applyEmailChange(db, rawToken, origin);
+  } catch (error) {
+    // Two people confirming the same address at once: the unique index decides, and the loser is told.
+    if (isUniqueViolation(error)) return { outcome: 'taken' };
+    throw error;
+  }
+}
+
+async function applyEmailChange(db: Kysely<Database>, rawToken: string, origin: RequestOrigin): Promise<ConfirmOutcome> {
   return db.transaction().execute(async (trx) => {
     const change = await findRedeemableContactChange(trx, 'email', hashAccountToken(rawToken), { lock: true });
     if (!change) return { outcome: 'invalid' } as const;

@@ -129,3 +129,18 @@ describe('email changes', () => {
     expect(await confirmEmailChange(database.db, `${'A'.repeat(42)}'`, origin)).toEqual({ outcome: 'invalid' });
   });
 });
+
+describe('two people confirming the same new address at once', () => {
+  it('gives it to one of them; the other is told it is taken, and nothing fails', async () => {
+    const [first, second] = [await storeUser(), await storeUser()];
+    const address = `chung.${first.username}@tiengiang.gov.vn`;
+    await requestEmailChange(deps, first, address, origin);
+    const firstToken = await lastLinkTokenTo(address);
+    await requestEmailChange(deps, second, address, origin);
+    const secondToken = await lastLinkTokenTo(address);
+    const outcomes = await Promise.all([confirmEmailChange(database.db, firstToken, origin), confirmEmailChange(database.db, secondToken, origin)]);
+    expect(outcomes.map((result) => result.outcome).sort()).toEqual(['changed', 'taken']);
+    const holders = await database.db.selectFrom('users').select('id').where('email', '=', address).execute();
+    expect(holders).toHaveLength(1);
+  });
+});
