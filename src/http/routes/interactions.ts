@@ -133,7 +133,11 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
 
   router.get('/', async (ctx) => {
     const interaction = await loadInteraction(deps, ctx, ctx.params.uid);
-    if (interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(appAccessReason) && interaction.session?.accountId) {
+    // The no-access page only when nothing else is asked of the person: with prompt=login or an
+    // expired session the login form comes first, so someone else may sign in on this browser.
+    const { reasons } = interaction.prompt;
+    const onlyNoAccess = reasons.includes(appAccessReason) && reasons.every((reason) => reason === appAccessReason || reason === secondFactorReason);
+    if (interaction.prompt.name === 'login' && onlyNoAccess && interaction.session?.accountId) {
       await renderNoAccess(deps, ctx, interaction, interaction.session.accountId);
       return;
     }

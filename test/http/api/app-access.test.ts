@@ -71,6 +71,39 @@ describe('signing in to a restricted app', () => {
     expect(answer.kind === 'redirect' && new URL(answer.url).searchParams.get('error')).toBe('access_denied');
   });
 
+  it('asks for the login form again with prompt=login, so a colleague can sign in on the browser of someone refused', async () => {
+    const agent = new UserAgent();
+    const signInAs = async (login: string, params: Record<string, string> = {}) => {
+      const state = oidc.randomState();
+      const { url, verifier } = await authorizationRequest(hospital, redirectUri, { state, ...params });
+      const page = await agent.follow(url.href, redirectUri);
+      const html = page.kind === 'page' ? page.html : '';
+      expect(page.kind === 'page' && page.response.status, 'the login form, not the no-access page').toBe(200);
+      expect(html).toContain('type="password"');
+      const [form] = formsOf(html, page.url);
+      return { step: await agent.follow(form!.action, redirectUri, { form: { ...form!.fields, login, password } }), state, verifier };
+    };
+    const refused = await signInAs(stranger.username);
+    expect(refused.step.kind === 'page' && refused.step.response.status).toBe(403);
+
+    // The refused person's session stands; without prompt=login the app hears no access at once.
+    const again = await agent.follow((await authorizationRequest(hospital, redirectUri, { state: 's' })).url.href, redirectUri);
+    expect(again.kind === 'page' && again.response.status).toBe(403);
+
+    const colleague = await signInAs(nurse.username, { prompt: 'login' });
+    // oidc-provider ends the refused person's session before it starts the colleague's (a page that
+    // posts itself: a browser's script does it, here the agent submits the form), then asks again.
+    const switching = colleague.step.kind === 'page' ? colleague.step : null;
+    const [endSession] = formsOf(switching?.html ?? '', switching?.url ?? world.server.issuer);
+    expect(endSession?.action).toContain('/session/end/confirm');
+    const relogin = await agent.follow(endSession!.action, redirectUri, { form: endSession!.fields });
+    const [loginForm] = formsOf(relogin.kind === 'page' ? relogin.html : '', relogin.url);
+    const signedIn = await agent.follow(loginForm!.action, redirectUri, { form: { ...loginForm!.fields, login: nurse.username, password } });
+    expect(signedIn.kind).toBe('redirect');
+    const tokens = await redeemCode(hospital, { callback: new URL(signedIn.url), verifier: colleague.verifier, state: colleague.state });
+    expect(tokens.claims()?.sub).toBe(nurse.id);
+  });
+
   it('stops refreshing tokens and answering userinfo once the assignment that covered the person is removed', async () => {
     const signIn = await signInThroughPages(hospital, redirectUri, { login: nurse.username, password }, { scope: 'openid offline_access', prompt: 'consent' });
     const first = await redeemCode(hospital, signIn);
