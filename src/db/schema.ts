@@ -273,6 +273,20 @@ export interface AppAssignmentsTable {
   created_at: CreatedAt;
 }
 
+/** Two app roles that one person must not hold in the same unit. */
+export interface SodRulesTable {
+  id: Generated<string>;
+  name: string;
+  description: string | null;
+  client_a: string;
+  role_a: string;
+  client_b: string;
+  role_b: string;
+  /** "user:<id>" or "client:<id>". */
+  created_by: string;
+  created_at: CreatedAt;
+}
+
 /** A client may exchange a person's access token for one aimed at `audience`, with at most `scope` (RFC 8693). */
 export interface TokenExchangePermissionsTable {
   client_id: string;
@@ -346,6 +360,7 @@ export interface Database {
   clients: ClientsTable;
   app_roles: AppRolesTable;
   app_assignments: AppAssignmentsTable;
+  sod_rules: SodRulesTable;
   token_exchange_permissions: TokenExchangePermissionsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
@@ -364,6 +379,7 @@ export type AuditEvent = Selectable<AuditEventsTable>;
 export type NewAuditEvent = Insertable<AuditEventsTable>;
 export type Client = Selectable<ClientsTable>;
 export type AppAssignment = Selectable<AppAssignmentsTable>;
+export type SodRule = Selectable<SodRulesTable>;
 export type NewClient = Insertable<ClientsTable>;
 export type TokenExchangePermission = Selectable<TokenExchangePermissionsTable>;
 export type SigningKey = Selectable<SigningKeysTable>;

@@ -13,6 +13,7 @@ import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeCovers, scopeOf, type AdminContext } from './authorization.ts';
 import { auditBase } from './org-units.ts';
+import { refuseSodViolations } from './separation-of-duties.ts';
 import { idSchema } from './person-fields.ts';
 import { getUser } from './users.ts';
 
@@ -91,6 +92,7 @@ export async function assignApp(deps: AppAccessDeps, context: AdminContext, clie
       roles: [...new Set(input.roles)].sort(), granted_by: grantedBy(context),
     });
     assertThat(id, () => conflict(`the app is already assigned to ${holder.name}; remove that assignment to change its roles`));
+    if (input.roles.length > 0) await refuseSodViolations(trx, { assignmentId: id }, { action: 'app.assign', target: target(clientId), orgUnitId: input.org_unit_id ?? null });
     const [created] = await listAppAssignments(trx, { id });
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'app.assign', target: target(clientId), orgUnitId: input.org_unit_id ?? null,

@@ -19,6 +19,7 @@ import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
 import { idSchema, normalizeName } from './person-fields.ts';
+import { refuseSodViolations } from './separation-of-duties.ts';
 import { getUser } from './users.ts';
 
 /** Groups live in an org unit and hold people; whoever administers the unit manages its groups. */
@@ -134,6 +135,8 @@ export async function changeGroupMembership(
     assertThat(change === 'remove' || user.status !== 'disabled', conflict('a disabled user cannot be added to a group'));
     const changed = change === 'add' ? await addGroupMember(trx, groupId, userId) : await removeGroupMember(trx, groupId, userId);
     if (!changed) return;
+    // The group may carry app roles (an assignment to it): joining must not break a rule.
+    if (change === 'add') await refuseSodViolations(trx, { userIds: [userId] }, { action, target: target(groupId), orgUnitId: group.org_unit_id });
     await recordAuditEvent(trx, {
       ...auditBase(context), action, target: target(groupId), orgUnitId: group.org_unit_id, details: { user_id: userId, username: user.username },
     });

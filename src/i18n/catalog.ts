@@ -425,6 +425,8 @@ const vi = {
   'access.ask_it': 'Hãy liên hệ bộ phận công nghệ thông tin của đơn vị để được cấp quyền.',
   'access.back': 'Quay lại ứng dụng',
   'audit.app.access_denied': 'Bị từ chối vào ứng dụng',
+  'audit.sod_rule.create': 'Thêm quy tắc phân tách nhiệm vụ',
+  'audit.sod_rule.delete': 'Xóa quy tắc phân tách nhiệm vụ',
   'admin.nav.reports': 'Báo cáo',
   'admin.reports.title': 'Báo cáo',
   'admin.reports.inactive': 'Tài khoản lâu không đăng nhập',
@@ -496,6 +498,21 @@ const vi = {
   'device.confirm.abort': 'Hủy',
   'device.done.title': 'Đã đăng nhập thiết bị',
   'device.done.body': 'Thiết bị đã đăng nhập vào {app}. Bạn có thể đóng trang này.',
+  // Separation of duties (issue 8)
+  'admin.sod.title': 'Quy tắc phân tách nhiệm vụ',
+  'admin.sod.intro': 'Mỗi quy tắc nêu hai vai trò ứng dụng mà một người không được giữ cùng lúc trong cùng một đơn vị. Việc cấp quyền vi phạm quy tắc sẽ bị từ chối.',
+  'admin.sod.none': 'Chưa có quy tắc nào.',
+  'admin.sod.name': 'Tên quy tắc',
+  'admin.sod.description': 'Mô tả (không bắt buộc)',
+  'admin.sod.first': 'Vai trò thứ nhất',
+  'admin.sod.second': 'Vai trò thứ hai',
+  'admin.sod.new': 'Thêm quy tắc',
+  'admin.sod.create': 'Thêm quy tắc',
+  'admin.sod.delete': 'Xóa',
+  'admin.sod.no_roles': 'Cần ít nhất hai vai trò do các ứng dụng khai báo để tạo quy tắc.',
+  'admin.reports.sod_violations': 'Vi phạm phân tách nhiệm vụ',
+  'admin.done.sod_rule_created': 'Đã thêm quy tắc.',
+  'admin.done.sod_rule_deleted': 'Đã xóa quy tắc.',
 } as const;
 
 export type MessageKey = keyof typeof vi;
@@ -922,6 +939,8 @@ const en: Record<MessageKey, string> = {
   'access.ask_it': "Ask your unit's IT staff to give you access.",
   'access.back': 'Back to the app',
   'audit.app.access_denied': 'Refused entry to an app',
+  'audit.sod_rule.create': 'Separation-of-duties rule added',
+  'audit.sod_rule.delete': 'Separation-of-duties rule deleted',
   'admin.nav.reports': 'Reports',
   'admin.reports.title': 'Reports',
   'admin.reports.inactive': 'Accounts not signed in for a while',
@@ -993,6 +1012,21 @@ const en: Record<MessageKey, string> = {
   'device.confirm.abort': 'Cancel',
   'device.done.title': 'Device signed in',
   'device.done.body': 'The device is now signed in to {app}. You can close this page.',
+  // Separation of duties (issue 8)
+  'admin.sod.title': 'Separation-of-duties rules',
+  'admin.sod.intro': 'Each rule names two app roles that one person must not hold together in the same unit. A grant that would break a rule is refused.',
+  'admin.sod.none': 'There are no rules yet.',
+  'admin.sod.name': 'Rule name',
+  'admin.sod.description': 'Description (optional)',
+  'admin.sod.first': 'First role',
+  'admin.sod.second': 'Second role',
+  'admin.sod.new': 'Add a rule',
+  'admin.sod.create': 'Add rule',
+  'admin.sod.delete': 'Delete',
+  'admin.sod.no_roles': 'A rule needs at least two roles declared by apps.',
+  'admin.reports.sod_violations': 'Separation-of-duties violations',
+  'admin.done.sod_rule_created': 'The rule was added.',
+  'admin.done.sod_rule_deleted': 'The rule was deleted.',
 };
 
 export const locales = ['vi', 'en'] as const;

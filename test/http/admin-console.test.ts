@@ -384,3 +384,28 @@ describe('apps', () => {
     expect(await world.server.oidc.current().Client.find(app.clientId)).toBeUndefined();
   });
 });
+
+describe('separation of duties', () => {
+  it('lets a global administrator write a rule from two declared roles; a unit admin reads the rules and the report, without the form', async () => {
+    const app = await registerTestClient(world.server, { name: 'Một cửa điện tử', redirectUris: ['https://motcua.tiengiang.gov.vn/callback'] });
+    expect((await world.superAdmin('PUT', `/apps/${app.clientId}/roles`, { roles: [{ name: 'tiep_nhan' }, { name: 'phe_duyet' }] })).status).toBe(200);
+    const admin = await createUser(world.server, { username: 'quantriphanquyen', password: 'quản trị phân quyền 2026' });
+    await grantDirectly(world.server, { userId: admin.id }, 'super_admin', null);
+    const { agent } = await openConsole('/admin/sod-rules', { login: 'quantriphanquyen', password: 'quản trị phân quyền 2026' });
+    const page = await agent.follow(`${world.server.issuer}/admin/sod-rules`, 'http://never/');
+    expect(html(page)).toContain('Một cửa điện tử: phe_duyet');
+
+    const nameless = await post(agent, page, '/admin/sod-rules', { name: ' ', first: `${app.clientId} tiep_nhan`, second: `${app.clientId} phe_duyet` });
+    expect(nameless.response.status).toBe(400);
+    expect(html(nameless)).toContain('a rule needs a name');
+    const created = await post(agent, page, '/admin/sod-rules', { name: 'Tiếp nhận không tự phê duyệt', first: `${app.clientId} tiep_nhan`, second: `${app.clientId} phe_duyet` });
+    expect(html(created)).toContain('Đã thêm quy tắc.');
+    expect(html(created)).toContain('Tiếp nhận không tự phê duyệt');
+
+    const unitAdmin = await openConsole('/admin/sod-rules');
+    expect(html(unitAdmin.page)).toContain('Tiếp nhận không tự phê duyệt');
+    expect(html(unitAdmin.page)).not.toContain('action="/admin/sod-rules"');
+    const report = await unitAdmin.agent.follow(`${world.server.issuer}/admin/reports/sod-violations.csv`, 'http://never/');
+    expect(report.response.headers.get('content-type')).toContain('text/csv');
+  });
+});

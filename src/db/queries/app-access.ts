@@ -38,10 +38,19 @@ export async function listAppRoleNames(db: Kysely<Database>, clientId: string): 
   return (await db.selectFrom('app_roles').select('name').where('client_id', '=', clientId).orderBy('name').execute()).map((row) => row.name);
 }
 
-/** The app's roles become exactly these; assignments keep only names that still exist. */
+/**
+ * The app's roles become exactly these; assignments keep only names that still exist. A role kept
+ * is updated in place, not deleted and re-added: the separation-of-duties rules naming it stay.
+ */
 export async function replaceAppRoles(trx: Kysely<Database>, clientId: string, roles: readonly { name: string; description: string | null }[]): Promise<void> {
-  await trx.deleteFrom('app_roles').where('client_id', '=', clientId).execute();
-  if (roles.length > 0) await trx.insertInto('app_roles').values(roles.map((role) => ({ client_id: clientId, ...role }))).execute();
+  let removed = trx.deleteFrom('app_roles').where('client_id', '=', clientId);
+  if (roles.length > 0) removed = removed.where('name', 'not in', roles.map((role) => role.name));
+  await removed.execute();
+  if (roles.length > 0) {
+    await trx.insertInto('app_roles').values(roles.map((role) => ({ client_id: clientId, ...role })))
+      .onConflict((oc) => oc.columns(['client_id', 'name']).doUpdateSet((eb) => ({ description: eb.ref('excluded.description') })))
+      .execute();
+  }
   await sql`update app_assignments set roles = coalesce((
       select jsonb_agg(r.value order by r.value) from jsonb_array_elements_text(app_assignments.roles) r
       where r.value in (select name from app_roles where client_id = ${clientId})), '[]'::jsonb)
@@ -100,5 +109,14 @@ export async function nearestUnitAdmins(db: Kysely<Database>, userId: string, li
     where r.role = 'org_admin' and left(home.path, length(scope.path)) = scope.path and admin.id <> person.id
     order by length(scope.path) desc, admin.full_name
     limit ${limit}`.execute(db);
+  return rows;
+}
+
+/** Every role active apps declare, with the app's name: the choices for a separation-of-duties rule. */
+export async function listDeclaredAppRoles(db: Kysely<Database>): Promise<{ client_id: string; app_name: string; name: string }[]> {
+  const { rows } = await sql<{ client_id: string; app_name: string; name: string }>`
+    select r.client_id, coalesce(c.metadata->>'client_name', c.client_id) as app_name, r.name
+    from app_roles r join clients c on c.client_id = r.client_id and c.status = 'active'
+    order by app_name, r.name`.execute(db);
   return rows;
 }

@@ -10,6 +10,7 @@ import { mountOrgTree } from './org-tree.ts';
 import { adminGuard, adminSessions, type AdminConsoleDeps } from './pages.ts';
 import { mountPeople } from './people.ts';
 import { mountReports } from './reports.ts';
+import { mountSeparationOfDuties } from './separation-of-duties.ts';
 
 export type { AdminConsoleDeps } from './pages.ts';
 
@@ -29,6 +30,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountOrgTree(router, deps, guard);
   mountClients(router, deps, guard);
   mountReports(router, deps, guard);
+  mountSeparationOfDuties(router, deps, guard);
   mountAuditLog(router, deps, guard);
   return router;
 }

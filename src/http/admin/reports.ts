@@ -6,6 +6,7 @@ import {
   appAccessMatrix, inactivePeople, peopleWithoutActiveUnit, peopleWithoutSecondFactor, privilegedPeople, type PersonReportRow,
 } from '../../db/queries/reports.ts';
 import { AccessDenied, isPermitted, scopeOf, subtreeFilter, type AdminContext, type Permission } from '../../domain/authorization.ts';
+import { listViolations } from '../../domain/separation-of-duties.ts';
 import { translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import { spreadsheetCsv } from '../csv.ts';
 import { pageContext } from '../page.ts';
@@ -76,6 +77,17 @@ const reports: Record<string, Report> = {
       };
     },
   },
+  'sod-violations': {
+    title: 'admin.reports.sod_violations',
+    permission: 'users.read',
+    async load(deps, context) {
+      const rows = await listViolations(deps, context);
+      return {
+        columns: ['admin.sod.name', 'account.profile.username', 'admin.field.full_name', 'admin.users.unit', 'admin.sod.first', 'admin.sod.second'],
+        rows: rows.map((row) => [row.rule_name, row.username, row.full_name, row.unit_name, `${row.app_a}: ${row.role_a}`, `${row.app_b}: ${row.role_b}`]),
+      };
+    },
+  },
 };
 
 /** The governance reports: each a page and the same rows as CSV, limited to the reader's scope. */
@@ -84,6 +96,7 @@ export function mountReports(router: Router, deps: AdminConsoleDeps, guard: Midd
     const { principal } = contextOf(ctx);
     render(deps, ctx, 'admin/reports', 'admin.reports.title', (t) => ({
       reports: Object.entries(reports).filter(([, report]) => isPermitted(principal, report.permission)).map(([name, report]) => ({ name, title: t(report.title) })),
+      mayReadRules: isPermitted(principal, 'apps.assign'),
     }));
   });
 

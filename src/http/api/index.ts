@@ -16,6 +16,7 @@ import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
 import { roleAssignmentRoutes } from './routes/role-assignments.ts';
+import { separationOfDutiesRoutes } from './routes/separation-of-duties.ts';
 import { tokenExchangePermissionRoutes } from './routes/token-exchange-permissions.ts';
 import { userImportRoutes } from './routes/user-import.ts';
 import { userRoutes } from './routes/users.ts';
@@ -41,6 +42,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...tokenExchangePermissionRoutes(deps),
     ...auditEventRoutes(deps),
     ...appAccessRoutes(deps),
+    ...separationOfDutiesRoutes(deps),
   ];
 }
 
