@@ -273,6 +273,57 @@ export interface AppAssignmentsTable {
   created_at: CreatedAt;
 }
 
+export type ReviewDecision = 'keep' | 'revoke';
+
+/** An access review campaign: one app, or every restricted app in a subtree, or both. */
+export interface AccessReviewsTable {
+  id: Generated<string>;
+  name: string;
+  client_id: string | null;
+  org_unit_id: string | null;
+  reviewers: 'unit_admins' | 'named';
+  default_decision: ReviewDecision;
+  due_at: Date;
+  reminder_days: Generated<number>;
+  last_reminded_at: Date | null;
+  status: Generated<'open' | 'closed'>;
+  created_by: string;
+  created_by_user_id: string | null;
+  created_at: CreatedAt;
+  closed_at: Date | null;
+  closed_by: string | null;
+}
+
+export interface AccessReviewItemsTable {
+  id: Generated<string>;
+  review_id: string;
+  user_id: string;
+  client_id: string;
+  /** The person's primary unit when the campaign started. */
+  org_unit_id: string | null;
+  roles: Json<string[]>;
+  granted_via: Json<{ kind: 'unit' | 'group' | 'person'; name: string }[]>;
+  decision: ReviewDecision | null;
+  comment: string | null;
+  decided_by: string | null;
+  decided_at: Date | null;
+  decided_by_default: Generated<boolean>;
+}
+
+export interface AccessReviewReviewersTable {
+  item_id: string;
+  reviewer_id: string;
+}
+
+/** A person kept out of an app whatever unit or group assignment covers them (a review revoked it). */
+export interface AppAccessExclusionsTable {
+  client_id: string;
+  user_id: string;
+  review_id: string | null;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
 /** Two app roles that one person must not hold in the same unit. */
 export interface SodRulesTable {
   id: Generated<string>;
@@ -361,6 +412,10 @@ export interface Database {
   app_roles: AppRolesTable;
   app_assignments: AppAssignmentsTable;
   sod_rules: SodRulesTable;
+  access_reviews: AccessReviewsTable;
+  access_review_items: AccessReviewItemsTable;
+  access_review_reviewers: AccessReviewReviewersTable;
+  app_access_exclusions: AppAccessExclusionsTable;
   token_exchange_permissions: TokenExchangePermissionsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
@@ -380,6 +435,8 @@ export type NewAuditEvent = Insertable<AuditEventsTable>;
 export type Client = Selectable<ClientsTable>;
 export type AppAssignment = Selectable<AppAssignmentsTable>;
 export type SodRule = Selectable<SodRulesTable>;
+export type AccessReview = Selectable<AccessReviewsTable>;
+export type AccessReviewItem = Selectable<AccessReviewItemsTable>;
 export type NewClient = Insertable<ClientsTable>;
 export type TokenExchangePermission = Selectable<TokenExchangePermissionsTable>;
 export type SigningKey = Selectable<SigningKeysTable>;

@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
 import {
-  coveringAppRoles, deleteAppAssignment, findAppPolicy, insertAppAssignment, listAppAssignments, listAppRoleNames, replaceAppRoles, setAppPolicy,
+  coveringAppRoles, deleteAppAssignment, findAppPolicy, insertAppAssignment, liftAppAccessExclusion, listAppAssignments, listAppRoleNames, replaceAppRoles,
+  setAppPolicy,
   type AppAssignmentRow,
 } from '../db/queries/app-access.ts';
 import { findActiveClient } from '../db/queries/clients.ts';
@@ -92,11 +93,13 @@ export async function assignApp(deps: AppAccessDeps, context: AdminContext, clie
       roles: [...new Set(input.roles)].sort(), granted_by: grantedBy(context),
     });
     assertThat(id, () => conflict(`the app is already assigned to ${holder.name}; remove that assignment to change its roles`));
+    // Naming the person undoes a review's revocation: an admin looked at them and let them back in.
+    const readmitted = input.user_id !== undefined && await liftAppAccessExclusion(trx, clientId, input.user_id);
     if (input.roles.length > 0) await refuseSodViolations(trx, { assignmentId: id }, { action: 'app.assign', target: target(clientId), orgUnitId: input.org_unit_id ?? null });
     const [created] = await listAppAssignments(trx, { id });
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'app.assign', target: target(clientId), orgUnitId: input.org_unit_id ?? null,
-      after: { assignment_id: id, org_unit_id: created!.org_unit_id, group_id: created!.group_id, user_id: created!.user_id, roles: created!.roles },
+      after: { assignment_id: id, org_unit_id: created!.org_unit_id, group_id: created!.group_id, user_id: created!.user_id, roles: created!.roles, ...(readmitted ? { readmitted: true } : {}) },
     });
     return created!;
   });

@@ -36,6 +36,8 @@ export const permissions = [
    * decision between systems, made for the whole province, so only a global super_admin holds it.
    */
   'clients.token_exchange',
+  /** Start and close access review campaigns over a subtree (or, globally, over an app). Reviewers need no permission: the items name them. */
+  'access_reviews.manage',
 ] as const;
 export type Permission = (typeof permissions)[number];
 
@@ -43,7 +45,7 @@ export const permissionsOfRole: Readonly<Record<AdminRole, readonly Permission[]
   super_admin: permissions,
   org_admin: [
     'users.read', 'users.write', 'users.lifecycle', 'users.activation', 'users.unlock', 'users.reset_factors', 'org_units.read', 'org_units.write',
-    'groups.read', 'groups.write', 'roles.read', 'roles.write', 'audit.read', 'apps.assign',
+    'groups.read', 'groups.write', 'roles.read', 'roles.write', 'audit.read', 'apps.assign', 'access_reviews.manage',
   ],
   helpdesk: ['users.read', 'users.activation', 'users.unlock', 'users.reset_factors', 'org_units.read', 'groups.read'],
   auditor: ['users.read', 'org_units.read', 'groups.read', 'roles.read', 'audit.read'],

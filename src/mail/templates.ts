@@ -46,6 +46,7 @@ const templates: Record<string, TemplateSpec> = {
   email_change_notice: { subject: 'mail.email_change_notice.subject', body: 'mail.email_change_notice.body', footer: 'mail.not_you' },
   factors_reset: { subject: 'mail.factors_reset.subject', body: 'mail.factors_reset.body', footer: 'mail.not_you' },
   password_changed: { subject: 'mail.password_changed.subject', body: 'mail.password_changed.body', footer: 'mail.not_you' },
+  access_review_reminder: { subject: 'mail.access_review.subject', body: 'mail.access_review.body' },
 };
 
 export class UnknownMailTemplate extends Error {
@@ -60,6 +61,7 @@ export function renderMail(template: string, params: Record<string, unknown>, co
   if (spec.link && !context.secret) throw new UnknownMailTemplate(`the "${template}" mail needs its link's secret`);
   const link = spec.link && context.secret ? spec.link(context.issuer, context.secret) : null;
   const expiresAt = typeof params['expires_at'] === 'string' ? new Date(params['expires_at']) : null;
+  const dueAt = typeof params['due_at'] === 'string' ? new Date(params['due_at']) : null;
 
   const part = (locale: 'vi' | 'en') => {
     const t = translator(locale);
@@ -68,6 +70,10 @@ export function renderMail(template: string, params: Record<string, unknown>, co
       username: textParam(params, 'username'),
       email: textParam(params, 'new_email'),
       expires: expiresAt ? `${formatDateTime(locale, expiresAt)} (GMT+7)` : '',
+      review: textParam(params, 'review_name'),
+      items: textParam(params, 'items'),
+      due: dueAt ? `${formatDateTime(locale, dueAt)} (GMT+7)` : '',
+      reviews: `${context.issuer}/admin/reviews`,
     };
     return [
       t('mail.greeting', values),

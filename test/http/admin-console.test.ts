@@ -409,3 +409,38 @@ describe('separation of duties', () => {
     expect(report.response.headers.get('content-type')).toContain('text/csv');
   });
 });
+
+describe('access reviews', () => {
+  it('lets a unit admin start a campaign, decide their items in one form, and close it with a warning that says what will happen', async () => {
+    const app = await registerTestClient(world.server, { name: 'Quản lý văn bản điều hành', redirectUris: ['https://vanban.tiengiang.gov.vn/callback'] });
+    expect((await world.superAdmin('PUT', `/apps/${app.clientId}/access-policy`, { access_policy: 'restricted' })).status).toBe(200);
+    expect((await world.superAdmin('POST', `/apps/${app.clientId}/assignments`, { org_unit_id: world.tree.anHuu.id })).status).toBe(201);
+    const { agent, page } = await openConsole('/admin/reviews');
+    expect(html(page)).toContain('Mở đợt rà soát mới');
+
+    const past = await post(agent, page, '/admin/reviews', { name: 'Văn bản quý IV', client_id: app.clientId, org_unit_id: world.tree.anHuu.id, due_at: '2020-01-01' });
+    expect(past.response.status).toBe(400);
+    expect(html(past)).toContain('due_at must be in the future');
+    const due = new Date(Date.now() + 7 * 24 * 3600 * 1000).toISOString().slice(0, 10);
+    const started = await post(agent, page, '/admin/reviews', {
+      name: 'Văn bản quý IV', client_id: app.clientId, org_unit_id: world.tree.anHuu.id, reviewers: 'unit_admins', due_at: due, default_decision: 'keep',
+    });
+    expect(html(started)).toContain('Đã mở đợt rà soát');
+    const reviewPath = new URL(started.url).pathname;
+
+    const mine = await agent.follow(`${world.server.issuer}${reviewPath}/mine`, 'http://never/');
+    const itemOfTuyet = new RegExp(`Nguyễn Thị Ánh Tuyết \\(tuyetnta\\)[^]*?name="decision_([0-9a-f-]{36})"`).exec(html(mine));
+    expect(itemOfTuyet).not.toBeNull();
+    const decided = await post(agent, mine, `${reviewPath}/mine`, { [`decision_${itemOfTuyet![1]!}`]: 'revoke', [`comment_${itemOfTuyet![1]!}`]: 'Nghỉ thai sản' });
+    expect(html(decided)).toContain('Đã lưu quyết định.');
+    expect(html(decided)).toMatch(/value="revoke" checked/);
+
+    const review = await agent.follow(`${world.server.issuer}${reviewPath}`, 'http://never/');
+    expect(html(review)).toContain('Đóng đợt rà soát sẽ thu hồi ngay 1 quyền truy cập');
+    const closed = await post(agent, review, `${reviewPath}/close`);
+    expect(html(closed)).toContain('Đã đóng đợt rà soát.');
+    expect(html(closed)).toContain('Nghỉ thai sản');
+    const excluded = await world.server.database.db.selectFrom('app_access_exclusions').select('user_id').where('client_id', '=', app.clientId).execute();
+    expect(excluded).toEqual([{ user_id: caiBePerson.id }]);
+  });
+});

@@ -5,12 +5,14 @@ import type { AppAccessPolicy, AppAssignment, Database } from '../schema.ts';
 /**
  * Whether an assignment of the app covers a person, and the app roles all covering assignments
  * grant: assigned to them, to a group they belong to, or to a unit at or above any unit they serve
- * in (primary or concurrent). One statement.
+ * in (primary or concurrent), unless a review revoked their access (an exclusion). One statement.
  */
 export async function coveringAppRoles(db: Kysely<Database>, clientId: string, userId: string): Promise<{ covered: boolean; roles: string[] }> {
   const { rows } = await sql<{ roles: string[] | string }>`
     select a.roles from app_assignments a
-    where a.client_id = ${clientId} and (
+    where a.client_id = ${clientId}
+    and not exists (select 1 from app_access_exclusions x where x.client_id = ${clientId} and x.user_id = ${userId}::uuid)
+    and (
       a.user_id = ${userId}::uuid
       or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId}::uuid)
       or a.org_unit_id in (
@@ -119,4 +121,10 @@ export async function listDeclaredAppRoles(db: Kysely<Database>): Promise<{ clie
     from app_roles r join clients c on c.client_id = r.client_id and c.status = 'active'
     order by app_name, r.name`.execute(db);
   return rows;
+}
+
+/** Lets a person a review took out of an app back in (an admin assigned it to them by name). */
+export async function liftAppAccessExclusion(trx: Kysely<Database>, clientId: string, userId: string): Promise<boolean> {
+  const result = await trx.deleteFrom('app_access_exclusions').where('client_id', '=', clientId).where(sql<boolean>`user_id::text = ${userId}`).executeTakeFirst();
+  return result.numDeletedRows > 0n;
 }

@@ -77,7 +77,8 @@ function peopleOf(filter: SodFilter): RawBuilder<unknown> {
  * Every pair of roles a rule forbids that one person holds in one unit. A person holds an app role
  * in a unit they serve in (primary or concurrent) when an assignment carrying it names that unit or
  * one above it; an assignment to the person or to a group they belong to holds in each of their
- * units (or, for someone with no unit, in none in particular). Disabled people hold nothing.
+ * units (or, for someone with no unit, in none in particular). Disabled people, and people a review
+ * took out of the app, hold nothing there.
  */
 export async function findSodViolations(db: Kysely<Database>, filter: SodFilter, limit = 1000): Promise<SodViolation[]> {
   const { rows } = await sql<SodViolation>`
@@ -99,6 +100,7 @@ export async function findSodViolations(db: Kysely<Database>, filter: SodFilter,
       )
       cross join lateral jsonb_array_elements_text(a.roles) as r(value)
       where (a.client_id, r.value) in (select client_id, role from ruled)
+        and not exists (select 1 from app_access_exclusions x where x.client_id = a.client_id and x.user_id = s.user_id)
     )
     select distinct rule.id::text as rule_id, rule.name as rule_name, person.id::text as user_id, person.username, person.full_name,
       one.unit_id::text as unit_id, unit.name as unit_name,

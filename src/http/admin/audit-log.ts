@@ -8,6 +8,7 @@ import { auditCriteriaFor, auditExportLimit, type AuditCriteria } from '../../do
 import { requirePermission, scopeOf } from '../../domain/authorization.ts';
 import { decodeCursor, encodeCursor } from '../api/route.ts';
 import { auditEventsCsv } from '../audit-csv.ts';
+import { sendCsvDownload } from '../csv.ts';
 import { auditLabel, contextOf, definedEntries, render, type AdminConsoleDeps } from './pages.ts';
 
 const pageSize = 50;
@@ -78,10 +79,7 @@ export function mountAuditLog(router: Router, deps: AdminConsoleDeps, guard: Mid
     const parsed = filterQuery.safeParse(ctx.query);
     const criteria = auditCriteriaFor(contextOf(ctx), criteriaOf(parsed.success ? parsed.data : filterQuery.parse({})));
     const rows = await listAuditEvents(deps.db, { ...criteria, limit: auditExportLimit });
-    ctx.type = 'text/csv; charset=utf-8';
-    ctx.attachment('audit-events.csv');
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = auditEventsCsv(rows);
+    sendCsvDownload(ctx, 'audit-events.csv', auditEventsCsv(rows));
   });
 
   router.get('/audit/verification', ...guard, async (ctx) => {

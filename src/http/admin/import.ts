@@ -6,7 +6,7 @@ import { applyImport, findImport, stageImport } from '../../domain/import-runs.t
 import type { ImportReport } from '../../domain/user-import.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { requireCsrfToken } from '../csrf.ts';
-import { spreadsheetCsv } from '../csv.ts';
+import { sendCsvDownload, spreadsheetCsv } from '../csv.ts';
 import { formBody, uploadBody, type UploadedFile } from '../forms.ts';
 import { bodyOf, contextOf, done, render, type AdminConsoleDeps } from './pages.ts';
 
@@ -48,10 +48,7 @@ export function mountImport(router: Router, deps: AdminConsoleDeps, guard: Middl
 
   router.get('/import/:id/report.csv', ...guard, async (ctx) => {
     const run = await findImport(deps, contextOf(ctx), ctx.params['id'] ?? '');
-    ctx.type = 'text/csv; charset=utf-8';
-    ctx.attachment(`${run.applied ? 'import-result' : 'import-check'}-${run.fileName.replace(/\.csv$/i, '')}.csv`);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = importReportCsv(run.applied ?? run.dryRun);
+    sendCsvDownload(ctx, `${run.applied ? 'import-result' : 'import-check'}-${run.fileName.replace(/\.csv$/i, '')}.csv`, importReportCsv(run.applied ?? run.dryRun));
   });
 }
 

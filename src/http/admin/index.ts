@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 
 import { refuseNulInUrl } from '../forms.ts';
+import { mountAccessReviews } from './access-reviews.ts';
 import { mountAuditLog } from './audit-log.ts';
 import { mountClients } from './clients.ts';
 import { mountDashboard } from './dashboard.ts';
@@ -29,6 +30,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);
   mountClients(router, deps, guard);
+  mountAccessReviews(router, deps, guard);
   mountReports(router, deps, guard);
   mountSeparationOfDuties(router, deps, guard);
   mountAuditLog(router, deps, guard);

@@ -56,6 +56,7 @@ const sections = [
   { path: '/admin/org-units', label: 'admin.nav.org_units', permission: 'org_units.read' },
   { path: '/admin/groups', label: 'admin.nav.groups', permission: 'groups.read' },
   { path: '/admin/clients', label: 'admin.nav.clients', permission: 'apps.assign' },
+  { path: '/admin/reviews', label: 'admin.nav.reviews', permission: null },
   { path: '/admin/reports', label: 'admin.nav.reports', permission: 'users.read' },
   { path: '/admin/audit', label: 'admin.nav.audit', permission: 'audit.read' },
 ] as const satisfies readonly { path: string; label: MessageKey; permission: Permission | null }[];

@@ -8,7 +8,7 @@ import {
 import { AccessDenied, isPermitted, scopeOf, subtreeFilter, type AdminContext, type Permission } from '../../domain/authorization.ts';
 import { listViolations } from '../../domain/separation-of-duties.ts';
 import { translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
-import { spreadsheetCsv } from '../csv.ts';
+import { sendCsvDownload, spreadsheetCsv } from '../csv.ts';
 import { pageContext } from '../page.ts';
 import { contextOf, render, type AdminConsoleDeps } from './pages.ts';
 
@@ -115,10 +115,7 @@ async function sendReport(deps: AdminConsoleDeps, ctx: Context, context: AdminCo
   const t = translator(pageContext(ctx).locale);
   const { columns, rows } = await report.load(deps, context, ctx, t);
   if (csv) {
-    ctx.type = 'text/csv; charset=utf-8';
-    ctx.attachment(`${name}.csv`);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = spreadsheetCsv(columns.map((column) => t(column)), rows);
+    sendCsvDownload(ctx, `${name}.csv`, spreadsheetCsv(columns.map((column) => t(column)), rows));
     return;
   }
   render(deps, ctx, 'admin/report', report.title, {

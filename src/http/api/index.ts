@@ -11,6 +11,7 @@ import { auditRefusals, rememberAdminContext } from '../admin-context.ts';
 import { createApiAuthentication } from './authentication.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { mountRoutes, type ApiRoute } from './route.ts';
+import { accessReviewRoutes } from './routes/access-reviews.ts';
 import { appAccessRoutes } from './routes/app-access.ts';
 import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
@@ -43,6 +44,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...auditEventRoutes(deps),
     ...appAccessRoutes(deps),
     ...separationOfDutiesRoutes(deps),
+    ...accessReviewRoutes(deps),
   ];
 }
 
