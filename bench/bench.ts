@@ -215,6 +215,13 @@ function publish(run: RunRecord): void {
   if (scaleRows.length > 0) console.log(`\n### Scaling\n\n${scaleTable(scaleRows)}`);
   if (report.cpuProfile) console.log(`\n### Server CPU profile (${report.cpuProfile.file})\n\n${describeProfileSummary(report.cpuProfile.summary)}`);
   console.log(`\nJSON: ${relative(options.resultsFile)}`);
+  // Targets missed are for a person to read; a scenario that failed requests or finished none means
+  // the bench (or the server) is broken, which CI's --quick run must not let pass.
+  const broken = rows.filter((row) => row.failed > 0 || row.completed === 0);
+  if (broken.length > 0) {
+    console.error(`bench: ${broken.map((row) => row.id).join(', ')} failed requests or finished none (see "Failures" above)`);
+    process.exitCode = 1;
+  }
 }
 
 /** What other programs use of the cores over one second, before the bench starts anything. */
