@@ -94,7 +94,8 @@ function tokenize(text: string, scimType: 'invalidFilter' | 'invalidPath'): Toke
   return tokens;
 }
 
-const attributeName = /^[A-Za-z][A-Za-z0-9_$-]*$/;
+/** ATTRNAME of RFC 7643 §2.1, and the one sub-attribute name outside it, $ref. */
+const attributeName = /^(?:[A-Za-z][A-Za-z0-9_$-]*|\$ref)$/;
 
 /** Reads `urn:…:User:name.givenName`, `name.givenName` or `userName` into its parts. */
 export function parseAttributePath(text: string, scimType: 'invalidFilter' | 'invalidPath' = 'invalidFilter'): AttributePath {
@@ -252,7 +253,7 @@ export function parsePatchPath(text: string): PatchPath {
   if (parser.atEnd()) return { path, valueFilter, subAttribute: null };
   // After "]" comes ".sub": the tokenizer reads it as one word starting with a dot.
   const rest = parser.next();
-  const sub = rest?.type === 'word' ? /^\.([A-Za-z][A-Za-z0-9_$-]*)$/.exec(rest.text) : null;
+  const sub = rest?.type === 'word' ? /^\.([A-Za-z][A-Za-z0-9_$-]*|\$ref)$/.exec(rest.text) : null;
   if (!sub || !parser.atEnd()) throw parser.fail(`after the value filter only ".subAttribute" may follow, not ${parser.describe(rest)}`);
   return { path, valueFilter, subAttribute: sub[1]! };
 }
