@@ -114,7 +114,7 @@ describe('who may call SCIM', () => {
     expect((await world.caiBeAdmin.api('PUT', `/apps/${app.clientId}/scim-access`, { scim_access: false })).status).toBe(403);
     expect((await world.superAdmin('PUT', `/apps/${app.clientId}/scim-access`, { scim_access: false })).status).toBe(200);
     expectScimError(await app.scim('GET', '/Users'), 401, undefined, 'may no longer use SCIM');
-    expect(await requestScimToken(world.server, app.clientId, app.clientSecret)).toMatchObject({ error: expect.any(String) });
+    expect(await requestScimToken(world.server, app.clientId, app.clientSecret)).toMatchObject({ error: expect.any(String) as string });
   });
 
   it('refuses a token without the scim scope, a token for the admin API, and a person\'s token', async () => {
