@@ -65,6 +65,11 @@ export const apiScope = 'api';
 export const scimResourceIndicator = (issuer: string) => `${issuer}/scim/v2`;
 export const scimScope = 'scim';
 
+/** Mekong ID's own resource servers (the admin API, SCIM) take short-lived ES256 JWT access tokens (RFC 9068). */
+function jwtResourceServer(scope: string, audience: string) {
+  return { scope, audience, accessTokenTTL: lifetimes.apiAccessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } } as const;
+}
+
 /** The pages oidc-provider shows by itself, rendered by the http layer in the person's language. */
 export interface ProviderPages {
   logout(ctx: KoaContextWithOIDC, providerForm: string): void;
@@ -195,26 +200,14 @@ export function createProvider(deps: ProviderDeps): Provider {
         getResourceServerInfo(_ctx, resourceIndicator, client) {
           if (resourceIndicator === scimResource) {
             if (client.metadata()['scim_access'] !== true) throw new errors.InvalidTarget('this client may not obtain tokens for SCIM');
-            return {
-              scope: scimScope,
-              audience: scimResource,
-              accessTokenTTL: lifetimes.apiAccessToken,
-              accessTokenFormat: 'jwt',
-              jwt: { sign: { alg: 'ES256' } },
-            };
+            return jwtResourceServer(scimScope, scimResource);
           }
           if (resourceIndicator !== apiResource) throw new errors.InvalidTarget();
           // Otherwise any app a person signs in to could obtain an admin-API token in their name.
           if (client.metadata()['admin_api_access'] !== true) {
             throw new errors.InvalidTarget('this client may not obtain tokens for the admin API');
           }
-          return {
-            scope: apiScope,
-            audience: apiResource,
-            accessTokenTTL: lifetimes.apiAccessToken,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
+          return jwtResourceServer(apiScope, apiResource);
         },
       },
     },

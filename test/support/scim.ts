@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 
 import type { AdminRole, OrgUnit } from '../../src/db/schema.ts';
+import { ScimError } from '../../src/errors.ts';
 import type { ApiCall } from './admin-api.ts';
 import { grantDirectly } from './admin-api.ts';
 import { registerTestClient, type TestServer } from './server.ts';
@@ -80,4 +81,15 @@ export function expectScimError(response: ScimResponse<unknown>, status: number,
   expect(body.status).toBe(String(status));
   expect(body.scimType).toBe(scimType);
   expect(typeof body.detail === 'string' ? body.detail : null).toContain(detailContains);
+}
+
+/** The ScimError a pure function throws, for unit tests of the parser and the PATCH engine. */
+export function scimRefusal(run: () => unknown): ScimError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ScimError) return error;
+    throw error;
+  }
+  throw new Error('expected a ScimError');
 }

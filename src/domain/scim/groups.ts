@@ -4,12 +4,11 @@ import { findScimGroup, findScimUser, listScimGroups, visibleMembersOfGroups, ty
 import type { Database } from '../../db/schema.ts';
 import { ScimError } from '../../errors.ts';
 import { changeGroupMembership, createGroup, groupPatchSchema, newGroupSchema, removeGroup, updateGroup, type GroupDeps } from '../groups.ts';
-import { parseFilter } from './filter.ts';
 import { applyPatch, canonicalize, readPatchOperations, type Json, type JsonObject } from './patch.ts';
-import { resolveGroupFilter, resolveSortAttribute, type GroupFilterAttribute } from './resolved-filter.ts';
+import { resolveGroupFilter } from './resolved-filter.ts';
 import { toScimGroup } from './resources.ts';
 import { resourceTypes, scimSchemas } from './schemas.ts';
-import { defaultUnitId, parseForScim, requireWriter, resourceNotFound, versionChanged, type ScimCaller, type ScimListQuery, type VersionedResource } from './users.ts';
+import { defaultUnitId, listOptions, parseForScim, requireWriter, resourceNotFound, stillVisible, versionChanged, type ScimCaller, type ScimListQuery, type VersionedResource } from './users.ts';
 
 /**
  * SCIM Groups over Mekong ID's groups. A client sees the members it may see, and only those: a
@@ -24,13 +23,7 @@ async function represent(db: Kysely<Database>, caller: ScimCaller, rows: readonl
 }
 
 export async function listScimGroupsFor(deps: GroupDeps, caller: ScimCaller, query: ScimListQuery): Promise<{ total: number; resources: JsonObject[] }> {
-  const { total, rows } = await listScimGroups(deps.db, caller.audience, {
-    filter: query.filter === undefined ? null : resolveGroupFilter(parseFilter(query.filter)),
-    sortBy: query.sortBy === undefined ? null : resolveSortAttribute(query.sortBy, 'Group') as GroupFilterAttribute,
-    descending: query.descending,
-    startIndex: query.startIndex,
-    count: query.count,
-  });
+  const { total, rows } = await listScimGroups(deps.db, caller.audience, listOptions(query, 'Group', resolveGroupFilter));
   return { total, resources: await represent(deps.db, caller, rows) };
 }
 
@@ -72,13 +65,6 @@ function nameOf(resource: JsonObject): string {
 
 const scimNames = { name: 'displayName', org_unit_id: `${scimSchemas.mekongGroup}:orgUnit.value` };
 
-async function visibleAfterWrite(db: Kysely<Database>, caller: ScimCaller, id: string): Promise<VersionedResource> {
-  if (!(await findScimGroup(db, caller.audience, id))) {
-    throw new ScimError('invalidValue', 'this app\'s access policy would not cover the group\'s unit, so it could not see the group; assign the app to the unit first');
-  }
-  return getScimGroup({ db }, caller, id);
-}
-
 export async function createScimGroup(deps: GroupDeps, caller: ScimCaller, body: unknown): Promise<VersionedResource> {
   requireWriter(caller.context, 'groups.write', 'group.create');
   const resource = canonicalize(body, resourceTypes.Group);
@@ -88,7 +74,7 @@ export async function createScimGroup(deps: GroupDeps, caller: ScimCaller, body:
   return deps.db.transaction().execute(async (trx) => {
     const created = await createGroup({ db: trx }, caller.context, input);
     for (const userId of await memberIdsOf(trx, caller, resource)) await changeGroupMembership({ db: trx }, caller.context, created.id, userId, 'add');
-    return visibleAfterWrite(trx, caller, created.id);
+    return stillVisible(() => getScimGroup({ db: trx }, caller, created.id), 'the group');
   });
 }
 
@@ -106,7 +92,7 @@ async function writeGroup(deps: GroupDeps, caller: ScimCaller, id: string, expec
     const present = await memberIdsOf(trx, caller, current.resource);
     for (const userId of wanted.filter((candidate) => !present.includes(candidate))) await changeGroupMembership({ db: trx }, caller.context, id, userId, 'add');
     for (const userId of present.filter((candidate) => !wanted.includes(candidate))) await changeGroupMembership({ db: trx }, caller.context, id, userId, 'remove');
-    return visibleAfterWrite(trx, caller, id);
+    return stillVisible(() => getScimGroup({ db: trx }, caller, id), 'the group');
   });
 }
 

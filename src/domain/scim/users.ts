@@ -1,15 +1,15 @@
 import type { z } from 'zod';
 
-import { findScimUser, listScimUsers, visibleGroupsOfUsers, type ScimAudience, type ScimUserRow } from '../../db/queries/scim.ts';
+import { findScimUser, listScimUsers, visibleGroupsOfUsers, type ScimAudience, type ScimListOptions, type ScimUserRow } from '../../db/queries/scim.ts';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.ts';
 import { ScimError } from '../../errors.ts';
 import { AccessDenied, isPermitted, scopeOf, type AdminContext, type Permission } from '../authorization.ts';
 import { changeUserStatus, createUser, newUserSchema, updateUser, userPatchSchema, type UserAdminDeps } from '../users.ts';
 import { joinNameParts } from '../vietnamese-names.ts';
-import { parseFilter } from './filter.ts';
+import { parseFilter, type Filter } from './filter.ts';
 import { applyPatch, canonicalize, readPatchOperations, type Json, type JsonObject } from './patch.ts';
-import { resolveSortAttribute, resolveUserFilter, type UserFilterAttribute } from './resolved-filter.ts';
+import { resolveSortAttribute, resolveUserFilter, type ResolvedFilter } from './resolved-filter.ts';
 import { toScimUser } from './resources.ts';
 import { resourceTypes, scimSchemas } from './schemas.ts';
 
@@ -52,14 +52,19 @@ async function represent(db: Kysely<Database>, caller: ScimCaller, rows: readonl
   return rows.map((row) => toScimUser(row, groups.get(row.id) ?? [], caller.baseUrl));
 }
 
-export async function listScimUsersFor(deps: Pick<ScimDeps, 'db'>, caller: ScimCaller, query: ScimListQuery): Promise<{ total: number; resources: JsonObject[] }> {
-  const { total, rows } = await listScimUsers(deps.db, caller.audience, {
-    filter: query.filter === undefined ? null : resolveUserFilter(parseFilter(query.filter)),
-    sortBy: query.sortBy === undefined ? null : resolveSortAttribute(query.sortBy, 'User') as UserFilterAttribute,
+/** A list query with its filter parsed and resolved and its sortBy checked, for the resource type's query. */
+export function listOptions<A extends string>(query: ScimListQuery, type: 'User' | 'Group', resolveFilter: (filter: Filter) => ResolvedFilter<A>): ScimListOptions<A> {
+  return {
+    filter: query.filter === undefined ? null : resolveFilter(parseFilter(query.filter)),
+    sortBy: query.sortBy === undefined ? null : resolveSortAttribute(query.sortBy, type) as A,
     descending: query.descending,
     startIndex: query.startIndex,
     count: query.count,
-  });
+  };
+}
+
+export async function listScimUsersFor(deps: Pick<ScimDeps, 'db'>, caller: ScimCaller, query: ScimListQuery): Promise<{ total: number; resources: JsonObject[] }> {
+  const { total, rows } = await listScimUsers(deps.db, caller.audience, listOptions(query, 'User', resolveUserFilter));
   return { total, resources: await represent(deps.db, caller, rows) };
 }
 
@@ -162,12 +167,17 @@ function requireName(fields: { username: unknown; full_name: string | undefined 
   if (fields.full_name === undefined) throw new ScimError('invalidValue', 'a name is required: name.formatted, or name.familyName and name.givenName, or displayName');
 }
 
-/** After a write, the person must still be someone the client sees; otherwise the write is undone. */
-async function visibleAfterWrite(db: Kysely<Database>, caller: ScimCaller, id: string): Promise<VersionedResource> {
-  if (!(await findScimUser(db, caller.audience, id))) {
-    throw new ScimError('invalidValue', 'this app\'s access policy would not cover the person afterwards, so it could not see them; assign the app to their unit first');
+/**
+ * After a write the resource must still be one the client sees; otherwise the write is refused,
+ * and the caller's transaction undoes it. A client must not create what it cannot read back.
+ */
+export async function stillVisible(read: () => Promise<VersionedResource>, what: string): Promise<VersionedResource> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!(error instanceof ScimError && error.status === 404)) throw error;
+    throw new ScimError('invalidValue', `this app's access policy would not cover ${what} afterwards, so it could not see it; assign the app to the unit first`);
   }
-  return getScimUser({ db }, caller, id);
 }
 
 export async function createScimUser(deps: ScimDeps, caller: ScimCaller, body: unknown): Promise<VersionedResource> {
@@ -181,7 +191,7 @@ export async function createScimUser(deps: ScimDeps, caller: ScimCaller, body: u
   const input = parseForScim(newUserSchema, { ...fields, org_unit_id: orgUnitId }, scimNames);
   return deps.db.transaction().execute(async (trx) => {
     const created = await createUser({ ...deps, db: trx }, caller.context, input);
-    return visibleAfterWrite(trx, caller, created.id);
+    return stillVisible(() => getScimUser({ db: trx }, caller, created.id), 'the person');
   });
 }
 
@@ -202,7 +212,7 @@ async function writeUser(deps: ScimDeps, caller: ScimCaller, id: string, expecte
     if (active !== undefined && active !== (row.status === 'active')) {
       await changeUserStatus(scoped, caller.context, id, undefined, active ? 'active' : 'suspended');
     }
-    return visibleAfterWrite(trx, caller, id);
+    return stillVisible(() => getScimUser({ db: trx }, caller, id), 'the person');
   });
 }
 

@@ -2,20 +2,10 @@ import { describe, expect, it } from 'vitest';
 
 import { parseFilter, parsePatchPath, type Filter } from '../../../src/domain/scim/filter.ts';
 import { resolveGroupFilter, resolveSortAttribute, resolveUserFilter } from '../../../src/domain/scim/resolved-filter.ts';
-import { ScimError } from '../../../src/errors.ts';
+import { scimRefusal as refusal } from '../../support/scim.ts';
 
 const path = (attribute: string, subAttribute: string | null = null, schema: string | null = null) => ({ schema, attribute, subAttribute });
 const enterprise = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-
-function refusal(run: () => unknown): ScimError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ScimError) return error;
-    throw error;
-  }
-  throw new Error('expected a ScimError');
-}
 
 describe('parseFilter (RFC 7644 §3.4.2.2)', () => {
   it('reads the RFC\'s example filters', () => {

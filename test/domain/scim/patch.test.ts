@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { applyPatch, canonicalize, readPatchOperations, type JsonObject } from '../../../src/domain/scim/patch.ts';
 import { resourceTypes } from '../../../src/domain/scim/schemas.ts';
 import { splitFullName, joinNameParts } from '../../../src/domain/vietnamese-names.ts';
-import { ScimError } from '../../../src/errors.ts';
+import { scimRefusal as refusal } from '../../support/scim.ts';
 
 /** PATCH applied in memory to resources as clients read them (RFC 7644 §3.5.2), and the name split SCIM shows. */
 
@@ -17,16 +17,6 @@ const group: JsonObject = { id: 'g1', displayName: 'Tổ công tác', members: [
 const ops = (...operations: unknown[]) => readPatchOperations({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: operations });
 const patchUser = (...operations: unknown[]) => applyPatch(user, resourceTypes.User, ops(...operations));
 const patchGroup = (...operations: unknown[]) => applyPatch(group, resourceTypes.Group, ops(...operations));
-
-function refusal(run: () => unknown): ScimError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ScimError) return error;
-    throw error;
-  }
-  throw new Error('expected a ScimError');
-}
 
 describe('applyPatch', () => {
   it('adds to a multi-valued attribute without repeating a value already there, and leaves the original alone', () => {
