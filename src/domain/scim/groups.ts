@@ -36,19 +36,24 @@ export async function getScimGroup(deps: GroupDeps, caller: ScimCaller, id: stri
 
 const isObject = (value: Json | undefined): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** The member ids a resource lists; each must be a person the client sees. */
-async function memberIdsOf(db: Kysely<Database>, caller: ScimCaller, resource: JsonObject): Promise<string[]> {
-  const members = Array.isArray(resource['members']) ? (resource['members']) : [];
+/** The member ids a resource lists. */
+function memberIdsOf(resource: JsonObject): string[] {
+  const members = Array.isArray(resource['members']) ? resource['members'] : [];
   const ids = new Set<string>();
   for (const member of members) {
     const value = isObject(member) ? member['value'] : undefined;
     if (typeof value !== 'string') throw new ScimError('invalidValue', 'each of members has a value: the person\'s id');
     ids.add(value.toLowerCase());
   }
-  for (const id of ids) {
-    if (!(await findScimUser(db, caller.audience, id))) throw new ScimError('invalidValue', `members: there is no User with id ${id} that this app can see`);
-  }
   return [...ids];
+}
+
+/** Adds people to a group; each must be someone the client sees (the domain then checks its right to). */
+async function addMembers(db: Kysely<Database>, caller: ScimCaller, groupId: string, userIds: readonly string[]): Promise<void> {
+  for (const userId of userIds) {
+    if (!(await findScimUser(db, caller.audience, userId))) throw new ScimError('invalidValue', `members: there is no User with id ${userId} that this app can see`);
+    await changeGroupMembership({ db }, caller.context, groupId, userId, 'add');
+  }
 }
 
 function unitOf(resource: JsonObject): string | null {
@@ -73,7 +78,7 @@ export async function createScimGroup(deps: GroupDeps, caller: ScimCaller, body:
   const input = parseForScim(newGroupSchema, { org_unit_id: orgUnitId, name: nameOf(resource) }, scimNames);
   return deps.db.transaction().execute(async (trx) => {
     const created = await createGroup({ db: trx }, caller.context, input);
-    for (const userId of await memberIdsOf(trx, caller, resource)) await changeGroupMembership({ db: trx }, caller.context, created.id, userId, 'add');
+    await addMembers(trx, caller, created.id, memberIdsOf(resource));
     return stillVisible(() => getScimGroup({ db: trx }, caller, created.id), 'the group');
   });
 }
@@ -88,10 +93,11 @@ async function writeGroup(deps: GroupDeps, caller: ScimCaller, id: string, expec
     const name = nameOf(resource);
     const patch = parseForScim(groupPatchSchema, { name }, scimNames);
     if (patch.name !== undefined && patch.name !== current.resource['displayName']) await updateGroup({ db: trx }, caller.context, id, undefined, patch);
-    const wanted = await memberIdsOf(trx, caller, resource);
-    const present = await memberIdsOf(trx, caller, current.resource);
-    for (const userId of wanted.filter((candidate) => !present.includes(candidate))) await changeGroupMembership({ db: trx }, caller.context, id, userId, 'add');
-    for (const userId of present.filter((candidate) => !wanted.includes(candidate))) await changeGroupMembership({ db: trx }, caller.context, id, userId, 'remove');
+    // Only the members the client sees are in `current`: those it cannot see are never removed.
+    const wanted = memberIdsOf(resource);
+    const present = new Set(memberIdsOf(current.resource));
+    await addMembers(trx, caller, id, wanted.filter((candidate) => !present.has(candidate)));
+    for (const userId of present) if (!wanted.includes(userId)) await changeGroupMembership({ db: trx }, caller.context, id, userId, 'remove');
     return stillVisible(() => getScimGroup({ db: trx }, caller, id), 'the group');
   });
 }
