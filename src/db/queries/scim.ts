@@ -2,7 +2,7 @@ import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool } from
 
 import type { GroupFilterAttribute, ResolvedFilter, UserFilterAttribute, ValueType } from '../../domain/scim/resolved-filter.ts';
 import type { Database, Group, User } from '../schema.ts';
-import { assignmentCoversUser } from './app-access.ts';
+import { assignmentCoversUser, notExcludedFromApp } from './app-access.ts';
 import { isUuid } from './ids.ts';
 import { escapeLike } from './scope.ts';
 
@@ -21,15 +21,16 @@ export interface ScimAudience {
 
 /**
  * The people a SCIM client sees, as a condition on the users row `alias`: everyone the app's
- * policy covers (an open app, everyone; a restricted one, those an assignment covers), except the
- * disabled. A disabled account is a leaver's, and SCIM says a deleted resource answers 404: DELETE
+ * policy covers (an open app, everyone; a restricted one, those an assignment covers and no access
+ * review took out, exactly whom sign-in lets in), except the disabled. A disabled account is a leaver's, and SCIM says a deleted resource answers 404: DELETE
  * disables, so a disabled person is, for SCIM, deleted.
  */
 export function userVisibleTo(audience: ScimAudience, alias: string): Expression<SqlBool> {
   const notDisabled = sql<SqlBool>`${sql.ref(`${alias}.status`)} <> 'disabled'`;
   if (!audience.restricted) return notDisabled;
-  return sql<SqlBool>`(${notDisabled} and exists (select 1 from app_assignments a
-    where a.client_id = ${audience.clientId} and ${assignmentCoversUser(sql.ref(`${alias}.id`))}))`;
+  const user = sql.ref<string>(`${alias}.id`);
+  return sql<SqlBool>`(${notDisabled} and ${notExcludedFromApp(audience.clientId, user)} and exists (select 1 from app_assignments a
+    where a.client_id = ${audience.clientId} and ${assignmentCoversUser(user)}))`;
 }
 
 /**

@@ -49,6 +49,15 @@ describe('what a restricted app sees', () => {
     expect(listed.body.totalResults).toBe(3);
   });
 
+  it('stops seeing someone an access review took out of the app, as sign-in stops letting them in', async () => {
+    const revoked = await addPerson(world.server, { username: 'bithuhoi', fullName: 'Mai Văn Thu', unit: world.tree.anHuu });
+    expect((await hospital.scim('GET', `/Users/${revoked.id}`)).status).toBe(200);
+    await world.server.database.db.insertInto('app_access_exclusions').values({ client_id: hospital.clientId, user_id: revoked.id, created_by: 'system' }).execute();
+    expectScimError(await hospital.scim('GET', `/Users/${revoked.id}`), 404);
+    // Back to the three people the other tests count on.
+    await world.server.database.db.updateTable('users').set({ status: 'disabled' }).where('id', '=', revoked.id).execute();
+  });
+
   it('answers 404 for someone outside its cover, and no filter finds them', async () => {
     expectScimError(await hospital.scim('GET', `/Users/${outsider.id}`), 404);
     expectScimError(await hospital.scim('GET', `/Users/${leaver.id}`), 404);
