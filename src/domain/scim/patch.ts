@@ -275,7 +275,7 @@ function remove(target: Target, value: Json | undefined): void {
   }
   // "remove members" with a value lists the members to remove (as several provisioning clients send it).
   if (target.definition.multiValued && value !== undefined && value !== null) {
-    const removed = Array.isArray(value) ? value : [value];
+    const removed = canonicalValue(value, target.definition) as Json[];
     const elements = Array.isArray(target.container[name]) ? (target.container[name]) : [];
     target.container[name] = elements.filter((element) => !removed.some((item) => sameValue(element, item)));
     return;

@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 
+import { findNulCharacter } from '../../db/nul-characters.ts';
 import type { BackchannelLogout } from '../../domain/users.ts';
 import { defaultResultsPerPage, maxResultsPerPage, resourceTypeDocument, schemaDocument, serviceProviderConfig } from '../../domain/scim/discovery.ts';
 import {
@@ -127,7 +128,10 @@ export function scimRouter(deps: ScimRouterDeps): Router {
       throw new ScimError(undefined, 'send the body as application/scim+json (or application/json)', 415);
     }
     await parseBody(ctx, () => Promise.resolve());
-    return (ctx.request as { body?: unknown }).body;
+    const parsed = (ctx.request as { body?: unknown }).body;
+    const nul = findNulCharacter(parsed, 'body');
+    if (nul !== null) throw new ScimError('invalidValue', `${nul}: text cannot contain the NUL character (U+0000)`);
+    return parsed;
   };
 
   for (const [name, resource] of Object.entries(operations) as ['User' | 'Group', ResourceOperations][]) {

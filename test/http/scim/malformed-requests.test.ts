@@ -138,3 +138,25 @@ describe('malformed filters', () => {
     expect((await filtered('Users', 'emails co "@anhuu.tiengiang"')).body).toMatchObject({ totalResults: 1 });
   });
 });
+
+describe('malformed bodies and headers', () => {
+  const patchOp = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+  it('answers what no SCIM client should send with a SCIM 4xx, never a 500', async () => {
+    const group = await app.scim<{ id: string }>('POST', '/Groups', { displayName: 'x' });
+    // The portal holds no admin role: it is read-only; its malformed writes below are refused for their form first.
+    expectScimError(group, 403);
+    const person = (await app.scim<{ Resources: { id: string }[] }>('GET', '/Users?count=1')).body.Resources[0]!;
+    const target = `/Users/${person.id}`;
+    expectScimError(await app.scim('GET', '/Users/not-a-uuid'), 404);
+    expectScimError(await app.scim('GET', `/Users/${person.id}%00`), 404);
+    expectScimError(await app.scim('GET', '/Nothing'), 404);
+    expectScimError(await app.scim('PATCH', target, { schemas: [patchOp], Operations: [{ op: 'replace', path: 'title', value: 'a\u0000b' }] }), 400, 'invalidValue', 'NUL');
+    expectScimError(await app.scim('PATCH', target, '[1, 2, 3]'), 400, 'invalidSyntax');
+    expectScimError(await app.scim('PATCH', target, { schemas: [patchOp], Operations: [{ op: 'remove', path: 'emails', value: JSON.parse(`${'['.repeat(3000)}${']'.repeat(3000)}`) as unknown }] }), 400, 'invalidValue');
+    expectScimError(await app.scim('PUT', target, 'userName=x', { 'content-type': 'application/x-www-form-urlencoded' }), 415);
+    expectScimError(await app.scim('PUT', target, { userName: 'x' }, { 'if-match': 'W/"1", W/"2"' }), 400, 'invalidValue', 'If-Match');
+    expectScimError(await app.scim('POST', '/Users/.search', '"filter"'), 400, 'invalidSyntax');
+    expectScimError(await app.scim('GET', '/Users?attributes=%00'), 400, 'invalidValue');
+  });
+});
