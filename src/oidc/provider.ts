@@ -197,9 +197,11 @@ export function createProvider(deps: ProviderDeps): Provider {
           const metadata: Record<string, unknown> = ctx.oidc.client?.metadata() ?? {};
           return metadata['admin_api_access'] !== true && metadata['scim_access'] === true ? scimResource : apiResource;
         },
-        getResourceServerInfo(_ctx, resourceIndicator, client) {
+        getResourceServerInfo(ctx, resourceIndicator, client) {
           if (resourceIndicator === scimResource) {
             if (client.metadata()['scim_access'] !== true) throw new errors.InvalidTarget('this client may not obtain tokens for SCIM');
+            // SCIM serves apps acting as themselves: no token for it in a person's name, from any flow.
+            if (ctx.oidc.params?.['grant_type'] !== 'client_credentials') throw new errors.InvalidTarget('SCIM tokens are issued to apps by client_credentials only');
             return jwtResourceServer(scimScope, scimResource);
           }
           if (resourceIndicator !== apiResource) throw new errors.InvalidTarget();

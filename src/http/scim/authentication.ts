@@ -24,8 +24,9 @@ export interface ScimAuthenticationDeps {
  * read fresh on every request, as are its policy (what it sees) and its admin roles (what it may
  * change): a global administrator's "no" works at once, whatever the token's lifetime.
  *
- * A person's token is refused even for this resource: SCIM serves apps that synchronize people,
- * and a person has the account console and the admin API.
+ * SCIM serves apps that synchronize people; a person has the account console and the admin API.
+ * The provider issues SCIM tokens by client_credentials only, and a token in a person's name is
+ * refused here as well, should one ever come from somewhere else.
  */
 export function createScimAuthentication(deps: ScimAuthenticationDeps) {
   const audience = scimResourceIndicator(deps.issuer);

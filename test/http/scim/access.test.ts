@@ -2,8 +2,8 @@ import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import type { User } from '../../../src/db/schema.ts';
-import { addPerson, apiResource, redeemCode, serviceCaller, signInThroughPages, useProvinceServer } from '../../support/admin-api.ts';
-import { discoverRelyingParty } from '../../support/relying-party.ts';
+import { addPerson, apiResource, serviceCaller, useProvinceServer } from '../../support/admin-api.ts';
+import { authorizationRequest, discoverRelyingParty } from '../../support/relying-party.ts';
 import { expectScimError, requestScimToken, scimApp, scimClient, scimResource, type ScimApp } from '../../support/scim.ts';
 import { createUser, registerTestClient } from '../../support/server.ts';
 
@@ -126,7 +126,7 @@ describe('who may call SCIM', () => {
     expect(await requestScimToken(world.server, app.clientId, app.clientSecret)).toMatchObject({ error: expect.any(String) as string });
   });
 
-  it('refuses a token without the scim scope, a token for the admin API, and a person\'s token', async () => {
+  it('refuses a token without the scim scope and a token for the admin API, and issues none in a person\'s name', async () => {
     // Asked for without the scope, the token is issued for the resource but carries no scope.
     const unscoped = await requestScimToken(world.server, hospital.clientId, hospital.clientSecret, { scope: '' });
     expectScimError(await scimClient(world.server, unscoped.access_token!)('GET', '/Users'), 401, undefined, 'scim scope');
@@ -134,15 +134,17 @@ describe('who may call SCIM', () => {
     const automation = await serviceCaller(world.server, 'super_admin', null, 'Tự động hóa của Sở');
     expectScimError(await scimClient(world.server, automation.token)('GET', '/Users'), 401, undefined, 'not valid for SCIM');
 
-    // The hospital's own web client, allowed SCIM, obtaining a SCIM-audience token in a person's name.
+    // The hospital's own web client, allowed SCIM, asking for a SCIM token in a person's name: refused at once.
     const redirectUri = 'https://benhvien.example.vn/callback';
     const registered = await registerTestClient(world.server, { name: 'Cổng bệnh viện', redirectUris: [redirectUri], firstParty: true });
     expect((await world.superAdmin('PUT', `/apps/${registered.clientId}/scim-access`, { scim_access: true })).status).toBe(200);
     await createUser(world.server, { username: 'nguoidung', password: 'mật khẩu người dùng 2026' });
     const relyingParty = await discoverRelyingParty(world.server.issuer, registered.clientId, registered.clientSecret);
-    const signIn = await signInThroughPages(relyingParty, redirectUri, { login: 'nguoidung', password: 'mật khẩu người dùng 2026' }, { scope: 'openid scim', resource: scimResource(world.server) });
-    const tokens = await redeemCode(relyingParty, signIn, { resource: scimResource(world.server) });
-    expectScimError(await scimClient(world.server, tokens.access_token)('GET', '/Users'), 401, undefined, 'not a person');
+    const { url } = await authorizationRequest(relyingParty, redirectUri, { state: oidc.randomState(), scope: 'openid scim', resource: scimResource(world.server) });
+    const answer = await fetch(url, { redirect: 'manual' });
+    const location = new URL(answer.headers.get('location') ?? '', world.server.issuer);
+    expect(`${location.origin}${location.pathname}`).toBe(redirectUri);
+    expect(location.searchParams.get('error')).toBe('invalid_target');
     expect(apiResource(world.server)).not.toBe(scimResource(world.server));
   });
 
