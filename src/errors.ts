@@ -19,9 +19,25 @@ export class AppError extends Error {
 }
 
 export const invalidInput = (message: string) => new AppError('invalid_input', message, 400);
-export const conflict = (message: string) => new AppError('conflict', message, 409);
+/** A conflict; `cause` keeps the database's unique violation when that is what it was (SCIM answers those as uniqueness). */
+export const conflict = (message: string, cause?: unknown) => new AppError('conflict', message, 409, cause === undefined ? undefined : { cause });
 
 /** Replaces `if (!condition) throw error` with a line that also narrows the type. */
 export function assertThat(condition: unknown, error: Error | (() => Error)): asserts condition {
   if (!condition) throw typeof error === 'function' ? error() : error;
+}
+
+/**
+ * A SCIM error (RFC 7644 §3.12): a status and, for 400s and some 409s, the scimType that tells a
+ * SCIM client what kind of mistake it made (invalidFilter, invalidPath, invalidValue, noTarget,
+ * mutability, uniqueness, tooMany, invalidSyntax).
+ */
+export class ScimError extends AppError {
+  override name = 'ScimError';
+  readonly scimType: string | undefined;
+
+  constructor(scimType: string | undefined, message: string, status = 400) {
+    super(scimType ?? 'invalid_input', message, status);
+    this.scimType = scimType;
+  }
 }

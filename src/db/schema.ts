@@ -247,6 +247,8 @@ export interface ClientsTable {
   status: Generated<ClientStatus>;
   /** open: every active person may sign in; restricted: only those an app assignment covers. */
   access_policy: Generated<AppAccessPolicy>;
+  /** May pull, through SCIM 2.0 at /scim/v2, the people its access policy covers: set by a global administrator. */
+  scim_access: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import {
   coveringAppRoles, deleteAppAssignment, findAppPolicy, insertAppAssignment, liftAppAccessExclusion, listAppAssignments, listAppRoleNames, replaceAppRoles,
-  setAppPolicy,
+  setAppPolicy, setClientScimAccess,
   type AppAssignmentRow,
 } from '../db/queries/app-access.ts';
 import { findActiveClient } from '../db/queries/clients.ts';
@@ -156,3 +156,25 @@ export async function declareAppRoles(deps: AppAccessDeps, context: AdminContext
 }
 
 export const appAccessPolicySchema = z.object({ access_policy: z.enum(appAccessPolicies) });
+
+export const scimAccessSchema = z.object({ scim_access: z.boolean() });
+
+/**
+ * Lets an app pull, through SCIM 2.0 (/scim/v2), the people its access policy covers, or stops it.
+ * The app then obtains SCIM tokens with its own credentials (client_credentials, scope scim). Who
+ * it may see is a province-wide decision like its policy, so only a global administrator makes it.
+ * A public client has no credentials to obtain such a token with, so it cannot be allowed.
+ */
+export async function setScimAccess(deps: AppAccessDeps, context: AdminContext, clientId: string, scimAccess: boolean): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    const client = await activeApp(trx, clientId);
+    requirePermission(context.principal, 'apps.assign', null, {
+      action: 'app.scim_access', target: target(clientId), message: 'letting an app read people through SCIM concerns the whole province: it needs a global administrator',
+    });
+    assertThat(!scimAccess || client.client_secret_hash !== null || client.metadata['token_endpoint_auth_method'] === 'private_key_jwt',
+      () => conflict('a public client (spa, native, device) has no credentials to obtain SCIM tokens with; register a service client for the app instead'));
+    if (client.scim_access === scimAccess) return;
+    await setClientScimAccess(trx, clientId, scimAccess);
+    await recordAuditEvent(trx, { ...auditBase(context), action: 'app.scim_access', target: target(clientId), before: { scim_access: client.scim_access }, after: { scim_access: scimAccess } });
+  });
+}

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
 import { isUniqueViolation } from '../db/errors.ts';
+import { inTransaction } from '../db/transactions.ts';
 import {
   addGroupMember,
   deleteGroup,
@@ -72,7 +73,7 @@ export async function listGroupsInScope(
 }
 
 export async function createGroup(deps: GroupDeps, context: AdminContext, input: z.output<typeof newGroupSchema>): Promise<GroupRow> {
-  return withUniqueName(input.name, () => deps.db.transaction().execute(async (trx) => {
+  return withUniqueName(input.name, () => inTransaction(deps.db, async (trx) => {
     const [unit] = await findOrgUnitsForShare(trx, [input.org_unit_id]);
     assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${input.org_unit_id}`, 400));
     requirePermission(context.principal, 'groups.write', unit.path, {
@@ -93,7 +94,7 @@ export async function updateGroup(
   expectedVersion: number | undefined,
   patch: z.output<typeof groupPatchSchema>,
 ): Promise<GroupRow> {
-  return withUniqueName(patch.name ?? '', () => deps.db.transaction().execute(async (trx) => {
+  return withUniqueName(patch.name ?? '', () => inTransaction(deps.db, async (trx) => {
     const group = await loadGroupFor(trx, context, id, 'groups.write', 'group.update');
     assertThat(expectedVersion === undefined || expectedVersion === group.version, versionMismatch('this group'));
     const fields: { name?: string; description?: string | null } = {};
@@ -110,7 +111,7 @@ export async function updateGroup(
 }
 
 export async function removeGroup(deps: GroupDeps, context: AdminContext, id: string): Promise<void> {
-  await deps.db.transaction().execute(async (trx) => {
+  await inTransaction(deps.db, async (trx) => {
     const group = await loadGroupFor(trx, context, id, 'groups.write', 'group.delete');
     await deleteGroup(trx, id);
     await recordAuditEvent(trx, {
@@ -128,7 +129,7 @@ export async function changeGroupMembership(
   userId: string,
   change: 'add' | 'remove',
 ): Promise<void> {
-  await deps.db.transaction().execute(async (trx) => {
+  await inTransaction(deps.db, async (trx) => {
     const action = change === 'add' ? 'group.add_member' : 'group.remove_member';
     const group = await loadGroupFor(trx, context, groupId, 'groups.write', action);
     const user = await getUser({ db: trx }, context, userId);
@@ -147,7 +148,7 @@ async function withUniqueName<T>(name: string, write: () => Promise<T>): Promise
   try {
     return await write();
   } catch (error) {
-    if (isUniqueViolation(error)) throw conflict(`this unit already has a group named "${name}"`);
+    if (isUniqueViolation(error)) throw conflict(`this unit already has a group named "${name}"`, error);
     throw error;
   }
 }

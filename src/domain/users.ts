@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
 import { isUniqueViolation } from '../db/errors.ts';
+import { inTransaction } from '../db/transactions.ts';
 import { findOrgUnitById, findOrgUnitsForShare } from '../db/queries/org-units.ts';
 import { countActiveUsersWithRole, lockSuperAdministrators, scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
 import {
@@ -220,7 +221,7 @@ export async function createUser(deps: Pick<UserAdminDeps, 'db' | 'masterKey'>, 
 }
 
 async function insertNewUser(deps: Pick<UserAdminDeps, 'db' | 'masterKey'>, context: AdminContext, input: z.output<typeof newUserSchema>): Promise<UserDetail> {
-  return deps.db.transaction().execute(async (trx) => {
+  return inTransaction(deps.db, async (trx) => {
     await placeableUnit(trx, context, input.org_unit_id, 'user.create');
     const concurrent = uniqueConcurrentUnits(input.org_unit_id, input.concurrent_unit_ids ?? []);
     for (const unitId of concurrent) await placeableUnit(trx, context, unitId, 'user.create');
@@ -264,7 +265,7 @@ export async function updateUser(
   expectedVersion: number | undefined,
   patch: z.output<typeof userPatchSchema>,
 ): Promise<UserDetail> {
-  return withUniqueFields(() => deps.db.transaction().execute(async (trx) => {
+  return withUniqueFields(() => inTransaction(deps.db, async (trx) => {
     const user = await loadUserFor(trx, context, id, 'users.write', 'user.update');
     assertThat(expectedVersion === undefined || expectedVersion === user.version, versionMismatch('this user'));
 
@@ -322,7 +323,7 @@ export async function sendActivation(
   context: AdminContext,
   id: string,
 ): Promise<{ mailedTo: string | null; token: string | null }> {
-  return deps.db.transaction().execute(async (trx) => {
+  return inTransaction(deps.db, async (trx) => {
     const user = await loadUserFor(trx, context, id, 'users.activation', 'user.send_activation');
     assertThat(user.status === 'pending_activation', conflict('this account is already activated; a forgotten password is reset, not re-activated'));
     const token = await issueActivationToken(trx, user, { masterKey: deps.masterKey });
@@ -339,7 +340,7 @@ export async function sendActivation(
  * forgets the counts behind it; the person can try again at once.
  */
 export async function unlockUser(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, id: string): Promise<UserDetail> {
-  return deps.db.transaction().execute(async (trx) => {
+  return inTransaction(deps.db, async (trx) => {
     const user = await loadUserFor(trx, context, id, 'users.unlock', 'user.unlock', 'global_roles');
     const cleared = await unlockLogins(trx, [user.username, ...(user.email === null ? [] : [user.email])]);
     await recordAuditEvent(trx, {
@@ -354,7 +355,7 @@ export async function unlockUser(deps: Pick<UserAdminDeps, 'db'>, context: Admin
  * they are told by mail, and at their next sign-in policy takes them through enrolment again.
  */
 export async function resetUserFactors(deps: Pick<UserAdminDeps, 'db'>, context: AdminContext, id: string): Promise<number> {
-  return deps.db.transaction().execute(async (trx) => {
+  return inTransaction(deps.db, async (trx) => {
     const user = await loadUserFor(trx, context, id, 'users.reset_factors', 'mfa.reset', 'global_roles');
     return resetSecondFactors(trx, user, auditBase(context));
   });
@@ -380,7 +381,7 @@ export async function changeUserStatus(
   status: 'active' | 'suspended' | 'disabled',
 ): Promise<UserDetail> {
   const action = statusActions[status];
-  const { user } = await deps.db.transaction().execute(async (trx) => {
+  const { user } = await inTransaction(deps.db, async (trx) => {
     const current = await loadUserFor(trx, context, id, 'users.lifecycle', action, status === 'active' ? 'every_role' : 'global_roles');
     assertThat(expectedVersion === undefined || expectedVersion === current.version, versionMismatch('this user'));
     assertThat(
@@ -433,8 +434,8 @@ async function withUniqueFields<T>(write: () => Promise<T>): Promise<T> {
 function uniqueFieldConflict(error: unknown): unknown {
   if (!isUniqueViolation(error)) return error;
   const { constraint } = error as { constraint?: unknown };
-  if (typeof constraint !== 'string') return conflict('another user already has one of these values');
+  if (typeof constraint !== 'string') return conflict('another user already has one of these values', error);
   const field = constraint.includes('username') ? 'username' : constraint.includes('email') ? 'email address'
     : constraint.includes('employee_code') ? 'employee code' : constraint.includes('national_id') ? 'citizen identity number' : 'value';
-  return conflict(`another user already has this ${field}`);
+  return conflict(`another user already has this ${field}`, error);
 }

@@ -107,3 +107,28 @@ export function generateVietnameseName(prng: Prng, sex: Sex = prng.next() < 0.5 
 
 /** The family names the generator draws from, for tests and for anyone searching the demo data. */
 export const commonFamilyNames: readonly string[] = familyNames.map(([name]) => name);
+
+/** A full name's parts as they are written in Vietnamese: family name first, given name last. */
+export interface NameParts {
+  readonly familyName: string | null;
+  readonly middleName: string | null;
+  readonly givenName: string | null;
+}
+
+/**
+ * Splits a stored full name (NFC, single spaces) the way Vietnamese names are built: the first word
+ * is the family name, the last the given name, any words between are middle names ("Nguyễn Thị Ánh
+ * Tuyết": Nguyễn / Thị Ánh / Tuyết). A one-word name is a given name alone. The database splits the
+ * same way for sorting (the users table's generated sort keys) and for SCIM filters.
+ */
+export function splitFullName(fullName: string): NameParts {
+  const words = fullName.normalize('NFC').trim().split(/\s+/u).filter(Boolean);
+  if (words.length === 0) return { familyName: null, middleName: null, givenName: null };
+  if (words.length === 1) return { familyName: null, middleName: null, givenName: words[0]! };
+  return { familyName: words[0]!, middleName: words.length > 2 ? words.slice(1, -1).join(' ') : null, givenName: words[words.length - 1]! };
+}
+
+/** Joins parts given separately back into a full name, family name first; empty parts are skipped. */
+export function joinNameParts(parts: NameParts): string {
+  return [parts.familyName, parts.middleName, parts.givenName].filter((part): part is string => typeof part === 'string' && part.trim() !== '').join(' ').normalize('NFC');
+}

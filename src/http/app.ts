@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { BackchannelLogout } from '../domain/users.ts';
 import { adminApiRouter } from './api/index.ts';
+import { scimRouter } from './scim/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { relyingPartyOf } from '../domain/webauthn.ts';
 import { errorHandler } from './error-handler.ts';
@@ -93,6 +94,7 @@ export function createApp(deps: AppDeps): Koa {
       selfServicePhone: deps.sms.reachesPhones || deps.config.env !== 'production',
     }),
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
+    scimRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
     adminConsoleRoutes({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey, provider: () => deps.oidc.current() }),
     // What the development outbox holds carries links and codes: never in production.
     ...(deps.config.env === 'production' ? [] : [devOutboxRoutes({ dataDir: deps.config.dataDir, views: deps.views })]),

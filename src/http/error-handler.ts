@@ -5,6 +5,7 @@ import { AppError } from '../errors.ts';
 import { translator, type MessageKey } from '../i18n/catalog.ts';
 import type { Logger } from '../logger.ts';
 import { pageContext } from './page.ts';
+import { scimContentType, scimErrorBody, scimPrefix } from './scim/errors.ts';
 import type { Views } from './views.ts';
 
 /** Error codes whose page can say something more useful than "something went wrong". */
@@ -80,6 +81,11 @@ export function errorHandler(views: Views, logger: Logger) {
       const message = error?.message ?? 'the server had a problem; the request id identifies it in the logs';
 
       ctx.status = status;
+      if (ctx.path === scimPrefix || ctx.path.startsWith(`${scimPrefix}/`)) {
+        ctx.type = scimContentType;
+        ctx.body = scimErrorBody(error, status, message);
+        return;
+      }
       // The API speaks JSON whatever the client accepts; pages negotiate.
       if (ctx.path.startsWith('/api/') || ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: code, message, request_id: requestId };

@@ -128,7 +128,8 @@ function toAdapterPayload(stored: StoredPayload | undefined): AdapterPayload | u
  * provider.ts. `first_party` (for the consent step), `admin_api_access` (for the API resource)
  * `mfa_required` (for the second-factor policy) and `access_restricted` (for app access) ride
  * along as extra client metadata. A client the token exchange allow-list names may use that grant:
- * the list is the one place that says so.
+ * the list is the one place that says so. Likewise a client allowed SCIM (`scim_access`) may use
+ * client_credentials, the grant that obtains SCIM tokens, whatever kind of app it was registered as.
  */
 async function findClientMetadata(db: Kysely<Database>, clientId: string): Promise<AdapterPayload | undefined> {
   const client = await findActiveClientForProvider(db, clientId);
@@ -136,11 +137,19 @@ async function findClientMetadata(db: Kysely<Database>, clientId: string): Promi
   const grantTypes = Array.isArray(client.metadata['grant_types']) ? (client.metadata['grant_types'] as string[]) : undefined;
   return {
     ...client.metadata,
-    ...(client.may_exchange_tokens && grantTypes ? { grant_types: [...grantTypes, tokenExchangeGrantType] } : {}),
+    ...(grantTypes ? { grant_types: grantTypesOf(client, grantTypes) } : {}),
     ...(client.client_secret_hash ? { client_secret: client.client_secret_hash } : {}),
     first_party: client.first_party,
     admin_api_access: client.admin_api_access,
     mfa_required: client.mfa_required,
     access_restricted: client.access_policy === 'restricted',
+    scim_access: client.scim_access,
   };
+}
+
+function grantTypesOf(client: { may_exchange_tokens: boolean; scim_access: boolean }, registered: readonly string[]): string[] {
+  const grantTypes = new Set(registered);
+  if (client.may_exchange_tokens) grantTypes.add(tokenExchangeGrantType);
+  if (client.scim_access) grantTypes.add('client_credentials');
+  return [...grantTypes];
 }

@@ -57,6 +57,19 @@ export const signingKeyRetentionSeconds = Math.max(lifetimes.idToken, lifetimes.
 export const apiResourceIndicator = (issuer: string) => `${issuer}/api/v1`;
 export const apiScope = 'api';
 
+/**
+ * The SCIM 2.0 service's resource indicator and scope. Like the API's, the scope belongs to the
+ * resource rather than to the provider's list of scopes: only a client a global administrator
+ * allowed SCIM (`scim_access`, see domain/app-access.ts) obtains it, with client_credentials.
+ */
+export const scimResourceIndicator = (issuer: string) => `${issuer}/scim/v2`;
+export const scimScope = 'scim';
+
+/** Mekong ID's own resource servers (the admin API, SCIM) take short-lived ES256 JWT access tokens (RFC 9068). */
+function jwtResourceServer(scope: string, audience: string) {
+  return { scope, audience, accessTokenTTL: lifetimes.apiAccessToken, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } } as const;
+}
+
 /** The pages oidc-provider shows by itself, rendered by the http layer in the person's language. */
 export interface ProviderPages {
   logout(ctx: KoaContextWithOIDC, providerForm: string): void;
@@ -93,6 +106,7 @@ export interface ProviderDeps {
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, pages, logger } = deps;
   const apiResource = apiResourceIndicator(config.issuer);
+  const scimResource = scimResourceIndicator(config.issuer);
 
   const configuration: Configuration = {
     adapter: createKyselyAdapter(deps.db),
@@ -110,7 +124,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     // How strongly the person signed in, in every ID token; an app asks for more with acr_values.
     acrValues: [authenticationLevels.password, authenticationLevels.mfa],
     extraClientMetadata: {
-      properties: ['first_party', 'admin_api_access', 'mfa_required', 'access_restricted', 'high_security'],
+      properties: ['first_party', 'admin_api_access', 'mfa_required', 'access_restricted', 'high_security', 'scim_access'],
       validator(_ctx, key, value, metadata) {
         if (value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
@@ -177,22 +191,25 @@ export function createProvider(deps: ProviderDeps): Provider {
         enabled: true,
         defaultResource(ctx, _client, oneOf) {
           if (oneOf) return oneOf;
-          // A service client asking for a token without naming an API means the admin API.
-          return ctx.oidc.params?.['grant_type'] === 'client_credentials' ? apiResource : undefined;
+          // A service client asking for a token without naming an API means the admin API; an app
+          // that may only pull people through SCIM means SCIM.
+          if (ctx.oidc.params?.['grant_type'] !== 'client_credentials') return undefined;
+          const metadata: Record<string, unknown> = ctx.oidc.client?.metadata() ?? {};
+          return metadata['admin_api_access'] !== true && metadata['scim_access'] === true ? scimResource : apiResource;
         },
-        getResourceServerInfo(_ctx, resourceIndicator, client) {
+        getResourceServerInfo(ctx, resourceIndicator, client) {
+          if (resourceIndicator === scimResource) {
+            if (client.metadata()['scim_access'] !== true) throw new errors.InvalidTarget('this client may not obtain tokens for SCIM');
+            // SCIM serves apps acting as themselves: no token for it in a person's name, from any flow.
+            if (ctx.oidc.params?.['grant_type'] !== 'client_credentials') throw new errors.InvalidTarget('SCIM tokens are issued to apps by client_credentials only');
+            return jwtResourceServer(scimScope, scimResource);
+          }
           if (resourceIndicator !== apiResource) throw new errors.InvalidTarget();
           // Otherwise any app a person signs in to could obtain an admin-API token in their name.
           if (client.metadata()['admin_api_access'] !== true) {
             throw new errors.InvalidTarget('this client may not obtain tokens for the admin API');
           }
-          return {
-            scope: apiScope,
-            audience: apiResource,
-            accessTokenTTL: lifetimes.apiAccessToken,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
+          return jwtResourceServer(apiScope, apiResource);
         },
       },
     },

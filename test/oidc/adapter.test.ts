@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
+import { sql } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { insertClient } from '../../src/db/queries/clients.ts';
+import type { ClientMetadata } from '../../src/db/schema.ts';
 import { deleteExpiredPayloads, upsertPayload } from '../../src/db/queries/oidc-payloads.ts';
 import { hashClientSecret } from '../../src/domain/client-secrets.ts';
 import { createKyselyAdapter, type AdapterConstructor } from '../../src/oidc/adapter.ts';
@@ -264,7 +266,7 @@ describe('the Client model', () => {
     return clientId;
   }
 
-  it('reads metadata from the clients table, with the stored hash as client_secret, first_party, admin_api_access, mfa_required and access_restricted', async () => {
+  it('reads metadata from the clients table, with the stored hash as client_secret, first_party, admin_api_access, mfa_required, access_restricted and scim_access', async () => {
     const clientId = await storeClient({ secret: 'the secret shown once to the developer', firstParty: true, adminApiAccess: true });
     expect(await clients().find(clientId)).toEqual({
       client_id: clientId,
@@ -275,7 +277,16 @@ describe('the Client model', () => {
       admin_api_access: true,
       mfa_required: false,
       access_restricted: false,
+      scim_access: false,
     });
+  });
+
+  it('gives an app allowed SCIM the client_credentials grant, with which it obtains SCIM tokens', async () => {
+    const clientId = await storeClient({ secret: 'the secret shown once to the developer' });
+    await database.db.updateTable('clients').set({
+      scim_access: true, metadata: sql<ClientMetadata>`metadata || '{"grant_types": ["authorization_code", "refresh_token"]}'::jsonb`,
+    }).where('client_id', '=', clientId).execute();
+    expect(await clients().find(clientId)).toMatchObject({ scim_access: true, grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] });
   });
 
   it('reads a public client without any client_secret', async () => {

@@ -1,29 +1,40 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
 
 import type { AppAccessPolicy, AppAssignment, Database } from '../schema.ts';
 
 /**
- * Whether an assignment of the app covers a person, and the app roles all covering assignments
- * grant: assigned to them, to a group they belong to, or to a unit at or above any unit they serve
- * in (primary or concurrent), unless a review revoked their access (an exclusion). One statement.
+ * A condition on an app_assignments row `a`: it covers the person whose id is `userId`, being
+ * assigned to them, to a group they belong to, or to a unit at or above any unit they serve in
+ * (primary or concurrent). Sign-in (coveringAppRoles) and SCIM (db/queries/scim.ts) share it.
  */
-export async function coveringAppRoles(db: Kysely<Database>, clientId: string, userId: string): Promise<{ covered: boolean; roles: string[] }> {
-  const { rows } = await sql<{ roles: string[] | string }>`
-    select a.roles from app_assignments a
-    where a.client_id = ${clientId}
-    and not exists (select 1 from app_access_exclusions x where x.client_id = ${clientId} and x.user_id = ${userId}::uuid)
-    and (
-      a.user_id = ${userId}::uuid
-      or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId}::uuid)
+export function assignmentCoversUser(userId: Expression<string>) {
+  return sql<SqlBool>`(
+      a.user_id = ${userId}
+      or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId})
       or a.org_unit_id in (
         select above.id from org_units above, org_units served
         where served.id in (
-          select u.primary_org_unit_id from users u where u.id = ${userId}::uuid
-          union select c.org_unit_id from user_org_units c where c.user_id = ${userId}::uuid
+          select u.primary_org_unit_id from users u where u.id = ${userId}
+          union select c.org_unit_id from user_org_units c where c.user_id = ${userId}
         )
         and left(served.path, length(above.path)) = above.path
-      )
-    )`.execute(db);
+      ))`;
+}
+
+/** A condition: no access review took the person whose id is `userId` out of the app (an exclusion). */
+export function notExcludedFromApp(clientId: string, userId: Expression<string>) {
+  return sql<SqlBool>`not exists (select 1 from app_access_exclusions x where x.client_id = ${clientId} and x.user_id = ${userId})`;
+}
+
+/**
+ * Whether an assignment of the app covers a person, and the app roles all covering assignments
+ * grant, unless a review revoked their access (an exclusion). One statement.
+ */
+export async function coveringAppRoles(db: Kysely<Database>, clientId: string, userId: string): Promise<{ covered: boolean; roles: string[] }> {
+  const user = sql<string>`${userId}::uuid`;
+  const { rows } = await sql<{ roles: string[] | string }>`
+    select a.roles from app_assignments a
+    where a.client_id = ${clientId} and ${notExcludedFromApp(clientId, user)} and ${assignmentCoversUser(user)}`.execute(db);
   const roles = new Set(rows.flatMap((row) => (typeof row.roles === 'string' ? JSON.parse(row.roles) as string[] : row.roles)));
   return { covered: rows.length > 0, roles: [...roles].sort() };
 }
@@ -34,6 +45,10 @@ export async function findAppPolicy(db: Kysely<Database>, clientId: string): Pro
 
 export async function setAppPolicy(db: Kysely<Database>, clientId: string, policy: AppAccessPolicy): Promise<void> {
   await db.updateTable('clients').set({ access_policy: policy, updated_at: sql<Date>`now()` }).where('client_id', '=', clientId).execute();
+}
+
+export async function setClientScimAccess(db: Kysely<Database>, clientId: string, scimAccess: boolean): Promise<void> {
+  await db.updateTable('clients').set({ scim_access: scimAccess, updated_at: sql<Date>`now()` }).where('client_id', '=', clientId).execute();
 }
 
 export async function listAppRoleNames(db: Kysely<Database>, clientId: string): Promise<string[]> {

@@ -62,13 +62,24 @@ export async function listGroups(db: Kysely<Database>, filter: GroupFilter): Pro
   return (await query.execute()).map(withCount);
 }
 
+/**
+ * Adds or removes a member; true when that changed something. The group's version moves with its
+ * members: they are part of the group as SCIM shows it, and an ETag must change when they do.
+ */
 export async function addGroupMember(db: Kysely<Database>, groupId: string, userId: string): Promise<boolean> {
   const inserted = await db.insertInto('group_members').values({ group_id: groupId, user_id: userId })
     .onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
+  if (inserted !== undefined) await bumpGroupVersion(db, groupId);
   return inserted !== undefined;
 }
 
 export async function removeGroupMember(db: Kysely<Database>, groupId: string, userId: string): Promise<boolean> {
   const result = await db.deleteFrom('group_members').where('group_id', '=', groupId).where('user_id', '=', userId).executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+  const removed = Number(result.numDeletedRows) > 0;
+  if (removed) await bumpGroupVersion(db, groupId);
+  return removed;
+}
+
+async function bumpGroupVersion(db: Kysely<Database>, groupId: string): Promise<void> {
+  await db.updateTable('groups').set({ version: sql<number>`version + 1`, updated_at: sql<Date>`now()` }).where('id', '=', groupId).execute();
 }

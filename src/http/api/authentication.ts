@@ -1,16 +1,14 @@
-import { errors as joseErrors, jwtVerify } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 
 import { findActiveClient } from '../../db/queries/clients.ts';
-import { scopedAssignmentsOf } from '../../db/queries/role-assignments.ts';
 import { findUserById } from '../../db/queries/users.ts';
 import type { Database } from '../../db/schema.ts';
-import { originOf } from '../../domain/audit.ts';
 import { DpopProofError, dpopSigningAlgorithms, verifyDpopProof } from '../../domain/dpop-proofs.ts';
 import type { AdminContext } from '../../domain/authorization.ts';
 import { AppError, assertThat } from '../../errors.ts';
-import { adminContextOfPerson } from '../admin-context.ts';
+import { adminContextOfClient, adminContextOfPerson } from '../admin-context.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
 import { apiResourceIndicator, apiScope } from '../../oidc/provider.ts';
 
@@ -20,7 +18,7 @@ export interface ApiAuthenticationDeps {
   readonly oidc: LiveProvider;
 }
 
-const unauthorized = (message: string) => new AppError('unauthorized', message, 401);
+export const unauthorized = (message: string) => new AppError('unauthorized', message, 401);
 const challenge = `Bearer realm="mekong-id", DPoP realm="mekong-id", algs="${dpopSigningAlgorithms.join(' ')}"`;
 
 /**
@@ -37,47 +35,56 @@ const challenge = `Bearer realm="mekong-id", DPoP realm="mekong-id", algs="${dpo
 export function createApiAuthentication(deps: ApiAuthenticationDeps) {
   const audience = apiResourceIndicator(deps.issuer);
   return async function authenticate(ctx: Context): Promise<AdminContext> {
-    const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
-    if (!match) {
-      ctx.set('WWW-Authenticate', challenge);
-      throw unauthorized('send an access token for this API in the Authorization header: "Bearer <token>", or "DPoP <token>" with its proof');
-    }
-    const [, scheme, token] = match as unknown as [string, 'Bearer' | 'DPoP', string];
-    let claims;
-    try {
-      ({ payload: claims } = await jwtVerify(token, deps.oidc.verificationKeys, {
-        issuer: deps.issuer,
-        audience,
-        typ: 'at+jwt',
-        algorithms: ['ES256'],
-      }));
-    } catch (error) {
-      if (!(error instanceof joseErrors.JOSEError)) throw error;
-      ctx.set('WWW-Authenticate', 'Bearer realm="mekong-id", error="invalid_token"');
-      throw unauthorized(error instanceof joseErrors.JWTExpired ? 'the access token has expired' : 'the access token is not valid for this API');
-    }
-    await checkSenderConstraint(deps, ctx, { scheme, token, cnf: claims['cnf'] });
+    const claims = await verifyAccessToken(deps, ctx, { audience, forWhat: 'this API' });
     const scopes = typeof claims['scope'] === 'string' ? claims['scope'].split(' ') : [];
     const clientId = claims['client_id'];
     assertThat(scopes.includes(apiScope) && typeof clientId === 'string' && typeof claims.sub === 'string', () => unauthorized('the access token does not carry the api scope'));
     const client = await findActiveClient(deps.db, clientId);
     assertThat(client?.admin_api_access, () => unauthorized('the client this token was issued to may no longer call the API'));
 
-    const origin = originOf(ctx);
-    if (claims.sub === clientId) {
-      const holder = { clientId };
-      const name = typeof client.metadata['client_name'] === 'string' ? client.metadata['client_name'] : clientId;
-      return { principal: { actor: { type: 'client', id: clientId, name }, holder, assignments: await scopedAssignmentsOf(deps.db, holder) }, origin };
-    }
+    if (claims.sub === clientId) return adminContextOfClient(deps.db, client, ctx);
     const user = await findUserById(deps.db, claims.sub);
     assertThat(user?.status === 'active', () => unauthorized('the account behind this token is not active'));
     return adminContextOfPerson(deps.db, user, ctx);
   };
 }
 
+/**
+ * The part of authentication the admin API and SCIM share: an access token in the Authorization
+ * header, a JWT that Mekong ID signed for `audience` (RFC 9068), sent with its DPoP proof when it
+ * is bound to a key. Returns its claims; what they must grant is the caller's to check.
+ */
+export async function verifyAccessToken(
+  deps: Pick<ApiAuthenticationDeps, 'db' | 'issuer' | 'oidc'>,
+  ctx: Context,
+  { audience, forWhat }: { audience: string; forWhat: string },
+): Promise<JWTPayload> {
+  const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
+  if (!match) {
+    ctx.set('WWW-Authenticate', challenge);
+    throw unauthorized(`send an access token for ${forWhat} in the Authorization header: "Bearer <token>", or "DPoP <token>" with its proof`);
+  }
+  const [, scheme, token] = match as unknown as [string, 'Bearer' | 'DPoP', string];
+  let claims;
+  try {
+    ({ payload: claims } = await jwtVerify(token, deps.oidc.verificationKeys, {
+      issuer: deps.issuer,
+      audience,
+      typ: 'at+jwt',
+      algorithms: ['ES256'],
+    }));
+  } catch (error) {
+    if (!(error instanceof joseErrors.JOSEError)) throw error;
+    ctx.set('WWW-Authenticate', 'Bearer realm="mekong-id", error="invalid_token"');
+    throw unauthorized(error instanceof joseErrors.JWTExpired ? 'the access token has expired' : `the access token is not valid for ${forWhat}`);
+  }
+  await checkSenderConstraint(deps, ctx, { scheme, token, cnf: claims['cnf'] });
+  return claims;
+}
+
 /** A DPoP-bound token needs the DPoP scheme and a valid proof; an unbound one is a bearer token. */
 async function checkSenderConstraint(
-  deps: ApiAuthenticationDeps,
+  deps: Pick<ApiAuthenticationDeps, 'db' | 'issuer'>,
   ctx: Context,
   { scheme, token, cnf }: { scheme: 'Bearer' | 'DPoP'; token: string; cnf: unknown },
 ): Promise<void> {

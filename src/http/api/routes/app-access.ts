@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import type { AppAssignmentRow } from '../../../db/queries/app-access.ts';
 import {
-  appAccessPolicySchema, appAssignmentSchema, appRolesSchema, assignApp, declareAppRoles, listAppAssignmentsInScope, setAppAccessPolicy, unassignApp,
+  appAccessPolicySchema, appAssignmentSchema, appRolesSchema, assignApp, declareAppRoles, listAppAssignmentsInScope, scimAccessSchema, setAppAccessPolicy, setScimAccess, unassignApp,
   type AppAccessDeps,
 } from '../../../domain/app-access.ts';
 import { idSchema } from '../../../domain/person-fields.ts';
@@ -52,6 +52,15 @@ export function appAccessRoutes(deps: AppAccessDeps): ApiRoute[] {
       params: clientParams, body: appAccessPolicySchema, response: appAccessPolicySchema,
       handler: async ({ params, body, context }) => {
         await setAppAccessPolicy(deps, context, params.client_id, body.access_policy);
+        return body;
+      },
+    }),
+    defineRoute({
+      method: 'put', path: '/apps/{client_id}/scim-access', tag: 'apps',
+      summary: 'Let the app pull the people its access policy covers through SCIM 2.0 at /scim/v2 (client_credentials, scope scim), or stop it (global administrators)',
+      params: clientParams, body: scimAccessSchema, response: scimAccessSchema,
+      handler: async ({ params, body, context }) => {
+        await setScimAccess(deps, context, params.client_id, body.scim_access);
         return body;
       },
     }),
