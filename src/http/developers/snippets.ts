@@ -69,7 +69,7 @@ const signInUrl = client.buildAuthorizationUrl(config, {
   state,
 });
 
-// 2. Back at redirectUri: trade the code for tokens.
+// 2. Back at redirectUri (currentRequestUrl is the full URL the browser came back to): trade the code for tokens.
 const tokens = await client.authorizationCodeGrant(config, new URL(currentRequestUrl), {
   pkceCodeVerifier: codeVerifier,
   expectedState: state,
