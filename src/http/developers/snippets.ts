@@ -95,19 +95,12 @@ $name = $oidc->requestUserInfo('name');`,
     },
     {
       id: 'java', label: 'Java (Spring Security)', file: 'application.yml',
-      code: `spring:
-  security:
-    oauth2:
-      client:
-        registration:
-          mekong:
-            client-id: ${js(clientId)}
-${confidential ? '            client-secret: "${MEKONG_CLIENT_SECRET}"\n' : '            client-authentication-method: none\n'}            authorization-grant-type: authorization_code
-            redirect-uri: ${js(redirectUri)}
-            scope: [${scopes.join(', ')}]
-        provider:
-          mekong:
-            issuer-uri: ${js(issuer)}`,
+      code: springSecurityYaml(issuer, clientId, [
+        confidential ? 'client-secret: "${MEKONG_CLIENT_SECRET}"' : 'client-authentication-method: none',
+        'authorization-grant-type: authorization_code',
+        `redirect-uri: ${js(redirectUri)}`,
+        `scope: [${scopes.join(', ')}]`,
+      ]),
     },
     {
       id: 'dotnet', label: '.NET (AddOpenIdConnect)', file: 'Program.cs',
@@ -128,6 +121,20 @@ ${confidential ? '        options.ClientSecret = builder.Configuration["Mekong:C
 ${scopes.filter((item) => item !== 'openid').map((item) => `        options.Scope.Add(${js(item)});\n`).join('')}${issuer.startsWith('http:') ? '        options.RequireHttpsMetadata = false; // only for a development issuer on http\n' : ''}    });`,
     },
   ];
+}
+
+/** Spring Boot's client registration, named mekong, with the settings of this kind of app. */
+function springSecurityYaml(issuer: string, clientId: string, settings: readonly string[]): string {
+  return `spring:
+  security:
+    oauth2:
+      client:
+        registration:
+          mekong:
+            client-id: ${js(clientId)}
+${settings.map((setting) => `            ${setting}\n`).join('')}        provider:
+          mekong:
+            issuer-uri: ${js(issuer)}`;
 }
 
 /** A service calls APIs in its own name: client credentials, no browser. */
@@ -151,18 +158,7 @@ $token = $oidc->requestClientCredentialsToken()->access_token;`,
     },
     {
       id: 'java', label: 'Java (Spring Security)', file: 'application.yml',
-      code: `spring:
-  security:
-    oauth2:
-      client:
-        registration:
-          mekong:
-            client-id: ${js(clientId)}
-            client-secret: "\${MEKONG_CLIENT_SECRET}"
-            authorization-grant-type: client_credentials
-        provider:
-          mekong:
-            issuer-uri: ${js(issuer)}`,
+      code: springSecurityYaml(issuer, clientId, ['client-secret: "${MEKONG_CLIENT_SECRET}"', 'authorization-grant-type: client_credentials']),
     },
     {
       id: 'dotnet', label: '.NET (HttpClient)', file: 'Program.cs',
