@@ -229,6 +229,35 @@ describe('approval', () => {
   });
 });
 
+describe('initial access tokens for /reg', () => {
+  it('are issued once from /admin/clients by a global administrator, and register a pending app at /reg', async () => {
+    const { agent } = await openConsoleAs(`${world.server.issuer}/admin/clients`, itCentre.credentials);
+    const list = await open(agent, '/admin/clients');
+    const issued = await submitForm(agent, list, '/clients/initial-access-token');
+    const token = /id="initial-access-token">([\w-]+)</.exec(htmlOf(issued))?.[1] ?? '';
+    expect(token).not.toBe('');
+    expect(issued.response.headers.get('cache-control')).toBe('no-store');
+    const registered = await fetch(`${world.server.issuer}/reg`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Đồng bộ lịch trực', redirect_uris: [redirectUri] }),
+    });
+    expect(registered.status).toBe(201);
+    const { client_id: clientId } = (await registered.json()) as { client_id: string };
+    expect((await findClient(world.server.database.db, clientId))?.status).toBe('pending');
+    const queue = await open(agent, '/admin/clients');
+    expect(htmlOf(queue)).toContain(`/admin/clients/${clientId}/decision`);
+  });
+
+  it('are refused to a developer, through the console, with the reason', async () => {
+    const { agent } = await openConsoleAs(`${world.server.issuer}/admin`, developer.credentials);
+    const page = await open(agent, '/admin');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(htmlOf(page))?.[1] ?? '';
+    const refused = await agent.follow(`${world.server.issuer}/admin/clients/initial-access-token`, 'http://never/', { form: { _csrf: csrf } });
+    expect(refused.response.status).toBe(403);
+    expect(htmlOf(refused)).toContain('they need a global administrator');
+  });
+});
+
 describe('rotating the secret', () => {
   it('keeps the old secret working through the overlap and refuses it after; the new one works throughout', async () => {
     const { clientId, secret: first } = await registerThroughPortal(developer);

@@ -1,6 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
 
-import { AccessDenied, isPermitted, scopeOf } from '../../domain/authorization.ts';
+import { AccessDenied, isPermitted } from '../../domain/authorization.ts';
 import { developerPortal } from '../../domain/built-in-clients.ts';
 import type { MessageKey, Translate } from '../../i18n/catalog.ts';
 import type { Logger } from '../../logger.ts';
@@ -21,7 +21,10 @@ export interface DeveloperPortalDeps extends ConsoleSessionDeps {
 
 export const developerSessions = consoleSessions(developerPortal);
 
-/** The signed-in person, refusals audited, and only a developer (or a global administrator, who may look after any app). */
+/**
+ * The signed-in person, refusals audited, and only a developer (super_admin includes the role).
+ * Other administrators approve and disable apps from the admin console, not here.
+ */
 export function developerGuard(deps: DeveloperPortalDeps): Middleware[] {
   return [developerSessions.requireSession(deps), auditRefusals(deps), requireDeveloper(deps)];
 }
@@ -29,7 +32,7 @@ export function developerGuard(deps: DeveloperPortalDeps): Middleware[] {
 function requireDeveloper(deps: DeveloperPortalDeps) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const { principal } = rememberAdminContext(ctx, await adminContextOfPerson(deps.db, sessionOf(ctx).user, ctx));
-    if (!isPermitted(principal, 'clients.register') && !scopeOf(principal, 'apps.assign').global) {
+    if (!isPermitted(principal, 'clients.register')) {
       throw new AccessDenied('the developer portal is for people holding the developer role; ask the provincial IT centre for it', 'developer_portal.open');
     }
     await next();
