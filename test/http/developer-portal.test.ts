@@ -159,6 +159,10 @@ describe('whose app it is', () => {
     const { clientId } = await registerThroughPortal(developer);
     const { agent } = await portal(developer);
     const page = await open(agent, `/developers/apps/${clientId}`);
+    const badName = await submitForm(agent, page, `/apps/${clientId}/roles`, { roles: 'Bác sĩ trưởng' });
+    expect(badName.response.status).toBe(400);
+    expect(htmlOf(badName)).toMatch(/id="roles-error">Tên vai trò chỉ gồm chữ thường không dấu/);
+    expect(htmlOf(badName)).toContain('>Bác sĩ trưởng</textarea>');
     const saved = await submitForm(agent, page, `/apps/${clientId}/roles`, { roles: 'bac_si: Bác sĩ\ndieu_duong: Điều dưỡng' });
     expect(htmlOf(saved)).toContain('Đã lưu vai trò của ứng dụng.');
     const roles = await world.server.database.db.selectFrom('app_roles').select(['name', 'description']).where('client_id', '=', clientId).orderBy('name').execute();

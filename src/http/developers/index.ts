@@ -61,23 +61,7 @@ export function developerPortalRoutes(deps: DeveloperPortalDeps): Router {
   });
 
   router.get('/apps/:id', ...guard, async (ctx) => {
-    const client = await appInCare(deps.db, contextOf(ctx), ctx.params['id'] ?? '', 'client.read');
-    const [owners, roles] = await Promise.all([listClientOwners(deps.db, client.client_id), listAppRoles(deps.db, client.client_id)]);
-    const metadata = client.metadata;
-    render(deps, ctx, 'developers/app', 'developers.app.title', {
-      app: summary(client),
-      redirectUris: strings(metadata['redirect_uris']),
-      postLogoutUris: strings(metadata['post_logout_redirect_uris']),
-      backchannelUri: typeof metadata['backchannel_logout_uri'] === 'string' ? metadata['backchannel_logout_uri'] : null,
-      logoUri: typeof metadata['logo_uri'] === 'string' ? metadata['logo_uri'] : null,
-      grantTypes: strings(metadata['grant_types']).join(', '),
-      scope: typeof metadata['scope'] === 'string' ? metadata['scope'] : clientScopes.join(' '),
-      hasSecret: client.client_secret_hash !== null,
-      previousSecretExpiresAt: client.previous_secret_expires_at && client.previous_secret_expires_at > new Date() ? client.previous_secret_expires_at : null,
-      owners,
-      rolesText: roles.map((role) => (role.description ? `${role.name}: ${role.description}` : role.name)).join('\n'),
-      roleError: null,
-    });
+    await renderApp(deps, ctx, await appInCare(deps.db, contextOf(ctx), ctx.params['id'] ?? '', 'client.read'), null);
   });
 
   router.post('/apps/:id/secret', forms, requireCsrfToken, ...guard, async (ctx) => {
@@ -91,8 +75,17 @@ export function developerPortalRoutes(deps: DeveloperPortalDeps): Router {
 
   router.post('/apps/:id/roles', forms, requireCsrfToken, ...guard, async (ctx) => {
     const clientId = ctx.params['id'] ?? '';
-    const parsed = appRolesSchema.safeParse(rolesForm.parse(bodyOf(ctx)));
-    if (!parsed.success) throw invalidInput(`roles: ${parsed.error.issues.map((issue) => issue.message).join('; ')}`);
+    const form = rolesForm.safeParse(bodyOf(ctx));
+    const parsed = appRolesSchema.safeParse(form.success ? form.data : {});
+    if (!parsed.success) {
+      // Shown beside the roles as typed; the rule's own words say which name is wrong.
+      const client = await appInCare(deps.db, contextOf(ctx), clientId, 'client.read');
+      const t = translator(pageContext(ctx).locale);
+      ctx.status = 400;
+      const typed = (bodyOf(ctx) as { roles?: unknown }).roles;
+      await renderApp(deps, ctx, client, { text: typeof typed === 'string' ? typed : '', error: t('developers.problem.roles') });
+      return;
+    }
     await declareAppRoles(deps, contextOf(ctx), clientId, parsed.data);
     done(ctx, appPath(clientId), 'roles_saved');
   });
@@ -112,6 +105,26 @@ export function developerPortalRoutes(deps: DeveloperPortalDeps): Router {
   });
 
   return router;
+}
+
+/** An app's page; `roles` brings back what was typed in the roles form, with what was wrong. */
+async function renderApp(deps: DeveloperPortalDeps, ctx: Context, client: Client, roles: { text: string; error: string } | null): Promise<void> {
+  const [owners, declared] = await Promise.all([listClientOwners(deps.db, client.client_id), listAppRoles(deps.db, client.client_id)]);
+  const metadata = client.metadata;
+  render(deps, ctx, 'developers/app', 'developers.app.title', {
+    app: summary(client),
+    redirectUris: strings(metadata['redirect_uris']),
+    postLogoutUris: strings(metadata['post_logout_redirect_uris']),
+    backchannelUri: typeof metadata['backchannel_logout_uri'] === 'string' ? metadata['backchannel_logout_uri'] : null,
+    logoUri: typeof metadata['logo_uri'] === 'string' ? metadata['logo_uri'] : null,
+    grantTypes: strings(metadata['grant_types']).join(', '),
+    scope: typeof metadata['scope'] === 'string' ? metadata['scope'] : clientScopes.join(' '),
+    hasSecret: client.client_secret_hash !== null,
+    previousSecretExpiresAt: client.previous_secret_expires_at && client.previous_secret_expires_at > new Date() ? client.previous_secret_expires_at : null,
+    owners,
+    rolesText: roles?.text ?? declared.map((role) => (role.description ? `${role.name}: ${role.description}` : role.name)).join('\n'),
+    rolesError: roles?.error ?? null,
+  });
 }
 
 function renderAppForm(deps: DeveloperPortalDeps, ctx: Context, form: AppForm, errors: Record<string, string>): void {
