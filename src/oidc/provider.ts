@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
 import Provider, { errors, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -309,6 +311,12 @@ function installHashedClientSecrets(provider: Provider, db: Kysely<Database>): v
   };
 }
 
+/**
+ * An opaque token's jti is its value, which must not reach the audit log (auditors read it): events
+ * name a token by this fingerprint instead, the same at its issuance and at each registration made with it.
+ */
+const tokenFingerprint = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 12);
+
 /** The initial access token policy that lets a /reg client go live at once, without an administrator's approval. */
 export const preApprovedPolicy = 'mekong-pre-approved';
 
@@ -324,7 +332,8 @@ function registeredClientStore(db: Kysely<Database>): RegisteredClientStore {
     const ctx = Provider.ctx;
     const origin = ctx ? originOf(ctx) : noOrigin;
     const token = ctx?.oidc.entities.InitialAccessToken ?? ctx?.oidc.entities.RegistrationAccessToken;
-    return { origin, actor: { type: 'system' as const, id: null, name: `dynamic registration (${token?.jti.slice(0, 8) ?? 'unknown'}…)` }, policies: (token as { policies?: string[] } | undefined)?.policies ?? [] };
+    const name = `dynamic registration (${token ? `token ${tokenFingerprint(token.jti)}` : 'no token'})`;
+    return { origin, actor: { type: 'system' as const, id: null, name }, policies: (token as { policies?: string[] } | undefined)?.policies ?? [] };
   };
   return {
     async save(payload) {
@@ -379,7 +388,7 @@ export async function issueInitialAccessToken(
   const token = await initialAccessToken.save();
   const expiresAt = new Date(Date.now() + lifetimes.initialAccessToken * 1000);
   await recordAuditEvent(db, {
-    ...by, action: 'client.initial_access_token', target: { type: 'initial_access_token', id: initialAccessToken.jti },
+    ...by, action: 'client.initial_access_token', target: { type: 'initial_access_token', id: tokenFingerprint(token) },
     after: { pre_approved: options.preApproved, expires_at: expiresAt.toISOString() },
   });
   return { token, expiresAt };

@@ -41,7 +41,8 @@ describe('dynamic registration at /reg (RFC 7591)', () => {
   });
 
   it('stores the client in the clients table, pending, with its secret hashed and shown once; audited', async () => {
-    const registered = await register(webApp, await initialAccessToken());
+    const token = await initialAccessToken();
+    const registered = await register(webApp, token);
     expect(registered.status).toBe(201);
     const clientId = registered.body['client_id'] as string;
     const secret = registered.body['client_secret'] as string;
@@ -55,6 +56,11 @@ describe('dynamic registration at /reg (RFC 7591)', () => {
     expect(stored?.client_secret_hash).not.toBe(secret);
     const [event] = await listAuditEvents(server.database.db, { targetType: 'client', targetId: clientId, action: 'client.register', subtrees: null, limit: 1 });
     expect(event?.after).toMatchObject({ status: 'pending', redirect_uris: [redirectUri] });
+    // The token is named by a fingerprint, the same as when it was issued; its value never reaches the audit log.
+    const [issued] = await listAuditEvents(server.database.db, { action: 'client.initial_access_token', subtrees: null, limit: 1 });
+    expect(event?.actor_name).toBe(`dynamic registration (token ${issued?.target_id ?? ''})`);
+    const everything = await server.database.db.selectFrom('audit_events').selectAll().execute();
+    expect(JSON.stringify(everything)).not.toContain(token);
 
     // Pending: the provider does not know it yet.
     const relyingParty = await discoverRelyingParty(server.issuer, clientId, secret);
