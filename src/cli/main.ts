@@ -23,7 +23,7 @@ import { createProviderPages } from '../http/provider-pages.ts';
 import { createViews } from '../http/views.ts';
 import { createLogger } from '../logger.ts';
 import { createLiveProvider } from '../oidc/live-provider.ts';
-import { signingKeyRetentionSeconds } from '../oidc/provider.ts';
+import { issueInitialAccessToken, signingKeyRetentionSeconds } from '../oidc/provider.ts';
 import { startServer } from '../main.ts';
 
 const usage = `usage: mekong-id <command>
@@ -51,6 +51,10 @@ const usage = `usage: mekong-id <command>
                                           --require-par allows authorization requests only through PAR;
                                           --high-security: PAR, PKCE, DPoP-bound short-lived tokens, code
                                           flow only (needs --auth private_key_jwt)
+  clients initial-access-token [--pre-approved] [--json]
+                                          issue a token for registering apps at /reg (RFC 7591), printed
+                                          once, valid 7 days; its apps wait for approval in /admin/clients
+                                          unless --pre-approved
   token-exchange allow --client ID --audience URI --scope "S1 S2"
                                           let a client exchange a person's access token for one aimed at
                                           another app's API (RFC 8693), with these scopes at most; audited
@@ -75,6 +79,7 @@ const commands: Record<string, Command> = {
   seed: seed,
   'admin create': createAdmin,
   'clients create': createClient,
+  'clients initial-access-token': createInitialAccessToken,
   'token-exchange allow': allowExchange,
   'token-exchange revoke': revokeExchange,
   'token-exchange list': listExchanges,
@@ -242,6 +247,22 @@ async function createClient(config: Config, args: string[]): Promise<number> {
     console.log(`client_id:     ${registered.clientId}`);
     if (registered.clientSecret) console.log(`client_secret: ${registered.clientSecret}\n(shown once: only its hash is stored)`);
     console.log(`issuer:        ${config.issuer}`);
+  }
+  return 0;
+}
+
+async function createInitialAccessToken(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { 'pre-approved': { type: 'boolean' }, json: { type: 'boolean' } }, strict: true });
+  const issued = await withDatabase(config, async (database) => {
+    await ensureSigningKeys(database.db, config.masterKey);
+    const oidc = await createLiveProvider({ config, db: database.db, pages: createProviderPages(createViews()), logger: createLogger('silent') });
+    return issueInitialAccessToken(oidc.current(), database.db, { operator: cliActor('clients initial-access-token') }, { preApproved: values['pre-approved'] ?? false });
+  });
+  if (values.json) {
+    console.log(JSON.stringify({ initial_access_token: issued.token, expires_at: issued.expiresAt.toISOString(), registration_endpoint: `${config.issuer}/reg` }, null, 2));
+  } else {
+    console.log(`initial_access_token: ${issued.token}\n(shown once; valid until ${issued.expiresAt.toISOString()})`);
+    console.log(`registration_endpoint: ${config.issuer}/reg`);
   }
   return 0;
 }

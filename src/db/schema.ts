@@ -229,7 +229,9 @@ export interface AuditEventsTable {
   hash: string;
 }
 
-export type ClientStatus = 'active' | 'disabled';
+/** pending: registered in the developer portal or at /reg, waiting for an administrator; rejected: turned down. */
+export const clientStatuses = ['pending', 'active', 'disabled', 'rejected'] as const;
+export type ClientStatus = (typeof clientStatuses)[number];
 
 /** OIDC client metadata as oidc-provider knows it (snake_case keys), minus the secret. */
 export type ClientMetadata = Record<string, unknown> & { client_id: string };
@@ -249,8 +251,19 @@ export interface ClientsTable {
   access_policy: Generated<AppAccessPolicy>;
   /** May pull, through SCIM 2.0 at /scim/v2, the people its access policy covers: set by a global administrator. */
   scim_access: Generated<boolean>;
+  /** The secret before the last rotation, accepted until previous_secret_expires_at (the overlap). */
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: Date | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+}
+
+/** Who looks after an app in the developer portal: its registering developer and their co-owners. */
+export interface ClientOwnersTable {
+  client_id: string;
+  user_id: string;
+  added_by: string;
+  created_at: CreatedAt;
 }
 
 export const appAccessPolicies = ['open', 'restricted'] as const;
@@ -411,6 +424,7 @@ export interface Database {
   user_factors: UserFactorsTable;
   recovery_codes: RecoveryCodesTable;
   clients: ClientsTable;
+  client_owners: ClientOwnersTable;
   app_roles: AppRolesTable;
   app_assignments: AppAssignmentsTable;
   sod_rules: SodRulesTable;

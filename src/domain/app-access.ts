@@ -13,6 +13,7 @@ import { appAccessPolicies, type AppAccessPolicy, type Database } from '../db/sc
 import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeCovers, scopeOf, type AdminContext } from './authorization.ts';
+import { appInCare } from './developer-apps.ts';
 import { auditBase } from './org-units.ts';
 import { refuseSodViolations } from './separation-of-duties.ts';
 import { idSchema } from './person-fields.ts';
@@ -143,12 +144,14 @@ export async function setAppAccessPolicy(deps: AppAccessDeps, context: AdminCont
   });
 }
 
+/**
+ * The roles an app declares for itself: its owners from the developer portal, or a global
+ * administrator. A pending app may declare them before it goes live.
+ */
 export async function declareAppRoles(deps: AppAccessDeps, context: AdminContext, clientId: string, input: z.output<typeof appRolesSchema>): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
-    await activeApp(trx, clientId);
-    requirePermission(context.principal, 'apps.assign', null, {
-      action: 'app.roles', target: target(clientId), message: 'declaring an app\'s roles needs a global administrator (or, later, the app\'s developer)',
-    });
+    const client = await appInCare(trx, context, clientId, 'app.roles');
+    assertThat(client.status === 'active' || client.status === 'pending', () => new AppError('not_found', `no active app with client id ${clientId}`, 404));
     const before = await listAppRoleNames(trx, clientId);
     await replaceAppRoles(trx, clientId, input.roles.map((role) => ({ name: role.name, description: role.description ?? null })));
     await recordAuditEvent(trx, { ...auditBase(context), action: 'app.roles', target: target(clientId), before: { roles: before }, after: { roles: input.roles.map((role) => role.name) } });

@@ -13,7 +13,7 @@ export interface BuiltInConsole {
   readonly clientId: string;
   readonly name: string;
   /** The console's root path; its callback is below it, and its cookies are scoped to it. */
-  readonly home: '/account' | '/admin';
+  readonly home: '/account' | '/admin' | '/developers';
 }
 
 /** Every person's own account: profile, password, second factors, sessions. */
@@ -22,7 +22,13 @@ export const accountConsole: BuiltInConsole = { clientId: 'mekong-account-consol
 /** The IT admins' and unit admins' console over the same service layer as the admin API. */
 export const adminConsole: BuiltInConsole = { clientId: 'mekong-admin-console', name: 'Mekong ID — quản trị', home: '/admin' };
 
-const builtInConsoles = [accountConsole, adminConsole] as const;
+/**
+ * App developers' portal. Its own client rather than the admin console's: a console's callback,
+ * cookies and sign-out live below its own path, and a developer is not an administrator.
+ */
+export const developerPortal: BuiltInConsole = { clientId: 'mekong-developer-portal', name: 'Mekong ID — nhà phát triển', home: '/developers' };
+
+const builtInConsoles = [accountConsole, adminConsole, developerPortal] as const;
 
 export const consoleCallback = (site: BuiltInConsole) => `${site.home}/callback`;
 

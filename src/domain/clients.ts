@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
-import { findClient, insertClient, setClientStatus } from '../db/queries/clients.ts';
+import { findClient, insertClient, insertClientOwner, setClientStatus } from '../db/queries/clients.ts';
 import { findOrgUnitByCode } from '../db/queries/org-units.ts';
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import type { AdminRole, ClientMetadata, Database } from '../db/schema.ts';
@@ -33,27 +33,74 @@ const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
 const privateUseScheme = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
 
 /**
+ * What can be wrong with a redirect URI (or another URI a client registers), as a stable code: the
+ * developer portal shows each in the page's language, the CLI and the API in English. This is the
+ * one lint, used by every way a client is registered (CLI, admin API, portal, /reg).
+ */
+export const uriProblems = ['not_absolute', 'fragment', 'wildcard', 'https_required', 'native_scheme'] as const;
+export type UriProblem = (typeof uriProblems)[number];
+
+const uriProblemMessages: Record<UriProblem, string> = {
+  not_absolute: 'is not an absolute URL',
+  fragment: 'must not have a fragment',
+  wildcard: 'must not contain a wildcard',
+  https_required: 'must use https (http is allowed only for localhost)',
+  native_scheme: 'must use https, loopback http, or a reverse-domain scheme such as vn.gov.example.app:/',
+};
+
+/**
  * Redirect URIs are matched exactly, so they are checked when registered: absolute, no fragment, no
  * wildcard, and https unless the host is this machine (a native app's or a developer's loopback).
  * Native apps may also use a private-use scheme.
  */
-function checkRedirectUri(value: string, kind: ClientKind, ctx: z.RefinementCtx, path: (string | number)[]): void {
-  const issue = (message: string) => ctx.addIssue({ code: 'custom', path, message: `"${value}" ${message}` });
-  if (!URL.canParse(value)) {
-    issue('is not an absolute URL');
-    return;
-  }
+export function lintClientUri(value: string, kind: ClientKind): UriProblem[] {
+  if (!URL.canParse(value)) return ['not_absolute'];
   const url = new URL(value);
-  if (url.hash || value.includes('#')) issue('must not have a fragment');
-  if (value.includes('*')) issue('must not contain a wildcard');
-  if (url.protocol === 'https:') return;
+  const problems: UriProblem[] = [];
+  if (url.hash || value.includes('#')) problems.push('fragment');
+  if (value.includes('*')) problems.push('wildcard');
+  if (url.protocol === 'https:') return problems;
   if (url.protocol === 'http:') {
-    if (!loopbackHosts.has(url.hostname)) issue('must use https (http is allowed only for localhost)');
-    return;
+    if (!loopbackHosts.has(url.hostname)) problems.push('https_required');
+    return problems;
   }
-  if (kind === 'native' && privateUseScheme.test(url.protocol)) return;
-  issue(kind === 'native' ? 'must use https, loopback http, or a reverse-domain scheme such as vn.gov.example.app:/' : 'must use https');
+  if (kind === 'native' && privateUseScheme.test(url.protocol)) return problems;
+  problems.push(kind === 'native' ? 'native_scheme' : 'https_required');
+  return problems;
 }
+
+/**
+ * A registration problem the developer portal translates: `params.code` names a catalog entry
+ * (developers.problem.<code>) and `params.uri` the value at fault, while `message` stays English.
+ */
+export interface RegistrationIssueParams {
+  readonly code: UriProblem | RegistrationProblem;
+  readonly uri?: string;
+}
+
+/** Problems with a registration besides a bad URI, with the same stable codes. */
+export type RegistrationProblem =
+  | 'redirect_uri_required' | 'redirect_uri_not_allowed' | 'logo_https' | 'grant_type_not_allowed' | 'grant_type_missing';
+
+function addIssue(ctx: z.RefinementCtx, path: (string | number)[], message: string, params: RegistrationIssueParams): void {
+  ctx.addIssue({ code: 'custom', path, message, params: { ...params } });
+}
+
+function checkRedirectUri(value: string, kind: ClientKind, ctx: z.RefinementCtx, path: (string | number)[]): void {
+  for (const problem of lintClientUri(value, kind)) addIssue(ctx, path, `"${value}" ${uriProblemMessages[problem]}`, { code: problem, uri: value });
+}
+
+/** The grants each kind of client may hold; the first is the one it cannot do without. */
+export const grantTypesOfKind: Readonly<Record<ClientKind, readonly string[]>> = {
+  web: ['authorization_code', 'refresh_token'],
+  spa: ['authorization_code', 'refresh_token'],
+  native: ['authorization_code', 'refresh_token'],
+  service: ['client_credentials'],
+  device: [deviceCodeGrant, 'refresh_token'],
+};
+
+/** The scopes an app may ask for; an app that names some is limited to those (oidc-provider's client `scope`). */
+export const clientScopes = ['openid', 'profile', 'email', 'phone', 'gov', 'offline_access'] as const;
 
 const registrationSchema = z
   .object({
@@ -62,6 +109,12 @@ const registrationSchema = z
     redirectUris: z.array(z.string()).default([]),
     postLogoutRedirectUris: z.array(z.string()).default([]),
     backchannelLogoutUri: z.string().optional(),
+    /** Shown nowhere yet (the sign-in pages' CSP allows only our own images), kept as logo_uri for later and for /reg. */
+    logoUri: z.string().optional(),
+    /** Grants beyond the kind's own (a refresh token, say); omitted: every grant the kind may hold. */
+    grantTypes: z.array(z.string()).optional(),
+    /** Omitted: every scope the provider offers. */
+    scopes: z.array(z.enum(clientScopes)).optional(),
     firstParty: z.boolean().default(false),
     /** Every sign-in to this app needs a second factor (the hospital system, say). */
     mfaRequired: z.boolean().default(false),
@@ -83,11 +136,23 @@ const registrationSchema = z
     input.postLogoutRedirectUris.forEach((uri, index) => checkRedirectUri(uri, input.kind, ctx, ['postLogoutRedirectUris', index]));
     // The back channel is a server-to-server call: never a native app's scheme.
     if (input.backchannelLogoutUri !== undefined) checkRedirectUri(input.backchannelLogoutUri, 'web', ctx, ['backchannelLogoutUri']);
+    if (input.logoUri !== undefined && !(URL.canParse(input.logoUri) && new URL(input.logoUri).protocol === 'https:')) {
+      addIssue(ctx, ['logoUri'], `the logo "${input.logoUri}" must be an https URL`, { code: 'logo_https', uri: input.logoUri });
+    }
     if (redirectless.includes(input.kind) && input.redirectUris.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: `a ${input.kind} client has no redirect URIs` });
+      addIssue(ctx, ['redirectUris'], `a ${input.kind} client has no redirect URIs`, { code: 'redirect_uri_not_allowed' });
     }
     if (!redirectless.includes(input.kind) && input.redirectUris.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'at least one redirect URI is required' });
+      addIssue(ctx, ['redirectUris'], 'at least one redirect URI is required', { code: 'redirect_uri_required' });
+    }
+    if (input.grantTypes !== undefined) {
+      const allowed = grantTypesOfKind[input.kind];
+      for (const grant of input.grantTypes.filter((grant) => !allowed.includes(grant))) {
+        addIssue(ctx, ['grantTypes'], `a ${input.kind} client cannot use the ${grant} grant; it may use ${allowed.join(', ')}`, { code: 'grant_type_not_allowed', uri: grant });
+      }
+      if (!input.grantTypes.includes(allowed[0]!)) {
+        addIssue(ctx, ['grantTypes'], `a ${input.kind} client needs the ${allowed[0]!} grant`, { code: 'grant_type_missing', uri: allowed[0]! });
+      }
     }
     if (input.jwksUri !== undefined) checkRedirectUri(input.jwksUri, 'web', ctx, ['jwksUri']);
     if (input.jwks && input.jwksUri !== undefined) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'register keys by value or by URL, not both' });
@@ -101,6 +166,11 @@ const registrationSchema = z
       ctx.addIssue({ code: 'custom', path: ['highSecurity'], message: 'the high-security profile is for web clients authenticating with private_key_jwt' });
     }
   });
+
+/** Checks a registration without storing anything: the developer portal shows each issue by its field. */
+export function checkRegistration(registration: ClientRegistration) {
+  return registrationSchema.safeParse(registration);
+}
 
 export type ClientRegistration = z.input<typeof registrationSchema>;
 
@@ -126,9 +196,15 @@ export interface ClientDeps {
 export async function registerClient(
   deps: ClientDeps,
   registration: ClientRegistration,
-  options: { serviceRoles?: readonly ServiceRole[]; actor?: Actor; origin?: RequestOrigin } = {},
+  options: {
+    serviceRoles?: readonly ServiceRole[];
+    actor?: Actor;
+    origin?: RequestOrigin;
+    /** The developer who registers it from the portal: they own it, and it waits for approval. */
+    owner?: { readonly userId: string };
+  } = {},
 ): Promise<RegisteredClient> {
-  const parsed = registrationSchema.safeParse(registration);
+  const parsed = checkRegistration(registration);
   if (!parsed.success) {
     throw invalidInput(parsed.error.issues.map((issue) => issue.message).join('; '));
   }
@@ -140,18 +216,18 @@ export async function registerClient(
   const metadata: ClientMetadata = {
     client_id: clientId,
     client_name: input.name,
-    ...(input.kind === 'service'
-      ? { grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }
-      : input.kind === 'device'
-      ? { grant_types: [deviceCodeGrant, 'refresh_token'], response_types: [], redirect_uris: [] }
+    ...(redirectless.includes(input.kind)
+      ? { grant_types: [...(input.grantTypes ?? grantTypesOfKind[input.kind])], response_types: [], redirect_uris: [] }
       : {
-          grant_types: ['authorization_code', 'refresh_token'],
+          grant_types: [...(input.grantTypes ?? grantTypesOfKind[input.kind])],
           response_types: ['code'],
           redirect_uris: input.redirectUris,
           post_logout_redirect_uris: input.postLogoutRedirectUris,
         }),
     application_type: input.kind === 'native' || input.kind === 'device' ? 'native' : 'web',
     token_endpoint_auth_method: isPublic ? 'none' : input.authMethod,
+    ...(input.logoUri !== undefined ? { logo_uri: input.logoUri } : {}),
+    ...(input.scopes ? { scope: [...new Set(input.scopes)].join(' ') } : {}),
     ...(input.jwks ? { jwks: input.jwks } : {}),
     ...(input.jwksUri !== undefined ? { jwks_uri: input.jwksUri } : {}),
     ...(input.requirePar ? { require_pushed_authorization_requests: true } : {}),
@@ -170,6 +246,7 @@ export async function registerClient(
   }
   const serviceRoles = options.serviceRoles ?? [];
   assertThat(serviceRoles.length === 0 || input.kind === 'service', invalidInput('only a service client holds admin roles'));
+  assertThat(!(options.owner && (input.firstParty || serviceRoles.length > 0)), invalidInput('an app registered by a developer is never first-party and holds no admin role'));
   await deps.db.transaction().execute(async (trx) => {
     await insertClient(trx, {
       client_id: clientId,
@@ -179,8 +256,10 @@ export async function registerClient(
       mfa_required: input.mfaRequired,
       // Service clients exist to automate against the admin API (their roles, not this flag, say what
       // they may do there); the admin console will be the one other client with this access.
-      admin_api_access: input.kind === 'service',
+      admin_api_access: input.kind === 'service' && !options.owner,
+      status: options.owner ? 'pending' : 'active',
     });
+    if (options.owner) await insertClientOwner(trx, { client_id: clientId, user_id: options.owner.userId, added_by: `user:${options.owner.userId}` });
     const roles = [];
     for (const { role, orgUnitCode } of serviceRoles) {
       const unit = orgUnitCode === null ? null : await findOrgUnitByCode(trx, orgUnitCode);
@@ -192,7 +271,7 @@ export async function registerClient(
     await recordAuditEvent(trx, {
       actor: options.actor ?? systemActor, origin: options.origin ?? noOrigin, action: 'client.register', target: { type: 'client', id: clientId },
       after: {
-        client_name: input.name, kind: input.kind, first_party: input.firstParty, mfa_required: input.mfaRequired, redirect_uris: input.redirectUris, roles,
+        client_name: input.name, kind: input.kind, status: options.owner ? 'pending' : 'active', owner: options.owner?.userId ?? null, first_party: input.firstParty, mfa_required: input.mfaRequired, redirect_uris: input.redirectUris, roles,
         token_endpoint_auth_method: metadata.token_endpoint_auth_method, require_pushed_authorization_requests: input.requirePar || input.highSecurity, high_security: input.highSecurity,
       },
     });
@@ -213,6 +292,8 @@ export async function changeClientStatus(db: Kysely<Database>, context: AdminCon
       action: 'client.status', target: { type: 'client', id: clientId }, message: 'disabling or enabling an app concerns the whole province: it needs a global administrator',
     });
     assertThat(!isBuiltInClient(clientId), () => conflict('Mekong ID\'s own consoles cannot be disabled'));
+    // A pending app goes live only through its approval (domain/developer-apps.ts), where nobody approves their own.
+    assertThat(client.status === 'active' || client.status === 'disabled', () => conflict(`the app is ${client.status}: approve or reject it first`));
     if (client.status === status) return;
     await setClientStatus(trx, clientId, status);
     await recordAuditEvent(trx, {
@@ -220,4 +301,29 @@ export async function changeClientStatus(db: Kysely<Database>, context: AdminCon
       before: { status: client.status }, after: { status },
     });
   });
+}
+
+/**
+ * The kind of a client registered at /reg (RFC 7591), read from its metadata the way registerClient
+ * writes it, so that the same URI lint applies to it.
+ */
+export function kindOfMetadata(metadata: Record<string, unknown>): ClientKind {
+  const grants = Array.isArray(metadata['grant_types']) ? (metadata['grant_types'] as unknown[]) : ['authorization_code'];
+  if (grants.includes(deviceCodeGrant)) return 'device';
+  if (grants.length > 0 && grants.every((grant) => grant === 'client_credentials')) return 'service';
+  if (metadata['application_type'] === 'native') return 'native';
+  return metadata['token_endpoint_auth_method'] === 'none' ? 'spa' : 'web';
+}
+
+/** The URI lint over registered metadata, as "field: problem" sentences; empty when all is well. */
+export function lintClientMetadata(metadata: Record<string, unknown>): { field: string; message: string }[] {
+  const kind = kindOfMetadata(metadata);
+  const strings = (value: unknown) => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : typeof value === 'string' ? [value] : []);
+  const checks: [string, ClientKind][] = [['redirect_uris', kind], ['post_logout_redirect_uris', kind], ['backchannel_logout_uri', 'web'], ['jwks_uri', 'web']];
+  const found = checks.flatMap(([field, asKind]) => strings(metadata[field]).flatMap((uri) =>
+    lintClientUri(uri, asKind).map((problem) => ({ field, message: `"${uri}" ${uriProblemMessages[problem]}` }))));
+  for (const logo of strings(metadata['logo_uri'])) {
+    if (!(URL.canParse(logo) && new URL(logo).protocol === 'https:')) found.push({ field: 'logo_uri', message: `the logo "${logo}" must be an https URL` });
+  }
+  return found;
 }

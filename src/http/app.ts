@@ -18,6 +18,7 @@ import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
 import { accountConsoleRoutes } from './routes/account-console.ts';
 import { adminConsoleRoutes } from './admin/index.ts';
+import { developerPortalRoutes } from './developers/index.ts';
 import { accountRecoveryRoutes } from './routes/account-recovery.ts';
 import { devOutboxRoutes } from './routes/dev-outbox.ts';
 import { interactionRoutes } from './routes/interactions.ts';
@@ -96,6 +97,7 @@ export function createApp(deps: AppDeps): Koa {
     adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
     scimRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
     adminConsoleRoutes({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey, provider: () => deps.oidc.current() }),
+    developerPortalRoutes({ ...deps, issuer: deps.config.issuer, provider: () => deps.oidc.current() }),
     // What the development outbox holds carries links and codes: never in production.
     ...(deps.config.env === 'production' ? [] : [devOutboxRoutes({ dataDir: deps.config.dataDir, views: deps.views })]),
   ];

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 
+import type { BuiltInConsole } from '../domain/built-in-clients.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../i18n/catalog.ts';
 import { csrfToken } from './csrf.ts';
 import { pageContext } from './page.ts';
@@ -18,7 +19,7 @@ export interface ConsoleSection {
 export function renderConsolePage(
   views: Views,
   ctx: Context,
-  console: { readonly home: '/account' | '/admin'; readonly sections: readonly ConsoleSection[] },
+  console: { readonly home: BuiltInConsole['home']; readonly sections: readonly ConsoleSection[] },
   view: string,
   title: MessageKey,
   data: Record<string, unknown> | ((t: Translate) => Record<string, unknown>),

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import { findNulCharacter } from '../db/nul-characters.ts';
-import { findActiveClientForProvider } from '../db/queries/clients.ts';
+import { findClientForProvider } from '../db/queries/clients.ts';
 import {
   consumePayload,
   destroyPayload,
@@ -16,6 +16,17 @@ import type { Database } from '../db/schema.ts';
 import { tokenExchangeGrantType } from './token-exchange.ts';
 
 export type AdapterConstructor = new (model: string) => Adapter;
+
+/**
+ * What happens when oidc-provider itself writes a client: only dynamic registration (/reg, RFC 7591
+ * and 7592) does, and oidc/provider.ts decides what that means for the clients table.
+ */
+export interface RegisteredClientStore {
+  save(payload: AdapterPayload & { client_id: string }): Promise<void>;
+  remove(clientId: string): Promise<void>;
+  /** A pending client is unknown to the provider, except while its registration is being managed at /reg. */
+  pendingVisible(): boolean;
+}
 
 /**
  * PostgreSQL text cannot hold U+0000 (see findNulCharacter), so no stored id has one. Ids to look up
@@ -33,10 +44,10 @@ const expiredStaysVisible = new Set(['DeviceCode']);
 
 /**
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
- * exception: they are read from the clients table, which the CLI, the admin API and the developer
- * portal write, and a disabled client reads as absent.
+ * exception: they are read from the clients table, which the CLI, the admin API, the developer
+ * portal and /reg write, and a client that is not active (pending, rejected, disabled) reads as absent.
  */
-export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
+export function createKyselyAdapter(db: Kysely<Database>, registered: RegisteredClientStore): AdapterConstructor {
   return class KyselyAdapter implements Adapter {
     readonly model: string;
 
@@ -45,7 +56,10 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      if (this.model === 'Client') throw new Error('clients are written through Mekong ID, not oidc-provider');
+      if (this.model === 'Client') {
+        await registered.save({ ...payload, client_id: id });
+        return;
+      }
       // Payloads carry request parameters (an interaction's, a pushed request's): one with a NUL cannot
       // be stored, and that is the request's fault, answered as the protocol's invalid_request.
       if (findNulCharacter(payload, 'payload') !== null) {
@@ -75,7 +89,7 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!mayBeStored(id)) return undefined;
-      if (this.model === 'Client') return findClientMetadata(db, id);
+      if (this.model === 'Client') return findClientMetadata(db, id, registered.pendingVisible());
       return toAdapterPayload(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) }));
     }
 
@@ -109,6 +123,10 @@ export function createKyselyAdapter(db: Kysely<Database>): AdapterConstructor {
 
     async destroy(id: string): Promise<void> {
       if (!mayBeStored(id)) return;
+      if (this.model === 'Client') {
+        await registered.remove(id);
+        return;
+      }
       await destroyPayload(db, this.model, id);
     }
 
@@ -131,8 +149,8 @@ function toAdapterPayload(stored: StoredPayload | undefined): AdapterPayload | u
  * the list is the one place that says so. Likewise a client allowed SCIM (`scim_access`) may use
  * client_credentials, the grant that obtains SCIM tokens, whatever kind of app it was registered as.
  */
-async function findClientMetadata(db: Kysely<Database>, clientId: string): Promise<AdapterPayload | undefined> {
-  const client = await findActiveClientForProvider(db, clientId);
+async function findClientMetadata(db: Kysely<Database>, clientId: string, includePending: boolean): Promise<AdapterPayload | undefined> {
+  const client = await findClientForProvider(db, clientId, { includePending });
   if (!client) return undefined;
   const grantTypes = Array.isArray(client.metadata['grant_types']) ? (client.metadata['grant_types'] as string[]) : undefined;
   return {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
 import Provider, { errors, type Client, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -5,11 +7,15 @@ import Provider, { errors, type Client, type Configuration, type KoaContextWithO
 import type { Config } from '../config/index.ts';
 import { insertBackchannelLogouts } from '../db/queries/backchannel-logouts.ts';
 import type { Database } from '../db/schema.ts';
-import { clientSecretMatches } from '../domain/client-secrets.ts';
+import { findPreviousClientSecretHash } from '../db/queries/clients.ts';
+import { noOrigin, originOf, recordAuditEvent, type Actor } from '../domain/audit.ts';
+import { requirePermission, type AdminContext } from '../domain/authorization.ts';
+import { clientSecretMatches, generateClientId, generateClientSecret } from '../domain/client-secrets.ts';
+import { operatorOnlyMetadata, RegistrationRefused, removeRegisteredClient, saveRegisteredClient } from '../domain/dynamic-registration.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
-import { createKyselyAdapter } from './adapter.ts';
+import { createKyselyAdapter, type RegisteredClientStore } from './adapter.ts';
 import { installAuditTrail } from './audit-trail.ts';
 import { deviceFlowPages, installDeviceSessionGuard } from './device-flow.ts';
 import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHighSecurityRequestObject, highSecurity, isHighSecurity } from './high-security.ts';
@@ -38,6 +44,10 @@ export const lifetimes = {
   pushedAuthorizationRequest: 60,
   /** Long enough to walk to a screen, sign in on a phone and type eight letters. */
   deviceCode: 10 * 60,
+  /** Long enough for a deployment pipeline to be set up with it; it registers any number of apps meanwhile. */
+  initialAccessToken: 7 * 24 * 60 * 60,
+  /** Managing a registration at /reg; every update hands out a new one. */
+  registrationAccessToken: 365 * 24 * 60 * 60,
 } as const;
 
 /**
@@ -109,7 +119,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const scimResource = scimResourceIndicator(config.issuer);
 
   const configuration: Configuration = {
-    adapter: createKyselyAdapter(deps.db),
+    adapter: createKyselyAdapter(deps.db, registeredClientStore(deps.db)),
     findAccount: createFindAccount(deps.db),
     jwks: { keys: deps.jwks },
     claims: Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
@@ -125,9 +135,12 @@ export function createProvider(deps: ProviderDeps): Provider {
     acrValues: [authenticationLevels.password, authenticationLevels.mfa],
     extraClientMetadata: {
       properties: ['first_party', 'admin_api_access', 'mfa_required', 'access_restricted', 'high_security', 'scim_access'],
-      validator(_ctx, key, value, metadata) {
+      validator(ctx, key, value, metadata) {
         if (value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
+        }
+        if (value !== undefined && isRegistrationRoute(ctx) && (operatorOnlyMetadata as readonly string[]).includes(key)) {
+          throw new errors.InvalidClientMetadata(`${key} is set by a Mekong ID administrator, not at registration`);
         }
         if (key === 'high_security' && value === true) applyHighSecurityProfile(metadata);
       },
@@ -159,6 +172,19 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     features: {
       devInteractions: { enabled: false },
+      // RFC 7591 at /reg, for automation, with an initial access token an administrator issued
+      // (issueInitialAccessToken below); the client lands pending unless the token says otherwise.
+      // Ids and secrets are made like every other client's, and stored the same way (hashed).
+      registration: {
+        enabled: true,
+        initialAccessToken: true,
+        issueRegistrationAccessToken: true,
+        idFactory: () => generateClientId(),
+        secretFactory: () => Promise.resolve(generateClientSecret()),
+        policies: { [preApprovedPolicy]: () => undefined },
+      },
+      // RFC 7592: read, update and delete with the registration access token, rotated at each update.
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       clientCredentials: { enabled: true },
       // RFC 9126, for every client; a client's require_pushed_authorization_requests makes it its only way in.
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
@@ -230,6 +256,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       Grant: lifetimes.grant,
       PushedAuthorizationRequest: lifetimes.pushedAuthorizationRequest,
       DeviceCode: lifetimes.deviceCode,
+      InitialAccessToken: lifetimes.initialAccessToken,
+      RegistrationAccessToken: lifetimes.registrationAccessToken,
     },
     renderError: (ctx, out) => pages.error(ctx, out),
   };
@@ -238,7 +266,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = config.trustProxy;
   // The address the proxy saw is the last X-Forwarded-For entry; those before it are the client's to invent.
   provider.maxIpsCount = 1;
-  installHashedClientSecrets(provider);
+  installHashedClientSecrets(provider, deps.db);
+  installRegistrationResponses(provider);
   installQueuedBackchannelLogout(provider, deps.db);
   installKeyBoundRefreshTokens(provider);
   installTokenExchange(provider, { db: deps.db, logger, findAccount: configuration.findAccount! });
@@ -283,16 +312,103 @@ function installKeyBoundRefreshTokens(provider: Provider): void {
  * This module is the one place that reaches into oidc-provider's internals. Secrets are stored as SHA-256 hashes,
  * so `client.clientSecret` holds the hash and the presented secret is hashed before comparison.
  * This is sound only because no enabled feature uses the secret as a key (no client_secret_jwt, no
- * HS* algorithms, no symmetric encryption): see clientAuthMethods and enabledJWA above.
+ * HS* algorithms, no symmetric encryption): see clientAuthMethods and enabledJWA above. After a
+ * rotation the previous secret's hash is also accepted until its overlap ends (domain/developer-apps.ts),
+ * read from the database only when the current secret does not match.
  */
-function installHashedClientSecrets(provider: Provider): void {
+function installHashedClientSecrets(provider: Provider, db: Kysely<Database>): void {
   const prototype = provider.Client.prototype as unknown as {
-    clientSecret?: string;
-    compareClientSecret(actual: string): boolean;
+    compareClientSecret(actual: string): Promise<boolean>;
   };
-  prototype.compareClientSecret = function compareHashedClientSecret(this: { clientSecret?: string }, actual: string) {
-    return typeof this.clientSecret === 'string' && typeof actual === 'string' && clientSecretMatches(this.clientSecret, actual);
+  prototype.compareClientSecret = async function compareHashedClientSecret(this: { clientId: string; clientSecret?: string }, actual: string) {
+    if (typeof this.clientSecret !== 'string' || typeof actual !== 'string') return false;
+    if (clientSecretMatches(this.clientSecret, actual)) return true;
+    const previous = await findPreviousClientSecretHash(db, this.clientId);
+    return previous !== undefined && clientSecretMatches(previous, actual);
   };
+}
+
+/**
+ * An opaque token's jti is its value, which must not reach the audit log (auditors read it): events
+ * name a token by this fingerprint instead, the same at its issuance and at each registration made with it.
+ */
+const tokenFingerprint = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 12);
+
+/** The initial access token policy that lets a /reg client go live at once, without an administrator's approval. */
+export const preApprovedPolicy = 'mekong-pre-approved';
+
+const registrationRoutes = new Set(['registration', 'client', 'client_update', 'client_delete']);
+const isRegistrationRoute = (ctx: KoaContextWithOIDC | undefined) => registrationRoutes.has(ctx?.oidc?.route ?? '');
+
+/**
+ * How /reg writes land in the clients table (domain/dynamic-registration.ts), with who did it for
+ * the audit log: the request of the moment, which oidc-provider keeps for its adapter (Provider.ctx).
+ */
+function registeredClientStore(db: Kysely<Database>): RegisteredClientStore {
+  const by = () => {
+    const ctx = Provider.ctx;
+    const origin = ctx ? originOf(ctx) : noOrigin;
+    const token = ctx?.oidc.entities.InitialAccessToken ?? ctx?.oidc.entities.RegistrationAccessToken;
+    const name = `dynamic registration (${token ? `token ${tokenFingerprint(token.jti)}` : 'no token'})`;
+    return { origin, actor: { type: 'system' as const, id: null, name }, policies: (token as { policies?: string[] } | undefined)?.policies ?? [] };
+  };
+  return {
+    async save(payload) {
+      const { actor, origin, policies } = by();
+      try {
+        await saveRegisteredClient(db, payload, { statusIfNew: policies.includes(preApprovedPolicy) ? 'active' : 'pending', actor, origin });
+      } catch (error) {
+        if (error instanceof RegistrationRefused) {
+          throw error.field.includes('redirect_uri') ? new errors.InvalidRedirectUri(error.message) : new errors.InvalidClientMetadata(error.message);
+        }
+        throw error;
+      }
+    },
+    remove: (clientId) => removeRegisteredClient(db, clientId, by()),
+    pendingVisible: () => isRegistrationRoute(Provider.ctx),
+  };
+}
+
+/**
+ * Reading or updating a registration (RFC 7592) answers with the client's metadata, where
+ * oidc-provider puts the secret it loaded: here the stored hash, which is no secret for the app to
+ * use. It is left out; the secret itself was shown once, at registration.
+ */
+function installRegistrationResponses(provider: Provider): void {
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = (ctx as KoaContextWithOIDC).oidc?.route;
+    if ((route === 'client' || route === 'client_update') && ctx.body && typeof ctx.body === 'object') {
+      const body = ctx.body as Record<string, unknown>;
+      delete body['client_secret'];
+      delete body['client_secret_expires_at'];
+    }
+  });
+}
+
+/**
+ * An initial access token for /reg, shown once. A global administrator issues it; with
+ * `preApproved` the apps registered with it go live at once, otherwise they wait for approval.
+ * It can register any number of apps until it expires.
+ */
+export async function issueInitialAccessToken(
+  provider: Provider, db: Kysely<Database>, issuer: AdminContext | { readonly operator: Actor }, options: { preApproved: boolean },
+): Promise<{ token: string; expiresAt: Date }> {
+  // The operator at the command line holds the server itself; anyone else needs the right.
+  if ('principal' in issuer) {
+    requirePermission(issuer.principal, 'apps.assign', null, {
+      action: 'client.initial_access_token', message: 'initial access tokens register apps for the whole province: they need a global administrator',
+    });
+  }
+  const by = 'principal' in issuer ? { actor: issuer.principal.actor, origin: issuer.origin } : { actor: issuer.operator, origin: noOrigin };
+  const initialAccessToken = new provider.InitialAccessToken(options.preApproved ? { policies: [preApprovedPolicy] } : {});
+  const token = await initialAccessToken.save();
+  const expiresAt = new Date(Date.now() + lifetimes.initialAccessToken * 1000);
+  await recordAuditEvent(db, {
+    ...by, action: 'client.initial_access_token', target: { type: 'initial_access_token', id: tokenFingerprint(token) },
+    after: { pre_approved: options.preApproved, expires_at: expiresAt.toISOString() },
+  });
+  return { token, expiresAt };
 }
 
 /** oidc-provider's own method (lib/models/client.js): signs a logout token and posts it. @types omits it. */

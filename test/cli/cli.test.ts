@@ -187,6 +187,24 @@ describe('mekong-id clients create', { timeout: 60_000 }, () => {
   });
 });
 
+describe('mekong-id clients initial-access-token', { timeout: 60_000 }, () => {
+  it('prints a token for /reg once, valid for a week, stored as the provider stores its tokens, and audited', async () => {
+    const result = await runCli(target, ['clients', 'initial-access-token', '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const printed = JSON.parse(result.stdout) as { initial_access_token: string; expires_at: string; registration_endpoint: string };
+    expect(printed.initial_access_token).toMatch(/^[\w-]{40,}$/);
+    expect(printed.registration_endpoint).toMatch(/\/reg$/);
+    expect(new Date(printed.expires_at).getTime()).toBeGreaterThan(Date.now() + 6 * 24 * 3600 * 1000);
+    const [stored, audited] = await inDatabase(target, (db) => Promise.all([
+      db.selectFrom('oidc_payloads').select('payload').where('model', '=', 'InitialAccessToken').execute(),
+      db.selectFrom('audit_events').select(['action', 'actor_name']).where('action', '=', 'client.initial_access_token').execute(),
+    ]));
+    expect(stored).toHaveLength(1);
+    expect(audited[0]?.actor_name).toContain('mekong-id clients initial-access-token');
+  });
+});
+
 interface KeyRow {
   kid: string;
   alg: string;

@@ -186,6 +186,8 @@ const adminRoutes: readonly Route[] = [
   { method: 'GET', path: '/admin/clients/:client' },
   { method: 'POST', path: '/admin/clients/:client/status', fields: ['status'] },
   { method: 'POST', path: '/admin/clients/:client/policy', fields: ['access_policy'] },
+  { method: 'POST', path: '/admin/clients/:client/decision', fields: ['decision'] },
+  { method: 'POST', path: '/admin/clients/initial-access-token', fields: ['pre_approved'] },
   { method: 'POST', path: '/admin/clients/:client/assignments', fields: ['org_unit_id', 'roles'] },
   { method: 'POST', path: '/admin/app-assignments/:assignment/remove', fields: ['client_id'] },
   { method: 'GET', path: '/admin/reports' },

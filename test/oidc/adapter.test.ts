@@ -16,7 +16,9 @@ let Adapter: AdapterConstructor;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  Adapter = createKyselyAdapter(database.db);
+  // Nothing here registers clients at /reg: the provider's own store is tested in test/oidc/dynamic-registration.test.ts.
+  const refuse = () => Promise.reject(new Error('no /reg in this test'));
+  Adapter = createKyselyAdapter(database.db, { save: refuse, remove: refuse, pendingVisible: () => false });
 });
 
 afterAll(async () => {
@@ -306,11 +308,15 @@ describe('the Client model', () => {
     expect(await clients().find('no-such-client')).toBeUndefined();
   });
 
-  it('refuses to let oidc-provider write a client (dynamic registration cannot bypass Mekong ID)', async () => {
+  it('reads a pending client (waiting for approval) as absent', async () => {
+    const clientId = await storeClient({ secret: 'the secret shown once to the developer' });
+    await database.db.updateTable('clients').set({ status: 'pending' }).where('client_id', '=', clientId).execute();
+    expect(await clients().find(clientId)).toBeUndefined();
+  });
+
+  it('hands a client that oidc-provider writes (dynamic registration) to the registration store, never to the payloads table', async () => {
     const clientId = id();
-    await expect(clients().upsert(clientId, { client_id: clientId, redirect_uris: ['https://attacker.example/cb'] }, 0)).rejects.toThrow(
-      'clients are written through Mekong ID',
-    );
+    await expect(clients().upsert(clientId, { client_id: clientId, redirect_uris: ['https://attacker.example/cb'] }, 0)).rejects.toThrow('no /reg in this test');
     expect(await clients().find(clientId)).toBeUndefined();
     expect(await database.db.selectFrom('oidc_payloads').select('id').where('id', '=', clientId).executeTakeFirst()).toBeUndefined();
   });

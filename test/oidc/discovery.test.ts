@@ -65,9 +65,12 @@ describe('the discovery document advertises exactly what is enabled', () => {
     expect(discovery).not.toHaveProperty('require_signed_request_object');
   });
 
-  it('advertises nothing that is not enabled: no registration, CIBA, mutual TLS, JWT responses or encryption', () => {
+  it('advertises dynamic registration at /reg (RFC 7591), which takes an initial access token', () => {
+    expect(discovery['registration_endpoint']).toBe(`${server.issuer}/reg`);
+  });
+
+  it('advertises nothing that is not enabled: no CIBA, mutual TLS, JWT responses or encryption', () => {
     for (const absent of [
-      'registration_endpoint',
       'backchannel_authentication_endpoint',
       'tls_client_certificate_bound_access_tokens',
       'mtls_endpoint_aliases',

@@ -93,3 +93,26 @@ export async function continueSignIn(agent: UserAgent, from: FollowResult, stopA
   }
   return step;
 }
+
+/** The page's HTML, or nothing for a redirect. */
+export const htmlOf = (step: FollowResult) => (step.kind === 'page' ? step.html : '');
+
+/**
+ * Opens one of Mekong ID's consoles (/admin, /developers) as a browser would: sent to sign in, the
+ * login form with these credentials, and back to the page asked for.
+ */
+export async function openConsoleAs(url: string, credentials: { login: string; password: string }): Promise<{ agent: UserAgent; page: FollowResult }> {
+  const agent = new UserAgent();
+  const login = await agent.follow(url, 'http://never/');
+  const [form] = formsOf(htmlOf(login), login.url);
+  if (!form) throw new Error(`no sign-in form at ${login.url} (HTTP ${login.response.status})`);
+  const page = await agent.follow(form.action, 'http://never/', { form: { ...form.fields, ...credentials } });
+  return { agent, page };
+}
+
+/** Posts the form on `page` whose action's path ends with `action`, following the redirect after it. */
+export async function submitForm(agent: UserAgent, page: FollowResult, action: string, fields: Record<string, string> = {}): Promise<FollowResult> {
+  const form = formsOf(htmlOf(page), page.url).find((candidate) => new URL(candidate.action).pathname.endsWith(action));
+  if (!form) throw new Error(`no form posting to …${action} on ${page.url}`);
+  return agent.follow(form.action, 'http://never/', { form: { ...form.fields, ...fields } });
+}

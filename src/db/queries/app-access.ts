@@ -55,6 +55,11 @@ export async function listAppRoleNames(db: Kysely<Database>, clientId: string): 
   return (await db.selectFrom('app_roles').select('name').where('client_id', '=', clientId).orderBy('name').execute()).map((row) => row.name);
 }
 
+/** The app's roles with their descriptions, for the developer portal's form. */
+export async function listAppRoles(db: Kysely<Database>, clientId: string): Promise<{ name: string; description: string | null }[]> {
+  return db.selectFrom('app_roles').select(['name', 'description']).where('client_id', '=', clientId).orderBy('name').execute();
+}
+
 /**
  * The app's roles become exactly these; assignments keep only names that still exist. A role kept
  * is updated in place, not deleted and re-added: the separation-of-duties rules naming it stay.

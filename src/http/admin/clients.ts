@@ -4,20 +4,24 @@ import { z } from 'zod';
 
 import { listAppRoleNames } from '../../db/queries/app-access.ts';
 import { listBackchannelLogouts } from '../../db/queries/backchannel-logouts.ts';
-import { findClient, listClients } from '../../db/queries/clients.ts';
+import { findClient, listClientOwners, listClients } from '../../db/queries/clients.ts';
 import { listOrgUnits } from '../../db/queries/org-units.ts';
 import { appAccessPolicies } from '../../db/schema.ts';
 import { appAssignmentSchema, assignApp, listAppAssignmentsInScope, setAppAccessPolicy, unassignApp } from '../../domain/app-access.ts';
 import { AccessDenied, isPermitted, scopeOf, subtreeFilter } from '../../domain/authorization.ts';
 import { isBuiltInClient } from '../../domain/built-in-clients.ts';
 import { changeClientStatus } from '../../domain/clients.ts';
+import { decideOnApp } from '../../domain/developer-apps.ts';
 import { AppError, assertThat, invalidInput } from '../../errors.ts';
 import { maxBackchannelLogoutAttempts } from '../../oidc/backchannel.ts';
+import { issueInitialAccessToken } from '../../oidc/provider.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { bodyOf, contextOf, done, render, type AdminConsoleDeps } from './pages.ts';
 
 const statusForm = z.object({ status: z.enum(['active', 'disabled']) });
+const decisionForm = z.object({ decision: z.enum(['approve', 'reject']) });
+const initialAccessTokenForm = z.object({ pre_approved: z.string().max(10).optional() });
 const policyForm = z.object({ access_policy: z.enum(appAccessPolicies) });
 const assignmentForm = z.object({
   org_unit_id: z.string().max(64).default(''),
@@ -32,7 +36,8 @@ const shownDeliveries = 50;
 /**
  * Apps: the list, and an app's page with its registration, who may use it (the province-wide
  * switch for global admins; assignments within the admin's subtree), and, for global admins,
- * disabling it and the delivery status of its back-channel logout calls.
+ * the approval queue of apps developers registered, initial access tokens for /reg, disabling an
+ * app and the delivery status of its back-channel logout calls.
  */
 export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Middleware[]): void {
   const forms = formBody();
@@ -40,9 +45,12 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
   router.get('/clients', ...guard, async (ctx) => {
     const { principal } = contextOf(ctx);
     if (!isPermitted(principal, 'apps.assign')) throw new AccessDenied('the list of apps is for those who may open them to people (apps.assign)', 'client.list');
-    const clients = await listClients(deps.db);
+    const clients = (await listClients(deps.db)).map((client) => ({ ...client, name: clientName(client.metadata, client.client_id), builtIn: isBuiltInClient(client.client_id) }));
     render(deps, ctx, 'admin/clients', 'admin.clients.title', {
-      clients: clients.map((client) => ({ ...client, name: clientName(client.metadata, client.client_id), builtIn: isBuiltInClient(client.client_id) })),
+      clients,
+      // The approval queue is for those who decide: global administrators.
+      global: scopeOf(principal, 'apps.assign').global,
+      pending: clients.filter((client) => client.status === 'pending'),
     });
   });
 
@@ -53,11 +61,12 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
     assertThat(client, () => new AppError('not_found', `no app with client id ${clientId}`, 404));
     const global = scopeOf(context.principal, 'apps.assign').global;
     const active = client.status === 'active';
-    const [assignments, roles, units, deliveries] = await Promise.all([
+    const [assignments, roles, units, deliveries, owners] = await Promise.all([
       active ? listAppAssignmentsInScope(deps, context, clientId) : Promise.resolve([]),
       listAppRoleNames(deps.db, clientId),
       listOrgUnits(deps.db, { subtrees: subtreeFilter(scopeOf(context.principal, 'apps.assign')), status: 'active', limit: 2000 }),
       global ? listBackchannelLogouts(deps.db, { clientId, limit: shownDeliveries }, maxBackchannelLogoutAttempts) : Promise.resolve([]),
+      listClientOwners(deps.db, clientId),
     ]);
     const metadata = client.metadata;
     render(deps, ctx, 'admin/client', 'admin.clients.client_title', {
@@ -65,7 +74,7 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
       redirectUris: Array.isArray(metadata['redirect_uris']) ? metadata['redirect_uris'] : [],
       grantTypes: Array.isArray(metadata['grant_types']) ? metadata['grant_types'].join(', ') : '',
       backchannelUri: typeof metadata['backchannel_logout_uri'] === 'string' ? metadata['backchannel_logout_uri'] : null,
-      assignments, roles, units, deliveries,
+      assignments, roles, units, deliveries, owners,
     });
   });
 
@@ -74,6 +83,20 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
     if (!form.success) throw invalidInput('status: choose active or disabled');
     await changeClientStatus(deps.db, contextOf(ctx), ctx.params['id'] ?? '', form.data.status);
     done(ctx, `/admin/clients/${ctx.params['id'] ?? ''}`, form.data.status === 'disabled' ? 'client_disabled' : 'client_enabled');
+  });
+
+  router.post('/clients/:id/decision', forms, requireCsrfToken, ...guard, async (ctx) => {
+    const form = decisionForm.safeParse(bodyOf(ctx));
+    if (!form.success) throw invalidInput('decision: choose approve or reject');
+    await decideOnApp(deps.db, contextOf(ctx), ctx.params['id'] ?? '', form.data.decision);
+    done(ctx, `/admin/clients/${ctx.params['id'] ?? ''}`, form.data.decision === 'approve' ? 'client_approved' : 'client_rejected');
+  });
+
+  // Shown once, on the answer to the post; a reload posts again and issues another.
+  router.post('/clients/initial-access-token', forms, requireCsrfToken, ...guard, async (ctx) => {
+    const form = initialAccessTokenForm.safeParse(bodyOf(ctx));
+    const issued = await issueInitialAccessToken(deps.provider(), deps.db, contextOf(ctx), { preApproved: form.success && form.data.pre_approved !== undefined });
+    render(deps, ctx, 'admin/initial-access-token', 'admin.clients.iat_title', { token: issued.token, expiresAt: issued.expiresAt, registrationEndpoint: `${deps.issuer}/reg` });
   });
 
   router.post('/clients/:id/policy', forms, requireCsrfToken, ...guard, async (ctx) => {

@@ -13,6 +13,7 @@ import { buildOpenApiDocument } from './openapi.ts';
 import { mountRoutes, type ApiRoute } from './route.ts';
 import { accessReviewRoutes } from './routes/access-reviews.ts';
 import { appAccessRoutes } from './routes/app-access.ts';
+import { appRegistrationRoutes } from './routes/app-registrations.ts';
 import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
@@ -45,6 +46,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...appAccessRoutes(deps),
     ...separationOfDutiesRoutes(deps),
     ...accessReviewRoutes(deps),
+    ...appRegistrationRoutes(deps),
   ];
 }
 
