@@ -16,6 +16,7 @@ import { appAccessRoutes } from './routes/app-access.ts';
 import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
+import { reorganizationPlanRoutes } from './routes/reorganization-plans.ts';
 import { roleAssignmentRoutes } from './routes/role-assignments.ts';
 import { separationOfDutiesRoutes } from './routes/separation-of-duties.ts';
 import { tokenExchangePermissionRoutes } from './routes/token-exchange-permissions.ts';
@@ -45,6 +46,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...appAccessRoutes(deps),
     ...separationOfDutiesRoutes(deps),
     ...accessReviewRoutes(deps),
+    ...reorganizationPlanRoutes(deps),
   ];
 }
 
