@@ -4,11 +4,12 @@ import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
 import { findUserById } from '../../src/db/queries/users.ts';
 import type { User } from '../../src/db/schema.ts';
 import { addPerson, caiBeAdminCredentials, grantDirectly, useProvinceServer } from '../support/admin-api.ts';
+import { htmlOf, openAdminConsole, submitConsoleForm } from '../support/admin-console.ts';
 import { createUser, registerTestClient } from '../support/server.ts';
-import { formsOf, UserAgent, type FollowResult } from '../support/user-agent.ts';
+import { formsOf, type FollowResult, type UserAgent } from '../support/user-agent.ts';
 
 const world = useProvinceServer();
-const html = (step: FollowResult) => (step.kind === 'page' ? step.html : '');
+const html = htmlOf;
 
 let caiBePerson: User;
 let choGaoPerson: User;
@@ -20,21 +21,8 @@ beforeAll(async () => {
   choGaoPerson = await addPerson(world.server, { fullName: 'Trần Văn Chợ', username: 'chotv', unit: world.tree.binhPhan });
 });
 
-/** Opens the console as a browser would: redirected to sign in, the login form, back to the page asked for. */
-async function openConsole(path = '/admin', credentials: { login: string; password: string } = caiBeAdminCredentials): Promise<{ agent: UserAgent; page: FollowResult }> {
-  const agent = new UserAgent();
-  const login = await agent.follow(`${world.server.issuer}${path}`, 'http://never/');
-  const [form] = formsOf(html(login), login.url);
-  const page = await agent.follow(form!.action, 'http://never/', { form: { ...form!.fields, ...credentials } });
-  return { agent, page };
-}
-
-/** Posts the form on `page` whose action ends with `action`, following the redirect after it. */
-async function post(agent: UserAgent, page: FollowResult, action: string, fields: Record<string, string> = {}): Promise<FollowResult> {
-  const form = formsOf(html(page), world.server.issuer).find((candidate) => new URL(candidate.action).pathname.endsWith(action));
-  expect(form, `a form posting to …${action}`).toBeDefined();
-  return agent.follow(form!.action, 'http://never/', { form: { ...form!.fields, ...fields } });
-}
+const openConsole = (path = '/admin', credentials: { login: string; password: string } = caiBeAdminCredentials) => openAdminConsole(world.server, path, credentials);
+const post = (agent: UserAgent, page: FollowResult, action: string, fields: Record<string, string> = {}) => submitConsoleForm(world.server, agent, page, action, fields);
 
 describe('the door', () => {
   it('signs an administrator in through Mekong ID itself and shows the dashboard', async () => {
