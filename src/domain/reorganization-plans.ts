@@ -10,6 +10,7 @@ import {
   updateReorganizationPlan, updateRoleAssignmentForPlan, type PlanFields,
 } from '../db/queries/reorganization-plans.ts';
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
+import { findSodViolations } from '../db/queries/separation-of-duties.ts';
 import type { AdminRole, Database, ReorganizationPlan, ReorganizationPlanStatus } from '../db/schema.ts';
 import { AppError, assertThat, conflict } from '../errors.ts';
 import { recordAuditEvent, systemActor, noOrigin } from './audit.ts';
@@ -144,6 +145,7 @@ export async function scheduleReorganizationPlan(deps: ReorganizationDeps, conte
     const steps = stepsOf(plan);
     assertThat(steps.length > 0, () => invalidPlan('the plan has no steps yet'));
     const report = await dryRunSteps(trx, steps);
+    assertNoSodConflicts(report);
     const fields: PlanFields = { status: 'scheduled', scheduled_by: actorOf(context), scheduled_at: new Date(), accepted_losses: report.losses.map((loss) => ({ ...loss })), last_error: null };
     const updated = await updateReorganizationPlan(trx, id, plan.version, fields);
     assertThat(updated, versionMismatch('this plan'));
@@ -166,6 +168,16 @@ export async function cancelReorganizationPlan(deps: ReorganizationDeps, context
     await recordAuditEvent(trx, { ...auditBase(context), action: 'reorganization.cancel', target: target(id), before: { status: plan.status } });
     return updated;
   });
+}
+
+/** Enough to hold every violation a province could have standing; the check compares them by rule and person. */
+const sodCheckLimit = 100_000;
+
+/** Separation of duties holds through a reorganization too: a plan that would break a rule is not scheduled or applied. */
+function assertNoSodConflicts(report: ReorganizationReport): void {
+  assertThat(report.sod_conflicts.length === 0, () => invalidPlan(
+    `the plan would break separation of duties: ${report.sod_conflicts.map((conflict) => conflict.message).join('; ')}. Change the plan, or the assignments, first`,
+  ));
 }
 
 /** Vietnam's calendar date at `now` (UTC+7 all year: no daylight saving). */
@@ -210,8 +222,13 @@ async function applyPlan(trx: Kysely<Database>, id: string, today: string): Prom
   assertThat(unforeseen.length === 0, () => invalidPlan(
     `since the plan was scheduled, its dry run has come to lose more: ${unforeseen.map((loss) => loss.message).join('; ')}. Review the dry run and schedule the plan again, or cancel it`,
   ));
+  assertNoSodConflicts(report);
+  const breachesBefore = new Set((await findSodViolations(trx, { subtrees: null }, sodCheckLimit)).map((one) => `${one.rule_id} ${one.user_id}`));
   const changedAt = new Date();
   await executeOperations(trx, plan.id, report, changedAt);
+  // The database's own reading of the rules, after the change: what the dry run missed is not carried out either.
+  const breach = (await findSodViolations(trx, { subtrees: null }, sodCheckLimit)).find((one) => !breachesBefore.has(`${one.rule_id} ${one.user_id}`));
+  assertThat(!breach, () => invalidPlan(`the plan would give ${breach!.full_name} (${breach!.username}) two roles that the separation-of-duties rule "${breach!.rule_name}" forbids`));
   await updateReorganizationPlan(trx, id, plan.version, { status: 'applied', applied_at: changedAt, applied_report: report as unknown as Record<string, unknown>, last_error: null });
   await recordAuditEvent(trx, {
     actor: systemActor, origin: noOrigin, action: 'reorganization.apply', target: target(id),

@@ -22,7 +22,9 @@ export interface ReorganizationReport {
   readonly role_assignments: readonly RightChange[];
   readonly losses: readonly Loss[];
   readonly gains: readonly { key: string; message: string }[];
-  readonly totals: { units: number; people: number; groups: number; app_assignments: number; role_assignments: number; losses: number; gains: number };
+  /** Separation-of-duties rules the plan would make someone break: a plan with any cannot be scheduled or applied. */
+  readonly sod_conflicts: readonly { key: string; message: string }[];
+  readonly totals: { units: number; people: number; groups: number; app_assignments: number; role_assignments: number; losses: number; gains: number; sod_conflicts: number };
   readonly operations: ReorganizationOperations;
 }
 
@@ -110,8 +112,10 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
   const restricted = new Map(snapshot.appAssignments.map((row) => [row.client_id, row.client_restricted]));
   const memberships = new Map<string, string[]>();
   for (const { group_id: groupId, user_id: userId } of snapshot.groupMembers) memberships.set(userId, [...(memberships.get(userId) ?? []), groupId]);
-  const accessBefore = accessOf(before, snapshot.appAssignments.map((row) => ({ ...row, origin: row.id, roles: new Set(row.roles) })), memberships);
-  const accessAfter = accessOf(after, sim.assignments, memberships);
+  const excluded = new Set(snapshot.exclusions.map((row) => `${row.client_id} ${row.user_id}`));
+  const accessBefore = accessOf(before, snapshot.appAssignments.map((row) => ({ ...row, origin: row.id, roles: new Set(row.roles) })), memberships, excluded);
+  const accessAfter = accessOf(after, sim.assignments, memberships, excluded);
+  const sodConflicts: { key: string; message: string }[] = [];
   const concurrentBefore = new Map<string, string[]>();
   for (const { user_id: userId, org_unit_id: unitId } of snapshot.concurrent) concurrentBefore.set(userId, [...(concurrentBefore.get(userId) ?? []), unitId]);
 
@@ -126,8 +130,18 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
     const concAfter = sorted(sim.concurrent.get(person.id) ?? []);
     const unitBefore = primaryBefore ? { code: before.get(primaryBefore)!.code, path_codes: pathCodes(before, primaryBefore) } : null;
     const unitAfter = primaryAfter ? { code: codeAfter(primaryAfter), path_codes: pathCodes(after, primaryAfter) } : null;
-    const appsBefore = accessBefore(primaryBefore, concBefore, person.id);
-    const appsAfter = accessAfter(primaryAfter, concAfter, person.id);
+    const servedBefore = [...(primaryBefore ? [primaryBefore] : []), ...concBefore];
+    const servedAfter = [...(primaryAfter ? [primaryAfter] : []), ...concAfter];
+    const appsBefore = accessBefore(servedBefore, person.id);
+    const appsAfter = accessAfter(servedAfter, person.id);
+    const breachesBefore = sodBreaches(snapshot.sodRules, accessBefore, person, servedBefore);
+    for (const [key, breach] of sodBreaches(snapshot.sodRules, accessAfter, person, servedAfter)) {
+      if (breachesBefore.has(key)) continue;
+      sodConflicts.push({
+        key: `sod:${key}`,
+        message: `${person.full_name} (${person.username}) would hold two roles that the separation-of-duties rule "${breach.rule}" forbids${breach.unit ? ` in ${codeAfter(breach.unit)}` : ''}`,
+      });
+    }
     const clients = sorted(new Set([...appsBefore.keys(), ...appsAfter.keys()]));
     const apps = clients.map((clientId) => ({
       client_id: clientId, client_name: sim.clientName(clientId),
@@ -184,7 +198,7 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
   });
 
   const report = {
-    units, people, groups, app_assignments: apps.changes, role_assignments: roles.changes, losses, gains,
+    units, people, groups, app_assignments: apps.changes, role_assignments: roles.changes, losses, gains, sod_conflicts: sodConflicts,
     operations: {
       units: sim.unitOperations,
       people: peopleOperations,
@@ -197,7 +211,7 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
     ...report,
     totals: {
       units: units.length, people: people.length, groups: groups.length, app_assignments: apps.changes.length,
-      role_assignments: roles.changes.length, losses: losses.length, gains: gains.length,
+      role_assignments: roles.changes.length, sod_conflicts: sodConflicts.length, losses: losses.length, gains: gains.length,
     },
   };
 }
@@ -241,20 +255,27 @@ function carryOver<Row extends { id: string; org_unit_id: string | null }, Carri
  * The apps a person reaches through assignments, with the roles: to them, to a group they are in,
  * or to a unit at or above a unit they serve in (the same rule as coveringAppRoles in SQL).
  */
-function accessOf(units: ReadonlyMap<string, UnitLike>, assignments: readonly SimAssignment[], memberships: ReadonlyMap<string, readonly string[]>) {
+function accessOf(
+  units: ReadonlyMap<string, UnitLike>,
+  assignments: readonly SimAssignment[],
+  memberships: ReadonlyMap<string, readonly string[]>,
+  excluded: ReadonlySet<string>,
+) {
   const byHolder = new Map<string, SimAssignment[]>();
   for (const assignment of assignments) {
     const holder = assignment.org_unit_id ?? assignment.group_id ?? assignment.user_id!;
     byHolder.set(holder, [...(byHolder.get(holder) ?? []), assignment]);
   }
-  return (primary: string | null, concurrent: readonly string[], userId: string): Map<string, Set<string>> => {
+  return (served: readonly (string | null)[], userId: string): Map<string, Set<string>> => {
     const holders = new Set<string>([userId, ...(memberships.get(userId) ?? [])]);
-    for (const unitId of [primary, ...concurrent]) {
+    for (const unitId of served) {
       for (let current = unitId; current !== null; current = units.get(current)?.parent_id ?? null) holders.add(current);
     }
     const access = new Map<string, Set<string>>();
     for (const holder of holders) {
       for (const assignment of byHolder.get(holder) ?? []) {
+        // A review that took the person out of the app outweighs every assignment (app_access_exclusions).
+        if (excluded.has(`${assignment.client_id} ${userId}`)) continue;
         const roles = access.get(assignment.client_id) ?? new Set<string>();
         for (const role of assignment.roles) roles.add(role);
         access.set(assignment.client_id, roles);
@@ -262,4 +283,25 @@ function accessOf(units: ReadonlyMap<string, UnitLike>, assignments: readonly Si
     }
     return access;
   };
+}
+
+/**
+ * The separation-of-duties rules a person breaks: two ruled roles held in one unit they serve in
+ * (the rule of findSodViolations in SQL), by "rule person" key with the rule and unit named.
+ */
+function sodBreaches(
+  rules: ReorganizationSnapshot['sodRules'],
+  access: ReturnType<typeof accessOf>,
+  person: { id: string; status: string },
+  served: readonly string[],
+): Map<string, { rule: string; unit: string | null }> {
+  const breaches = new Map<string, { rule: string; unit: string | null }>();
+  if (person.status === 'disabled' || rules.length === 0) return breaches;
+  for (const unit of served.length === 0 ? [null] : served) {
+    const held = access([unit], person.id);
+    for (const rule of rules) {
+      if (held.get(rule.client_a)?.has(rule.role_a) && held.get(rule.client_b)?.has(rule.role_b)) breaches.set(`${rule.id} ${person.id}`, { rule: rule.name, unit });
+    }
+  }
+  return breaches;
 }

@@ -66,6 +66,8 @@ export interface ReorganizationSnapshot {
   readonly groups: readonly { id: string; org_unit_id: string; name: string }[];
   readonly groupMembers: readonly { group_id: string; user_id: string }[];
   readonly appAssignments: readonly { id: string; client_id: string; client_name: string; client_restricted: boolean; org_unit_id: string | null; group_id: string | null; user_id: string | null; roles: readonly string[]; granted_by: string }[];
+  readonly exclusions: readonly { client_id: string; user_id: string }[];
+  readonly sodRules: readonly { id: string; name: string; client_a: string; role_a: string; client_b: string; role_b: string }[];
   readonly roleAssignments: readonly { id: string; user_id: string | null; client_id: string | null; holder_name: string; role: string; org_unit_id: string | null }[];
 }
 

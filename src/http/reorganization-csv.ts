@@ -22,6 +22,7 @@ export function reorganizationReportCsv(report: ReorganizationReport): string {
   for (const right of report.app_assignments) lines.push(['app_assignment', right.holder, right.unit_before, right.units_after.join(' '), right.what, '', right.notes.join('; ')]);
   for (const right of report.role_assignments) lines.push(['role_assignment', right.holder, right.unit_before, right.units_after.join(' '), right.what, '', right.notes.join('; ')]);
   for (const loss of report.losses) lines.push(['loss', loss.kind, '', '', '', '', loss.message]);
+  for (const conflict of report.sod_conflicts) lines.push(['sod_conflict', '', '', '', '', '', conflict.message]);
   for (const gain of report.gains) lines.push(['gain', '', '', '', '', '', gain.message]);
   return spreadsheetCsv(['what', 'who_or_which', 'before', 'after', 'detail', 'detail_after', 'notes'], lines);
 }

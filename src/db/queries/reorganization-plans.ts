@@ -76,7 +76,7 @@ export async function recordReorganizationFailure(db: Kysely<Database>, id: stri
 // ---- the snapshot a dry run reads ----
 
 export async function loadReorganizationSnapshot(db: Kysely<Database>) {
-  const [units, people, concurrent, groups, groupMembers, appAssignments, roleAssignments] = await Promise.all([
+  const [units, people, concurrent, groups, groupMembers, appAssignments, roleAssignments, exclusions, sodRules] = await Promise.all([
     db.selectFrom('org_units').select(['id', 'code', 'name', 'kind', 'parent_id', 'status']).orderBy('path').execute(),
     db.selectFrom('users').select(['id', 'username', 'full_name', 'status', 'primary_org_unit_id']).orderBy('username').execute(),
     db.selectFrom('user_org_units').select(['user_id', 'org_unit_id']).execute(),
@@ -90,9 +90,11 @@ export async function loadReorganizationSnapshot(db: Kysely<Database>) {
       .select(['r.id', 'r.user_id', 'r.client_id', 'r.role', 'r.org_unit_id'])
       .select(sql<string>`coalesce(u.full_name || ' (' || u.username || ')', c.metadata->>'client_name', r.client_id)`.as('holder_name'))
       .orderBy('r.id').execute(),
+    db.selectFrom('app_access_exclusions').select(['client_id', 'user_id']).execute(),
+    db.selectFrom('sod_rules').select(['id', 'name', 'client_a', 'role_a', 'client_b', 'role_b']).orderBy('name').execute(),
   ]);
   return {
-    units, people, concurrent, groups, groupMembers, roleAssignments,
+    units, people, concurrent, groups, groupMembers, roleAssignments, exclusions, sodRules,
     appAssignments: appAssignments.map((row) => ({ ...row, roles: typeof row.roles === 'string' ? JSON.parse(row.roles) as string[] : row.roles })),
   };
 }

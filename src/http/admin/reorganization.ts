@@ -170,7 +170,7 @@ async function renderPlan(deps: AdminConsoleDeps, ctx: Context, id: string, form
     plan, steps: stepsOf(plan), report, problem, error, form, unconfirmed,
     kinds: Object.fromEntries(orgUnitKinds.map((kind) => [kind, t(`admin.org.kind.${kind}`)])),
     mayEdit: mayPlan && plan.status === 'draft',
-    maySchedule: mayPlan && plan.status === 'draft' && report !== null && plan.steps.length > 0,
+    maySchedule: mayPlan && plan.status === 'draft' && report !== null && report.sod_conflicts.length === 0 && plan.steps.length > 0,
     mayCancel: mayPlan && (plan.status === 'draft' || plan.status === 'scheduled'),
     roles: (value: string[] | null) => (value === null ? '—' : value.length === 0 ? '✓' : value.join(', ')),
   }));

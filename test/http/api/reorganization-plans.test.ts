@@ -159,6 +159,23 @@ describe('the dry run', () => {
   });
 });
 
+describe('separation of duties through a reorganization', () => {
+  it('lists the rule a merge would make someone break, and refuses to schedule the plan', async () => {
+    const rule = await world.superAdmin<{ id: string }>('POST', '/sod-rules', {
+      name: 'Bác sĩ không kiêm điều dưỡng', first: { client_id: hospitalId, role: 'doctor' }, second: { client_id: hospitalId, role: 'nurse' },
+    });
+    expect(rule.status).toBe(201);
+    const created = await world.superAdmin<{ id: string }>('POST', '/reorganization-plans', abolishDistrictsAndMergeCommunes('Sắp xếp, vướng quy tắc'));
+    const dryRun = await world.superAdmin<ReorganizationReport>('GET', `/reorganization-plans/${created.body.id}/dry-run`);
+    expect(dryRun.body.sod_conflicts).toEqual(expect.arrayContaining([
+      expect.objectContaining({ message: 'Lê Thị Hồng Nhung (dieuduongah) would hold two roles that the separation-of-duties rule "Bác sĩ không kiêm điều dưỡng" forbids in TG.CAIBE.ANHUU.TYT' }),
+    ]));
+    expectApiError(await world.superAdmin('POST', `/reorganization-plans/${created.body.id}/schedule`), 422, 'invalid_plan', 'the plan would break separation of duties');
+    expect((await world.superAdmin('POST', `/reorganization-plans/${created.body.id}/cancel`)).status).toBe(200);
+    expect((await world.superAdmin('DELETE', `/sod-rules/${rule.body.id}`)).status).toBe(204);
+  });
+});
+
 describe('abolishing the district level and merging two communes', () => {
   let planId: string;
   let dryRun: ReorganizationReport;

@@ -60,7 +60,10 @@ export const reorganizationReport = z.object({
   role_assignments: z.array(rightChange),
   losses: z.array(z.object({ key: z.string(), kind: z.string(), message: z.string() })).describe('everything the plan takes from someone, listed; nothing is lost silently'),
   gains: z.array(z.object({ key: z.string(), message: z.string() })),
-  totals: z.object({ units: z.number(), people: z.number(), groups: z.number(), app_assignments: z.number(), role_assignments: z.number(), losses: z.number(), gains: z.number() }),
+  sod_conflicts: z.array(z.object({ key: z.string(), message: z.string() })).describe('separation-of-duties rules the plan would make someone break; while there are any, the plan cannot be scheduled or applied'),
+  totals: z.object({
+    units: z.number(), people: z.number(), groups: z.number(), app_assignments: z.number(), role_assignments: z.number(), losses: z.number(), gains: z.number(), sod_conflicts: z.number(),
+  }),
   operations: z.record(z.string(), z.array(z.record(z.string(), z.unknown()))).describe('the statements the apply carries out, in order'),
 });
 
