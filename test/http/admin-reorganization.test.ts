@@ -57,6 +57,26 @@ describe('reorganization plans in the admin console', () => {
     expect(events[0]?.actor_name).toBe(provinceAdmin.login);
   });
 
+  it('answers odd step forms with the reason, never a server error', async () => {
+    const { agent, page: list } = await openConsole('/admin/reorganization', provinceAdmin);
+    const plan = await submit(agent, list, '/admin/reorganization', { name: 'Thử biểu mẫu', effective_date: '2026-12-31' });
+    const odd = {
+      units: ['', 'TG.CAIBE, TG.CAIBE', 'TG.CAIBE TG.CHOGAO', '\u0000', 'x'.repeat(300)],
+      mapping: ['=', ' = = ', 'TG.CAIBE = TG.CAIBE', 'person khongco = TG.X\nunit TG.CAIBE.ANHUU = TG.X\ngroup = TG.X', 'TG.CHOGAO = TG.CAIBE.ANHUU'],
+      parts: ['|', 'TG.X|', 'TG.X | Một\nTG.X | Hai', 'TG.X | Một\nTG.Y | Hai'],
+    };
+    for (const kind of ['merge', 'split', 'abolish_level', 'rename', 'recode', 'khac']) {
+      for (const [index, units] of odd.units.entries()) {
+        const answer = await submit(agent, plan, '/steps', {
+          kind, decision_number: index % 2 ? '' : '7/QĐ', decision_date: index % 3 ? '2025-02-30' : '2025-06-16', units, into: index % 2 ? 'TG.X' : 'TG.CAIBE.ANHUU',
+          name: index % 2 ? '' : 'Tên mới', code: index % 2 ? 'tg caibe' : 'TG.CAIBE', level_kind: index % 2 ? 'district' : 'planet',
+          mapping: odd.mapping[index % odd.mapping.length]!, parts: odd.parts[index % odd.parts.length]!, version: index % 2 ? 'x' : '1',
+        });
+        expect(answer.response.status, `${kind} #${index}`).toBeLessThan(500);
+      }
+    }
+  });
+
   it('is not offered to a unit admin, and refuses them with the reason', async () => {
     const { page } = await openConsole('/admin', caiBeAdminCredentials);
     expect(html(page)).not.toContain('/admin/reorganization');

@@ -18,6 +18,8 @@ import { bodyOf, contextOf, done, refusedAsForm, render, type AdminConsoleDeps }
 
 /** Plans listed on the page; a province has a handful a year. */
 const listLimit = 200;
+/** People shown in the dry run's table; a province-wide reform touches thousands, and the CSV has them all. */
+const shownPeople = 500;
 
 const stepForm = z.object({
   kind: z.string().max(40).default(''),
@@ -168,6 +170,7 @@ async function renderPlan(deps: AdminConsoleDeps, ctx: Context, id: string, form
   const mayPlan = scopeOf(context.principal, 'org_units.reorganize').global;
   render(deps, ctx, 'admin/reorganization-plan', 'admin.reorg.plan_title', (t) => ({
     plan, steps: stepsOf(plan), report, problem, error, form, unconfirmed,
+    people: report?.people.slice(0, shownPeople) ?? [], morePeople: Math.max(0, (report?.people.length ?? 0) - shownPeople),
     kinds: Object.fromEntries(orgUnitKinds.map((kind) => [kind, t(`admin.org.kind.${kind}`)])),
     mayEdit: mayPlan && plan.status === 'draft',
     maySchedule: mayPlan && plan.status === 'draft' && report !== null && report.sod_conflicts.length === 0 && plan.steps.length > 0,
