@@ -254,6 +254,7 @@ async function executeOperations(trx: Kysely<Database>, planId: string, report: 
         break;
       case 'move': await moveSubtreeUnder(trx, real(operation.unit), real(operation.parent)); break;
       case 'set': await setUnitForPlan(trx, real(operation.unit), { code: operation.code, name: operation.name }); break;
+      case 'require_mfa': await setUnitForPlan(trx, real(operation.unit), { mfa_required: true }); break;
       case 'close': await setUnitForPlan(trx, real(operation.unit), { status: 'closed', closed_at: changedAt, successor_id: operation.successor === null ? null : real(operation.successor) }); break;
     }
   }

@@ -28,7 +28,7 @@ export interface ReorganizationReport {
   readonly operations: ReorganizationOperations;
 }
 
-export interface UnitState { code: string; name: string; kind: OrgUnitKind; path_codes: string[]; status: 'active' | 'closed' }
+export interface UnitState { code: string; name: string; kind: OrgUnitKind; path_codes: string[]; status: 'active' | 'closed'; mfa_required: boolean }
 
 export interface UnitChange {
   readonly id: string;
@@ -51,6 +51,8 @@ export interface PersonChange {
   readonly concurrent_after: string[];
   /** Every app the person reaches through an assignment, before and after (roles; null: no access). */
   readonly apps: AppAccess[];
+  /** Whether a unit's policy makes them sign in with a second factor, before and after. */
+  readonly second_factor: { before: boolean; after: boolean };
 }
 
 export interface RightChange {
@@ -78,7 +80,7 @@ export interface ReorganizationOperations {
   )[];
 }
 
-type UnitLike = { code: string; name: string; kind: OrgUnitKind; parent_id: string | null; status: 'active' | 'closed' };
+type UnitLike = { code: string; name: string; kind: OrgUnitKind; parent_id: string | null; status: 'active' | 'closed'; mfa_required: boolean };
 
 function pathCodes(units: ReadonlyMap<string, UnitLike>, id: string | null): string[] {
   const codes: string[] = [];
@@ -88,7 +90,7 @@ function pathCodes(units: ReadonlyMap<string, UnitLike>, id: string | null): str
 
 function stateOf(units: ReadonlyMap<string, UnitLike>, id: string): UnitState {
   const unit = units.get(id)!;
-  return { code: unit.code, name: unit.name, kind: unit.kind, path_codes: pathCodes(units, id), status: unit.status };
+  return { code: unit.code, name: unit.name, kind: unit.kind, path_codes: pathCodes(units, id), status: unit.status, mfa_required: unit.mfa_required };
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -148,12 +150,19 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
       before: appsBefore.has(clientId) ? sorted(appsBefore.get(clientId)!) : null,
       after: appsAfter.has(clientId) ? sorted(appsAfter.get(clientId)!) : null,
     }));
+    const secondFactor = { before: requiresSecondFactor(before, servedBefore), after: requiresSecondFactor(after, servedAfter) };
     const moved = primaryBefore !== primaryAfter || !sameJson(concBefore, concAfter);
-    if (!moved && sameJson(unitBefore, unitAfter) && apps.every((app) => sameJson(app.before, app.after))) continue;
+    if (!moved && sameJson(unitBefore, unitAfter) && secondFactor.before === secondFactor.after && apps.every((app) => sameJson(app.before, app.after))) continue;
     people.push({
       id: person.id, username: person.username, full_name: person.full_name, status: person.status, unit_before: unitBefore, unit_after: unitAfter,
-      concurrent_before: concBefore.map((id) => before.get(id)!.code), concurrent_after: concAfter.map(codeAfter), apps,
+      concurrent_before: concBefore.map((id) => before.get(id)!.code), concurrent_after: concAfter.map(codeAfter), apps, second_factor: secondFactor,
     });
+    if (secondFactor.before && !secondFactor.after) {
+      losses.push({
+        key: `person_mfa_dropped:${person.id}`, kind: 'person_mfa_dropped',
+        message: `${person.full_name} (${person.username}) would no longer have to sign in with a second factor (no unit above them requires it)`,
+      });
+    }
     if (moved) {
       peopleOperations.push({
         user_id: person.id, primary: primaryAfter,
@@ -214,6 +223,16 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
       role_assignments: roles.changes.length, sod_conflicts: sodConflicts.length, losses: losses.length, gains: gains.length,
     },
   };
+}
+
+/** Whether a unit at or above any unit served requires a second factor (orgPolicyRequiresSecondFactor in SQL). */
+function requiresSecondFactor(units: ReadonlyMap<string, UnitLike>, served: readonly string[]): boolean {
+  for (const unitId of served) {
+    for (let current: string | null = unitId; current !== null; current = units.get(current)?.parent_id ?? null) {
+      if (units.get(current)?.mfa_required) return true;
+    }
+  }
+  return false;
 }
 
 /**

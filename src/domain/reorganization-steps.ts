@@ -60,7 +60,7 @@ export const invalidPlan = (message: string) => new AppError('invalid_plan', mes
 
 /** What the computation reads: the tree and everything that hangs on its units. */
 export interface ReorganizationSnapshot {
-  readonly units: readonly { id: string; code: string; name: string; kind: OrgUnitKind; parent_id: string | null; status: 'active' | 'closed' }[];
+  readonly units: readonly { id: string; code: string; name: string; kind: OrgUnitKind; parent_id: string | null; status: 'active' | 'closed'; mfa_required: boolean }[];
   readonly people: readonly { id: string; username: string; full_name: string; status: string; primary_org_unit_id: string | null }[];
   readonly concurrent: readonly { user_id: string; org_unit_id: string }[];
   readonly groups: readonly { id: string; org_unit_id: string; name: string }[];
@@ -80,6 +80,8 @@ export interface SimUnit {
   parent_id: string | null;
   status: 'active' | 'closed';
   successor_id: string | null;
+  /** Everyone in the unit's subtree must sign in with a second factor. */
+  mfa_required: boolean;
 }
 
 export interface SimAssignment {
@@ -105,12 +107,13 @@ export type UnitOperation =
   | { op: 'create'; unit: string; code: string; name: string; kind: OrgUnitKind; parent: string | null }
   | { op: 'move'; unit: string; parent: string }
   | { op: 'set'; unit: string; code: string; name: string }
-  | { op: 'close'; unit: string; successor: string | null };
+  | { op: 'close'; unit: string; successor: string | null }
+  | { op: 'require_mfa'; unit: string };
 
 /** What happens to something the plan drops or changes against someone's interest; the key is stable between runs. */
 export interface Loss {
   readonly key: string;
-  readonly kind: 'person_app_lost' | 'person_app_role_lost' | 'assignment_dropped' | 'role_assignment_dropped' | 'group_renamed';
+  readonly kind: 'person_app_lost' | 'person_app_role_lost' | 'person_mfa_dropped' | 'assignment_dropped' | 'role_assignment_dropped' | 'group_renamed';
   readonly message: string;
 }
 
@@ -200,7 +203,7 @@ export class ReorganizationSimulation {
     const fallback = partOf(step.default_part, 'the default part');
     for (const part of step.parts) {
       this.assertCodeFree(label, part.code, null);
-      const created: SimUnit = { id: newUnitId(part.code), code: part.code, name: part.name, kind: part.kind ?? unit.kind, parent_id: unit.parent_id, status: 'active', successor_id: null };
+      const created: SimUnit = { id: newUnitId(part.code), code: part.code, name: part.name, kind: part.kind ?? unit.kind, parent_id: unit.parent_id, status: 'active', successor_id: null, mfa_required: false };
       this.units.set(created.id, created);
       this.unitOperations.push({ op: 'create', unit: created.id, code: created.code, name: created.name, kind: created.kind, parent: created.parent_id });
       this.note(created.id, `${label}: created from ${unit.code}`);
@@ -312,8 +315,17 @@ export class ReorganizationSimulation {
     }
   }
 
-  /** App assignments and admin roles over a closing unit go to its heirs; with none, they are lost, and listed. */
+  /**
+   * App assignments, admin roles and the second-factor requirement over a closing unit go to its
+   * heirs; with none, the rights are lost, and listed.
+   */
   private carryRights(label: string, unit: SimUnit, heirs: readonly string[]): void {
+    for (const heir of unit.mfa_required ? heirs.map((id) => this.units.get(id)!) : []) {
+      if (heir.mfa_required) continue;
+      heir.mfa_required = true;
+      this.unitOperations.push({ op: 'require_mfa', unit: heir.id });
+      this.note(heir.id, `${label}: requires a second factor, as ${unit.code} did`);
+    }
     for (const assignment of this.assignments.filter((one) => one.org_unit_id === unit.id)) {
       this.assignments.splice(this.assignments.indexOf(assignment), 1);
       const key = assignment.origin ?? `${assignment.client_id}@${unit.id}`;

@@ -77,7 +77,7 @@ export async function recordReorganizationFailure(db: Kysely<Database>, id: stri
 
 export async function loadReorganizationSnapshot(db: Kysely<Database>) {
   const [units, people, concurrent, groups, groupMembers, appAssignments, roleAssignments, exclusions, sodRules] = await Promise.all([
-    db.selectFrom('org_units').select(['id', 'code', 'name', 'kind', 'parent_id', 'status']).orderBy('path').execute(),
+    db.selectFrom('org_units').select(['id', 'code', 'name', 'kind', 'parent_id', 'status', 'mfa_required']).orderBy('path').execute(),
     db.selectFrom('users').select(['id', 'username', 'full_name', 'status', 'primary_org_unit_id']).orderBy('username').execute(),
     db.selectFrom('user_org_units').select(['user_id', 'org_unit_id']).execute(),
     db.selectFrom('groups').select(['id', 'org_unit_id', 'name']).orderBy('id').execute(),
@@ -138,14 +138,18 @@ export async function moveSubtreeUnder(trx: Kysely<Database>, unitId: string, pa
     where o.path like moved.path || '%'`.execute(trx);
 }
 
-export async function setUnitForPlan(trx: Kysely<Database>, unitId: string, fields: { code?: string; name?: string; status?: 'closed'; closed_at?: Date; successor_id?: string | null }): Promise<void> {
+export async function setUnitForPlan(
+  trx: Kysely<Database>,
+  unitId: string,
+  fields: { code?: string; name?: string; status?: 'closed'; closed_at?: Date; successor_id?: string | null; mfa_required?: true },
+): Promise<void> {
   await trx.updateTable('org_units').set({ ...fields, version: sql<number>`version + 1`, updated_at: sql<Date>`now()` }).where('id', '=', unitId).execute();
 }
 
 /** Every column the history keeps of a unit, as it is now in the transaction. */
 export async function unitStates(trx: Kysely<Database>, ids: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
   if (ids.length === 0) return new Map();
-  const rows = await trx.selectFrom('org_units').select(['id', 'code', 'name', 'kind', 'parent_id', 'path', 'depth', 'status', 'successor_id']).where('id', 'in', ids).execute();
+  const rows = await trx.selectFrom('org_units').select(['id', 'code', 'name', 'kind', 'parent_id', 'path', 'depth', 'status', 'successor_id', 'mfa_required']).where('id', 'in', ids).execute();
   return new Map(rows.map(({ id, ...state }) => [id, state]));
 }
 

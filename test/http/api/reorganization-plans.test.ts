@@ -159,6 +159,28 @@ describe('the dry run', () => {
   });
 });
 
+describe('the second-factor policy through a reorganization', () => {
+  it('carries a closing unit\'s requirement to the units that take its people, and lists whoever would no longer be held to it', async () => {
+    await db().updateTable('org_units').set({ mfa_required: true }).where('id', '=', world.tree.choGao.id).execute();
+    const abolish = await world.superAdmin<{ id: string }>('POST', '/reorganization-plans', { ...abolishDistrictsAndMergeCommunes('Bỏ cấp huyện, giữ xác minh hai bước'), steps: abolishDistrictsAndMergeCommunes().steps.slice(0, 1) });
+    const carried = await world.superAdmin<ReorganizationReport>('GET', `/reorganization-plans/${abolish.body.id}/dry-run`);
+    expect(carried.body.units.find((unit) => unit.before?.code === 'TG.CHOGAO.BINHPHAN')).toMatchObject({ before: { mfa_required: false }, after: { mfa_required: true, path_codes: ['TG', 'TG.CHOGAO.BINHPHAN'] } });
+    expect(carried.body.people.find((person) => person.id === communeClerk.id)?.second_factor).toEqual({ before: true, after: true });
+    expect(carried.body.losses.filter((loss) => loss.kind === 'person_mfa_dropped')).toEqual([]);
+
+    const merge = await world.superAdmin<{ id: string }>('POST', '/reorganization-plans', {
+      name: 'Nhập xã Bình Phan vào xã An Hữu', effective_date: effectiveDate,
+      steps: [{ kind: 'merge', decision_number: '11/NQ', decision_date: '2025-06-01', units: ['TG.CHOGAO.BINHPHAN'], into: 'TG.CAIBE.ANHUU' }],
+    });
+    const dropped = await world.superAdmin<ReorganizationReport>('GET', `/reorganization-plans/${merge.body.id}/dry-run`);
+    expect(dropped.body.losses).toEqual(expect.arrayContaining([expect.objectContaining({
+      key: `person_mfa_dropped:${communeClerk.id}`, message: 'Trần Văn Phúc (vanthubp) would no longer have to sign in with a second factor (no unit above them requires it)',
+    })]));
+    for (const plan of [abolish, merge]) expect((await world.superAdmin('POST', `/reorganization-plans/${plan.body.id}/cancel`)).status).toBe(200);
+    await db().updateTable('org_units').set({ mfa_required: false }).where('id', '=', world.tree.choGao.id).execute();
+  });
+});
+
 describe('separation of duties through a reorganization', () => {
   it('lists the rule a merge would make someone break, and refuses to schedule the plan', async () => {
     const rule = await world.superAdmin<{ id: string }>('POST', '/sod-rules', {

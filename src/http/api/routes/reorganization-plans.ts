@@ -40,7 +40,9 @@ export const toReorganizationPlan = (plan: ReorganizationPlan) => ({
   applied_at: isoOrNull(plan.applied_at), last_error: plan.last_error, version: plan.version,
 });
 
-const unitState = z.object({ code: z.string(), name: z.string(), kind: z.enum(orgUnitKinds), path_codes: z.array(z.string()), status: z.enum(['active', 'closed']) });
+const unitState = z.object({
+  code: z.string(), name: z.string(), kind: z.enum(orgUnitKinds), path_codes: z.array(z.string()), status: z.enum(['active', 'closed']), mfa_required: z.boolean(),
+});
 const placed = z.object({ code: z.string(), path_codes: z.array(z.string()) }).nullable();
 const rightChange = z.object({ id: z.string(), holder: z.string(), what: z.string(), unit_before: z.string(), units_after: z.array(z.string()), notes: z.array(z.string()) });
 
@@ -54,6 +56,7 @@ export const reorganizationReport = z.object({
     concurrent_before: z.array(z.string()), concurrent_after: z.array(z.string()),
     apps: z.array(z.object({ client_id: z.string(), client_name: z.string(), before: z.array(z.string()).nullable(), after: z.array(z.string()).nullable() }))
       .describe('every app the person reaches through an assignment: its roles before and after (null: no access)'),
+    second_factor: z.object({ before: z.boolean(), after: z.boolean() }).describe('whether a unit\'s policy makes the person sign in with a second factor'),
   })),
   groups: z.array(z.object({ id: z.uuid(), name_before: z.string(), unit_before: z.string(), name_after: z.string(), unit_after: z.string() })),
   app_assignments: z.array(rightChange),
