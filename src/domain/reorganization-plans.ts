@@ -5,14 +5,14 @@ import { insertAppAssignment } from '../db/queries/app-access.ts';
 import { lockOrgTree } from '../db/queries/org-units.ts';
 import {
   deleteAppAssignmentsForPlan, deleteRoleAssignmentsForPlan, dueReorganizationPlanIds, findReorganizationPlan, insertReorganizationPlan,
-  insertUnitForPlan, insertUnitHistory, listReorganizationPlans, loadReorganizationSnapshot, lockOpenOrgUnits, moveSubtreeUnder,
+  insertUnitForPlan, insertUnitHistory, listReorganizationPlans, orgTreeAt, loadReorganizationSnapshot, lockOpenOrgUnits, moveSubtreeUnder,
   placeGroupForPlan, placePersonForPlan, recordReorganizationFailure, setUnitForPlan, unitStates, updateAppAssignmentForPlan,
-  updateReorganizationPlan, updateRoleAssignmentForPlan, type PlanFields,
+  updateReorganizationPlan, updateRoleAssignmentForPlan, type HistoricUnit, type PlanFields,
 } from '../db/queries/reorganization-plans.ts';
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import { findSodViolations } from '../db/queries/separation-of-duties.ts';
 import type { AdminRole, Database, ReorganizationPlan, ReorganizationPlanStatus } from '../db/schema.ts';
-import { AppError, assertThat, conflict } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
 import { recordAuditEvent, systemActor, noOrigin } from './audit.ts';
 import { requirePermission, type AdminContext } from './authorization.ts';
 import { auditBase, versionMismatch } from './org-units.ts';
@@ -178,6 +178,18 @@ function assertNoSodConflicts(report: ReorganizationReport): void {
   assertThat(report.sod_conflicts.length === 0, () => invalidPlan(
     `the plan would break separation of duties: ${report.sod_conflicts.map((conflict) => conflict.message).join('; ')}. Change the plan, or the assignments, first`,
   ));
+}
+
+/**
+ * The whole tree as it stood at `at` (a date: at its end, Vietnam time): for global roles, since
+ * it spans the province.
+ */
+export async function orgTreeAsItStood(deps: ReorganizationDeps, context: AdminContext, at: string): Promise<HistoricUnit[]> {
+  requirePermission(context.principal, 'org_units.read', null, { action: 'org_tree.history', message: 'the tree\'s history spans the whole province: it needs a global role' });
+  // A date means the whole of that day: the tree as it stood when the day ended, Vietnam time.
+  const instant = /^\d{4}-\d{2}-\d{2}$/.test(at) ? new Date(Date.parse(`${at}T00:00:00+07:00`) + 24 * 3600 * 1000 - 1) : new Date(at);
+  assertThat(!Number.isNaN(instant.getTime()), () => invalidInput(`${at} is not a date (YYYY-MM-DD) or an instant`));
+  return orgTreeAt(deps.db, instant);
 }
 
 /** Vietnam's calendar date at `now` (UTC+7 all year: no daylight saving). */

@@ -189,6 +189,7 @@ const adminRoutes: readonly Route[] = [
   { method: 'GET', path: '/admin/org-units/:unit' },
   { method: 'POST', path: '/admin/org-units/:unit', fields: ['code', 'name', 'kind', 'parent_id', 'status', 'mfa_required', 'version'] },
   { method: 'GET', path: '/admin/reorganization' },
+  { method: 'GET', path: '/admin/reorganization/history', query: ['at'] },
   { method: 'POST', path: '/admin/reorganization', fields: ['name', 'effective_date'] },
   { method: 'GET', path: '/admin/reorganization/:plan' },
   { method: 'POST', path: '/admin/reorganization/:plan/steps', fields: ['kind', 'decision_number', 'decision_date', 'units', 'into', 'name', 'code', 'level_kind', 'within', 'parts', 'mapping', 'version'] },

@@ -77,6 +77,15 @@ describe('reorganization plans in the admin console', () => {
     }
   });
 
+  it('draws the tree as it stood on a date', async () => {
+    const { agent } = await openConsole('/admin/reorganization', provinceAdmin);
+    const today = await agent.follow(`${world.server.issuer}/admin/reorganization/history`, 'http://never/');
+    expect(html(today)).toContain('<code>TG.CAIBE.ANHUU.TYT</code>');
+    const before = await agent.follow(`${world.server.issuer}/admin/reorganization/history?at=2020-01-01`, 'http://never/');
+    expect(before.response.status).toBe(200);
+    expect(html(before)).not.toContain('<code>TG.CAIBE</code>');
+  });
+
   it('is not offered to a unit admin, and refuses them with the reason', async () => {
     const { page } = await openConsole('/admin', caiBeAdminCredentials);
     expect(html(page)).not.toContain('/admin/reorganization');

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { orgUnitKinds, type ReorganizationPlan } from '../../db/schema.ts';
 import { scopeOf } from '../../domain/authorization.ts';
 import {
-  cancelReorganizationPlan, changeReorganizationSteps, createReorganizationPlan, getReorganizationPlan, listReorganizationPlansInScope, newReorganizationPlanSchema,
+  cancelReorganizationPlan, changeReorganizationSteps, createReorganizationPlan, getReorganizationPlan, listReorganizationPlansInScope, orgTreeAsItStood, vietnamDate, newReorganizationPlanSchema,
   reorganizationDryRun, scheduleReorganizationPlan, stepsOf,
 } from '../../domain/reorganization-plans.ts';
 import type { ReorganizationReport } from '../../domain/reorganization-report.ts';
@@ -14,6 +14,7 @@ import { AppError, assertThat } from '../../errors.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { reorganizationReportCsv } from '../reorganization-csv.ts';
+import { toForest } from './org-tree.ts';
 import { bodyOf, contextOf, done, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
 
 /** Plans listed on the page; a province has a handful a year. */
@@ -101,6 +102,15 @@ export function mountReorganization(router: Router, deps: AdminConsoleDeps, guar
     }
     const plan = await refusedAsForm(ctx, () => createReorganizationPlan(deps, contextOf(ctx), parsed.data), (message) => renderList(deps, ctx, form, { _form: message }));
     if (plan) done(ctx, `/admin/reorganization/${plan.id}`, 'plan_created');
+  });
+
+  router.get('/reorganization/history', ...guard, async (ctx) => {
+    const at = typeof ctx.query['at'] === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(ctx.query['at']) ? ctx.query['at'] : vietnamDate(new Date());
+    const units = await orgTreeAsItStood(deps, contextOf(ctx), at);
+    render(deps, ctx, 'admin/org-tree-history', 'admin.reorg.history_title', (t) => ({
+      at, roots: toForest(units),
+      kinds: Object.fromEntries(orgUnitKinds.map((kind) => [kind, t(`admin.org.kind.${kind}`)])),
+    }));
   });
 
   router.get('/reorganization/:id', ...guard, async (ctx) => renderPlan(deps, ctx, ctx.params['id'] ?? '', stepForm.parse({}), null));

@@ -1,12 +1,11 @@
 import { z } from 'zod';
 
-import { orgTreeAt } from '../../../db/queries/reorganization-plans.ts';
 import { orgUnitKinds, reorganizationPlanStatuses, type ReorganizationPlan } from '../../../db/schema.ts';
-import { requirePermission, type AdminContext } from '../../../domain/authorization.ts';
+import type { AdminContext } from '../../../domain/authorization.ts';
 import { idSchema } from '../../../domain/person-fields.ts';
 import {
   cancelReorganizationPlan, changeReorganizationSteps, createReorganizationPlan, getReorganizationPlan, listReorganizationPlansInScope,
-  newReorganizationPlanSchema, reorganizationDryRun, scheduleReorganizationPlan, stepsOf, type ReorganizationDeps,
+  newReorganizationPlanSchema, orgTreeAsItStood, reorganizationDryRun, scheduleReorganizationPlan, stepsOf, type ReorganizationDeps,
 } from '../../../domain/reorganization-plans.ts';
 import { reorganizationStepSchema } from '../../../domain/reorganization-steps.ts';
 import { reorganizationReportCsv } from '../../reorganization-csv.ts';
@@ -151,12 +150,10 @@ export function reorganizationPlanRoutes(deps: ReorganizationDeps): ApiRoute[] {
     defineRoute({
       method: 'get', path: '/org-tree-history', tag: 'reorganization',
       summary: 'The whole org tree as it stood at a moment (global roles): units closed since then show as they were, in tree order',
-      query: z.object({ at: z.iso.datetime({ offset: true }).or(z.iso.date()).describe('an instant, or a date (its start, Vietnam time)') }),
+      query: z.object({ at: z.iso.datetime({ offset: true }).or(z.iso.date()).describe('an instant, or a date (the tree at the end of that day, Vietnam time)') }),
       response: z.object({ items: z.array(z.object({ id: z.string(), code: z.string(), name: z.string(), kind: z.enum(orgUnitKinds), parent_id: z.string().nullable(), depth: z.number(), status: z.enum(['active', 'closed']) })) }),
       handler: async ({ query, context }) => {
-        requirePermission(context.principal, 'org_units.read', null, { action: 'org_tree.history', message: 'the tree\'s history spans the whole province: it needs a global role' });
-        const at = new Date(query.at.length === 10 ? `${query.at}T00:00:00+07:00` : query.at);
-        const units = await orgTreeAt(deps.db, at);
+        const units = await orgTreeAsItStood(deps, context, query.at);
         return { items: units.map((unit) => ({ id: unit.id, code: unit.code, name: unit.name, kind: unit.kind, parent_id: unit.parent_id, depth: unit.depth, status: unit.status })) };
       },
     }),
