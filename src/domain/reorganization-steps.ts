@@ -331,6 +331,7 @@ export class ReorganizationSimulation {
       const key = assignment.origin ?? `${assignment.client_id}@${unit.id}`;
       if (heirs.length === 0) {
         this.losses.push({ key: `assignment_dropped:${key}`, kind: 'assignment_dropped', message: `${label}: the assignment of ${this.clientName(assignment.client_id)} to ${unit.code} has no unit to go to and ends` });
+        this.noteOn(this.assignmentNotes, assignment.origin, `${label}: ends with ${unit.code}`);
         continue;
       }
       for (const heir of heirs) {
@@ -351,6 +352,7 @@ export class ReorganizationSimulation {
           key: `role_assignment_dropped:${role.origin ?? `${role.role}@${unit.id}`}`, kind: 'role_assignment_dropped',
           message: `${label}: ${this.roleHolderName(role)} holds ${role.role} over ${unit.code}, which closes with no unit to take its place: the role ends`,
         });
+        this.noteOn(this.roleNotes, role.origin, `${label}: ends with ${unit.code}`);
         continue;
       }
       for (const heir of heirs) {

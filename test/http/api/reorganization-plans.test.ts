@@ -135,6 +135,26 @@ describe('the dry run', () => {
     expect((await world.superAdmin('DELETE', `/app-assignments/${assignment.body.id}`)).status).toBe(204);
   });
 
+  it('lists the admin role and the assignment over a unit closed with nowhere for them to go', async () => {
+    const empty = await world.superAdmin<{ id: string }>('POST', '/org-units', { code: 'TG.TANPHUOC', name: 'Ủy ban nhân dân huyện Tân Phước', kind: 'district', parent_id: world.tree.province.id });
+    const admin = await addPerson(world.server, { fullName: 'Hồ Văn Phước', username: 'phuochv', unit: world.tree.province });
+    const role = await world.superAdmin<{ id: string }>('POST', '/role-assignments', { user_id: admin.id, role: 'org_admin', org_unit_id: empty.body.id });
+    const assignment = await world.superAdmin<{ id: string }>('POST', `/apps/${hospitalId}/assignments`, { org_unit_id: empty.body.id, roles: ['doctor'] });
+    expect([role.status, assignment.status]).toEqual([201, 201]);
+    const created = await world.superAdmin<{ id: string }>('POST', '/reorganization-plans', {
+      name: 'Bỏ huyện Tân Phước', effective_date: effectiveDate,
+      steps: [{ kind: 'abolish_level', decision_number: '12/NQ', decision_date: '2025-06-01', level_kind: 'district', within: 'TG.TANPHUOC' }],
+    });
+    const dryRun = await world.superAdmin<ReorganizationReport>('GET', `/reorganization-plans/${created.body.id}/dry-run`);
+    expect(dryRun.body.losses).toEqual([
+      expect.objectContaining({ key: `assignment_dropped:${assignment.body.id}`, message: 'step 1 (abolish_level): the assignment of Phần mềm quản lý bệnh viện to TG.TANPHUOC has no unit to go to and ends' }),
+      expect.objectContaining({ key: `role_assignment_dropped:${role.body.id}`, message: expect.stringContaining('Hồ Văn Phước (phuochv) holds org_admin over TG.TANPHUOC') as unknown }),
+    ]);
+    expect(dryRun.body.role_assignments).toEqual([expect.objectContaining({ what: 'org_admin', unit_before: 'TG.TANPHUOC', units_after: [], notes: ['step 1 (abolish_level): ends with TG.TANPHUOC'] })]);
+    expect((await world.superAdmin('POST', `/reorganization-plans/${created.body.id}/cancel`)).status).toBe(200);
+    expect((await world.superAdmin('PATCH', `/org-units/${empty.body.id}`, { status: 'closed' })).status).toBe(200);
+  });
+
   it('holds a scheduled plan whose dry run, on the day, would lose what was not accepted', async () => {
     const created = await world.superAdmin<{ id: string }>('POST', '/reorganization-plans', {
       name: 'Nhập xã An Hữu vào xã Bình Phan (lần hai)', effective_date: '2026-11-30',
