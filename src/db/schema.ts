@@ -60,6 +60,8 @@ export interface OrgUnitsTable {
   closed_at: Date | null;
   /** Everyone in this unit's subtree must sign in with a second factor. */
   mfa_required: Generated<boolean>;
+  /** A unit closed by a reorganization (merged, abolished): where its people and rights went. */
+  successor_id: Generated<string | null>;
 }
 
 export interface UserOrgUnitsTable {
@@ -406,6 +408,42 @@ export interface LoginThrottleTable {
   locked_until: Date | null;
 }
 
+export const reorganizationPlanStatuses = ['draft', 'scheduled', 'applied', 'cancelled'] as const;
+export type ReorganizationPlanStatus = (typeof reorganizationPlanStatuses)[number];
+
+/** A reorganization plan: steps from official decisions, effective together on one date (domain/reorganization-plans.ts). */
+export interface ReorganizationPlansTable {
+  id: Generated<string>;
+  name: string;
+  /** The calendar date (Vietnam time) from which the plan applies. */
+  effective_date: ColumnType<string, string, string>;
+  status: Generated<ReorganizationPlanStatus>;
+  steps: Json<Record<string, unknown>[]>;
+  created_by: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  version: Generated<number>;
+  scheduled_by: string | null;
+  scheduled_at: Date | null;
+  /** The losses listed by the dry run that the scheduling admin accepted. */
+  accepted_losses: Json<Record<string, unknown>[]> | null;
+  cancelled_by: string | null;
+  cancelled_at: Date | null;
+  applied_at: Date | null;
+  applied_report: Json<Record<string, unknown>> | null;
+  last_error: string | null;
+}
+
+/** A unit's state before a reorganization changed it. */
+export interface OrgUnitHistoryTable {
+  id: Generated<string>;
+  org_unit_id: string;
+  plan_id: string;
+  changed_at: Date;
+  before: Json<Record<string, unknown>>;
+  after: Json<Record<string, unknown>>;
+}
+
 export interface Database {
   users: UsersTable;
   role_assignments: RoleAssignmentsTable;
@@ -435,6 +473,8 @@ export interface Database {
   token_exchange_permissions: TokenExchangePermissionsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
+  reorganization_plans: ReorganizationPlansTable;
+  org_unit_history: OrgUnitHistoryTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -455,5 +495,6 @@ export type AccessReview = Selectable<AccessReviewsTable>;
 export type AccessReviewItem = Selectable<AccessReviewItemsTable>;
 export type NewClient = Insertable<ClientsTable>;
 export type TokenExchangePermission = Selectable<TokenExchangePermissionsTable>;
+export type ReorganizationPlan = Selectable<ReorganizationPlansTable>;
 export type SigningKey = Selectable<SigningKeysTable>;
 export type NewSigningKey = Insertable<SigningKeysTable>;

@@ -23,6 +23,11 @@ export const permissions = [
   'users.reset_factors',
   'org_units.read',
   'org_units.write',
+  /**
+   * Plan and schedule reorganizations (merge, split, abolish a level): they move rights across
+   * units and change what apps are told, for the whole province, so only a global super_admin holds it.
+   */
+  'org_units.reorganize',
   'groups.read',
   'groups.write',
   'roles.read',

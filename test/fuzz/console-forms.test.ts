@@ -55,6 +55,7 @@ let maybeSignedOut = false;
  */
 const known: Record<string, string[]> = {
   user: [], group: [], unit: [], assignment: [], client: [accountConsole.clientId, adminConsole.clientId], import: [], factor: [], session: [], token: [],
+  plan: [], step: ['1', '2'],
 };
 
 async function signIn(browser: Browser): Promise<void> {
@@ -95,7 +96,12 @@ beforeAll(async () => {
   const pending = await addPerson(server, { fullName: 'Đinh Văn Lực', username: 'dinhvanluc', unit: tree.anHuuHealthStation, status: 'pending_activation' });
   const group = await superAdmin<{ id: string }>('POST', '/groups', { name: 'Tổ một cửa', org_unit_id: tree.caiBe.id });
   const role = await superAdmin<{ id: string }>('POST', '/role-assignments', { user_id: inCaiBe.id, role: 'helpdesk', org_unit_id: tree.anHuu.id });
-  expect([group.status, role.status]).toEqual([201, 201]);
+  const plan = await superAdmin<{ id: string }>('POST', '/reorganization-plans', {
+    name: 'Đổi tên xã', effective_date: '2026-12-01',
+    steps: [{ kind: 'rename', decision_number: '1/QĐ', decision_date: '2026-11-01', unit: tree.anHuu.code, name: 'Xã An Hữu' }],
+  });
+  expect([group.status, role.status, plan.status]).toEqual([201, 201, 201]);
+  known['plan']!.push(plan.body.id);
   known['user']!.push(inCaiBe.id, pending.id, caiBeAdmin.user.id);
   known['group']!.push(group.body.id);
   known['assignment']!.push(role.body.id);
@@ -182,6 +188,15 @@ const adminRoutes: readonly Route[] = [
   { method: 'POST', path: '/admin/org-units', fields: ['code', 'name', 'kind', 'parent_id'] },
   { method: 'GET', path: '/admin/org-units/:unit' },
   { method: 'POST', path: '/admin/org-units/:unit', fields: ['code', 'name', 'kind', 'parent_id', 'status', 'mfa_required', 'version'] },
+  { method: 'GET', path: '/admin/reorganization' },
+  { method: 'GET', path: '/admin/reorganization/history', query: ['at'] },
+  { method: 'POST', path: '/admin/reorganization', fields: ['name', 'effective_date'] },
+  { method: 'GET', path: '/admin/reorganization/:plan' },
+  { method: 'POST', path: '/admin/reorganization/:plan/steps', fields: ['kind', 'decision_number', 'decision_date', 'units', 'into', 'name', 'code', 'level_kind', 'within', 'parts', 'mapping', 'version'] },
+  { method: 'POST', path: '/admin/reorganization/:plan/steps/:step/remove', fields: ['version'] },
+  { method: 'POST', path: '/admin/reorganization/:plan/schedule', fields: ['confirm', 'version'] },
+  { method: 'POST', path: '/admin/reorganization/:plan/cancel', fields: ['confirm', 'version'] },
+  { method: 'GET', path: '/admin/reorganization/:plan/dry-run.csv' },
   { method: 'GET', path: '/admin/clients' },
   { method: 'GET', path: '/admin/clients/:client' },
   { method: 'POST', path: '/admin/clients/:client/status', fields: ['status'] },

@@ -5,10 +5,10 @@ import { findUserById } from '../../src/db/queries/users.ts';
 import type { User } from '../../src/db/schema.ts';
 import { addPerson, caiBeAdminCredentials, grantDirectly, useProvinceServer } from '../support/admin-api.ts';
 import { createUser, registerTestClient } from '../support/server.ts';
-import { formsOf, openConsoleAs, submitForm, type UserAgent, type FollowResult } from '../support/user-agent.ts';
+import { formsOf, htmlOf, openConsoleAs, submitForm, type UserAgent } from '../support/user-agent.ts';
 
 const world = useProvinceServer();
-const html = (step: FollowResult) => (step.kind === 'page' ? step.html : '');
+const html = htmlOf;
 
 let caiBePerson: User;
 let choGaoPerson: User;

@@ -10,6 +10,7 @@ import { mountImport } from './import.ts';
 import { mountOrgTree } from './org-tree.ts';
 import { adminGuard, adminSessions, type AdminConsoleDeps } from './pages.ts';
 import { mountPeople } from './people.ts';
+import { mountReorganization } from './reorganization.ts';
 import { mountReports } from './reports.ts';
 import { mountSeparationOfDuties } from './separation-of-duties.ts';
 
@@ -29,6 +30,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountImport(router, deps, guard);
   mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);
+  mountReorganization(router, deps, guard);
   mountClients(router, deps, guard);
   mountAccessReviews(router, deps, guard);
   mountReports(router, deps, guard);

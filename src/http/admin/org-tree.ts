@@ -26,14 +26,15 @@ const unitForm = z.object({
 });
 type UnitForm = z.infer<typeof unitForm>;
 
-export interface TreeNode extends OrgUnitWithCounts {
-  readonly children: TreeNode[];
-}
+export type TreeNode<Unit extends { id: string; parent_id: string | null } = OrgUnitWithCounts> = Unit & { readonly children: TreeNode<Unit>[] };
 
-/** The flat list (each parent before its children) as a forest: a unit whose parent is out of scope is a root. */
-export function toForest(units: readonly OrgUnitWithCounts[]): TreeNode[] {
-  const nodes = new Map(units.map((unit) => [unit.id, { ...unit, children: [] as TreeNode[] }]));
-  const roots: TreeNode[] = [];
+/**
+ * The flat list (each parent before its children) as a forest: a unit whose parent is out of scope
+ * is a root. The units of today's tree, or of the tree as it stood (reorganization history).
+ */
+export function toForest<Unit extends { id: string; parent_id: string | null }>(units: readonly Unit[]): TreeNode<Unit>[] {
+  const nodes = new Map(units.map((unit) => [unit.id, { ...unit, children: [] as TreeNode<Unit>[] }]));
+  const roots: TreeNode<Unit>[] = [];
   for (const node of nodes.values()) {
     const parent = node.parent_id === null ? undefined : nodes.get(node.parent_id);
     if (parent) parent.children.push(node);

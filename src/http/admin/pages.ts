@@ -54,6 +54,7 @@ const sections = [
   { path: '/admin/users', label: 'admin.nav.users', permission: 'users.read' },
   { path: '/admin/import', label: 'admin.nav.import', permission: 'users.write' },
   { path: '/admin/org-units', label: 'admin.nav.org_units', permission: 'org_units.read' },
+  { path: '/admin/reorganization', label: 'admin.nav.reorganization', permission: 'org_units.reorganize' },
   { path: '/admin/groups', label: 'admin.nav.groups', permission: 'groups.read' },
   { path: '/admin/clients', label: 'admin.nav.clients', permission: 'apps.assign' },
   { path: '/admin/reviews', label: 'admin.nav.reviews', permission: null },

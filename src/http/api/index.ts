@@ -17,6 +17,7 @@ import { appRegistrationRoutes } from './routes/app-registrations.ts';
 import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
+import { reorganizationPlanRoutes } from './routes/reorganization-plans.ts';
 import { roleAssignmentRoutes } from './routes/role-assignments.ts';
 import { separationOfDutiesRoutes } from './routes/separation-of-duties.ts';
 import { tokenExchangePermissionRoutes } from './routes/token-exchange-permissions.ts';
@@ -47,6 +48,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...separationOfDutiesRoutes(deps),
     ...accessReviewRoutes(deps),
     ...appRegistrationRoutes(deps),
+    ...reorganizationPlanRoutes(deps),
   ];
 }
 
