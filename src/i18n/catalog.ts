@@ -755,6 +755,11 @@ const vi = {
   'audit.reorganization.schedule': 'Lên lịch phương án sắp xếp',
   'audit.reorganization.cancel': 'Hủy phương án sắp xếp',
   'audit.reorganization.apply': 'Áp dụng phương án sắp xếp tổ chức',
+  // Disabling a person: the confirmation says what will happen before it does.
+  'admin.disable.title': 'Vô hiệu hóa tài khoản',
+  'admin.disable.consequence': 'Vô hiệu hóa {name} sẽ đăng xuất người này khỏi {apps} ứng dụng và kết thúc {sessions} phiên đăng nhập; các ứng dụng được báo qua kênh đăng xuất phía sau (back-channel). Người này không đăng nhập được nữa cho đến khi được cho hoạt động lại.',
+  'admin.disable.confirm': 'Vô hiệu hóa {name}',
+  'admin.disable.cancel': 'Không, quay lại',
 } as const;
 
 export type MessageKey = keyof typeof vi;
@@ -1511,6 +1516,11 @@ const en: Record<MessageKey, string> = {
   'audit.reorganization.schedule': 'Reorganization plan scheduled',
   'audit.reorganization.cancel': 'Reorganization plan cancelled',
   'audit.reorganization.apply': 'Reorganization plan applied',
+  // Disabling a person: the confirmation says what will happen before it does.
+  'admin.disable.title': 'Disable the account',
+  'admin.disable.consequence': 'Disabling {name} signs them out of {apps} apps and ends {sessions} sign-in sessions; the apps are told over back-channel logout. They cannot sign in again until the account is enabled.',
+  'admin.disable.confirm': 'Disable {name}',
+  'admin.disable.cancel': 'No, go back',
 };
 
 export const locales = ['vi', 'en'] as const;

@@ -168,6 +168,7 @@ const adminRoutes: readonly Route[] = [
   { method: 'POST', path: '/admin/users', fields: personFields },
   { method: 'GET', path: '/admin/users/:user', query: ['done'] },
   { method: 'GET', path: '/admin/users/:user/edit' },
+  { method: 'GET', path: '/admin/users/:user/disable' },
   { method: 'POST', path: '/admin/users/:user', fields: personFields },
   ...['suspend', 'disable', 'enable', 'unlock', 'reset-factors', 'activation'].map((verb): Route => ({ method: 'POST', path: `/admin/users/:user/${verb}` })),
   { method: 'POST', path: '/admin/users/:user/roles', fields: ['role', 'org_unit_id'] },

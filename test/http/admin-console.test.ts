@@ -127,6 +127,17 @@ describe('people', () => {
     expect(await findUserById(world.server.database.db, caiBePerson.id)).toMatchObject({ phone: '+84912345678', position: 'Trưởng trạm' });
   });
 
+  it('asks before disabling only someone who may disable: a helpdesk admin gets the reason instead of the confirmation', async () => {
+    const helpdesk = { login: 'hotrokythuatcaibe', password: 'bộ phận hỗ trợ Cái Bè 2026' };
+    const holder = await createUser(world.server, { username: helpdesk.login, password: helpdesk.password });
+    await grantDirectly(world.server, { userId: holder.id }, 'helpdesk', world.tree.caiBe);
+    const { agent } = await openConsole('/admin', helpdesk);
+    const refused = await agent.follow(`${world.server.issuer}/admin/users/${caiBePerson.id}/disable`, 'http://never/');
+    expect(refused.response.status).toBe(403);
+    expect(html(refused)).toContain('you may not disable this person');
+    expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('active');
+  });
+
   it('refuses a change posted without the CSRF token', async () => {
     const { agent } = await openConsole();
     const response = await agent.request(`${world.server.issuer}/admin/users/${caiBePerson.id}/disable`, { form: {} });

@@ -7,7 +7,7 @@ import { listGroups } from '../../db/queries/groups.ts';
 import { listOrgUnits } from '../../db/queries/org-units.ts';
 import type { UserDetail } from '../../db/queries/users.ts';
 import { adminRoles, userStatuses, type UserStatus } from '../../db/schema.ts';
-import { isPermitted, scopeCovers, scopeOf, subtreeFilter, type Permission } from '../../domain/authorization.ts';
+import { AccessDenied, isPermitted, scopeCovers, scopeOf, subtreeFilter, type Permission } from '../../domain/authorization.ts';
 import { maskNationalId } from '../../domain/person-fields.ts';
 import { grantRole, listRoleAssignmentsInScope, newRoleAssignmentSchema, revokeRole } from '../../domain/role-assignments.ts';
 import { listSessions } from '../../domain/sessions.ts';
@@ -15,7 +15,7 @@ import {
   changeUserStatus, createUser, getUser, listUsersInScope, newUserSchema, resetUserFactors, sendActivation, unlockUser, updateUser, userListCursor,
   userPatchSchema,
 } from '../../domain/users.ts';
-import { AppError, invalidInput } from '../../errors.ts';
+import { AppError, assertThat, invalidInput } from '../../errors.ts';
 import { decodeCursor, encodeCursor } from '../api/route.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
@@ -193,6 +193,19 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
       return;
     }
     done(ctx, `/admin/users/${id}`, 'saved');
+  });
+
+  // Disabling is for good (a leaver, a breach): before it happens, say whom it signs out of how many apps.
+  router.get('/users/:id/disable', ...guard, async (ctx) => {
+    const context = contextOf(ctx);
+    const user = await getUser(deps, context, ctx.params['id'] ?? '');
+    assertThat(
+      scopeCovers(scopeOf(context.principal, 'users.lifecycle'), user.org_unit?.path ?? null),
+      () => new AccessDenied('you may not disable this person: their unit is outside the part of the org tree where you change account status', 'user.disable', { type: 'user', id: user.id }, user.primary_org_unit_id),
+    );
+    const userSessions = await listSessions(deps.db, user.id);
+    const apps = new Set(userSessions.flatMap((session) => session.clientIds));
+    render(deps, ctx, 'admin/user-disable', 'admin.disable.title', { user, apps: apps.size, sessions: userSessions.length });
   });
 
   for (const [verb, action] of Object.entries(lifecycleActions)) {
