@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import * as oidc from 'openid-client';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { findClient } from '../../src/db/queries/clients.ts';
 import type { User } from '../../src/db/schema.ts';
 import { addPerson, grantDirectly, redeemCode, signInThroughPages, useProvinceServer } from '../support/admin-api.ts';
-import { seriousAccessibilityProblems } from '../support/accessibility.ts';
-import { launchChromium } from '../support/browser.ts';
+import { expectAccessible } from '../support/accessibility.ts';
+import { launchChromium, signInOnPage as signIn, watchedContext } from '../support/browser.ts';
 import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 import { createUser } from '../support/server.ts';
 
@@ -41,33 +41,6 @@ afterAll(async () => {
 const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
 const screenshot = (page: Page, name: string) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
 
-/**
- * A browser context whose console errors, page errors and CSP violations are collected. Chromium
- * also logs a page's own 4xx status (a form sent back with its errors answers 400) as an error;
- * that is the server speaking HTTP as meant and is not collected. A sub-resource that fails is.
- */
-async function watchedContext(viewport: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-  const context = await browser.newContext({ locale: 'vi-VN', viewport });
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    const ownStatus = message.text().startsWith('Failed to load resource') && message.location().url === page.url();
-    if (message.type() === 'error' && !ownStatus) errors.push(`${message.location().url || page.url()}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => errors.push(`${page.url()}: ${error.message}`));
-  return { context, page, errors };
-}
-
-async function signIn(page: Page, credentials: { login: string; password: string }): Promise<void> {
-  await page.getByLabel('Tên đăng nhập hoặc email', { exact: true }).fill(credentials.login);
-  await page.getByLabel('Mật khẩu', { exact: true }).fill(credentials.password);
-  await page.getByRole('button', { name: 'Đăng nhập', exact: true }).click();
-}
-
-async function expectAccessible(page: Page): Promise<void> {
-  expect(await seriousAccessibilityProblems(page), page.url()).toEqual([]);
-}
-
 /** A real token request with this secret, after a sign-in through the provider's pages. */
 async function signsInWith(clientId: string, secret: string): Promise<boolean> {
   const relyingParty = await discoverRelyingParty(world.server.issuer, clientId, secret);
@@ -78,8 +51,8 @@ async function signsInWith(clientId: string, secret: string): Promise<boolean> {
 describe('the developer portal in a real browser', () => {
   it('a developer registers an app; an admin approves it; openid-client signs in with it; the rotated and the old secret both work', async () => {
     // The developer, on a phone-sized screen.
-    const dev = await watchedContext({ width: 390, height: 844 });
-    const admin = await watchedContext({ width: 1280, height: 900 });
+    const dev = await watchedContext(browser, { width: 390, height: 844 });
+    const admin = await watchedContext(browser, { width: 1280, height: 900 });
     try {
       const { page } = dev;
       await page.goto(`${world.server.issuer}/developers`);

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 
 import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 /** axe-core's source, read once: it runs inside the page under test. */
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -28,4 +29,9 @@ export async function seriousAccessibilityProblems(page: Page): Promise<Accessib
     return result.violations.map((violation) => ({ rule: violation.id, impact: violation.impact ?? 'unknown', help: violation.help, targets: violation.nodes.map((node) => node.target.join(' ')) }));
   });
   return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
+}
+
+/** Asserts that the page has no serious or critical accessibility problem, naming the page if it has. */
+export async function expectAccessible(page: Page): Promise<void> {
+  expect(await seriousAccessibilityProblems(page), page.url()).toEqual([]);
 }
