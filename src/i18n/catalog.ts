@@ -1518,7 +1518,7 @@ const en: Record<MessageKey, string> = {
   'audit.reorganization.apply': 'Reorganization plan applied',
   // Disabling a person: the confirmation says what will happen before it does.
   'admin.disable.title': 'Disable the account',
-  'admin.disable.consequence': 'Disabling {name} signs them out of {apps} apps and ends {sessions} sign-in sessions; the apps are told over back-channel logout. They cannot sign in again until the account is enabled.',
+  'admin.disable.consequence': 'Disabling {name} signs them out of apps ({apps}) and ends sign-in sessions ({sessions}); the apps are told over back-channel logout. They cannot sign in again until the account is enabled.',
   'admin.disable.confirm': 'Disable {name}',
   'admin.disable.cancel': 'No, go back',
 };
