@@ -6,6 +6,8 @@ import type { AppAccessPolicy, AppAssignment, Database } from '../schema.ts';
  * Whether an assignment of the app covers a person, and the app roles all covering assignments
  * grant: assigned to them, to a group they belong to, or to a unit at or above any unit they serve
  * in (primary or concurrent), unless a review revoked their access (an exclusion). One statement.
+ * What a move left behind counts until its grace period ends (ends_at), even before the governance
+ * job gets round to removing it.
  */
 export async function coveringAppRoles(db: Kysely<Database>, clientId: string, userId: string): Promise<{ covered: boolean; roles: string[] }> {
   const { rows } = await sql<{ roles: string[] | string }>`
@@ -14,12 +16,12 @@ export async function coveringAppRoles(db: Kysely<Database>, clientId: string, u
     and not exists (select 1 from app_access_exclusions x where x.client_id = ${clientId} and x.user_id = ${userId}::uuid)
     and (
       a.user_id = ${userId}::uuid
-      or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId}::uuid)
+      or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId}::uuid and (m.ends_at is null or m.ends_at > now()))
       or a.org_unit_id in (
         select above.id from org_units above, org_units served
         where served.id in (
           select u.primary_org_unit_id from users u where u.id = ${userId}::uuid
-          union select c.org_unit_id from user_org_units c where c.user_id = ${userId}::uuid
+          union select c.org_unit_id from user_org_units c where c.user_id = ${userId}::uuid and (c.ends_at is null or c.ends_at > now())
         )
         and left(served.path, length(above.path)) = above.path
       )
