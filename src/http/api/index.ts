@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Kysely } from 'kysely';
 
+import type { Config } from '../../config/index.ts';
 import type { Database } from '../../db/schema.ts';
 import { AppError } from '../../errors.ts';
 import type { BackchannelLogout } from '../../domain/users.ts';
@@ -16,6 +17,7 @@ import { appAccessRoutes } from './routes/app-access.ts';
 import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
+import { personnelDecisionRoutes } from './routes/personnel-decisions.ts';
 import { roleAssignmentRoutes } from './routes/role-assignments.ts';
 import { separationOfDutiesRoutes } from './routes/separation-of-duties.ts';
 import { tokenExchangePermissionRoutes } from './routes/token-exchange-permissions.ts';
@@ -29,6 +31,7 @@ export interface AdminApiDeps {
   readonly logger: Logger;
   readonly backchannelLogout: BackchannelLogout;
   readonly masterKey: Buffer;
+  readonly governance: Config['governance'];
 }
 
 export const apiPrefix = '/api/v1';
@@ -45,6 +48,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...appAccessRoutes(deps),
     ...separationOfDutiesRoutes(deps),
     ...accessReviewRoutes(deps),
+    ...personnelDecisionRoutes({ ...deps, moverGraceDays: deps.governance.moverGraceDays, inactivityDefaults: deps.governance.inactivity }),
   ];
 }
 
