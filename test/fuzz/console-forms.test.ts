@@ -55,6 +55,7 @@ let maybeSignedOut = false;
  */
 const known: Record<string, string[]> = {
   user: [], group: [], unit: [], assignment: [], client: [accountConsole.clientId, adminConsole.clientId], import: [], factor: [], session: [], token: [],
+  decision: [],
 };
 
 async function signIn(browser: Browser): Promise<void> {
@@ -95,7 +96,11 @@ beforeAll(async () => {
   const pending = await addPerson(server, { fullName: 'Đinh Văn Lực', username: 'dinhvanluc', unit: tree.anHuuHealthStation, status: 'pending_activation' });
   const group = await superAdmin<{ id: string }>('POST', '/groups', { name: 'Tổ một cửa', org_unit_id: tree.caiBe.id });
   const role = await superAdmin<{ id: string }>('POST', '/role-assignments', { user_id: inCaiBe.id, role: 'helpdesk', org_unit_id: tree.anHuu.id });
-  expect([group.status, role.status]).toEqual([201, 201]);
+  const decision = await superAdmin<{ id: string }>('POST', '/personnel-decisions', {
+    kind: 'transfer', user_id: inCaiBe.id, org_unit_id: tree.anHuuHealthStation.id, decision_number: '9/QĐ-UBND', decision_date: '2026-11-20', effective_date: '2099-01-01',
+  });
+  expect([group.status, role.status, decision.status]).toEqual([201, 201, 201]);
+  known['decision']!.push(decision.body.id);
   known['user']!.push(inCaiBe.id, pending.id, caiBeAdmin.user.id);
   known['group']!.push(group.body.id);
   known['assignment']!.push(role.body.id);
@@ -188,6 +193,10 @@ const adminRoutes: readonly Route[] = [
   { method: 'POST', path: '/admin/clients/:client/policy', fields: ['access_policy'] },
   { method: 'POST', path: '/admin/clients/:client/assignments', fields: ['org_unit_id', 'roles'] },
   { method: 'POST', path: '/admin/app-assignments/:assignment/remove', fields: ['client_id'] },
+  { method: 'GET', path: '/admin/decisions', query: ['done'] },
+  { method: 'POST', path: '/admin/decisions/:decision/cancel' },
+  { method: 'GET', path: '/admin/users/:user/decisions/new' },
+  { method: 'POST', path: '/admin/users/:user/decisions', fields: ['kind', 'decision_number', 'decision_date', 'effective_date', 'org_unit_id', 'position', 'note'] },
   { method: 'GET', path: '/admin/reports' },
   { method: 'GET', path: '/admin/reports/:report', query: ['days'] },
   { method: 'GET', path: '/admin/audit', query: ['actor', 'action', 'target', 'outcome', 'from', 'to', 'before'] },
@@ -232,7 +241,11 @@ const meaningful: Record<string, readonly string[]> = {
   access_policy: ['open', 'restricted', 'x'],
   roles: ['viewer', 'bác sĩ', ''],
   client_id: ['{client}'],
-  kind: ['commune', 'unit', 'province', 'health_station', 'x'],
+  kind: ['commune', 'unit', 'province', 'health_station', 'x', 'transfer', 'retirement', 'concurrent_appointment'],
+  decision_number: ['12/QĐ-UBND', ''],
+  decision_date: ['2026-11-20', '2026-02-30', 'hôm qua'],
+  effective_date: ['2099-01-01', '2026-11-20', '2026-13-01'],
+  note: ['theo đề nghị của Phòng Nội vụ', ''],
   mfa_required: ['on', 'off', ''],
   description: ['mô tả', ''],
   q: ['hong', 'Võ Thị', 'TG.CAIBE', '%', '_'],

@@ -5,6 +5,7 @@ import { mountAccessReviews } from './access-reviews.ts';
 import { mountAuditLog } from './audit-log.ts';
 import { mountClients } from './clients.ts';
 import { mountDashboard } from './dashboard.ts';
+import { mountDecisions } from './decisions.ts';
 import { mountGroups } from './groups.ts';
 import { mountImport } from './import.ts';
 import { mountOrgTree } from './org-tree.ts';
@@ -26,6 +27,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   const guard = adminGuard(deps);
   mountDashboard(router, deps, guard);
   mountPeople(router, deps, guard);
+  mountDecisions(router, deps, guard);
   mountImport(router, deps, guard);
   mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);

@@ -56,6 +56,7 @@ const sections = [
   { path: '/admin', label: 'admin.nav.dashboard', permission: null },
   { path: '/admin/users', label: 'admin.nav.users', permission: 'users.read' },
   { path: '/admin/import', label: 'admin.nav.import', permission: 'users.write' },
+  { path: '/admin/decisions', label: 'admin.nav.decisions', permission: 'users.read' },
   { path: '/admin/org-units', label: 'admin.nav.org_units', permission: 'org_units.read' },
   { path: '/admin/groups', label: 'admin.nav.groups', permission: 'groups.read' },
   { path: '/admin/clients', label: 'admin.nav.clients', permission: 'apps.assign' },
