@@ -388,7 +388,8 @@ async function runGovernance(config: Config, args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { now: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
   const now = values.now === undefined ? new Date() : new Date(values.now);
   if (Number.isNaN(now.getTime())) throw new UsageError(`--now must be a date and time such as 2026-07-01T08:00:00+07:00, not "${values.now ?? ''}"`);
-  const logger = createLogger(config.logLevel);
+  // The log goes to standard error: standard output carries the counts (or the JSON) for scripts.
+  const logger = createLogger(config.logLevel, { destination: process.stderr });
   const results = await withDatabase(config, (database) =>
     // The same lock as the servers' periodic run: an operator's run and a node's never overlap.
     runExclusively(database.db, 'governance', (connection) =>
