@@ -610,6 +610,17 @@ const vi = {
   'audit.user.mover_grace_ended': 'Hết quyền truy cập từ đơn vị cũ',
   'audit.user.inactivity_warning': 'Cảnh báo lâu không đăng nhập',
   'audit.org_unit.inactivity_policy': 'Đổi quy định về tài khoản không dùng',
+  'admin.inactivity.title': 'Tài khoản lâu không dùng',
+  'admin.inactivity.intro': 'Người không đăng nhập lâu ngày được nhắc qua thư, rồi bị tạm khóa. Thiết lập của đơn vị áp dụng cho cả các đơn vị trực thuộc chưa có thiết lập riêng; để trống là theo đơn vị cấp trên hoặc mặc định của tỉnh.',
+  'admin.inactivity.effective_warn': 'Đang áp dụng: nhắc sau',
+  'admin.inactivity.effective_suspend': 'Đang áp dụng: tạm khóa sau',
+  'admin.inactivity.days': '{count} ngày không đăng nhập',
+  'admin.inactivity.off': 'Không áp dụng',
+  'admin.inactivity.warn_days': 'Số ngày trước khi gửi thư nhắc',
+  'admin.inactivity.suspend_days': 'Số ngày trước khi tạm khóa',
+  'admin.inactivity.hint': '0 là không áp dụng; để trống là theo đơn vị cấp trên.',
+  'admin.inactivity.save': 'Lưu',
+  'admin.done.inactivity_saved': 'Đã lưu quy định.',
 } as const;
 
 export type MessageKey = keyof typeof vi;
@@ -1221,6 +1232,17 @@ const en: Record<MessageKey, string> = {
   'audit.user.mover_grace_ended': 'Access from the old unit ended',
   'audit.user.inactivity_warning': 'Warned of inactivity',
   'audit.org_unit.inactivity_policy': 'Inactivity policy changed',
+  'admin.inactivity.title': 'Unused accounts',
+  'admin.inactivity.intro': 'People who do not sign in for a long time are reminded by mail, then suspended. A unit\'s setting applies to the units below it that have none of their own; empty follows the unit above, or the province default.',
+  'admin.inactivity.effective_warn': 'In force: reminder after',
+  'admin.inactivity.effective_suspend': 'In force: suspension after',
+  'admin.inactivity.days': '{count} days without signing in',
+  'admin.inactivity.off': 'Off',
+  'admin.inactivity.warn_days': 'Days before the reminder mail',
+  'admin.inactivity.suspend_days': 'Days before suspension',
+  'admin.inactivity.hint': '0 turns it off; empty follows the unit above.',
+  'admin.inactivity.save': 'Save',
+  'admin.done.inactivity_saved': 'The policy was saved.',
 };
 
 export const locales = ['vi', 'en'] as const;

@@ -68,3 +68,23 @@ describe('personnel decisions in the admin console', () => {
     expect(html(refused)).toContain('TG.CHOGAO');
   });
 });
+
+describe('a unit\'s inactivity settings in the admin console', () => {
+  it('shows what applies, saves the unit\'s own days, and names a field it cannot take', async () => {
+    const { agent, page } = await openConsole(`/admin/org-units/${world.tree.anHuu.id}/inactivity`);
+    expect(html(page)).toContain('Đang áp dụng: nhắc sau');
+    expect(html(page)).toContain('60 ngày không đăng nhập');
+    const saved = await postForm(agent, page, '/inactivity', { warn_days: '30', suspend_days: '' });
+    expect(html(saved)).toContain('Đã lưu quy định.');
+    expect(html(saved)).toContain('30 ngày không đăng nhập');
+    expect(html(saved)).toContain('90 ngày không đăng nhập');
+    const refused = await postForm(agent, saved, '/inactivity', { warn_days: 'ba mươi', suspend_days: '' });
+    expect(refused.response.status).toBe(400);
+    expect(html(refused)).toContain('id="warn_days-error"');
+  });
+
+  it('is not open for another district', async () => {
+    const { page } = await openConsole(`/admin/org-units/${world.tree.choGao.id}/inactivity`);
+    expect(page.response.status).toBe(403);
+  });
+});

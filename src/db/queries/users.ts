@@ -90,12 +90,15 @@ export async function findUserDetail(db: Kysely<Database>, id: string): Promise<
   };
 }
 
-/** A condition on `users`: the person's primary or a concurrent unit lies in one of `subtrees`. */
+/**
+ * A condition on `users`: the person's primary or a concurrent unit lies in one of `subtrees`. A unit
+ * a move left behind for its grace period does not count: the old unit's admins no longer manage them.
+ */
 export function userInSubtrees(subtrees: readonly string[]) {
   if (subtrees.length === 0) return sql<SqlBool>`false`;
   const inSubtree = pathInSubtrees(sql.ref('o.path'), subtrees);
   return sql<SqlBool>`(exists (select 1 from org_units o where o.id = users.primary_org_unit_id and ${inSubtree})
-    or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and ${inSubtree}))`;
+    or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and m.ends_at is null and ${inSubtree}))`;
 }
 
 export const userSortOrders = ['family_name', 'given_name', 'username', 'created_at'] as const;

@@ -8,6 +8,7 @@ import { mountDashboard } from './dashboard.ts';
 import { mountDecisions } from './decisions.ts';
 import { mountGroups } from './groups.ts';
 import { mountImport } from './import.ts';
+import { mountInactivityPolicy } from './inactivity.ts';
 import { mountOrgTree } from './org-tree.ts';
 import { adminGuard, adminSessions, type AdminConsoleDeps } from './pages.ts';
 import { mountPeople } from './people.ts';
@@ -31,6 +32,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountImport(router, deps, guard);
   mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);
+  mountInactivityPolicy(router, deps, guard);
   mountClients(router, deps, guard);
   mountAccessReviews(router, deps, guard);
   mountReports(router, deps, guard);
