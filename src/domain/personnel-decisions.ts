@@ -240,19 +240,26 @@ export async function endLapsedMoverAccess(deps: Pick<PersonnelDecisionDeps, 'db
   return deps.db.transaction().execute(async (trx) => {
     const lapsed = await deleteLapsedAccess(trx, now);
     await recordAuditEvents(trx, lapsed.map((person) => ({
-      actor: systemActor, origin: noOrigin, action: 'user.mover_grace_ended', target: userTarget(person.user_id),
+      actor: systemActor, origin: noOrigin, action: 'user.mover_grace_ended', target: userTarget(person.user_id), orgUnitId: person.units[0] ?? null,
       before: { org_unit_ids: person.units, group_ids: person.groups, roles: person.roles },
     })));
     return { people: lapsed.length };
   });
 }
 
-/** Whether the admin's `permission` reaches the unit the person was in or the one they go to. */
+/**
+ * Reading a decision needs `users.read` over the unit the person was in or the one they go to (the
+ * receiving unit's admins see who is coming). Cancelling one needs `users.write` over both, as
+ * recording it did: nobody undoes a decision they could not have made.
+ */
 function requireOverDecision(context: AdminContext, decision: PersonnelDecisionRow, permission: 'users.read' | 'users.write', action: string): void {
-  requirePermission(context.principal, permission, [decision.before_path, decision.after_path], {
+  const paths = [decision.before_path, decision.after_path];
+  const refusal = {
     action, target: { type: 'personnel_decision', id: decision.id }, orgUnitId: decision.org_unit_after_id ?? decision.org_unit_before_id,
     message: 'this decision concerns units outside the part of the org tree you administer',
-  });
+  };
+  if (permission === 'users.read') requirePermission(context.principal, permission, paths, refusal);
+  else for (const path of paths.filter((one, index) => one !== null || index === 0)) requirePermission(context.principal, permission, path, refusal);
 }
 
 export async function getPersonnelDecision(deps: Pick<PersonnelDecisionDeps, 'db'>, context: AdminContext, id: string): Promise<PersonnelDecisionRow> {

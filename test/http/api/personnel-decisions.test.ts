@@ -188,6 +188,15 @@ describe('a unit admin', () => {
     const listed = await world.caiBeAdmin.api<{ items: Decision[] }>('GET', '/personnel-decisions');
     expect(listed.body.items.map((item) => item.id)).not.toContain(elsewhere.body.id);
   });
+
+  it('sees who is being transferred in, but cannot cancel a decision it could not have made', async () => {
+    const incoming = await staffIn('chuyenden', world.tree.binhPhan);
+    const transfer = await world.superAdmin<Decision>('POST', '/personnel-decisions', decision({ kind: 'transfer', user_id: incoming.id, org_unit_id: world.tree.anHuu.id, effective_date: dateIn(40) }));
+    expect((await world.caiBeAdmin.api('GET', `/personnel-decisions/${transfer.body.id}`)).status).toBe(200);
+    const refused = await world.caiBeAdmin.api('POST', `/personnel-decisions/${transfer.body.id}/cancel`);
+    await expectAuditedRefusal(world.superAdmin, refused, 'personnel_decision.cancel');
+    expect((await world.superAdmin<Decision>('GET', `/personnel-decisions/${transfer.body.id}`)).body.status).toBe('pending');
+  });
 });
 
 describe('malformed decisions', () => {

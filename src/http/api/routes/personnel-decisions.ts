@@ -60,7 +60,7 @@ const inactivityPolicy = unitInactivityPolicySchema.extend({
 export function personnelDecisionRoutes(deps: PersonnelDecisionDeps & InactivityDeps): ApiRoute[] {
   return [
     defineRoute({
-      method: 'get', path: '/personnel-decisions', tag: 'personnel decisions',
+      method: 'get', path: '/personnel-decisions', tag: 'personnel-decisions',
       summary: 'Personnel decisions about people in your scope, the next to take effect first; pending ones wait for their effective date',
       query: z.object({
         status: z.enum(personnelDecisionStatuses).optional(),
@@ -80,31 +80,31 @@ export function personnelDecisionRoutes(deps: PersonnelDecisionDeps & Inactivity
       },
     }),
     defineRoute({
-      method: 'post', path: '/personnel-decisions', tag: 'personnel decisions', status: 201,
+      method: 'post', path: '/personnel-decisions', tag: 'personnel-decisions', status: 201,
       summary: 'Record a decision (appointment, transfer, concurrent_appointment, leave, retirement, dismissal) for a person in your scope, ' +
         'placing them only in units you administer; it applies on its effective date, at once when that date has come',
       body: newPersonnelDecisionSchema, response: personnelDecision,
       handler: async ({ body, context }) => toPersonnelDecision(await recordPersonnelDecision(deps, context, body)),
     }),
     defineRoute({
-      method: 'get', path: '/personnel-decisions/{id}', tag: 'personnel decisions', summary: 'One personnel decision',
+      method: 'get', path: '/personnel-decisions/{id}', tag: 'personnel-decisions', summary: 'One personnel decision',
       params: idParams, response: personnelDecision,
       handler: async ({ params, context }) => toPersonnelDecision(await getPersonnelDecision(deps, context, params.id)),
     }),
     defineRoute({
-      method: 'post', path: '/personnel-decisions/{id}/cancel', tag: 'personnel decisions',
+      method: 'post', path: '/personnel-decisions/{id}/cancel', tag: 'personnel-decisions',
       summary: 'Cancel a decision that has not taken effect yet; it will never be applied',
       params: idParams, response: personnelDecision,
       handler: async ({ params, context }) => toPersonnelDecision(await cancelPersonnelDecision(deps, context, params.id)),
     }),
     defineRoute({
-      method: 'get', path: '/org-units/{id}/inactivity-policy', tag: 'org units',
+      method: 'get', path: '/org-units/{id}/inactivity-policy', tag: 'org-units',
       summary: 'The unit\'s own inactivity settings (null: as the unit above) and what applies there',
       params: idParams, response: inactivityPolicy,
       handler: async ({ params, context }) => getUnitInactivityPolicy(deps, context, params.id),
     }),
     defineRoute({
-      method: 'put', path: '/org-units/{id}/inactivity-policy', tag: 'org units',
+      method: 'put', path: '/org-units/{id}/inactivity-policy', tag: 'org-units',
       summary: 'Days without a login before a warning mail and before suspension, for the unit\'s subtree (0: off; null: as the unit above)',
       params: idParams, body: unitInactivityPolicySchema, response: inactivityPolicy,
       handler: async ({ params, body, context }) => setUnitInactivity(deps, context, params.id, body),
