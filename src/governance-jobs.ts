@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 
 import type { Config } from './config/index.ts';
 import type { Database } from './db/schema.ts';
+import { closeDueAccessReviews, remindAccessReviewers } from './domain/access-reviews.ts';
 import { applyInactivityPolicy } from './domain/inactivity-policy.ts';
 import { applyDuePersonnelDecisions, endLapsedMoverAccess } from './domain/personnel-decisions.ts';
 import type { BackchannelLogout } from './domain/users.ts';
@@ -9,6 +10,7 @@ import type { Logger } from './logger.ts';
 
 /**
  * The governance job: everything account governance does by the calendar rather than on request.
+ * A feature with work that falls due adds one named step to governanceSteps below.
  * It runs every GOVERNANCE_INTERVAL_SECONDS on one node at a time (main.ts), and on demand from
  * `mekong-id governance run [--now ISO]`. Each step is named, runs in its own transaction (or, where
  * one item must not hold back the others, in one per item), and answers counts for the log; a step
@@ -26,13 +28,18 @@ export interface GovernanceStep {
   readonly run: (deps: GovernanceJobDeps, now: Date) => Promise<Record<string, number>>;
 }
 
-/** In order: decisions first, so that a move applied today starts its grace period before any is ended. */
+/**
+ * In order: decisions first, so that a move applied today starts its grace period before any is
+ * ended; access reviews after the moves, and a campaign due now closes before anyone is reminded of it.
+ */
 export const governanceSteps: readonly GovernanceStep[] = [
   {
     name: 'personnel decisions',
     run: (deps, now) => applyDuePersonnelDecisions({ ...deps, moverGraceDays: deps.config.governance.moverGraceDays }, now),
   },
   { name: 'mover grace periods', run: (deps, now) => endLapsedMoverAccess(deps, now) },
+  { name: 'access reviews due', run: async (deps, now) => ({ closed: await closeDueAccessReviews(deps, now) }) },
+  { name: 'access review reminders', run: async (deps, now) => ({ mailed: await remindAccessReviewers(deps, now) }) },
   {
     name: 'inactivity policy',
     run: (deps, now) => applyInactivityPolicy({ ...deps, inactivityDefaults: deps.config.governance.inactivity }, now),

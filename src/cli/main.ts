@@ -67,7 +67,8 @@ const usage = `usage: mekong-id <command>
                                           exit 65 when some rows were refused (each is listed)
   governance run [--now ISO] [--json]     run the governance job once (what the server runs every
                                           GOVERNANCE_INTERVAL_SECONDS): personnel decisions whose date has
-                                          come, movers' grace periods that ended, the inactivity policy;
+                                          come, movers' grace periods that ended, access reviews due or
+                                          to remind, the inactivity policy;
                                           --now runs it as of another time; exit 1 when a step failed
 `;
 

@@ -144,7 +144,7 @@ const environmentSchema = z.object({
   KEY_PUBLISH_AHEAD_SECONDS: z.coerce.number().int().min(0).default(24 * 60 * 60),
   /**
    * Seconds between runs of the governance job (governance-jobs.ts): personnel decisions whose date
-   * has come, movers' grace periods that ended, the inactivity policy. Decisions take effect by the
+   * has come, movers' grace periods that ended, access reviews, the inactivity policy. Decisions take effect by the
    * day, so an hour is close enough; one node runs it at a time.
    */
   GOVERNANCE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
