@@ -19,6 +19,7 @@ import { pairWindowSeconds } from './domain/login-throttle.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/passwords.ts';
 import { ensureSigningKeys, pruneExpiredKeys } from './domain/signing-keys.ts';
 import { pollEvery } from './delivery-queue.ts';
+import { runGovernanceJobs } from './governance-jobs.ts';
 import { createApp, createStartingApp } from './http/app.ts';
 import { createProviderPages } from './http/provider-pages.ts';
 import { createViews } from './http/views.ts';
@@ -136,6 +137,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
         );
       }, config.cleanupIntervalSeconds * 1000),
       setInterval(reloadKeys, keyRefreshIntervalMs),
+      setInterval(() => {
+        // Decisions, grace periods and the inactivity policy: one node at a time, the others skip this round.
+        void runExclusively(db, 'governance', (connection) => runGovernanceJobs({ db: connection, backchannelLogout, config, logger })).catch(
+          (error: unknown) => logger.error({ err: error }, 'the governance job failed'),
+        );
+      }, config.governance.intervalSeconds * 1000),
     ];
     for (const job of jobs) job.unref();
 

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { DatabaseLockedError, openDatabase, type DatabaseHandle } from '../db/database.ts';
 import { listMigrations, migrateToLatest } from '../db/migrator.ts';
+import { runExclusively } from '../db/queries/job-locks.ts';
 import { listSigningKeys } from '../db/queries/signing-keys.ts';
 import { adminRoles, type AdminRole } from '../db/schema.ts';
 import { createSuperAdministrator } from '../domain/accounts.ts';
@@ -19,9 +20,11 @@ import { UnsealError } from '../domain/sealed-box.ts';
 import { importUsers } from '../domain/user-import.ts';
 import { describeKeys, ensureSigningKeys, rotateSigningKeys } from '../domain/signing-keys.ts';
 import { AppError } from '../errors.ts';
+import { runGovernanceJobs } from '../governance-jobs.ts';
 import { createProviderPages } from '../http/provider-pages.ts';
 import { createViews } from '../http/views.ts';
 import { createLogger } from '../logger.ts';
+import { createBackchannelLogout } from '../oidc/backchannel.ts';
 import { createLiveProvider } from '../oidc/live-provider.ts';
 import { issueInitialAccessToken, signingKeyRetentionSeconds } from '../oidc/provider.ts';
 import { startServer } from '../main.ts';
@@ -66,6 +69,11 @@ const usage = `usage: mekong-id <command>
   users import FILE.csv [--dry-run] [--json]
                                           import people from HR's CSV, idempotently; --dry-run changes nothing;
                                           exit 65 when some rows were refused (each is listed)
+  governance run [--now ISO] [--json]     run the governance job once (what the server runs every
+                                          GOVERNANCE_INTERVAL_SECONDS): personnel decisions whose date has
+                                          come, movers' grace periods that ended, access reviews due or
+                                          to remind, the inactivity policy;
+                                          --now runs it as of another time; exit 1 when a step failed
 `;
 
 class UsageError extends Error {}
@@ -87,6 +95,7 @@ const commands: Record<string, Command> = {
   'keys rotate': (config) => rotateKeys(config),
   'audit verify': (config) => verifyAudit(config),
   'users import': importUsersFromFile,
+  'governance run': runGovernance,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -395,6 +404,25 @@ async function verifyAudit(config: Config): Promise<number> {
   }[report.problem];
   console.error(`the audit log has been tampered with at event ${report.id}: ${explanation} (${report.checked} events before it are intact)`);
   return 2;
+}
+
+async function runGovernance(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { now: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const now = values.now === undefined ? new Date() : new Date(values.now);
+  if (Number.isNaN(now.getTime())) throw new UsageError(`--now must be a date and time such as 2026-07-01T08:00:00+07:00, not "${values.now ?? ''}"`);
+  // The log goes to standard error: standard output carries the counts (or the JSON) for scripts.
+  const logger = createLogger(config.logLevel, { destination: process.stderr });
+  const results = await withDatabase(config, (database) =>
+    // The same lock as the servers' periodic run: an operator's run and a node's never overlap.
+    runExclusively(database.db, 'governance', (connection) =>
+      runGovernanceJobs({ db: connection, backchannelLogout: createBackchannelLogout(), config, logger }, now)));
+  if (!results) {
+    console.error('the governance job is running on a server right now; try again in a moment');
+    return 1;
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+  else for (const [step, counts] of Object.entries(results)) console.log(`${step}: ${Object.entries(counts).map(([name, value]) => `${name} ${value}`).join(', ')}`);
+  return Object.values(results).some((counts) => 'error' in counts) ? 1 : 0;
 }
 
 async function listKeys(config: Config): Promise<number> {

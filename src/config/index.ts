@@ -142,6 +142,25 @@ const environmentSchema = z.object({
    * that cache JWKS learn it first. One day is safe for clients that cache for a day.
    */
   KEY_PUBLISH_AHEAD_SECONDS: z.coerce.number().int().min(0).default(24 * 60 * 60),
+  /**
+   * Seconds between runs of the governance job (governance-jobs.ts): personnel decisions whose date
+   * has come, movers' grace periods that ended, access reviews, the inactivity policy. Decisions take effect by the
+   * day, so an hour is close enough; one node runs it at a time.
+   */
+  GOVERNANCE_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
+  /**
+   * Days a mover keeps the access that came from their old unit (its app assignments, groups owned
+   * there, admin roles over it) after a transfer is applied, to hand over their work. Two weeks
+   * covers a handover; 0 ends it at the move.
+   */
+  MOVER_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(14),
+  /**
+   * The province's inactivity policy, where no unit sets its own: a warning mail after this many
+   * days without a login, suspension after that many; 0 turns either off. Units override both for
+   * their subtree (the admin API's /org-units/{id}/inactivity-policy).
+   */
+  INACTIVITY_WARN_DAYS: z.coerce.number().int().min(0).max(3650).default(60),
+  INACTIVITY_SUSPEND_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
 });
 
 export interface Config {
@@ -174,6 +193,11 @@ export interface Config {
   readonly passkeySignIn: boolean;
   readonly cleanupIntervalSeconds: number;
   readonly keyPublishAheadSeconds: number;
+  readonly governance: {
+    readonly intervalSeconds: number;
+    readonly moverGraceDays: number;
+    readonly inactivity: { readonly warnDays: number; readonly suspendDays: number };
+  };
 }
 
 export class ConfigError extends Error {
@@ -252,6 +276,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     passkeySignIn: e.PASSKEY_SIGN_IN,
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL_SECONDS,
     keyPublishAheadSeconds: e.KEY_PUBLISH_AHEAD_SECONDS,
+    governance: {
+      intervalSeconds: e.GOVERNANCE_INTERVAL_SECONDS,
+      moverGraceDays: e.MOVER_GRACE_DAYS,
+      inactivity: { warnDays: e.INACTIVITY_WARN_DAYS, suspendDays: e.INACTIVITY_SUSPEND_DAYS },
+    },
   } satisfies Config);
 }
 

@@ -108,7 +108,7 @@ export async function setPasswordWithToken(
         password_changed_at: sql<Date>`now()`,
         updated_at: sql<Date>`now()`,
         version: sql<number>`version + 1`,
-        ...(purpose === 'activation' ? { status: 'active' as const, email_verified: true } : {}),
+        ...(purpose === 'activation' ? { status: 'active' as const, email_verified: true, active_since: sql<Date>`now()` } : {}),
       })
       .where('id', '=', person.id)
       .where('status', '=', purpose === 'activation' ? 'pending_activation' : 'active')

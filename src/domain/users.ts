@@ -21,7 +21,7 @@ import {
 import type { Database, OrgUnit, User, UserStatus } from '../db/schema.ts';
 import { AppError, assertThat, conflict } from '../errors.ts';
 import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
-import { recordAuditEvent } from './audit.ts';
+import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import { unlockLogins } from './login-throttle.ts';
 import { resetSecondFactors } from './second-factors.ts';
 import { endEverything, type SessionToNotify } from './sessions.ts';
@@ -100,7 +100,7 @@ function unitPathsOf(user: UserDetail): (string | null)[] {
   return paths.length > 1 ? paths.filter((path) => path !== null) : paths;
 }
 
-async function loadUser(db: Kysely<Database>, id: string): Promise<UserDetail> {
+export async function loadUser(db: Kysely<Database>, id: string): Promise<UserDetail> {
   const user = await findUserDetail(db, id);
   assertThat(user, userNotFound(id));
   return user;
@@ -110,7 +110,7 @@ async function loadUser(db: Kysely<Database>, id: string): Promise<UserDetail> {
  * Loads a person for `permission`: reading needs a scope over any unit they serve in, changing
  * them needs a scope over their primary unit.
  */
-async function loadUserFor(
+export async function loadUserFor(
   db: Kysely<Database>,
   context: AdminContext,
   id: string,
@@ -183,7 +183,7 @@ export async function listUsersInScope(
 }
 
 /** A unit someone can be placed in by this admin: it exists, is open, and lies in their scope. */
-async function placeableUnit(db: Kysely<Database>, context: AdminContext, unitId: string, action: string): Promise<OrgUnit> {
+export async function placeableUnit(db: Kysely<Database>, context: AdminContext, unitId: string, action: string): Promise<OrgUnit> {
   // Held open until the placement commits: a close racing with it waits, then counts this person.
   const [unit] = await findOrgUnitsForShare(db, [unitId]);
   assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${unitId}`, 400));
@@ -380,36 +380,54 @@ export async function changeUserStatus(
   expectedVersion: number | undefined,
   status: 'active' | 'suspended' | 'disabled',
 ): Promise<UserDetail> {
-  const action = statusActions[status];
-  const { user } = await inTransaction(deps.db, async (trx) => {
-    const current = await loadUserFor(trx, context, id, 'users.lifecycle', action, status === 'active' ? 'every_role' : 'global_roles');
+  return inTransaction(deps.db, async (trx) => {
+    const current = await loadUserFor(trx, context, id, 'users.lifecycle', statusActions[status], status === 'active' ? 'every_role' : 'global_roles');
     assertThat(expectedVersion === undefined || expectedVersion === current.version, versionMismatch('this user'));
-    assertThat(
-      !(status === 'active' && current.status === 'pending_activation'),
-      conflict('this account has not been activated yet: send an activation link instead'),
-    );
-    if (current.status === status) return { user: current };
-    if (status !== 'active') await keepOneActiveSuperAdministrator(trx, id);
-    const updated = await updateUserFields(trx, id, current.version, { status });
-    assertThat(updated, versionMismatch('this user'));
-    let ended: SessionToNotify[] = [];
-    let revoked = 0;
-    if (status !== 'active') ({ notify: ended, revoked } = await endEverything(trx, id));
-    await recordAuditEvent(trx, {
-      ...auditBase(context), action, target: target(id), orgUnitId: current.primary_org_unit_id,
-      before: { status: current.status }, after: { status }, details: status === 'active' ? null : { revoked_artifacts: revoked },
-    });
-    // Queued with the change: the access is gone whatever the apps answer; each call's outcome is kept with it.
-    const queued = ended.length > 0 ? await deps.backchannelLogout(trx, id, ended) : [];
-    if (queued.length > 0) {
-      await recordAuditEvent(trx, {
-        ...auditBase(context), action: 'user.backchannel_logout', target: target(id), orgUnitId: current.primary_org_unit_id,
-        details: { queued: queued.map((call) => ({ client_id: call.clientId, delivery_id: call.deliveryId })) },
-      });
-    }
-    return { user: await loadUser(trx, id) };
+    return applyStatusChange(trx, deps, current, status, auditBase(context));
   });
-  return user;
+}
+
+/**
+ * The one path that changes a person's status, in the caller's transaction, for an admin's request
+ * and for the governance job alike (a leaver's decision, the inactivity policy). Suspending and
+ * disabling end everything the person holds and queue back-channel logout. `details` joins the
+ * audit event: the decision or rule behind a change the job makes.
+ */
+export async function applyStatusChange(
+  trx: Kysely<Database>,
+  deps: Pick<UserAdminDeps, 'backchannelLogout'>,
+  current: UserDetail,
+  status: 'active' | 'suspended' | 'disabled',
+  audit: { actor: Actor; origin: RequestOrigin },
+  details: Record<string, unknown> = {},
+): Promise<UserDetail> {
+  const action = statusActions[status];
+  const id = current.id;
+  assertThat(
+    !(status === 'active' && current.status === 'pending_activation'),
+    conflict('this account has not been activated yet: send an activation link instead'),
+  );
+  if (current.status === status) return current;
+  if (status !== 'active') await keepOneActiveSuperAdministrator(trx, id);
+  const updated = await updateUserFields(trx, id, current.version, { status });
+  assertThat(updated, versionMismatch('this user'));
+  let ended: SessionToNotify[] = [];
+  let revoked = 0;
+  if (status !== 'active') ({ notify: ended, revoked } = await endEverything(trx, id));
+  const extra = Object.keys(details).length > 0 ? details : null;
+  await recordAuditEvent(trx, {
+    ...audit, action, target: target(id), orgUnitId: current.primary_org_unit_id,
+    before: { status: current.status }, after: { status }, details: status === 'active' ? extra : { revoked_artifacts: revoked, ...details },
+  });
+  // Queued with the change: the access is gone whatever the apps answer; each call's outcome is kept with it.
+  const queued = ended.length > 0 ? await deps.backchannelLogout(trx, id, ended) : [];
+  if (queued.length > 0) {
+    await recordAuditEvent(trx, {
+      ...audit, action: 'user.backchannel_logout', target: target(id), orgUnitId: current.primary_org_unit_id,
+      details: { queued: queued.map((call) => ({ client_id: call.clientId, delivery_id: call.deliveryId })) },
+    });
+  }
+  return loadUser(trx, id);
 }
 
 /** Refuses to take the last active super administrator out of service: someone must be able to undo it. */

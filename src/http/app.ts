@@ -94,9 +94,11 @@ export function createApp(deps: AppDeps): Koa {
       // A code must be able to reach the person: a gateway, or the development outbox outside production.
       selfServicePhone: deps.sms.reachesPhones || deps.config.env !== 'production',
     }),
-    adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
+    adminApiRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey, governance: deps.config.governance }),
     scimRouter({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey }),
-    adminConsoleRoutes({ ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey, provider: () => deps.oidc.current() }),
+    adminConsoleRoutes({
+      ...deps, issuer: deps.config.issuer, masterKey: deps.config.masterKey, provider: () => deps.oidc.current(), governance: deps.config.governance,
+    }),
     developerPortalRoutes({ ...deps, issuer: deps.config.issuer, provider: () => deps.oidc.current() }),
     // What the development outbox holds carries links and codes: never in production.
     ...(deps.config.env === 'production' ? [] : [devOutboxRoutes({ dataDir: deps.config.dataDir, views: deps.views })]),

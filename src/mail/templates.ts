@@ -47,6 +47,8 @@ const templates: Record<string, TemplateSpec> = {
   factors_reset: { subject: 'mail.factors_reset.subject', body: 'mail.factors_reset.body', footer: 'mail.not_you' },
   password_changed: { subject: 'mail.password_changed.subject', body: 'mail.password_changed.body', footer: 'mail.not_you' },
   access_review_reminder: { subject: 'mail.access_review.subject', body: 'mail.access_review.body' },
+  inactivity_warning: { subject: 'mail.inactivity_warning.subject', body: 'mail.inactivity_warning.body' },
+  inactivity_reminder: { subject: 'mail.inactivity_warning.subject', body: 'mail.inactivity_reminder.body' },
 };
 
 export class UnknownMailTemplate extends Error {

@@ -12,7 +12,8 @@ import { openDatabase, type DatabaseTarget } from '../../src/db/database.ts';
 import { findActiveClient } from '../../src/db/queries/clients.ts';
 import { findOrgUnitByCode, insertOrgUnit } from '../../src/db/queries/org-units.ts';
 import { countActiveUsersWithRole } from '../../src/db/queries/role-assignments.ts';
-import { findUserByLogin } from '../../src/db/queries/users.ts';
+import { insertPersonnelDecision } from '../../src/db/queries/personnel-decisions.ts';
+import { findUserByLogin, insertUser } from '../../src/db/queries/users.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { createPasswordHasher } from '../../src/domain/passwords.ts';
 import { withAdminClient } from '../support/database.ts';
@@ -567,5 +568,41 @@ describe('mekong-id token-exchange', { timeout: 60_000 }, () => {
     const relative = await runCli(target, ['token-exchange', 'allow', '--client', 'khong-co', '--audience', '/api', '--scope', 'read']);
     expect(relative.code).toBe(65);
     expect(relative.stderr).toContain('absolute URI');
+  });
+});
+
+describe('mekong-id governance run', { timeout: 60_000 }, () => {
+  it('applies a decision whose date has come as of --now, audits it with the decision, and refuses a --now that is no time', async () => {
+    expect((await runCli(target, ['migrate'])).code).toBe(0);
+    const retiree = await inDatabase(target, async (db) => {
+      const province = (await findOrgUnitByCode(db, 'TG')) ?? await insertOrgUnit(db, { code: 'TG', name: 'Ủy ban nhân dân tỉnh Tiền Giang', kind: 'province', parent: null });
+      const user = await insertUser(db, { username: 'nghihuu2030', full_name: 'Trương Văn Hưu', status: 'active', primary_org_unit_id: province.id });
+      await insertPersonnelDecision(db, {
+        kind: 'retirement', decision_number: '301/QĐ-UBND', decision_date: '2029-10-01', effective_date: '2030-01-01', user_id: user.id,
+        org_unit_before_id: province.id, org_unit_after_id: null, position: null, note: null, recorded_by: 'system:',
+      });
+      return user;
+    });
+    const early = await runCli(target, ['governance', 'run', '--now', '2029-12-31T16:59:00Z', '--json']);
+    expect(early.code).toBe(0);
+    expect(JSON.parse(early.stdout)).toMatchObject({ 'personnel decisions': { applied: 0, failed: 0 } });
+
+    // Midnight on 1 January 2030 in Vietnam is 17:00 UTC the day before.
+    const due = await runCli(target, ['governance', 'run', '--now', '2029-12-31T17:00:00Z', '--json']);
+    expect(due.code).toBe(0);
+    expect(JSON.parse(due.stdout)).toMatchObject({ 'personnel decisions': { applied: 1, failed: 0 }, 'mover grace periods': { people: 0 } });
+    const after = await inDatabase(target, async (db) => ({
+      status: (await db.selectFrom('users').select('status').where('id', '=', retiree.id).executeTakeFirstOrThrow()).status,
+      // Three years idle, the inactivity policy suspended them on the first run; the decision is what disables them.
+      events: await db.selectFrom('audit_events').select(['action', 'actor_type']).where('target_id', '=', retiree.id)
+        .where('action', 'in', ['user.disable', 'personnel_decision.apply']).orderBy('id').execute(),
+    }));
+    expect(after.status).toBe('disabled');
+    expect(after.events).toEqual([{ action: 'user.disable', actor_type: 'system' }, { action: 'personnel_decision.apply', actor_type: 'system' }]);
+
+    const bad = await runCli(target, ['governance', 'run', '--now', 'thứ hai tuần sau']);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain('--now must be a date and time');
+    expect(bad.stderr).not.toMatch(noStackTrace);
   });
 });

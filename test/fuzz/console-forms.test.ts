@@ -56,6 +56,7 @@ let maybeSignedOut = false;
 const known: Record<string, string[]> = {
   user: [], group: [], unit: [], assignment: [], client: [accountConsole.clientId, adminConsole.clientId], import: [], factor: [], session: [], token: [],
   plan: [], step: ['1', '2'],
+  decision: [],
 };
 
 async function signIn(browser: Browser): Promise<void> {
@@ -100,8 +101,12 @@ beforeAll(async () => {
     name: 'Đổi tên xã', effective_date: '2026-12-01',
     steps: [{ kind: 'rename', decision_number: '1/QĐ', decision_date: '2026-11-01', unit: tree.anHuu.code, name: 'Xã An Hữu' }],
   });
-  expect([group.status, role.status, plan.status]).toEqual([201, 201, 201]);
+  const decision = await superAdmin<{ id: string }>('POST', '/personnel-decisions', {
+    kind: 'transfer', user_id: inCaiBe.id, org_unit_id: tree.anHuuHealthStation.id, decision_number: '9/QĐ-UBND', decision_date: '2026-11-20', effective_date: '2099-01-01',
+  });
+  expect([group.status, role.status, plan.status, decision.status]).toEqual([201, 201, 201, 201]);
   known['plan']!.push(plan.body.id);
+  known['decision']!.push(decision.body.id);
   known['user']!.push(inCaiBe.id, pending.id, caiBeAdmin.user.id);
   known['group']!.push(group.body.id);
   known['assignment']!.push(role.body.id);
@@ -206,6 +211,12 @@ const adminRoutes: readonly Route[] = [
   { method: 'POST', path: '/admin/clients/initial-access-token', fields: ['pre_approved'] },
   { method: 'POST', path: '/admin/clients/:client/assignments', fields: ['org_unit_id', 'roles'] },
   { method: 'POST', path: '/admin/app-assignments/:assignment/remove', fields: ['client_id'] },
+  { method: 'GET', path: '/admin/decisions', query: ['done'] },
+  { method: 'GET', path: '/admin/org-units/:unit/inactivity', query: ['done'] },
+  { method: 'POST', path: '/admin/org-units/:unit/inactivity', fields: ['warn_days', 'suspend_days'] },
+  { method: 'POST', path: '/admin/decisions/:decision/cancel' },
+  { method: 'GET', path: '/admin/users/:user/decisions/new' },
+  { method: 'POST', path: '/admin/users/:user/decisions', fields: ['kind', 'decision_number', 'decision_date', 'effective_date', 'org_unit_id', 'position', 'note'] },
   { method: 'GET', path: '/admin/reports' },
   { method: 'GET', path: '/admin/reports/:report', query: ['days'] },
   { method: 'GET', path: '/admin/audit', query: ['actor', 'action', 'target', 'outcome', 'from', 'to', 'before'] },
@@ -250,7 +261,13 @@ const meaningful: Record<string, readonly string[]> = {
   access_policy: ['open', 'restricted', 'x'],
   roles: ['viewer', 'bác sĩ', ''],
   client_id: ['{client}'],
-  kind: ['commune', 'unit', 'province', 'health_station', 'x'],
+  kind: ['commune', 'unit', 'province', 'health_station', 'x', 'transfer', 'retirement', 'concurrent_appointment'],
+  decision_number: ['12/QĐ-UBND', ''],
+  decision_date: ['2026-11-20', '2026-02-30', 'hôm qua'],
+  effective_date: ['2099-01-01', '2026-11-20', '2026-13-01'],
+  note: ['theo đề nghị của Phòng Nội vụ', ''],
+  warn_days: ['30', '0', '', '-1', '3651', '1e3', '99999999999999999999'],
+  suspend_days: ['60', '0', '', '3650'],
   mfa_required: ['on', 'off', ''],
   description: ['mô tả', ''],
   q: ['hong', 'Võ Thị', 'TG.CAIBE', '%', '_'],

@@ -5,17 +5,19 @@ import type { AppAccessPolicy, AppAssignment, Database } from '../schema.ts';
 /**
  * A condition on an app_assignments row `a`: it covers the person whose id is `userId`, being
  * assigned to them, to a group they belong to, or to a unit at or above any unit they serve in
- * (primary or concurrent). Sign-in (coveringAppRoles) and SCIM (db/queries/scim.ts) share it.
+ * (primary or concurrent). What a move left behind counts until its grace period ends (ends_at),
+ * even before the governance job gets round to removing it. Sign-in (coveringAppRoles) and SCIM
+ * (db/queries/scim.ts) share it.
  */
 export function assignmentCoversUser(userId: Expression<string>) {
   return sql<SqlBool>`(
       a.user_id = ${userId}
-      or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId})
+      or a.group_id in (select m.group_id from group_members m where m.user_id = ${userId} and (m.ends_at is null or m.ends_at > now()))
       or a.org_unit_id in (
         select above.id from org_units above, org_units served
         where served.id in (
           select u.primary_org_unit_id from users u where u.id = ${userId}
-          union select c.org_unit_id from user_org_units c where c.user_id = ${userId}
+          union select c.org_unit_id from user_org_units c where c.user_id = ${userId} and (c.ends_at is null or c.ends_at > now())
         )
         and left(served.path, length(above.path)) = above.path
       ))`;

@@ -67,8 +67,10 @@ export async function listGroups(db: Kysely<Database>, filter: GroupFilter): Pro
  * members: they are part of the group as SCIM shows it, and an ETag must change when they do.
  */
 export async function addGroupMember(db: Kysely<Database>, groupId: string, userId: string): Promise<boolean> {
+  // A membership a move left ending (ends_at) is the group's for good again once an admin adds the person.
   const inserted = await db.insertInto('group_members').values({ group_id: groupId, user_id: userId })
-    .onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
+    .onConflict((oc) => oc.columns(['group_id', 'user_id']).doUpdateSet({ ends_at: null }).where('group_members.ends_at', 'is not', null))
+    .returning('user_id').executeTakeFirst();
   if (inserted !== undefined) await bumpGroupVersion(db, groupId);
   return inserted !== undefined;
 }

@@ -49,7 +49,9 @@ export async function scopedAssignmentsOf(db: Kysely<Database>, holder: RoleHold
     .leftJoin('org_units', 'org_units.id', 'role_assignments.org_unit_id')
     .select(['role_assignments.id', 'role_assignments.role', 'role_assignments.org_unit_id', 'org_units.path as org_unit_path'])
     // A role over a closed unit no longer confers anything.
-    .where((eb) => eb.or([eb('role_assignments.org_unit_id', 'is', null), eb('org_units.status', '=', 'active')]));
+    .where((eb) => eb.or([eb('role_assignments.org_unit_id', 'is', null), eb('org_units.status', '=', 'active')]))
+    // A role a move left behind lasts to the end of its grace period, even before the governance job removes it.
+    .where((eb) => eb.or([eb('role_assignments.ends_at', 'is', null), eb('role_assignments.ends_at', '>', sql<Date>`now()`)]));
   query = 'userId' in holder
     ? query.where('role_assignments.user_id', '=', holder.userId)
     : query.where('role_assignments.client_id', '=', holder.clientId);

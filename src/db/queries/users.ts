@@ -75,7 +75,8 @@ export async function findUserDetail(db: Kysely<Database>, id: string): Promise<
   const [concurrent, groups] = await Promise.all([
     db.selectFrom('user_org_units').innerJoin('org_units', 'org_units.id', 'user_org_units.org_unit_id')
       .select(['org_units.id', 'org_units.code', 'org_units.name', 'org_units.path'])
-      .where('user_org_units.user_id', '=', id).orderBy('org_units.path').execute(),
+      // A unit left behind by a move, kept only for the grace period, is no longer one they serve in.
+      .where('user_org_units.user_id', '=', id).where('user_org_units.ends_at', 'is', null).orderBy('org_units.path').execute(),
     db.selectFrom('group_members').innerJoin('groups', 'groups.id', 'group_members.group_id')
       .select(['groups.id', 'groups.name', 'groups.org_unit_id'])
       .where('group_members.user_id', '=', id).orderBy('groups.name').execute(),
@@ -89,12 +90,15 @@ export async function findUserDetail(db: Kysely<Database>, id: string): Promise<
   };
 }
 
-/** A condition on `users`: the person's primary or a concurrent unit lies in one of `subtrees`. */
+/**
+ * A condition on `users`: the person's primary or a concurrent unit lies in one of `subtrees`. A unit
+ * a move left behind for its grace period does not count: the old unit's admins no longer manage them.
+ */
 export function userInSubtrees(subtrees: readonly string[]) {
   if (subtrees.length === 0) return sql<SqlBool>`false`;
   const inSubtree = pathInSubtrees(sql.ref('o.path'), subtrees);
   return sql<SqlBool>`(exists (select 1 from org_units o where o.id = users.primary_org_unit_id and ${inSubtree})
-    or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and ${inSubtree}))`;
+    or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and m.ends_at is null and ${inSubtree}))`;
 }
 
 export const userSortOrders = ['family_name', 'given_name', 'username', 'created_at'] as const;
@@ -179,6 +183,8 @@ export async function updateUserFields(
       // A new address is not a verified one.
       ...(changes.email === undefined ? {} : { email_verified: sql<boolean>`email_verified and lower(email) is not distinct from lower(${changes.email})` }),
       ...(changes.phone === undefined ? {} : { phone_verified: sql<boolean>`phone_verified and phone is not distinct from ${changes.phone}` }),
+      // Inactivity counts from a re-enabling, not from a login long before the suspension.
+      ...(changes.status === 'active' ? { active_since: sql<Date>`now()` } : {}),
       version: sql<number>`version + 1`,
       updated_at: sql<Date>`now()`,
     })
@@ -188,10 +194,15 @@ export async function updateUserFields(
     .executeTakeFirst();
 }
 
+/**
+ * The person's concurrent units become exactly these. A unit a move left behind for its grace period
+ * (ends_at set) stays until then, unless it is named here: then it is theirs again for good.
+ */
 export async function replaceConcurrentUnits(db: Kysely<Database>, userId: string, unitIds: readonly string[]): Promise<void> {
-  await db.deleteFrom('user_org_units').where('user_id', '=', userId).execute();
+  await db.deleteFrom('user_org_units').where('user_id', '=', userId).where('ends_at', 'is', null).execute();
   if (unitIds.length > 0) {
-    await db.insertInto('user_org_units').values(unitIds.map((unitId) => ({ user_id: userId, org_unit_id: unitId }))).execute();
+    await db.insertInto('user_org_units').values(unitIds.map((unitId) => ({ user_id: userId, org_unit_id: unitId })))
+      .onConflict((oc) => oc.columns(['user_id', 'org_unit_id']).doUpdateSet({ ends_at: null })).execute();
   }
 }
 

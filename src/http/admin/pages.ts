@@ -1,6 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import type { z } from 'zod';
 
+import type { Config } from '../../config/index.ts';
 import { adminConsole } from '../../domain/built-in-clients.ts';
 import { AccessDenied, isPermitted, type AdminContext, type Permission } from '../../domain/authorization.ts';
 import type { UserAdminDeps } from '../../domain/users.ts';
@@ -20,6 +21,8 @@ import type { Views } from '../views.ts';
 export interface AdminConsoleDeps extends ConsoleSessionDeps, UserAdminDeps {
   readonly views: Views;
   readonly logger: Logger;
+  /** Personnel decisions read the mover's grace period from here. */
+  readonly governance: Config['governance'];
 }
 
 export const adminSessions = consoleSessions(adminConsole);
@@ -53,6 +56,7 @@ const sections = [
   { path: '/admin', label: 'admin.nav.dashboard', permission: null },
   { path: '/admin/users', label: 'admin.nav.users', permission: 'users.read' },
   { path: '/admin/import', label: 'admin.nav.import', permission: 'users.write' },
+  { path: '/admin/decisions', label: 'admin.nav.decisions', permission: 'users.read' },
   { path: '/admin/org-units', label: 'admin.nav.org_units', permission: 'org_units.read' },
   { path: '/admin/reorganization', label: 'admin.nav.reorganization', permission: 'org_units.reorganize' },
   { path: '/admin/groups', label: 'admin.nav.groups', permission: 'groups.read' },

@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { Kysely } from 'kysely';
 
+import type { Config } from '../../config/index.ts';
 import type { Database } from '../../db/schema.ts';
 import { AppError } from '../../errors.ts';
 import type { BackchannelLogout } from '../../domain/users.ts';
@@ -18,6 +19,7 @@ import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
 import { reorganizationPlanRoutes } from './routes/reorganization-plans.ts';
+import { personnelDecisionRoutes } from './routes/personnel-decisions.ts';
 import { roleAssignmentRoutes } from './routes/role-assignments.ts';
 import { separationOfDutiesRoutes } from './routes/separation-of-duties.ts';
 import { tokenExchangePermissionRoutes } from './routes/token-exchange-permissions.ts';
@@ -31,6 +33,7 @@ export interface AdminApiDeps {
   readonly logger: Logger;
   readonly backchannelLogout: BackchannelLogout;
   readonly masterKey: Buffer;
+  readonly governance: Config['governance'];
 }
 
 export const apiPrefix = '/api/v1';
@@ -49,6 +52,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...accessReviewRoutes(deps),
     ...appRegistrationRoutes(deps),
     ...reorganizationPlanRoutes(deps),
+    ...personnelDecisionRoutes({ ...deps, moverGraceDays: deps.governance.moverGraceDays, inactivityDefaults: deps.governance.inactivity }),
   ];
 }
 

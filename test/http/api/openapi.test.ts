@@ -41,6 +41,7 @@ beforeAll(async () => {
     logger: createLogger('silent'),
     backchannelLogout: () => Promise.resolve([]),
     masterKey: world.server.config.masterKey,
+    governance: world.server.config.governance,
   };
   mounted = adminApiRoutes(deps);
 });
