@@ -33,6 +33,15 @@ export const unitInactivityPolicySchema = z.object({
   suspend_days: days.nullable().describe('days without a login before suspension; 0: never here; null: as the unit above'),
 });
 
+const dayMs = 24 * 3600 * 1000;
+
+/** When someone warned at `now` is suspended if they do not sign in (see listIdleAccounts: never without notice). */
+function suspensionDay(person: { idle_since: Date; warn_days: number; suspend_days: number }, now: Date): Date {
+  const threshold = person.idle_since.getTime() + person.suspend_days * dayMs;
+  const notice = person.warn_days > 0 && person.warn_days < person.suspend_days ? now.getTime() + (person.suspend_days - person.warn_days) * dayMs : 0;
+  return new Date(Math.max(threshold, notice));
+}
+
 /** Warns and suspends whom the policy says at `now`: warnings in one transaction, each suspension in its own. */
 export async function applyInactivityPolicy(deps: InactivityDeps, now: Date): Promise<{ warned: number; suspended: number; failed: number }> {
   const idle = await listIdleAccounts(deps.db, now, deps.inactivityDefaults);
@@ -43,8 +52,9 @@ export async function applyInactivityPolicy(deps: InactivityDeps, now: Date): Pr
       template: person.suspend_days > 0 ? inactivityWarningMailTemplates.suspension : inactivityWarningMailTemplates.noSuspension,
       params: {
         user_id: person.id, username: person.username, full_name: person.full_name,
-        // The day the account will be suspended, if nobody signs in before.
-        expires_at: person.suspend_days > 0 ? new Date(person.idle_since.getTime() + person.suspend_days * 24 * 3600 * 1000).toISOString() : null,
+        // The day the account will be suspended, if nobody signs in before: the threshold, or the end of
+        // the notice this warning gives when the threshold has already passed.
+        expires_at: person.suspend_days > 0 ? suspensionDay(person, now).toISOString() : null,
       },
     })));
     await markInactivityWarned(trx, toWarn.map((person) => person.id), now);

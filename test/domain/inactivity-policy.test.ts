@@ -72,6 +72,22 @@ describe('the inactivity policy', () => {
     expect(suspended).toMatchObject({ actor_type: 'system', details: { reason: 'inactivity', suspend_days: 90 } });
   });
 
+  it('warns someone already idle past the suspension threshold first, and suspends them only after the notice', async () => {
+    const longIdle = await personIn('quenlaulam', world.tree.binhPhan);
+    // Idle for 200 days when the policy first sees them (an upgrade, say): past both thresholds.
+    await sql`update users set created_at = now() - interval '200 days', active_since = now() - interval '200 days' where id = ${longIdle.id}`
+      .execute(world.server.database.db);
+    await runJobAt(0);
+    expect(await statusOf(longIdle)).toBe('active');
+    const [warning] = await mailsTo(longIdle);
+    // The warning names the end of its notice (90 - 60 days), not a day already past.
+    expect(new Date(String(warning!.params['expires_at'])).getTime()).toBeGreaterThanOrEqual(start + 30 * day);
+    await runJobAt(29);
+    expect(await statusOf(longIdle)).toBe('active');
+    await runJobAt(31);
+    expect(await statusOf(longIdle)).toBe('suspended');
+  });
+
   it('counts a re-enabled person from the day they were enabled again, not from their last login', async () => {
     const back = await personIn('quaylai', world.tree.binhPhan);
     // Their account is old and their last sign-in long ago; an admin suspended them, and now lets them back.
@@ -80,6 +96,8 @@ describe('the inactivity policy', () => {
     expect((await world.superAdmin('POST', `/users/${back.id}/enable`)).status).toBe(200);
     await runJobAt(30);
     expect(await statusOf(back)).toBe('active');
+    await runJobAt(61);
+    expect((await mailsTo(back)).map((mail) => mail.template)).toEqual(['inactivity_warning']);
     await runJobAt(91);
     expect(await statusOf(back)).toBe('suspended');
   });

@@ -24,7 +24,7 @@ export interface IdleAccount {
   readonly idle_since: Date;
   readonly warn_days: number;
   readonly suspend_days: number;
-  /** suspend: past the suspension threshold; warn: past the warning one and not yet warned for this stretch. */
+  /** suspend: past the suspension threshold, and warned long enough ago; warn: past the warning one and not yet warned for this stretch. */
   readonly due: 'warn' | 'suspend';
 }
 
@@ -39,7 +39,12 @@ export async function listIdleAccounts(db: Kysely<Database>, now: Date, defaults
       from users u where u.status = 'active'
     ), judged as (
       select idle.*, case
-        when suspend_days > 0 and idle_since + make_interval(days => suspend_days) <= ${now} then 'suspend'
+        -- Nobody is suspended without notice: where the policy warns, the warning for this stretch must
+        -- be (suspend - warn) days old. Someone already past both thresholds when the policy first sees
+        -- them (an upgrade, a new unit setting) is warned now and suspended after that notice.
+        when suspend_days > 0 and idle_since + make_interval(days => suspend_days) <= ${now}
+          and (warn_days = 0 or warn_days >= suspend_days
+            or (inactivity_warned_at >= idle_since and inactivity_warned_at + make_interval(days => suspend_days - warn_days) <= ${now})) then 'suspend'
         when warn_days > 0 and idle_since + make_interval(days => warn_days) <= ${now}
           and (inactivity_warned_at is null or inactivity_warned_at < idle_since) then 'warn'
       end as due
