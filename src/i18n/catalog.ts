@@ -756,6 +756,9 @@ const vi = {
   'audit.reorganization.cancel': 'Hủy phương án sắp xếp',
   'audit.reorganization.apply': 'Áp dụng phương án sắp xếp tổ chức',
   // Disabling a person: the confirmation says what will happen before it does.
+  'admin.suspend.title': 'Tạm ngừng tài khoản',
+  'admin.suspend.consequence': 'Tạm ngừng {name} sẽ đăng xuất người này khỏi {apps} ứng dụng và kết thúc {sessions} phiên đăng nhập; các ứng dụng được báo qua kênh đăng xuất phía sau (back-channel). Người này không đăng nhập được cho đến khi được cho hoạt động lại.',
+  'admin.suspend.confirm': 'Tạm ngừng {name}',
   'admin.disable.title': 'Vô hiệu hóa tài khoản',
   'admin.disable.consequence': 'Vô hiệu hóa {name} sẽ đăng xuất người này khỏi {apps} ứng dụng và kết thúc {sessions} phiên đăng nhập; các ứng dụng được báo qua kênh đăng xuất phía sau (back-channel). Người này không đăng nhập được nữa cho đến khi được cho hoạt động lại.',
   'admin.disable.confirm': 'Vô hiệu hóa {name}',
@@ -1568,6 +1571,9 @@ const en: Record<MessageKey, string> = {
   'audit.reorganization.cancel': 'Reorganization plan cancelled',
   'audit.reorganization.apply': 'Reorganization plan applied',
   // Disabling a person: the confirmation says what will happen before it does.
+  'admin.suspend.title': 'Suspend the account',
+  'admin.suspend.consequence': 'Suspending {name} signs them out of apps ({apps}) and ends sign-in sessions ({sessions}); the apps are told over back-channel logout. They cannot sign in until the account is enabled again.',
+  'admin.suspend.confirm': 'Suspend {name}',
   'admin.disable.title': 'Disable the account',
   'admin.disable.consequence': 'Disabling {name} signs them out of apps ({apps}) and ends sign-in sessions ({sessions}); the apps are told over back-channel logout. They cannot sign in again until the account is enabled.',
   'admin.disable.confirm': 'Disable {name}',

@@ -71,7 +71,9 @@ describe('the admin console in a real browser', () => {
       expect(await heading(page)).toBe('Huỳnh Thị Ngọc Diễm');
       await screenshot(page, '2-person');
 
-      await page.getByRole('button', { name: 'Tạm ngừng' }).click();
+      await page.getByRole('button', { name: 'Tạm ngừng', exact: true }).click();
+      expect(await heading(page)).toBe('Tạm ngừng tài khoản');
+      await page.getByRole('button', { name: 'Tạm ngừng Huỳnh Thị Ngọc Diễm' }).click();
       await expect.poll(() => page.getByRole('status').textContent()).toContain('Đã tạm ngừng tài khoản');
       expect((await findUserById(world.server.database.db, person.id))?.status).toBe('suspended');
       await screenshot(page, '3-suspended');

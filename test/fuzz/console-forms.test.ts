@@ -174,6 +174,7 @@ const adminRoutes: readonly Route[] = [
   { method: 'GET', path: '/admin/users/:user', query: ['done'] },
   { method: 'GET', path: '/admin/users/:user/edit' },
   { method: 'GET', path: '/admin/users/:user/disable' },
+  { method: 'GET', path: '/admin/users/:user/suspend' },
   { method: 'POST', path: '/admin/users/:user', fields: personFields },
   ...['suspend', 'disable', 'enable', 'unlock', 'reset-factors', 'activation'].map((verb): Route => ({ method: 'POST', path: `/admin/users/:user/${verb}` })),
   { method: 'POST', path: '/admin/users/:user/roles', fields: ['role', 'org_unit_id'] },

@@ -78,7 +78,11 @@ describe('people', () => {
     const detail = await agent.follow(`${world.server.issuer}/admin/users/${caiBePerson.id}`, 'http://never/');
     expect(html(detail)).toContain('Ủy ban nhân dân xã An Hữu');
     expect(html(detail)).toContain('082190001234');
-    const suspended = await post(agent, detail, `/users/${caiBePerson.id}/suspend`);
+    // Suspending asks first, saying what it ends; nothing changes until the admin confirms.
+    const confirm = await agent.follow(`${world.server.issuer}/admin/users/${caiBePerson.id}/suspend`, 'http://never/');
+    expect(html(confirm)).toContain('Tạm ngừng Nguyễn Thị Ánh Tuyết sẽ đăng xuất người này khỏi 0 ứng dụng');
+    expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('active');
+    const suspended = await post(agent, confirm, `/users/${caiBePerson.id}/suspend`);
     expect(html(suspended)).toContain('Đã tạm ngừng tài khoản');
     expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('suspended');
     const enabled = await post(agent, suspended, `/users/${caiBePerson.id}/enable`);

@@ -195,18 +195,21 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
     done(ctx, `/admin/users/${id}`, 'saved');
   });
 
-  // Disabling is for good (a leaver, a breach): before it happens, say whom it signs out of how many apps.
-  router.get('/users/:id/disable', ...guard, async (ctx) => {
-    const context = contextOf(ctx);
-    const user = await getUser(deps, context, ctx.params['id'] ?? '');
-    assertThat(
-      scopeCovers(scopeOf(context.principal, 'users.lifecycle'), user.org_unit?.path ?? null),
-      () => new AccessDenied('you may not disable this person: their unit is outside the part of the org tree where you change account status', 'user.disable', { type: 'user', id: user.id }, user.primary_org_unit_id),
-    );
-    const userSessions = await listSessions(deps.db, user.id);
-    const apps = new Set(userSessions.flatMap((session) => session.clientIds));
-    render(deps, ctx, 'admin/user-disable', 'admin.disable.title', { user, apps: apps.size, sessions: userSessions.length });
-  });
+  // Suspending and disabling end every session (disabling is for good: a leaver, a breach): before
+  // either happens, say whom it signs out of how many apps.
+  for (const verb of ['suspend', 'disable'] as const) {
+    router.get(`/users/:id/${verb}`, ...guard, async (ctx) => {
+      const context = contextOf(ctx);
+      const user = await getUser(deps, context, ctx.params['id'] ?? '');
+      assertThat(
+        scopeCovers(scopeOf(context.principal, 'users.lifecycle'), user.org_unit?.path ?? null),
+        () => new AccessDenied(`you may not ${verb} this person: their unit is outside the part of the org tree where you change account status`, `user.${verb}`, { type: 'user', id: user.id }, user.primary_org_unit_id),
+      );
+      const userSessions = await listSessions(deps.db, user.id);
+      const apps = new Set(userSessions.flatMap((session) => session.clientIds));
+      render(deps, ctx, 'admin/user-status-change', `admin.${verb}.title`, { verb, user, apps: apps.size, sessions: userSessions.length });
+    });
+  }
 
   for (const [verb, action] of Object.entries(lifecycleActions)) {
     router.post(`/users/:id/${verb}`, forms, requireCsrfToken, ...guard, async (ctx) => {
