@@ -206,6 +206,7 @@ const adminRoutes: readonly Route[] = [
   { method: 'GET', path: '/admin/reorganization/:plan/dry-run.csv' },
   { method: 'GET', path: '/admin/clients' },
   { method: 'GET', path: '/admin/clients/:client' },
+  { method: 'GET', path: '/admin/clients/:client/reject' },
   { method: 'POST', path: '/admin/clients/:client/status', fields: ['status'] },
   { method: 'POST', path: '/admin/clients/:client/policy', fields: ['access_policy'] },
   { method: 'POST', path: '/admin/clients/:client/decision', fields: ['decision'] },

@@ -221,6 +221,19 @@ describe('approval', () => {
     expect(event).toMatchObject({ actor_name: 'trungtamcntt', outcome: 'success' });
   });
 
+  it('asks the global administrator before rejecting from the console, saying it is final', async () => {
+    const { clientId } = await registerThroughPortal(developer);
+    const { agent } = await openConsoleAs(`${world.server.issuer}/admin/clients`, itCentre.credentials);
+    const confirm = await open(agent, `/admin/clients/${clientId}/reject`);
+    expect(htmlOf(confirm)).toContain('là quyết định cuối cùng');
+    expect((await findClient(world.server.database.db, clientId))?.status).toBe('pending');
+    const rejected = await submitForm(agent, confirm, `/clients/${clientId}/decision`);
+    expect(htmlOf(rejected)).toContain(clientId);
+    expect((await findClient(world.server.database.db, clientId))?.status).toBe('rejected');
+    // Nothing is left to reject: the confirmation is for pending apps only.
+    expect((await open(agent, `/admin/clients/${clientId}/reject`)).response.status).toBe(404);
+  });
+
   it('keeps a rejected app unknown to the provider, and shows the developer it was rejected', async () => {
     const { clientId, secret } = await registerThroughPortal(developer);
     expect((await itCentreApi('POST', `/apps/${clientId}/approval`, { decision: 'reject' })).body).toEqual({ status: 'rejected' });

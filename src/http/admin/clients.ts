@@ -85,6 +85,18 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
     done(ctx, `/admin/clients/${ctx.params['id'] ?? ''}`, form.data.status === 'disabled' ? 'client_disabled' : 'client_enabled');
   });
 
+  // Rejecting is final (the developer registers again): say so before it happens.
+  router.get('/clients/:id/reject', ...guard, async (ctx) => {
+    const context = contextOf(ctx);
+    const clientId = ctx.params['id'] ?? '';
+    if (!scopeOf(context.principal, 'apps.assign').global) {
+      throw new AccessDenied('approving or rejecting an app is for global administrators', 'client.decide', { type: 'client', id: clientId });
+    }
+    const client = await findClient(deps.db, clientId);
+    assertThat(client?.status === 'pending', () => new AppError('not_found', `no app waiting for approval with client id ${clientId}`, 404));
+    render(deps, ctx, 'admin/client-reject', 'admin.clients.reject_title', { client, name: clientName(client.metadata, clientId) });
+  });
+
   router.post('/clients/:id/decision', forms, requireCsrfToken, ...guard, async (ctx) => {
     const form = decisionForm.safeParse(bodyOf(ctx));
     if (!form.success) throw invalidInput('decision: choose approve or reject');
