@@ -156,7 +156,7 @@ describe('the admin console in a real browser', () => {
       await page.goto(`${world.server.issuer}/admin/users/${hospitalUserId}`);
       await page.getByRole('button', { name: 'Vô hiệu hóa' }).click();
       expect(await heading(page)).toBe('Vô hiệu hóa tài khoản');
-      expect(await page.locator('#disable-consequence').textContent()).toContain('Vô hiệu hóa Lê Thị Kim Oanh sẽ đăng xuất người này khỏi 1 ứng dụng');
+      expect(await page.locator('#status-change-consequence').textContent()).toContain('Vô hiệu hóa Lê Thị Kim Oanh sẽ đăng xuất người này khỏi 1 ứng dụng');
       expect((await findUserById(world.server.database.db, hospitalUserId))?.status).toBe('active');
       await screenshot(page, 'it-5-disable-confirmation');
       await expectAccessible(page);
