@@ -26,6 +26,7 @@ import { createViews } from './http/views.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { backchannelLogoutRetentionDays, createBackchannelLogout, deliverDueBackchannelLogouts, maxBackchannelLogoutAttempts } from './oidc/backchannel.ts';
+import { ClientCache } from './oidc/client-cache.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { createMailSender, deliverDueMail } from './mail/outbox.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
@@ -83,6 +84,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
 
     const views = createViews();
     const passwords = createPasswordHasher(config.argon2);
+    const clientCache = new ClientCache();
     const metrics = createMetrics({ passwordQueueDepth: () => passwords.queueDepth, databasePool: () => database.poolStats() });
     const { oidc, administrators } = await retryWhileDatabaseUnavailable(
       async () => {
@@ -91,7 +93,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         await ensureSigningKeys(db, config.masterKey);
         await ensureBuiltInClients(db, config.issuer);
         return {
-          oidc: await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics }),
+          oidc: await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics, clientCache }),
           administrators: await countActiveUsersWithRole(db, roles.superAdmin),
         };
       },
@@ -105,6 +107,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     // A rotation on another node or by the CLI reaches this one at once; the periodic check below
     // catches a pending key's activation time arriving, which nobody announces.
     const unlistenKeys = await database.listen(notificationChannels.signingKeys, reloadKeys);
+    // A client changed on another node, by the CLI, or by hand: forget them all (see oidc/client-cache.ts).
+    const unlistenClients = await database.listen(notificationChannels.clients, () => clientCache.forget());
     const backchannelLogout = createBackchannelLogout();
     const sms = createTextMessageSender(config, logger);
     handler = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics, sms }).callback();
@@ -170,6 +174,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           await closed;
           clearTimeout(deadline);
           await unlistenKeys();
+          await unlistenClients();
           await database.close();
         })();
         return stopping;

@@ -9,6 +9,11 @@ import pg from 'pg';
 export const notificationChannels = {
   /** Signing keys were added or removed: every node reloads its provider's keys. */
   signingKeys: 'mekong_id_signing_keys',
+  /**
+   * A client, or the token exchange allow-list, changed: every node forgets the clients it cached.
+   * Sent by triggers (migration 20261201-003), so no writer can forget to.
+   */
+  clients: 'mekong_id_clients',
 } as const;
 
 export type NotificationChannel = (typeof notificationChannels)[keyof typeof notificationChannels];
@@ -20,8 +25,9 @@ const maxReconnectDelayMs = 10_000;
 
 /**
  * LISTEN on a connection of its own (a pooled one would be handed to queries), re-established with
- * backoff whenever PostgreSQL drops it. Notifications sent while it was down are lost, so after each
- * reconnection `onNotification` is called once anyway: the listener re-reads what it caches.
+ * backoff whenever PostgreSQL drops it. Notifications sent before it listened (while it was down, or
+ * before the first connection) are lost, so each time it starts listening `onNotification` is called
+ * once anyway: the listener re-reads what it caches.
  */
 export function listenOnPostgres(url: string, channel: NotificationChannel, onNotification: () => void, report: (error: Error) => void): Unlisten {
   let current: pg.Client | null = null;
@@ -65,8 +71,8 @@ export function listenOnPostgres(url: string, channel: NotificationChannel, onNo
       return;
     }
     current = client;
-    if (failures > 0) onNotification();
     failures = 0;
+    onNotification();
   };
 
   void connect();

@@ -13,6 +13,7 @@ import {
   type StoredPayload,
 } from '../db/queries/oidc-payloads.ts';
 import type { Database } from '../db/schema.ts';
+import type { ClientCache } from './client-cache.ts';
 import { tokenExchangeGrantType } from './token-exchange.ts';
 
 export type AdapterConstructor = new (model: string) => Adapter;
@@ -46,8 +47,16 @@ const expiredStaysVisible = new Set(['DeviceCode']);
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
  * exception: they are read from the clients table, which the CLI, the admin API, the developer
  * portal and /reg write, and a client that is not active (pending, rejected, disabled) reads as absent.
+ * With a cache (the server's), active clients are read from memory (see client-cache.ts).
  */
-export function createKyselyAdapter(db: Kysely<Database>, registered: RegisteredClientStore): AdapterConstructor {
+export function createKyselyAdapter(db: Kysely<Database>, registered: RegisteredClientStore, clients?: ClientCache): AdapterConstructor {
+  const findClient = (id: string): Promise<AdapterPayload | undefined> => {
+    // While a registration is being managed at /reg its pending client is visible: read, never cached.
+    if (registered.pendingVisible()) return findClientMetadata(db, id, true);
+    const load = () => findClientMetadata(db, id, false);
+    return clients ? clients.find(id, load) : load();
+  };
+
   return class KyselyAdapter implements Adapter {
     readonly model: string;
 
@@ -89,7 +98,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!mayBeStored(id)) return undefined;
-      if (this.model === 'Client') return findClientMetadata(db, id, registered.pendingVisible());
+      if (this.model === 'Client') return findClient(id);
       return toAdapterPayload(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) }));
     }
 

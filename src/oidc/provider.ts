@@ -16,6 +16,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter, type RegisteredClientStore } from './adapter.ts';
+import type { ClientCache } from './client-cache.ts';
 import { installAuditTrail } from './audit-trail.ts';
 import { deviceFlowPages, installDeviceSessionGuard } from './device-flow.ts';
 import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHighSecurityRequestObject, highSecurity, isHighSecurity } from './high-security.ts';
@@ -111,6 +112,8 @@ export interface ProviderDeps {
   readonly jwks: JWK[];
   /** Counted events; the CLI's short-lived providers have none. */
   readonly metrics?: Pick<Metrics, 'tokensIssued'> | undefined;
+  /** The server's clients in memory, kept across provider rebuilds; the CLI's providers read the table each time. */
+  readonly clientCache?: ClientCache | undefined;
 }
 
 export function createProvider(deps: ProviderDeps): Provider {
@@ -119,7 +122,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const scimResource = scimResourceIndicator(config.issuer);
 
   const configuration: Configuration = {
-    adapter: createKyselyAdapter(deps.db, registeredClientStore(deps.db)),
+    adapter: createKyselyAdapter(deps.db, registeredClientStore(deps.db), deps.clientCache),
     findAccount: createFindAccount(deps.db),
     jwks: { keys: deps.jwks },
     claims: Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
