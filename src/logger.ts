@@ -3,6 +3,13 @@ import { pino, type Logger } from 'pino';
 export type { Logger };
 
 /**
+ * Standard output, written asynchronously: lines logged while a write is under way go out together
+ * in the next one, where a synchronous write would cost a system call per line (one per request).
+ * pino flushes what is left when the process exits, however it exits.
+ */
+export const bufferedStdout = (): pino.DestinationStream => pino.destination({ dest: 1, sync: false });
+
+/**
  * Structured JSON logs. Anything that could carry a credential is redacted by path as a second line
  * of defence; the first is never putting one in a log call.
  */

@@ -23,7 +23,7 @@ import { AppError } from '../errors.ts';
 import { runGovernanceJobs } from '../governance-jobs.ts';
 import { createProviderPages } from '../http/provider-pages.ts';
 import { createViews } from '../http/views.ts';
-import { createLogger } from '../logger.ts';
+import { bufferedStdout, createLogger } from '../logger.ts';
 import { createBackchannelLogout } from '../oidc/backchannel.ts';
 import { createLiveProvider } from '../oidc/live-provider.ts';
 import { issueInitialAccessToken, signingKeyRetentionSeconds } from '../oidc/provider.ts';
@@ -111,7 +111,8 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: Config): Promise<number> {
   // A person at a terminal in development reads lines, not JSON; production and pipes get JSON.
-  const logger = createLogger(config.logLevel, { pretty: process.stdout.isTTY && config.env === 'development' });
+  const pretty = process.stdout.isTTY && config.env === 'development';
+  const logger = createLogger(config.logLevel, pretty ? { pretty } : { destination: bufferedStdout() });
   // Listened for from the start: a server still waiting for its database stops as cleanly as a running one.
   const stopping = new AbortController();
   const signalled = new Promise<void>((resolve) => {
