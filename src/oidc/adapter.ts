@@ -8,6 +8,7 @@ import {
   destroyPayload,
   destroyPayloadsOfGrant,
   findPayload,
+  findPayloadsById,
   insertPayloadIfAbsent,
   upsertPayload,
   type StoredPayload,
@@ -44,6 +45,12 @@ const mayBeStored = (id: string) => !id.includes('\u0000');
 const expiredStaysVisible = new Set(['DeviceCode']);
 
 /**
+ * The models a presented token may belong to. Introspection and revocation look a token up in all
+ * three at once; one query answers all three (see findToken below).
+ */
+const tokenModels: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+
+/**
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
  * exception: they are read from the clients table, which the CLI, the admin API, the developer
  * portal and /reg write, and a client that is not active (pending, rejected, disabled) reads as absent.
@@ -55,6 +62,17 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
     if (registered.pendingVisible()) return findClientMetadata(db, id, true);
     const load = () => findClientMetadata(db, id, false);
     return clients ? clients.find(id, load) : load();
+  };
+  // Lookups of one token value under way, shared by the finds that arrive while it runs. Only while
+  // it runs: a find that starts after it settled reads again, so nothing older than a request is served.
+  const tokenLookups = new Map<string, Promise<Map<string, StoredPayload>>>();
+  const findToken = async (model: string, id: string): Promise<StoredPayload | undefined> => {
+    let lookup = tokenLookups.get(id);
+    if (!lookup) {
+      lookup = findPayloadsById(db, tokenModels, id).finally(() => tokenLookups.delete(id));
+      tokenLookups.set(id, lookup);
+    }
+    return (await lookup).get(model);
   };
 
   return class KyselyAdapter implements Adapter {
@@ -99,6 +117,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!mayBeStored(id)) return undefined;
       if (this.model === 'Client') return findClient(id);
+      if (tokenModels.includes(this.model)) return toAdapterPayload(await findToken(this.model, id));
       return toAdapterPayload(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) }));
     }
 

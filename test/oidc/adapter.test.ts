@@ -58,6 +58,29 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
     expect(await new Adapter('AccessToken').find(sharedId)).toMatchObject({ kind: 'AccessToken' });
   });
 
+  it('answers the lookups of one token value under the three token models at once (introspection) with one query', async () => {
+    const tokenId = id();
+    await new Adapter('RefreshToken').upsert(tokenId, { jti: tokenId, kind: 'RefreshToken' }, 600);
+    await new Adapter('AccessToken').upsert(id(), { kind: 'AccessToken' }, 600);
+    let tokenReads = 0;
+    const counting = database.db.withPlugin({
+      transformQuery: ({ node }) => {
+        if (node.kind === 'SelectQueryNode' && JSON.stringify(node.from).includes('"name":"oidc_payloads"')) tokenReads += 1;
+        return node;
+      },
+      transformResult: ({ result }) => Promise.resolve(result),
+    });
+    const refuse = () => Promise.reject(new Error('no /reg in this test'));
+    const Counted = createKyselyAdapter(counting, { save: refuse, remove: refuse, pendingVisible: () => false });
+    const found = await Promise.all(['AccessToken', 'ClientCredentials', 'RefreshToken'].map((model) => new Counted(model).find(tokenId)));
+    expect(found).toEqual([undefined, undefined, { jti: tokenId, kind: 'RefreshToken' }]);
+    expect(tokenReads).toBe(1);
+    // Once answered, the next lookup reads again: nothing is kept past the request that asked.
+    await new Adapter('RefreshToken').destroy(tokenId);
+    expect(await new Counted('RefreshToken').find(tokenId)).toBeUndefined();
+    expect(tokenReads).toBe(2);
+  });
+
   it('replaces the payload when the same id is stored again', async () => {
     const sessions = new Adapter('Session');
     const sessionId = id();

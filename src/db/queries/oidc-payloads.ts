@@ -84,6 +84,18 @@ export async function findPayload(db: Kysely<Database>, key: PayloadKey, options
   return row && { payload: row.payload, consumedAt: row.consumed_at };
 }
 
+/** The live payloads stored under one id in any of `models`, by model: one query where the caller would make one per model. */
+export async function findPayloadsById(db: Kysely<Database>, models: readonly string[], id: string): Promise<Map<string, StoredPayload>> {
+  const rows = await db
+    .selectFrom('oidc_payloads')
+    .select(['model', 'payload', 'consumed_at'])
+    .where('model', 'in', models)
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
+    .execute();
+  return new Map(rows.map((row) => [row.model, { payload: row.payload, consumedAt: row.consumed_at }]));
+}
+
 /**
  * Marks a single-use artifact (a code, a rotated refresh token) used, atomically: of two requests
  * racing to use the same one, exactly one gets `consumed: true`. The loser learns the grant, so the
