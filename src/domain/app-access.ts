@@ -13,6 +13,7 @@ import { appAccessPolicies, type AppAccessPolicy, type Database } from '../db/sc
 import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeCovers, scopeOf, type AdminContext } from './authorization.ts';
+import { clientFlag } from '../oidc/client-flags.ts';
 import { appInCare } from './developer-apps.ts';
 import { auditBase } from './org-units.ts';
 import { refuseSodViolations } from './separation-of-duties.ts';
@@ -34,8 +35,8 @@ export interface AppAccessDeps {
  * as oidc-provider loaded it (its metadata says whether it is restricted): an open app, most of
  * them, costs no query.
  */
-export async function mayUseApp(db: Kysely<Database>, client: { clientId: string; metadata(): Record<string, unknown> }, userId: string): Promise<boolean> {
-  if (client.metadata()['access_restricted'] !== true) return true;
+export async function mayUseApp(db: Kysely<Database>, client: { clientId: string }, userId: string): Promise<boolean> {
+  if (!clientFlag(client, 'access_restricted')) return true;
   return (await coveringAppRoles(db, client.clientId, userId)).covered;
 }
 

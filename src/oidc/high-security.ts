@@ -1,4 +1,5 @@
 import { errors, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider';
+import { clientFlag } from './client-flags.ts';
 
 /**
  * The high-security profile, set per client (`high_security: true`; the hospital system, say). It
@@ -27,8 +28,8 @@ export const highSecurity = {
   grantTypes: ['authorization_code', 'refresh_token'] as readonly string[],
 } as const;
 
-export function isHighSecurity(client: { metadata(): Record<string, unknown> } | undefined): boolean {
-  return client?.metadata()['high_security'] === true;
+export function isHighSecurity(client: object | undefined): boolean {
+  return clientFlag(client, 'high_security');
 }
 
 /**
@@ -54,7 +55,7 @@ export function assertHighSecurityClientAssertion(
   ctx: KoaContextWithOIDC,
   claims: Record<string, unknown>,
   header: Record<string, unknown>,
-  client: { metadata(): Record<string, unknown> },
+  client: object,
 ): void {
   if (!isHighSecurity(client)) return;
   if (claims['aud'] !== ctx.oidc.issuer) {
@@ -74,7 +75,7 @@ export function assertHighSecurityRequestObject(
   ctx: KoaContextWithOIDC,
   claims: Record<string, unknown>,
   header: Record<string, unknown>,
-  client: { metadata(): Record<string, unknown> },
+  client: object,
 ): void {
   if (!isHighSecurity(client) || 'PushedAuthorizationRequest' in ctx.oidc.entities) return;
   for (const claim of ['exp', 'nbf', 'aud']) {

@@ -4,6 +4,7 @@ import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Database } from '../db/schema.ts';
 import { mayUseApp } from '../domain/app-access.ts';
 import { authenticationLevels, secondFactorRequired } from '../domain/second-factors.ts';
+import { clientFlag } from './client-flags.ts';
 
 /** The reason oidc-provider gives for a login prompt that only needs the second factor (step-up). */
 export const secondFactorReason = 'second_factor';
@@ -14,10 +15,10 @@ export const secondFactorReason = 'second_factor';
  */
 export async function requestNeedsSecondFactor(
   db: Kysely<Database>,
-  request: { readonly acrValues: unknown; readonly client: { metadata(): Record<string, unknown> } | undefined; readonly accountId: string },
+  request: { readonly acrValues: unknown; readonly client: object | undefined; readonly accountId: string },
 ): Promise<boolean> {
   if (typeof request.acrValues === 'string' && request.acrValues.split(' ').includes(authenticationLevels.mfa)) return true;
-  return secondFactorRequired(db, request.accountId, { mfaRequired: request.client?.metadata()['mfa_required'] === true });
+  return secondFactorRequired(db, request.accountId, { mfaRequired: clientFlag(request.client, 'mfa_required') });
 }
 
 /**

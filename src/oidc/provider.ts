@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics.ts';
 import { createFindAccount, claimsByScope } from './account.ts';
 import { createKyselyAdapter, type RegisteredClientStore } from './adapter.ts';
 import type { ClientCache } from './client-cache.ts';
+import { clientFlag, clientFlags } from './client-flags.ts';
 import { installAuditTrail } from './audit-trail.ts';
 import { deviceFlowPages, installDeviceSessionGuard } from './device-flow.ts';
 import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHighSecurityRequestObject, highSecurity, isHighSecurity } from './high-security.ts';
@@ -137,7 +138,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     // How strongly the person signed in, in every ID token; an app asks for more with acr_values.
     acrValues: [authenticationLevels.password, authenticationLevels.mfa],
     extraClientMetadata: {
-      properties: ['first_party', 'admin_api_access', 'mfa_required', 'access_restricted', 'high_security', 'scim_access'],
+      properties: [...clientFlags],
       validator(ctx, key, value, metadata) {
         if (value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
@@ -223,19 +224,19 @@ export function createProvider(deps: ProviderDeps): Provider {
           // A service client asking for a token without naming an API means the admin API; an app
           // that may only pull people through SCIM means SCIM.
           if (ctx.oidc.params?.['grant_type'] !== 'client_credentials') return undefined;
-          const metadata: Record<string, unknown> = ctx.oidc.client?.metadata() ?? {};
-          return metadata['admin_api_access'] !== true && metadata['scim_access'] === true ? scimResource : apiResource;
+          const client = ctx.oidc.client;
+          return !clientFlag(client, 'admin_api_access') && clientFlag(client, 'scim_access') ? scimResource : apiResource;
         },
         getResourceServerInfo(ctx, resourceIndicator, client) {
           if (resourceIndicator === scimResource) {
-            if (client.metadata()['scim_access'] !== true) throw new errors.InvalidTarget('this client may not obtain tokens for SCIM');
+            if (!clientFlag(client, 'scim_access')) throw new errors.InvalidTarget('this client may not obtain tokens for SCIM');
             // SCIM serves apps acting as themselves: no token for it in a person's name, from any flow.
             if (ctx.oidc.params?.['grant_type'] !== 'client_credentials') throw new errors.InvalidTarget('SCIM tokens are issued to apps by client_credentials only');
             return jwtResourceServer(scimScope, scimResource);
           }
           if (resourceIndicator !== apiResource) throw new errors.InvalidTarget();
           // Otherwise any app a person signs in to could obtain an admin-API token in their name.
-          if (client.metadata()['admin_api_access'] !== true) {
+          if (!clientFlag(client, 'admin_api_access')) {
             throw new errors.InvalidTarget('this client may not obtain tokens for the admin API');
           }
           return jwtResourceServer(apiScope, apiResource);

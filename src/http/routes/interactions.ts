@@ -22,6 +22,7 @@ import { nearestUnitAdmins } from '../../db/queries/app-access.ts';
 import { originOf, recordAuditEvent } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
+import { clientFlag } from '../../oidc/client-flags.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { pageContext } from '../page.ts';
@@ -153,7 +154,7 @@ export function interactionRoutes(deps: InteractionRouteDeps): Router {
     if (interaction.prompt.name === 'consent') {
       const client = await deps.provider().Client.find(interaction.params['client_id'] as string);
       // First-party apps are the province's own; asking people to consent to them teaches them to click "allow".
-      if (client?.['first_party'] === true) {
+      if (clientFlag(client, 'first_party')) {
         await finish(deps, ctx, await grantConsent(deps.provider(), interaction));
         return;
       }
