@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import { findNulCharacter } from '../db/nul-characters.ts';
 import { findClientForProvider } from '../db/queries/clients.ts';
@@ -8,9 +8,10 @@ import {
   destroyPayload,
   destroyPayloadsOfGrant,
   findPayload,
-  findPayloadsById,
+  findTokensWithGrant,
   insertPayloadIfAbsent,
   upsertPayload,
+  type FoundToken,
   type StoredPayload,
 } from '../db/queries/oidc-payloads.ts';
 import type { Database } from '../db/schema.ts';
@@ -51,6 +52,36 @@ const expiredStaysVisible = new Set(['DeviceCode']);
 const tokenModels: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 
 /**
+ * Userinfo, introspection and refresh each read a token and then the grant it names. The token's
+ * query reads the grant too (one snapshot, one round trip fewer), and leaves it here for that
+ * request's Grant.find: kept per request (oidc-provider's context), used once, and dropped when
+ * the request writes or revokes that grant.
+ */
+const prefetchedGrants = new WeakMap<object, Map<string, StoredPayload | undefined>>();
+const notPrefetched = Symbol('not prefetched');
+
+function keepPrefetchedGrant(grantId: string, grant: StoredPayload | undefined): void {
+  const ctx = Provider.ctx;
+  if (!ctx) return;
+  let grants = prefetchedGrants.get(ctx);
+  if (!grants) prefetchedGrants.set(ctx, (grants = new Map<string, StoredPayload | undefined>()));
+  grants.set(grantId, grant);
+}
+
+function takePrefetchedGrant(grantId: string): StoredPayload | undefined | typeof notPrefetched {
+  const grants = Provider.ctx && prefetchedGrants.get(Provider.ctx);
+  if (!grants?.has(grantId)) return notPrefetched;
+  const grant = grants.get(grantId);
+  grants.delete(grantId);
+  return grant;
+}
+
+const dropPrefetchedGrant = (grantId: string) => {
+  const ctx = Provider.ctx;
+  if (ctx) prefetchedGrants.get(ctx)?.delete(grantId);
+};
+
+/**
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
  * exception: they are read from the clients table, which the CLI, the admin API, the developer
  * portal and /reg write, and a client that is not active (pending, rejected, disabled) reads as absent.
@@ -65,14 +96,19 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
   };
   // Lookups of one token value under way, shared by the finds that arrive while it runs. Only while
   // it runs: a find that starts after it settled reads again, so nothing older than a request is served.
-  const tokenLookups = new Map<string, Promise<Map<string, StoredPayload>>>();
+  const tokenLookups = new Map<string, Promise<Map<string, FoundToken>>>();
   const findToken = async (model: string, id: string): Promise<StoredPayload | undefined> => {
     let lookup = tokenLookups.get(id);
     if (!lookup) {
-      lookup = findPayloadsById(db, tokenModels, id).finally(() => tokenLookups.delete(id));
+      lookup = findTokensWithGrant(db, tokenModels, id).finally(() => tokenLookups.delete(id));
       tokenLookups.set(id, lookup);
     }
-    return (await lookup).get(model);
+    const found = (await lookup).get(model);
+    if (!found) return undefined;
+    const grantId = found.payload['grantId'];
+    if (typeof grantId === 'string') keepPrefetchedGrant(grantId, found.grant);
+    // A copy: requests that shared the lookup (two racing for one refresh token) must not share what oidc-provider does to it.
+    return { payload: structuredClone(found.payload), consumedAt: found.consumedAt };
   };
 
   return class KyselyAdapter implements Adapter {
@@ -92,6 +128,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
       if (findNulCharacter(payload, 'payload') !== null) {
         throw new errors.InvalidRequest('request parameters cannot contain the NUL character (U+0000)');
       }
+      if (this.model === 'Grant') dropPrefetchedGrant(id);
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
       // The jti of a client assertion or a DPoP proof, seen once. oidc-provider looks the id up and
       // then saves it, two steps that concurrent requests replaying one JWT could both pass: the
@@ -118,6 +155,10 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
       if (!mayBeStored(id)) return undefined;
       if (this.model === 'Client') return findClient(id);
       if (tokenModels.includes(this.model)) return toAdapterPayload(await findToken(this.model, id));
+      if (this.model === 'Grant') {
+        const prefetched = takePrefetchedGrant(id);
+        if (prefetched !== notPrefetched) return toAdapterPayload(prefetched);
+      }
       return toAdapterPayload(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) }));
     }
 
@@ -140,6 +181,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
       const result = await consumePayload(db, this.model, id);
       if (result.consumed) return;
       if (result.grantId) {
+        dropPrefetchedGrant(result.grantId);
         await destroyPayloadsOfGrant(db, result.grantId);
         await destroyPayload(db, 'Grant', result.grantId);
       }
@@ -155,10 +197,12 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
         await registered.remove(id);
         return;
       }
+      if (this.model === 'Grant') dropPrefetchedGrant(id);
       await destroyPayload(db, this.model, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      dropPrefetchedGrant(grantId);
       await destroyPayloadsOfGrant(db, grantId);
     }
   };

@@ -4,6 +4,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import type { KyselyPlugin } from 'kysely';
+
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { insertUser } from '../../src/db/queries/users.ts';
 import { registerClient, type ClientRegistration, type RegisteredClient } from '../../src/domain/clients.ts';
@@ -43,13 +45,17 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 /**
  * The real Mekong ID server on a loopback port, on its own fresh database. `issuerHost` names it
  * `localhost` for passkey tests: WebAuthn refuses an IP address as the relying party.
+ * `observeQueries` sees every statement the server sends (tests that count round trips).
  */
-export async function startTestServer(overrides: Record<string, string> = {}, options: { issuerHost?: 'localhost' } = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Record<string, string> = {}, options: { issuerHost?: 'localhost'; observeQueries?: KyselyPlugin } = {},
+): Promise<TestServer> {
   const port = await freePort();
   const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
   const config = testConfig({ PORT: String(port), ISSUER: issuer, ...overrides });
   const database = await createTestDatabase();
-  const server = await startServer(config, createLogger(config.logLevel), { database, host: '127.0.0.1' });
+  const observed = options.observeQueries ? { ...database, db: database.db.withPlugin(options.observeQueries) } : database;
+  const server = await startServer(config, createLogger(config.logLevel), { database: observed, host: '127.0.0.1' });
   return { ...server, config, issuer, database };
 }
 

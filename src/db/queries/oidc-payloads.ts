@@ -84,16 +84,32 @@ export async function findPayload(db: Kysely<Database>, key: PayloadKey, options
   return row && { payload: row.payload, consumedAt: row.consumed_at };
 }
 
-/** The live payloads stored under one id in any of `models`, by model: one query where the caller would make one per model. */
-export async function findPayloadsById(db: Kysely<Database>, models: readonly string[], id: string): Promise<Map<string, StoredPayload>> {
+/** A token as findTokenWithGrant finds it: the payload, and the grant it names as it stood in the same snapshot. */
+export interface FoundToken extends StoredPayload {
+  /** The live grant the payload names; undefined when it names none or it is gone (revoked, expired). */
+  readonly grant: StoredPayload | undefined;
+}
+
+/**
+ * The live payloads stored under one id in any of `models`, by model, each with the live grant it
+ * names: one query where the caller would make one per model, and another for the grant.
+ */
+export async function findTokensWithGrant(db: Kysely<Database>, models: readonly string[], id: string): Promise<Map<string, FoundToken>> {
+  const live = (table: 'token' | 'grant') => sql<boolean>`(${sql.ref(`${table}.expires_at`)} is null or ${sql.ref(`${table}.expires_at`)} > now())`;
   const rows = await db
-    .selectFrom('oidc_payloads')
-    .select(['model', 'payload', 'consumed_at'])
-    .where('model', 'in', models)
-    .where('id', '=', id)
-    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
+    .selectFrom('oidc_payloads as token')
+    .leftJoin('oidc_payloads as grant', (join) =>
+      join.on('grant.model', '=', 'Grant').onRef('grant.id', '=', 'token.grant_id').on(live('grant')))
+    .select(['token.model', 'token.payload', 'token.consumed_at', 'grant.payload as grant_payload'])
+    .where('token.model', 'in', models)
+    .where('token.id', '=', id)
+    .where(live('token'))
     .execute();
-  return new Map(rows.map((row) => [row.model, { payload: row.payload, consumedAt: row.consumed_at }]));
+  return new Map(rows.map((row) => [row.model, {
+    payload: row.payload,
+    consumedAt: row.consumed_at,
+    grant: row.grant_payload === null ? undefined : { payload: row.grant_payload, consumedAt: null },
+  }]));
 }
 
 /**

@@ -1,0 +1,94 @@
+import type { KyselyPlugin, RootOperationNode } from 'kysely';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { signInThroughPages } from '../support/admin-api.ts';
+import { discoverRelyingParty } from '../support/relying-party.ts';
+import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
+
+const redirectUri = 'http://localhost:8080/callback';
+const person = { login: 'nguyenvanba', password: 'mật khẩu đủ dài 2026' };
+
+/** What the server asked the database while `counting` was on: the kind of each statement and the tables it reads or writes. */
+let statements: string[] = [];
+let counting = false;
+const tablesOfInterest = ['oidc_payloads', 'clients', 'users'];
+const recordStatements: KyselyPlugin = {
+  transformQuery({ node }): RootOperationNode {
+    if (counting) {
+      const text = JSON.stringify(node);
+      statements.push([node.kind, ...tablesOfInterest.filter((table) => text.includes(`"name":"${table}"`))].join(' '));
+    }
+    return node;
+  },
+  transformResult: ({ result }) => Promise.resolve(result),
+};
+
+async function statementsOf(request: () => Promise<unknown>): Promise<string[]> {
+  statements = [];
+  counting = true;
+  try {
+    await request();
+  } finally {
+    counting = false;
+  }
+  return statements;
+}
+
+let server: TestServer;
+let portal: oidc.Configuration;
+let personId: string;
+
+beforeAll(async () => {
+  server = await startTestServer({}, { observeQueries: recordStatements });
+  personId = (await createUser(server, { username: person.login, password: person.password, fullName: 'Nguyễn Văn Ba' })).id;
+  const registered = await registerTestClient(server, { name: 'Cổng dịch vụ công', redirectUris: [redirectUri], firstParty: true });
+  portal = await discoverRelyingParty(server.issuer, registered.clientId, registered.clientSecret);
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+async function signedIn() {
+  const signIn = await signInThroughPages(portal, redirectUri, person, { scope: 'openid profile offline_access', prompt: 'consent' });
+  return oidc.authorizationCodeGrant(portal, signIn.callback, { pkceCodeVerifier: signIn.verifier, expectedState: signIn.state });
+}
+
+/**
+ * The token endpoints' round trips to the database, counted on a real server: each one is a
+ * network round trip and a system call on both sides, the largest cost these requests have.
+ * The client comes from the client cache once it has been read.
+ */
+describe('round trips to the database per token request', () => {
+  it('userinfo reads the access token and its grant in one query, then the person', async () => {
+    const tokens = await signedIn();
+    await oidc.fetchUserInfo(portal, tokens.access_token, personId);
+    const seen = await statementsOf(() => oidc.fetchUserInfo(portal, tokens.access_token, personId));
+    expect(seen.filter((statement) => statement.includes('oidc_payloads'))).toEqual(['SelectQueryNode oidc_payloads']);
+    expect(seen.some((statement) => statement.includes('clients'))).toBe(false);
+  });
+
+  it('introspection finds the token under every token model and its grant in one query', async () => {
+    const tokens = await signedIn();
+    let answer: oidc.IntrospectionResponse | undefined;
+    const seen = await statementsOf(async () => (answer = await oidc.tokenIntrospection(portal, tokens.access_token)));
+    expect(answer).toMatchObject({ active: true, sub: personId });
+    expect(seen).toEqual(['SelectQueryNode oidc_payloads']);
+  });
+
+  it('a refresh reads the refresh token and its grant in one query', async () => {
+    const tokens = await signedIn();
+    let refreshed: oidc.TokenEndpointResponse | undefined;
+    const seen = await statementsOf(async () => (refreshed = await oidc.refreshTokenGrant(portal, tokens.refresh_token!)));
+    expect(refreshed?.refresh_token).toBeDefined();
+    expect(seen.filter((statement) => statement === 'SelectQueryNode oidc_payloads')).toHaveLength(1);
+  });
+
+  it('still refuses the access token of a grant revoked a moment before: nothing is read from an earlier request', async () => {
+    const tokens = await signedIn();
+    await oidc.fetchUserInfo(portal, tokens.access_token, personId);
+    await oidc.tokenRevocation(portal, tokens.refresh_token!);
+    await expect(oidc.fetchUserInfo(portal, tokens.access_token, personId)).rejects.toMatchObject({ status: 401 });
+  });
+});
