@@ -24,7 +24,7 @@ const pending = new WeakSet<QueryId>();
 /**
  * How many statements this process has sent that write the client tables. The client cache
  * (oidc/client-cache.ts) forgets everything when the count moves. The database's own notification
- * (migration 20261201-003) reaches every node, but a moment after the commit; this count is what
+ * (migration 20261201-010) reaches every node, but a moment after the commit; this count is what
  * makes a change made here visible here at once, so that an app disabled through the console is
  * refused by the very next request. The count moves before and after each statement: the second
  * also forgets what a concurrent request may have read in between.

@@ -11,7 +11,7 @@ export const notificationChannels = {
   signingKeys: 'mekong_id_signing_keys',
   /**
    * A client, or the token exchange allow-list, changed: every node forgets the clients it cached.
-   * Sent by triggers (migration 20261201-003), so no writer can forget to.
+   * Sent by triggers (migration 20261201-010), so no writer can forget to.
    */
   clients: 'mekong_id_clients',
 } as const;

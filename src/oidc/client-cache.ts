@@ -11,7 +11,7 @@ const maxEntries = 10_000;
  * forgets everything when any client changes:
  * - on this node, at once, when this process writes a client table (db/client-writes.ts);
  * - on every node, when the database announces a change (`forget`, called for the NOTIFY that
- *   migration 20261201-003's triggers send, and after the listening connection was lost).
+ *   migration 20261201-010's triggers send, and after the listening connection was lost).
  * Only clients that exist are kept, so ids made up by callers cannot fill it. A lookup that was
  * already reading when the cache was told to forget does not store what it read: it may predate the change.
  */
