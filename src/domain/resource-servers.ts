@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
+import { isUniqueViolation } from '../db/errors.ts';
 import { findClient, isClientOwner } from '../db/queries/clients.ts';
 import {
   findResourceServer, findResourceServerByIdentifier, insertResourceServer, listResourceServerGrants, listResourceServers, listResourceServerScopes,
@@ -117,7 +118,10 @@ async function resourceServerInCare(db: Kysely<Database>, context: AdminContext,
   try {
     await appInCare(db, context, server.owner_client_id, action);
   } catch (error) {
-    if (error instanceof AccessDenied) throw new AccessDenied('this API belongs to other developers: only the owners of the app that serves it and the province\'s administrators may see or change it', action, target(id));
+    // A developer who does not own the serving app hears why in the API's terms; anyone else keeps the app's refusal.
+    if (error instanceof AccessDenied && isPermitted(context.principal, 'clients.register')) {
+      throw new AccessDenied('this API belongs to other developers: only the owners of the app that serves it and the province\'s administrators may see or change it', action, target(id));
+    }
     throw error;
   }
   return server;
@@ -138,6 +142,9 @@ export async function declareResourceServer(deps: ResourceServerDeps, context: A
     const server = await insertResourceServer(trx, {
       identifier: input.identifier, name: input.name, owner_client_id: input.owner_client_id,
       access_token_seconds: input.access_token_seconds, access_token_format: input.access_token_format, declared_by: holderOf(context.principal),
+    }).catch((error: unknown) => {
+      // Declared twice at once: the other declaration won.
+      throw isUniqueViolation(error) ? conflict(`an API with the identifier ${input.identifier} is already registered`, error) : error;
     });
     await replaceResourceServerScopes(trx, server.id, input.scopes);
     await recordAuditEvent(trx, {
@@ -249,7 +256,9 @@ export async function grantResourceServer(db: Kysely<Database>, context: AdminCo
     const unknown = scopes.filter((scope) => !defined.has(scope));
     assertThat(unknown.length === 0, () => invalidInput(`the API defines no scope ${unknown.join(', ')}; it defines ${[...defined].join(', ')}`));
     const [before] = await listResourceServerGrants(trx, id, clientId);
-    await replaceResourceServerGrant(trx, { resourceServerId: id, clientId, scopes: [...new Set(scopes)], grantedBy: holderOf(context.principal) });
+    await replaceResourceServerGrant(trx, { resourceServerId: id, clientId, scopes: [...new Set(scopes)], grantedBy: holderOf(context.principal) }).catch((error: unknown) => {
+      throw isUniqueViolation(error) ? conflict('the grant changed at the same moment; read it again and retry', error) : error;
+    });
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'resource_server.grant', target: target(id),
       before: before ? { client_id: clientId, scopes: before.scopes } : null, after: { client_id: clientId, scopes: [...new Set(scopes)].sort() },
