@@ -5,8 +5,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { listAuditEvents } from '../../src/db/queries/audit-events.ts';
 import { registerClient, type ClientRegistration } from '../../src/domain/clients.ts';
 import { expectApiError, expectAuditedRefusal, redeemCode, signInThroughPages, useProvinceServer, userCaller, type ApiCall, type UserCaller } from '../support/admin-api.ts';
-import { discoverRelyingParty } from '../support/relying-party.ts';
+import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
 import { createUser, registerTestClient } from '../support/server.ts';
+import { formsOf, htmlOf, UserAgent } from '../support/user-agent.ts';
 
 const world = useProvinceServer();
 const inventoryApi = 'https://kho-thuoc.tiengiang.gov.vn/api';
@@ -164,7 +165,19 @@ describe('a person signing in to an app granted the API', () => {
   it('gets a token for the API with the granted scope after consenting; an app not granted it hears invalid_target', async () => {
     const webApp = await developerApp({ name: 'Cổng kho thuốc', kind: 'web', redirectUris: [redirectUri] });
     expect((await developer.api('PUT', `/resource-servers/${inventory.id}/grants/${webApp.clientId}`, { scopes: ['read'] })).status).toBe(200);
-    const signIn = await signInThroughPages(webApp.configuration, redirectUri, nurse, { scope: 'openid read write', resource: inventoryApi });
+    const agent = new UserAgent();
+    const state = oidc.randomState();
+    const { url, verifier } = await authorizationRequest(webApp.configuration, redirectUri, { scope: 'openid read write', resource: inventoryApi, state });
+    const login = await agent.follow(url.href, redirectUri);
+    const [loginForm] = formsOf(htmlOf(login), login.url);
+    const consent = await agent.follow(loginForm!.action, redirectUri, { form: { ...loginForm!.fields, ...nurse } });
+    // The consent page says what the API's owners wrote for the granted scope, and nothing of the ungranted one.
+    expect(htmlOf(consent)).toContain('<li>Xem tồn kho thuốc (API kho thuốc)</li>');
+    expect(htmlOf(consent)).not.toContain('Nhập, xuất kho thuốc');
+    expect(htmlOf(consent)).not.toContain('write');
+    const [allow] = formsOf(htmlOf(consent), consent.url);
+    const callback = await agent.follow(allow!.action, redirectUri, { form: allow!.fields });
+    const signIn = { callback: new URL(callback.url), verifier, state };
     expect(signIn.callback.searchParams.get('error')).toBeNull();
     const tokens = await redeemCode(webApp.configuration, signIn, { resource: inventoryApi });
     const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${world.server.issuer}/jwks`)), { issuer: world.server.issuer, audience: inventoryApi });

@@ -128,3 +128,16 @@ export async function servesActiveResourceServer(db: Kysely<Database>, identifie
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/** The scopes of these APIs, with what each lets a token do and the API's name: for the consent page. */
+export async function describeResourceServerScopes(
+  db: Kysely<Database>, identifiers: readonly string[],
+): Promise<{ identifier: string; api_name: string; name: string; description: string }[]> {
+  if (identifiers.length === 0) return [];
+  return db
+    .selectFrom('resource_server_scopes as s')
+    .innerJoin('resource_servers as rs', 'rs.id', 's.resource_server_id')
+    .select(['rs.identifier', 'rs.name as api_name', 's.name', 's.description'])
+    .where('rs.identifier', 'in', identifiers)
+    .execute();
+}
