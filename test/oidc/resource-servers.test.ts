@@ -91,6 +91,8 @@ describe('client_credentials for a registered API', () => {
     const keys = createRemoteJWKSet(new URL(`${world.server.issuer}/jwks`));
     const { payload } = await jwtVerify(tokens.access_token, keys, { issuer: world.server.issuer, audience: inventoryApi, typ: 'at+jwt' });
     expect(payload).toMatchObject({ aud: inventoryApi, scope: 'read', client_id: consumer.clientId, sub: consumer.clientId });
+    // Asking for no scope gets a token for the API carrying none: an app names the scopes it needs.
+    expect((await oidc.clientCredentialsGrant(consumer.configuration, { resource: inventoryApi })).scope).toBeUndefined();
     // The admin API would not take it: another audience.
     expect((await fetch(`${world.server.issuer}/api/v1/users`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status).toBe(401);
   });
