@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 
+import { listClients } from '../../db/queries/clients.ts';
 import { findResourceServer } from '../../db/queries/resource-servers.ts';
 import { AccessDenied, scopeOf } from '../../domain/authorization.ts';
 import { changeResourceServerStatus, decideOnResourceServer, listResourceServersInCare } from '../../domain/resource-servers.ts';
@@ -27,8 +28,9 @@ export function mountResourceServers(router: Router, deps: AdminConsoleDeps, gua
   };
 
   router.get('/resource-servers', ...guard, requireGlobal, async (ctx) => {
-    const apis = await listResourceServersInCare(deps.db, contextOf(ctx));
-    render(deps, ctx, 'admin/resource-servers', 'admin.apis.title', { apis, pending: apis.filter((api) => api.status === 'pending') });
+    const [apis, clients] = await Promise.all([listResourceServersInCare(deps.db, contextOf(ctx)), listClients(deps.db)]);
+    const appNames = Object.fromEntries(clients.map((client) => [client.client_id, typeof client.metadata['client_name'] === 'string' ? client.metadata['client_name'] : client.client_id]));
+    render(deps, ctx, 'admin/resource-servers', 'admin.apis.title', { apis, appNames, pending: apis.filter((api) => api.status === 'pending') });
   });
 
   // Rejecting is final (the identifier stays taken): say so before it happens.
