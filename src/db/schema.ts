@@ -411,6 +411,45 @@ export interface TokenExchangePermissionsTable {
   created_at: CreatedAt;
 }
 
+export const resourceServerStatuses = ['pending', 'active', 'disabled', 'rejected'] as const;
+export type ResourceServerStatus = (typeof resourceServerStatuses)[number];
+export const accessTokenFormats = ['jwt', 'opaque'] as const;
+export type AccessTokenFormat = (typeof accessTokenFormats)[number];
+
+/** An API an app serves (not Mekong ID's own): tokens name its identifier as their audience (RFC 8707). */
+export interface ResourceServersTable {
+  id: Generated<string>;
+  /** The resource indicator: an absolute https URI (http on loopback), without a fragment. */
+  identifier: string;
+  name: string;
+  /** The app that serves the API: it may introspect the API's tokens; its owners look after the API. */
+  owner_client_id: string;
+  access_token_seconds: number;
+  /** jwt: ES256 JWTs the API verifies against /jwks (RFC 9068); opaque: the API introspects them. */
+  access_token_format: Generated<AccessTokenFormat>;
+  status: Generated<ResourceServerStatus>;
+  /** "user:<id>" or "client:<id>": they may not approve it too. */
+  declared_by: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface ResourceServerScopesTable {
+  resource_server_id: string;
+  name: string;
+  description: string;
+}
+
+/** A client may obtain tokens for the API with this scope; one row a scope. */
+export interface ResourceServerGrantsTable {
+  resource_server_id: string;
+  client_id: string;
+  scope: string;
+  /** "user:<id>", "client:<id>" or "system". */
+  granted_by: string;
+  created_at: CreatedAt;
+}
+
 export interface OidcPayloadsTable {
   model: string;
   id: string;
@@ -517,6 +556,9 @@ export interface Database {
   app_access_exclusions: AppAccessExclusionsTable;
   personnel_decisions: PersonnelDecisionsTable;
   token_exchange_permissions: TokenExchangePermissionsTable;
+  resource_servers: ResourceServersTable;
+  resource_server_scopes: ResourceServerScopesTable;
+  resource_server_grants: ResourceServerGrantsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
   reorganization_plans: ReorganizationPlansTable;
@@ -541,6 +583,8 @@ export type AccessReview = Selectable<AccessReviewsTable>;
 export type AccessReviewItem = Selectable<AccessReviewItemsTable>;
 export type NewClient = Insertable<ClientsTable>;
 export type TokenExchangePermission = Selectable<TokenExchangePermissionsTable>;
+export type ResourceServer = Selectable<ResourceServersTable>;
+export type ResourceServerScope = Selectable<ResourceServerScopesTable>;
 export type ReorganizationPlan = Selectable<ReorganizationPlansTable>;
 export type SigningKey = Selectable<SigningKeysTable>;
 export type NewSigningKey = Insertable<SigningKeysTable>;

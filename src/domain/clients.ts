@@ -40,7 +40,7 @@ const privateUseScheme = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
 export const uriProblems = ['not_absolute', 'fragment', 'wildcard', 'https_required', 'native_scheme'] as const;
 export type UriProblem = (typeof uriProblems)[number];
 
-const uriProblemMessages: Record<UriProblem, string> = {
+export const uriProblemMessages: Record<UriProblem, string> = {
   not_absolute: 'is not an absolute URL',
   fragment: 'must not have a fragment',
   wildcard: 'must not contain a wildcard',

@@ -23,6 +23,7 @@ import { deviceFlowPages, installDeviceSessionGuard } from './device-flow.ts';
 import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHighSecurityRequestObject, highSecurity, isHighSecurity } from './high-security.ts';
 import { createOutboundFetch } from './outbound.ts';
 import { promptPolicy } from './prompt-policy.ts';
+import { registeredResourceServer, servesTokenAudience } from './resource-servers.ts';
 import { dpopSigningAlgorithms } from '../domain/dpop-proofs.ts';
 import { authenticationLevels } from '../domain/second-factors.ts';
 import { exchangedTokenClaims, installTokenExchange } from './token-exchange.ts';
@@ -201,9 +202,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...deviceFlowPages(pages) },
       introspection: {
         enabled: true,
-        // A client may introspect only its own tokens. Resource servers that introspect tokens issued
-        // to others need an explicit registration of which audiences they serve; until then, none do.
-        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+        // A client may introspect its own tokens, and the app serving a registered API the access
+        // tokens whose audience that API is (oidc/resource-servers.ts); nobody else's.
+        allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId || (await servesTokenAudience(deps.db, ctx, client, token)),
       },
       revocation: {
         enabled: true,
@@ -234,7 +235,8 @@ export function createProvider(deps: ProviderDeps): Provider {
             if (ctx.oidc.params?.['grant_type'] !== 'client_credentials') throw new errors.InvalidTarget('SCIM tokens are issued to apps by client_credentials only');
             return jwtResourceServer(scimScope, scimResource);
           }
-          if (resourceIndicator !== apiResource) throw new errors.InvalidTarget();
+          // Any other indicator must be an API an app registered, approved and granted to this client.
+          if (resourceIndicator !== apiResource) return registeredResourceServer(deps.db, ctx, resourceIndicator, client);
           // Otherwise any app a person signs in to could obtain an admin-API token in their name.
           if (!clientFlag(client, 'admin_api_access')) {
             throw new errors.InvalidTarget('this client may not obtain tokens for the admin API');

@@ -126,6 +126,26 @@ describe('the developer portal in a real browser', () => {
       await screenshot(page, '5-integration');
       await expectAccessible(page);
 
+      // The app serves an API: the developer declares it, the IT admin approves it from its queue.
+      await page.goto(`${world.server.issuer}/developers/apis/new`);
+      await expectAccessible(page);
+      await page.getByLabel('Tên API').fill('API lịch khám');
+      await page.getByLabel('Định danh (resource indicator)').fill('https://sokhambenh.tiengiang.gov.vn/api');
+      await page.getByLabel('Phạm vi (scope) của API').fill('lich.doc: Xem lịch khám');
+      await page.getByRole('button', { name: 'Khai báo', exact: true }).click();
+      expect(await heading(page)).toBe('API lịch khám');
+      expect(await page.locator('#api-identifier').textContent()).toBe('https://sokhambenh.tiengiang.gov.vn/api');
+      await screenshot(page, '6-api-declared');
+      await expectAccessible(page);
+      await page.getByRole('link', { name: 'API của tôi' }).first().click();
+      await expectAccessible(page);
+      await admin.page.goto(`${world.server.issuer}/admin/resource-servers`);
+      await expectAccessible(admin.page);
+      await admin.page.getByRole('button', { name: 'Phê duyệt: API lịch khám' }).click();
+      await expect.poll(() => admin.page.getByRole('status').textContent()).toContain('Đã phê duyệt API.');
+      await screenshot(admin.page, '7-api-approved');
+      await expectAccessible(admin.page);
+
       expect([...dev.errors, ...admin.errors]).toEqual([]);
     } finally {
       await dev.context.close();

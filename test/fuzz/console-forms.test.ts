@@ -56,7 +56,7 @@ let maybeSignedOut = false;
 const known: Record<string, string[]> = {
   user: [], group: [], unit: [], assignment: [], client: [accountConsole.clientId, adminConsole.clientId], import: [], factor: [], session: [], token: [],
   plan: [], step: ['1', '2'],
-  decision: [],
+  decision: [], api: [],
 };
 
 async function signIn(browser: Browser): Promise<void> {
@@ -213,6 +213,10 @@ const adminRoutes: readonly Route[] = [
   { method: 'POST', path: '/admin/clients/initial-access-token', fields: ['pre_approved'] },
   { method: 'POST', path: '/admin/clients/:client/assignments', fields: ['org_unit_id', 'roles'] },
   { method: 'POST', path: '/admin/app-assignments/:assignment/remove', fields: ['client_id'] },
+  { method: 'GET', path: '/admin/resource-servers', query: ['done'] },
+  { method: 'GET', path: '/admin/resource-servers/:api/reject' },
+  { method: 'POST', path: '/admin/resource-servers/:api/decision', fields: ['decision'] },
+  { method: 'POST', path: '/admin/resource-servers/:api/status', fields: ['status'] },
   { method: 'GET', path: '/admin/decisions', query: ['done'] },
   { method: 'GET', path: '/admin/org-units/:unit/inactivity', query: ['done'] },
   { method: 'POST', path: '/admin/org-units/:unit/inactivity', fields: ['warn_days', 'suspend_days'] },

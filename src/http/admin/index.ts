@@ -14,6 +14,7 @@ import { adminGuard, adminSessions, type AdminConsoleDeps } from './pages.ts';
 import { mountPeople } from './people.ts';
 import { mountReorganization } from './reorganization.ts';
 import { mountReports } from './reports.ts';
+import { mountResourceServers } from './resource-servers.ts';
 import { mountSeparationOfDuties } from './separation-of-duties.ts';
 
 export type { AdminConsoleDeps } from './pages.ts';
@@ -36,6 +37,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountReorganization(router, deps, guard);
   mountInactivityPolicy(router, deps, guard);
   mountClients(router, deps, guard);
+  mountResourceServers(router, deps, guard);
   mountAccessReviews(router, deps, guard);
   mountReports(router, deps, guard);
   mountSeparationOfDuties(router, deps, guard);

@@ -19,6 +19,7 @@ import { auditEventRoutes } from './routes/audit-events.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
 import { reorganizationPlanRoutes } from './routes/reorganization-plans.ts';
+import { resourceServerRoutes } from './routes/resource-servers.ts';
 import { personnelDecisionRoutes } from './routes/personnel-decisions.ts';
 import { roleAssignmentRoutes } from './routes/role-assignments.ts';
 import { separationOfDutiesRoutes } from './routes/separation-of-duties.ts';
@@ -51,6 +52,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...separationOfDutiesRoutes(deps),
     ...accessReviewRoutes(deps),
     ...appRegistrationRoutes(deps),
+    ...resourceServerRoutes(deps),
     ...reorganizationPlanRoutes(deps),
     ...personnelDecisionRoutes({ ...deps, moverGraceDays: deps.governance.moverGraceDays, inactivityDefaults: deps.governance.inactivity }),
   ];

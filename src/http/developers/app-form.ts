@@ -52,14 +52,15 @@ const fieldOfPath: Readonly<Record<string, string>> = {
 
 /**
  * The registration's problems by form field, in the page's language: the lint's stable codes
- * (domain/clients.ts) name catalog entries, with the URI at fault. A problem without a code
+ * (domain/clients.ts, domain/resource-servers.ts) name catalog entries, with the URI at fault.
+ * `fields` says which form field each part of the input comes from. A problem without a code
  * (none the form can cause) keeps its English sentence rather than vanish.
  */
-export function registrationErrors(t: Translate, issues: readonly z.core.$ZodIssue[]): Record<string, string> {
+export function registrationErrors(t: Translate, issues: readonly z.core.$ZodIssue[], fields: Readonly<Record<string, string>> = fieldOfPath): Record<string, string> {
   const errors: Record<string, string> = {};
   for (const issue of issues) {
-    const field = fieldOfPath[String(issue.path[0])] ?? '_form';
-    const params = (issue as { params?: RegistrationIssueParams }).params;
+    const field = fields[String(issue.path[0])] ?? '_form';
+    const params = (issue as { params?: Pick<RegistrationIssueParams, 'uri'> & { code: string } }).params;
     const key = params ? `developers.problem.${params.code}` : `developers.problem.${field}`;
     const message = isMessageKey(key) ? t(key, { uri: params?.uri ?? '' }) : issue.message;
     // Every bad URI of a list is named, not only the first.

@@ -13,6 +13,7 @@ import { contextOf, bodyOf, done, refusedAsForm } from '../admin/pages.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody, refuseNulInUrl } from '../forms.ts';
 import { pageContext } from '../page.ts';
+import { mountApis } from './apis.ts';
 import { appForm, blankAppForm, ownerForm, portalKinds, registrationErrors, registrationOf, rolesForm, rotationForm, type AppForm } from './app-form.ts';
 import { developerGuard, developerSessions, render, type DeveloperPortalDeps } from './pages.ts';
 import { integrationSnippets, integrationValues } from './snippets.ts';
@@ -104,6 +105,7 @@ export function developerPortalRoutes(deps: DeveloperPortalDeps): Router {
     render(deps, ctx, 'developers/integration', 'developers.integration.title', { app: summary(client), values, snippets: integrationSnippets(values) });
   });
 
+  mountApis(router, deps, guard);
   return router;
 }
 

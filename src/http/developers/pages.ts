@@ -39,7 +39,9 @@ function requireDeveloper(deps: DeveloperPortalDeps) {
   };
 }
 
-const sections = [{ path: '/developers', label: 'developers.nav.apps' }, { path: '/developers/apps/new', label: 'developers.nav.new' }] as const;
+const sections = [
+  { path: '/developers', label: 'developers.nav.apps' }, { path: '/developers/apps/new', label: 'developers.nav.new' }, { path: '/developers/apis', label: 'developers.nav.apis' },
+] as const;
 
 export function render(deps: DeveloperPortalDeps, ctx: Context, view: string, title: MessageKey, data: Record<string, unknown> | ((t: Translate) => Record<string, unknown>)): void {
   renderConsolePage(deps.views, ctx, { home: '/developers', sections }, view, title, data);

@@ -23,6 +23,7 @@ import { originOf, recordAuditEvent } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import { clientFlag } from '../../oidc/client-flags.ts';
+import { consentScopes } from '../consent-scopes.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { pageContext } from '../page.ts';
@@ -639,17 +640,14 @@ async function renderConsent(deps: InteractionRouteDeps, ctx: Context, interacti
   const user = interaction.session?.accountId ? await findAccountHolder(deps, interaction.session.accountId) : undefined;
   const scope = interaction.params['scope'];
   const requested = (typeof scope === 'string' ? scope : '').split(' ').filter(Boolean);
+  const { missingResourceScopes } = interaction.prompt.details as { missingResourceScopes?: Record<string, string[]> };
+  const scopes = await consentScopes(deps.db, requested, missingResourceScopes ?? {});
   renderInteractionPage(deps, ctx, interaction, 'consent', (t) => ({
     title: t('consent.title'),
     clientName,
     userName: user?.full_name ?? '',
-    scopes: requested.map((scope) => describeScope(t, scope)),
+    scopes: scopes(t),
   }));
-}
-
-function describeScope(t: Translate, scope: string): string {
-  const key = `scope.${scope}`;
-  return isMessageKey(key) ? t(key) : t('scope.other', { scope });
 }
 
 /** Grants exactly what the provider reported as missing: scopes, claims and API scopes. */
