@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -7,6 +8,17 @@ import { spawnNode, waitUntilReady, type NodeChild } from './child.ts';
 
 const cli = fileURLToPath(new URL('../../bin/mekong-id.js', import.meta.url));
 const run = promisify(execFile);
+
+/**
+ * The options `npm start` gives node (the V8 heap sizing that keeps the server's memory small), read
+ * from package.json so that the bench measures the server as it is run, not a copy that could drift.
+ */
+export function startScriptNodeOptions(packageJson = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')): string[] {
+  const start = (JSON.parse(packageJson) as { scripts?: { start?: unknown } }).scripts?.start;
+  const options = typeof start === 'string' ? /\bnode\s+(.*?)\s*bin\/mekong-id\.js serve\b/.exec(start)?.[1] : undefined;
+  if (options === undefined) throw new Error(`package.json's start script does not run "node … bin/mekong-id.js serve": ${String(start)}`);
+  return options.split(/\s+/).filter(Boolean);
+}
 
 /**
  * How Mekong ID runs in production, minus TLS: NODE_ENV=production (so MASTER_KEY, COOKIE_KEYS and
@@ -50,7 +62,7 @@ export async function startMekongId(options: StartOptions): Promise<MekongIdServ
     args: ['serve'],
     env,
     logFile: options.logFile,
-    nodeArgs: options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`],
+    nodeArgs: [...startScriptNodeOptions(), ...(options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`])],
   });
   const issuer = env['ISSUER']!;
   try {
