@@ -8,7 +8,7 @@ import pg from 'pg';
 import lockfile from 'proper-lockfile';
 
 import type { Config } from '../config/index.ts';
-import { clientWriteCounter } from './client-writes.ts';
+import { tableWriteCounter } from './table-writes.ts';
 import { listenOnPglite, listenOnPostgres, type NotificationChannel, type Unlisten } from './notifications.ts';
 import type { Database } from './schema.ts';
 
@@ -66,7 +66,7 @@ export async function openDatabase(target: DatabaseTarget, options: OpenDatabase
     pool.on('connect', (client) => client.on('error', report));
     // The client's listener above has already reported the error; the pool must still be listened to.
     pool.on('error', () => undefined);
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [clientWriteCounter] });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [tableWriteCounter] });
     return {
       db,
       kind: 'postgres',
@@ -115,7 +115,7 @@ async function openEmbeddedDatabase(dataDir: string, options: OpenDatabaseOption
       extensions: embeddedExtensions,
       ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),
     });
-    const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }), plugins: [clientWriteCounter] });
+    const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }), plugins: [tableWriteCounter] });
     return {
       db,
       kind: 'pglite',

@@ -1,6 +1,6 @@
 import type { AdapterPayload } from 'oidc-provider';
 
-import { clientWriteCount } from '../db/client-writes.ts';
+import { tableWriteCount, type CachedTable } from '../db/table-writes.ts';
 
 /** More clients than a province registers; past it the cache starts over rather than grow. */
 const maxEntries = 10_000;
@@ -9,16 +9,18 @@ const maxEntries = 10_000;
  * The active clients as oidc-provider reads them, kept in memory: every token, userinfo and
  * introspection request looks its client up, and the row changes perhaps once a month. The cache
  * forgets everything when any client changes:
- * - on this node, at once, when this process writes a client table (db/client-writes.ts);
+ * - on this node, at once, when this process writes a client table (db/table-writes.ts);
  * - on every node, when the database announces a change (`forget`, called for the NOTIFY that
  *   migration 20261201-010's triggers send, and after the listening connection was lost).
  * Only clients that exist are kept, so ids made up by callers cannot fill it. A lookup that was
  * already reading when the cache was told to forget does not store what it read: it may predate the change.
  */
+const clientTables: readonly CachedTable[] = ['clients', 'token_exchange_permissions'];
+
 export class ClientCache {
   readonly #entries = new Map<string, AdapterPayload>();
   #generation = 0;
-  #writesSeen = clientWriteCount();
+  #writesSeen = tableWriteCount(clientTables);
 
   async find(clientId: string, load: () => Promise<AdapterPayload | undefined>): Promise<AdapterPayload | undefined> {
     this.#forgetIfWrittenHere();
@@ -42,7 +44,7 @@ export class ClientCache {
   }
 
   #forgetIfWrittenHere(): void {
-    const writes = clientWriteCount();
+    const writes = tableWriteCount(clientTables);
     if (writes === this.#writesSeen) return;
     this.#writesSeen = writes;
     this.forget();
