@@ -24,6 +24,7 @@ import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHigh
 import { createOutboundFetch } from './outbound.ts';
 import { promptPolicy } from './prompt-policy.ts';
 import { registeredResourceServer, servesTokenAudience } from './resource-servers.ts';
+import { installSubjectAliases, jwtAccessTokenSubjects } from './subject-aliases.ts';
 import { dpopSigningAlgorithms } from '../domain/dpop-proofs.ts';
 import { authenticationLevels } from '../domain/second-factors.ts';
 import { exchangedTokenClaims, installTokenExchange } from './token-exchange.ts';
@@ -166,6 +167,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     // to bind a code to, and for high-security ones; confidential clients may add it.
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || isHighSecurity(client) },
     extraTokenClaims: exchangedTokenClaims,
+    // A JWT access token names the person by the sub its app knows them by (oidc/subject-aliases.ts).
+    formats: { customizers: { jwt: jwtAccessTokenSubjects(deps.db) } },
     // Code flow only: implicit and hybrid responses put tokens in URLs and browser history.
     responseTypes: ['code'],
     fetch: createOutboundFetch(config.outboundAllowedNetworks) as unknown as Configuration['fetch'],
@@ -278,6 +281,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   installKeyBoundRefreshTokens(provider);
   installTokenExchange(provider, { db: deps.db, logger, findAccount: configuration.findAccount! });
   installAuditTrail(provider, deps.db, logger);
+  installSubjectAliases(provider, deps.db);
   installDeviceSessionGuard(provider);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {
