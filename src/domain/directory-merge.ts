@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { findOrgUnitsByCodes } from '../db/queries/org-units.ts';
 import {
-  countPendingCandidatesOfRow, decideCandidate, dismissCandidatesSupersededBy, findCandidateForUpdate, findDuplicates, findStagedRowForUpdate,
+  countPendingCandidatesOfRow, decideCandidate, dismissCandidatesSupersededBy, findCandidateForUpdate, findDuplicates, findMergeBatch, findStagedRowForUpdate,
   insertCandidates, insertMergeBatch, insertStagedRows, listCandidates, lockUsersForMerge, setMergeBatchReport, settleStagedRow,
   takenEmployeeCodes, type CandidateRow, type DuplicateProbe, type MergeCandidate, type StagedRow,
 } from '../db/queries/directory-merge.ts';
@@ -279,6 +279,14 @@ export async function listMergeCandidates(
 ): Promise<CandidateRow[]> {
   requireGlobalAdministrator(context, 'directory_merge.read');
   return listCandidates(deps.db, filter);
+}
+
+/** A staging's report, as it was written when the file was staged. */
+export async function getStagingReport(deps: Pick<DirectoryMergeDeps, 'db'>, context: AdminContext, batchId: string): Promise<StagingReport> {
+  requireGlobalAdministrator(context, 'directory_merge.read');
+  const batch = await findMergeBatch(deps.db, batchId);
+  assertThat(batch, new AppError('not_found', `no staging with id ${batchId}`, 404));
+  return batch.report as unknown as StagingReport;
 }
 
 const candidateNotFound = (id: string) => new AppError('not_found', `no merge candidate with id ${id}`, 404);

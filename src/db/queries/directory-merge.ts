@@ -301,3 +301,7 @@ export async function findAliasedAccount(db: Kysely<Database>, clientId: string,
   const row = await db.selectFrom('subject_aliases').select('user_id').where('client_id', '=', clientId).where('alias_sub', '=', sub).executeTakeFirst();
   return row?.user_id;
 }
+
+export async function findMergeBatch(db: Kysely<Database>, id: string) {
+  return db.selectFrom('directory_merge_batches').selectAll().where('id', '=', id).executeTakeFirst();
+}
