@@ -36,25 +36,31 @@ export interface DuplicateMatch {
 export async function findDuplicates(db: Kysely<Database>, probes: readonly DuplicateProbe[]): Promise<DuplicateMatch[]> {
   if (probes.length === 0) return [];
   const column = <K extends keyof DuplicateProbe>(key: K) => probes.map((probe) => probe[key]);
+  // One equality join per rule, each able to use its index or a hash join (an OR of the four could
+  // only compare every probe with every account), then the first rule per pair.
   const { rows } = await sql<{ index: number; user_id: string; rule: DuplicateMatch['rule'] }>`
-    select p.index, u.id::text as user_id,
-      case
-        when u.national_id = p.national_id then 'national_id'
-        when lower(u.email) = lower(p.email) then 'email'
-        when u.phone = p.phone then 'phone'
-        else 'name_and_unit'
-      end as rule
-    from unnest(
-      ${column('index')}::int[], ${column('nationalId')}::text[], ${column('email')}::text[], ${column('phone')}::text[],
-      ${column('fullName')}::text[], ${column('orgUnitId')}::uuid[], ${column('excludeUserId')}::uuid[]
-    ) as p(index, national_id, email, phone, full_name, org_unit_id, exclude_user_id)
-    join users u on u.status <> 'merged' and u.id is distinct from p.exclude_user_id and (
-      u.national_id = p.national_id
-      or lower(u.email) = lower(p.email)
-      or u.phone = p.phone
-      or (u.primary_org_unit_id = p.org_unit_id and mekong_search_key(u.full_name) = mekong_search_key(p.full_name))
+    with p as (
+      select * from unnest(
+        ${column('index')}::int[], ${column('nationalId')}::text[], ${column('email')}::text[], ${column('phone')}::text[],
+        ${column('fullName')}::text[], ${column('orgUnitId')}::uuid[], ${column('excludeUserId')}::uuid[]
+      ) as p(index, national_id, email, phone, full_name, org_unit_id, exclude_user_id)
+    ), matched as (
+      select p.index, u.id, 1 as rank from p join users u on u.national_id = p.national_id
+      union all
+      select p.index, u.id, 2 from p join users u on lower(u.email) = lower(p.email)
+      union all
+      select p.index, u.id, 3 from p join users u on u.phone = p.phone
+      union all
+      select p.index, u.id, 4 from p join users u
+        on u.primary_org_unit_id = p.org_unit_id and mekong_search_key(u.full_name) = mekong_search_key(p.full_name)
     )
-    order by p.index, 3, u.username`.execute(db);
+    select m.index, u.id::text as user_id, (array['national_id', 'email', 'phone', 'name_and_unit'])[min(m.rank)] as rule
+    from matched m
+    join p on p.index = m.index
+    join users u on u.id = m.id
+    where u.status <> 'merged' and u.id is distinct from p.exclude_user_id
+    group by m.index, u.id, u.username
+    order by m.index, min(m.rank), u.username`.execute(db);
   return rows.map((row) => ({ index: row.index, userId: row.user_id, rule: row.rule }));
 }
 

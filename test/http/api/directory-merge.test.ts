@@ -204,4 +204,10 @@ describe('merging two accounts here', () => {
     const history = await listAuditEvents(db, { targetType: 'user', targetId: survivor.id, withMergedAccounts: true, subtrees: null, limit: 50 });
     expect(history.map((event) => [event.target_id, event.action])).toContainEqual([merged.id, 'user.update']);
   });
+
+  it('refuses to enable or disable a merged-away account: it is history', async () => {
+    expectApiError(await world.superAdmin('POST', `/users/${merged.id}/enable`), 409, 'conflict', 'merged into another');
+    expectApiError(await world.superAdmin('POST', `/users/${merged.id}/disable`), 409, 'conflict', 'merged into another');
+    expect((await userRow(merged.id)).status).toBe('merged');
+  });
 });
