@@ -19,7 +19,8 @@ import type { Database } from '../db/schema.ts';
  *   with the accountId;
  * - JWT access tokens: `formats.customizers.jwt` (jwtAccessTokenSubjects below), by the token's client;
  * - introspection: the response's `sub`, by the token's client (the answer passes through here);
- * - the login prompt's checks of `id_token_hint` and of a requested `sub` (subjectChecks below).
+ * - the login prompt's checks of `id_token_hint` and of a requested `sub` (useAppSubjectsInLoginChecks below; the
+ *   second is inert while the claims parameter is not enabled, and kept so that enabling it cannot break the promise).
  * Refresh needs nothing more: the refreshed tokens go through the same places.
  */
 
