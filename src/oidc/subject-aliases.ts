@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 
 import { findAliasedAccount, findSubjectAlias } from '../db/queries/directory-merge.ts';
+import { isUuid } from '../db/queries/ids.ts';
 import type { Database } from '../db/schema.ts';
 
 /**
@@ -27,11 +28,9 @@ import type { Database } from '../db/schema.ts';
 /** The `sub` this app knows the person by: an alias from a merge, else their id. */
 export async function subjectForClient(db: Kysely<Database>, clientId: string, accountId: string): Promise<string> {
   // Accounts are uuids; anything else (a client acting as itself) has no alias, and is no uuid to look up.
-  if (!uuidPattern.test(accountId)) return accountId;
+  if (!isUuid(accountId)) return accountId;
   return (await findSubjectAlias(db, clientId, accountId)) ?? accountId;
 }
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The account an app's `sub` names (the reverse): for Mekong ID's own resource servers, which read `sub` from tokens. */
 export async function accountForClientSubject(db: Kysely<Database>, clientId: string, sub: string): Promise<string> {

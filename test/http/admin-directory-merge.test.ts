@@ -56,6 +56,20 @@ describe('the directory merge in the admin console', () => {
     expect(htmlOf(refused)).toContain('email address');
   });
 
+  it('proposes two accounts here by username, merges them on confirmation, and links the merged-away account to the survivor', async () => {
+    const away = await addPerson(world.server, { fullName: 'Võ Thị Lan', username: 'vothilan.la', unit: world.tree.anHuu });
+    const { agent, page } = await openConsoleAs(`${world.server.issuer}/admin/directory-merge`, provinceAdmin);
+    const proposed = await submitForm(agent, page, '/admin/directory-merge/candidates', { merged_login: 'vothilan.la', survivor_login: 'lanvt' });
+    expect(htmlOf(proposed)).toContain('Đã đề xuất');
+    expect(htmlOf(proposed)).toContain('quản trị viên chỉ định');
+    const candidate = await world.server.database.db.selectFrom('directory_merge_candidates').select('id').where('merged_user_id', '=', away.id).executeTakeFirstOrThrow();
+    const confirmed = await submitForm(agent, proposed, `/candidates/${candidate.id}/confirm`);
+    expect(htmlOf(confirmed)).toContain('Đã hợp nhất hai tài khoản.');
+    const awayPage = await agent.follow(`${world.server.issuer}/admin/users/${away.id}`, 'http://never/');
+    expect(htmlOf(awayPage)).toContain(`<a href="/admin/users/${lan.id}">đã hợp nhất vào tài khoản này</a>`);
+    expect(htmlOf(awayPage)).not.toContain(`/admin/users/${away.id}/disable`);
+  });
+
   it('is refused to a unit administrator', async () => {
     const { page } = await openConsoleAs(`${world.server.issuer}/admin/directory-merge`, caiBeAdminCredentials);
     expect(page.response.status).toBe(403);
