@@ -7,6 +7,7 @@ import type { Database, DuplicateRule, User } from '../db/schema.ts';
 import { assertThat, conflict, invalidInput } from '../errors.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import { maskNationalId } from './person-fields.ts';
+import { refuseSodViolations } from './separation-of-duties.ts';
 import { endEverything } from './sessions.ts';
 import type { BackchannelLogout } from './users.ts';
 
@@ -65,6 +66,8 @@ export async function mergeAccounts(
 
   const aliasedApps = await carrySubjects(trx, merged.id, survivor.id);
   const moved = await moveMembershipsToSurvivor(trx, merged.id, survivor.id);
+  // The roles the two accounts held apart may be two that one person must not hold together.
+  await refuseSodViolations(trx, { userIds: [survivor.id] }, { action: 'user.merge', target: { type: 'user', id: survivor.id }, orgUnitId: survivor.primary_org_unit_id });
   const { notify, revoked } = await endEverything(trx, merged.id);
   await markMerged(trx, merged, survivor);
   const queued = notify.length > 0 ? await deps.backchannelLogout(trx, merged.id, notify) : [];

@@ -177,9 +177,24 @@ describe('merging two accounts here', () => {
     expect(detected.body.items.map((candidate) => candidate.survivor.username)).not.toContain('hoant.gone');
   });
 
-  it('merges the pair confirmed, moving units, groups and app roles, and keeps the merged-away account as history', async () => {
+  let candidate: Candidate;
+
+  it('refuses a merge that would give one person two roles a separation-of-duties rule keeps apart, and changes nothing', async () => {
     const proposed = await world.superAdmin<{ items: Candidate[] }>('POST', '/directory-merge/candidates', { merged_user_id: merged.id, survivor_id: survivor.id });
-    const candidate = proposed.body.items[0]!;
+    candidate = proposed.body.items[0]!;
+    const rule = await world.superAdmin<{ id: string }>('POST', '/sod-rules', {
+      name: 'Bác sĩ không cấp phát thuốc', first: { client_id: app, role: 'doctor' }, second: { client_id: app, role: 'pharmacist' },
+    });
+    expect(rule.status).toBe(201);
+    const refused = await world.superAdmin('POST', `/directory-merge/candidates/${candidate.id}/confirm`);
+    await expectAuditedRefusal(world.superAdmin, refused, 'user.merge');
+    expect((refused.body as { message: string }).message).toContain('Bác sĩ không cấp phát thuốc');
+    expect((await userRow(merged.id)).status).toBe('active');
+    expect((await pendingCandidates()).map((pending) => pending.id)).toContain(candidate.id);
+    expect((await world.superAdmin('DELETE', `/sod-rules/${rule.body.id}`)).status).toBe(204);
+  });
+
+  it('merges the pair confirmed, moving units, groups and app roles, and keeps the merged-away account as history', async () => {
     expect(candidate.rule).toBe('named_by_admin');
     const unrelated = (await pendingCandidates()).filter((pending) => pending.merged_user?.id !== merged.id && pending.survivor.id !== merged.id);
     const confirmed = await world.superAdmin<Candidate>('POST', `/directory-merge/candidates/${candidate.id}/confirm`);
@@ -197,7 +212,7 @@ describe('merging two accounts here', () => {
     for (const other of unrelated) expect(stillPending).toContain(other.id);
     expect(stillPending.filter((id) => (unrelated.every((other) => other.id !== id)))).toEqual([]);
 
-    const merges = await listAuditEvents(db, { action: 'user.merge', targetId: survivor.id, subtrees: null, limit: 10 });
+    const merges = await listAuditEvents(db, { action: 'user.merge', outcome: 'success', targetId: survivor.id, subtrees: null, limit: 10 });
     expect(merges).toHaveLength(1);
     expect(merges[0]!.details).toMatchObject({ rule: 'named_by_admin', moved: { units: 1, groups: 1, app_assignments: 0 } });
     // The merged-away account's history shows on the survivor's page.
