@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 
+import { isUniqueViolation } from '../db/errors.ts';
 import { findOrgUnitsByCodes } from '../db/queries/org-units.ts';
 import {
   countPendingCandidatesOfRow, decideCandidate, dismissCandidatesSupersededBy, findCandidateForUpdate, findDuplicates, findMergeBatch, findStagedRowForUpdate,
@@ -121,7 +122,7 @@ export async function stageDirectory(
   const matches = await findDuplicates(deps.db, incoming.map((row, index) => probeOf(index, row)));
   const matched = new Set(matches.map((match) => match.index));
   const audit = auditBase(context);
-  const report = await deps.db.transaction().execute(async (trx) => {
+  const report = deps.db.transaction().execute(async (trx) => {
     const batchId = await insertMergeBatch(trx, { sourceCode, fileName: options.fileName ?? null, stagedBy: actorRef(context), report: {} });
     const toCreate = incoming.filter((_row, index) => !matched.has(index));
     const accounts = await createAccounts(trx, deps, context, toCreate, sourceCode);
@@ -156,7 +157,13 @@ export async function stageDirectory(
     });
     return result;
   });
-  return report;
+  try {
+    return await report;
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    // Someone took a username, email or CCCD between the detection and the write: nothing was staged.
+    throw conflict('another change took a username, email address or CCCD that this file uses; nothing was staged: stage the file again', error);
+  }
 }
 
 function probeOf(index: number, row: IncomingRow): DuplicateProbe {
