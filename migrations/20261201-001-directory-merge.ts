@@ -23,6 +23,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     // One sub per person per app.
     .addUniqueConstraint('subject_aliases_client_user_key', ['client_id', 'user_id'])
     .execute();
+  // Every node keeps which sub each app knows people by in memory (oidc/subject-aliases.ts); a change
+  // announces itself from the transaction that makes it, as clients' do (migration 20261201-010).
+  await sql`
+    create function mekong_announce_subject_alias_change() returns trigger language plpgsql as $$
+    begin
+      perform pg_notify('mekong_id_subject_aliases', '');
+      return null;
+    end
+    $$`.execute(db);
+  await sql`create trigger subject_aliases_announce_change after insert or update or delete or truncate on subject_aliases
+    for each statement execute function mekong_announce_subject_alias_change()`.execute(db);
 
   // A second province's staff list, staged: each row, traced to its source, and what became of it.
   await db.schema
@@ -76,6 +87,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropTable('directory_merge_rows').execute();
   await db.schema.dropTable('directory_merge_batches').execute();
   await db.schema.dropTable('subject_aliases').execute();
+  await sql`drop function mekong_announce_subject_alias_change()`.execute(db);
   await sql`alter table users drop constraint users_merged_into_status`.execute(db);
   await db.schema.alterTable('users').dropColumn('merged_into').execute();
   await sql`alter table users drop constraint users_status_check`.execute(db);

@@ -4,6 +4,7 @@ import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 
 import { findAliasedAccount, findSubjectAlias } from '../db/queries/directory-merge.ts';
 import { isUuid } from '../db/queries/ids.ts';
+import { tableWriteCount, type CachedTable } from '../db/table-writes.ts';
 import type { Database } from '../db/schema.ts';
 
 /**
@@ -26,10 +27,54 @@ import type { Database } from '../db/schema.ts';
  */
 
 /** The `sub` this app knows the person by: an alias from a merge, else their id. */
-export async function subjectForClient(db: Kysely<Database>, clientId: string, accountId: string): Promise<string> {
+export async function subjectForClient(db: Kysely<Database>, clientId: string, accountId: string, cache?: SubjectAliasCache): Promise<string> {
   // Accounts are uuids; anything else (a client acting as itself) has no alias, and is no uuid to look up.
   if (!isUuid(accountId)) return accountId;
-  return (await findSubjectAlias(db, clientId, accountId)) ?? accountId;
+  const load = async () => (await findSubjectAlias(db, clientId, accountId)) ?? null;
+  return (await (cache ? cache.find(`${clientId} ${accountId}`, load) : load())) ?? accountId;
+}
+
+/** More (app, person) pairs than a province's sign-ins reach in a day; past it the cache starts over. */
+const maxCachedSubjects = 100_000;
+const aliasTables: readonly CachedTable[] = ['subject_aliases'];
+
+/**
+ * Which `sub` each app knows each person by, kept in memory (an ID token, a userinfo answer or an
+ * introspection would otherwise each pay a round trip for a table that changes only with a merge),
+ * negative answers included. Forgotten as the client cache is (oidc/client-cache.ts): at once when
+ * this process writes subject_aliases (db/table-writes.ts), and on every node when the database
+ * announces a change (migration 20261201-001's trigger, channel notificationChannels.subjectAliases).
+ */
+export class SubjectAliasCache {
+  readonly #entries = new Map<string, string | null>();
+  #generation = 0;
+  #writesSeen = tableWriteCount(aliasTables);
+
+  async find(key: string, load: () => Promise<string | null>): Promise<string | null> {
+    this.#forgetIfWrittenHere();
+    const cached = this.#entries.get(key);
+    if (cached !== undefined) return cached;
+    const generation = this.#generation;
+    const loaded = await load();
+    this.#forgetIfWrittenHere();
+    if (generation === this.#generation) {
+      if (this.#entries.size >= maxCachedSubjects) this.#entries.clear();
+      this.#entries.set(key, loaded);
+    }
+    return loaded;
+  }
+
+  forget(): void {
+    this.#generation += 1;
+    this.#entries.clear();
+  }
+
+  #forgetIfWrittenHere(): void {
+    const writes = tableWriteCount(aliasTables);
+    if (writes === this.#writesSeen) return;
+    this.#writesSeen = writes;
+    this.forget();
+  }
 }
 
 /** The account an app's `sub` names (the reverse): for Mekong ID's own resource servers, which read `sub` from tokens. */
@@ -42,12 +87,12 @@ interface ClaimsInstance {
   result: (this: ClaimsInstance) => Promise<Record<string, unknown>>;
 }
 
-export function installSubjectAliases(provider: Provider, db: Kysely<Database>): void {
+export function installSubjectAliases(provider: Provider, db: Kysely<Database>, cache?: SubjectAliasCache): void {
   const prototype = (provider as unknown as { Claims: { prototype: ClaimsInstance } }).Claims.prototype;
   const result = prototype.result;
   prototype.result = async function resultWithAppSubject(this: ClaimsInstance) {
     const claims = await result.call(this);
-    if (typeof claims['sub'] === 'string' && this.client) claims['sub'] = await subjectForClient(db, this.client.clientId, claims['sub']);
+    if (typeof claims['sub'] === 'string' && this.client) claims['sub'] = await subjectForClient(db, this.client.clientId, claims['sub'], cache);
     return claims;
   };
 
@@ -56,15 +101,15 @@ export function installSubjectAliases(provider: Provider, db: Kysely<Database>):
     if ((ctx.oidc as KoaContextWithOIDC['oidc'] | undefined)?.route !== 'introspection') return;
     const body = ctx.body as Record<string, unknown> | undefined;
     if (body?.['active'] !== true || typeof body['sub'] !== 'string' || typeof body['client_id'] !== 'string') return;
-    body['sub'] = await subjectForClient(db, body['client_id'], body['sub']);
+    body['sub'] = await subjectForClient(db, body['client_id'], body['sub'], cache);
   });
 }
 
 /** For `formats.customizers.jwt`: a JWT access token names the person as its client knows them. */
-export function jwtAccessTokenSubjects(db: Kysely<Database>) {
+export function jwtAccessTokenSubjects(db: Kysely<Database>, cache?: SubjectAliasCache) {
   return async (_ctx: unknown, token: { accountId?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }): Promise<void> => {
     if (token.accountId && token.clientId && jwt.payload['sub'] === token.accountId) {
-      jwt.payload['sub'] = await subjectForClient(db, token.clientId, token.accountId);
+      jwt.payload['sub'] = await subjectForClient(db, token.clientId, token.accountId, cache);
     }
   };
 }
