@@ -27,6 +27,7 @@ import type { Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { backchannelLogoutRetentionDays, createBackchannelLogout, deliverDueBackchannelLogouts, maxBackchannelLogoutAttempts } from './oidc/backchannel.ts';
 import { ClientCache } from './oidc/client-cache.ts';
+import { SubjectAliasCache } from './oidc/subject-aliases.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { createMailSender, deliverDueMail } from './mail/outbox.ts';
 import { signingKeyRetentionSeconds } from './oidc/provider.ts';
@@ -85,6 +86,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const views = createViews();
     const passwords = createPasswordHasher(config.argon2);
     const clientCache = new ClientCache();
+    const subjectAliasCache = new SubjectAliasCache();
     const metrics = createMetrics({ passwordQueueDepth: () => passwords.queueDepth, databasePool: () => database.poolStats() });
     const { oidc, administrators } = await retryWhileDatabaseUnavailable(
       async () => {
@@ -93,7 +95,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         await ensureSigningKeys(db, config.masterKey);
         await ensureBuiltInClients(db, config.issuer);
         return {
-          oidc: await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics, clientCache }),
+          oidc: await createLiveProvider({ config, db, pages: createProviderPages(views), logger, metrics, clientCache, subjectAliasCache }),
           administrators: await countActiveUsersWithRole(db, roles.superAdmin),
         };
       },
@@ -109,6 +111,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     const unlistenKeys = await database.listen(notificationChannels.signingKeys, reloadKeys);
     // A client changed on another node, by the CLI, or by hand: forget them all (see oidc/client-cache.ts).
     const unlistenClients = await database.listen(notificationChannels.clients, () => clientCache.forget());
+    // A merge on another node: forget which sub each app knows people by (see oidc/subject-aliases.ts).
+    const unlistenSubjects = await database.listen(notificationChannels.subjectAliases, () => subjectAliasCache.forget());
     const backchannelLogout = createBackchannelLogout();
     const sms = createTextMessageSender(config, logger);
     handler = createApp({ config, db, logger, views, passwords, oidc, backchannelLogout, metrics, sms }).callback();
@@ -175,6 +179,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           clearTimeout(deadline);
           await unlistenKeys();
           await unlistenClients();
+          await unlistenSubjects();
           await database.close();
         })();
         return stopping;

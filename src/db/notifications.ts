@@ -14,6 +14,8 @@ export const notificationChannels = {
    * Sent by triggers (migration 20261201-010), so no writer can forget to.
    */
   clients: 'mekong_id_clients',
+  /** A subject alias changed (a directory merge): every node forgets the subjects it cached. Sent by a trigger (migration 20261201-001). */
+  subjectAliases: 'mekong_id_subject_aliases',
 } as const;
 
 export type NotificationChannel = (typeof notificationChannels)[keyof typeof notificationChannels];

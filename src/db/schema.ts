@@ -5,7 +5,8 @@ type CreatedAt = ColumnType<Date, Date | undefined, never>;
 type UpdatedAt = ColumnType<Date, Date | undefined, Date>;
 type Json<T> = ColumnType<T, T, T>;
 
-export const userStatuses = ['pending_activation', 'active', 'suspended', 'disabled'] as const;
+/** merged: absorbed into another account by a directory merge (merged_into); kept as history, never signs in. */
+export const userStatuses = ['pending_activation', 'active', 'suspended', 'disabled', 'merged'] as const;
 export type UserStatus = (typeof userStatuses)[number];
 
 export interface UsersTable {
@@ -40,6 +41,8 @@ export interface UsersTable {
   active_since: ColumnType<Date | null, Date | null | undefined, Date | null>;
   /** When the person was last warned of inactivity: once per stretch without a login. */
   inactivity_warned_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Set with status merged: the account that absorbed this one (domain/directory-merge.ts). */
+  merged_into: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export const orgUnitKinds = [
@@ -528,6 +531,61 @@ export interface OrgUnitHistoryTable {
   after: Json<Record<string, unknown>>;
 }
 
+/** The `sub` an app knew for a person before a merge (domain/directory-merge.ts, oidc/subject-aliases.ts). */
+export interface SubjectAliasesTable {
+  client_id: string;
+  alias_sub: string;
+  user_id: string;
+  created_at: CreatedAt;
+}
+
+/** A second province's staff list, staged for a directory merge. */
+export interface DirectoryMergeBatchesTable {
+  id: Generated<string>;
+  /** The source province's code, as the rename rule and the source ids use it ("LA"). */
+  source_code: string;
+  file_name: string | null;
+  staged_by: string;
+  created_at: CreatedAt;
+  report: Json<Record<string, unknown>>;
+}
+
+export const stagedRowStatuses = ['pending', 'created', 'merged'] as const;
+export type StagedRowStatus = (typeof stagedRowStatuses)[number];
+
+export interface DirectoryMergeRowsTable {
+  id: Generated<string>;
+  batch_id: string;
+  row: number;
+  /** "<source code>:<employee code, else username, in the source directory>". */
+  source_id: string;
+  values: Json<Record<string, string | null>>;
+  org_unit_id: string;
+  status: StagedRowStatus;
+  user_id: string | null;
+  username: string | null;
+  renamed_from: string | null;
+}
+
+export const duplicateRules = ['national_id', 'email', 'phone', 'name_and_unit', 'named_by_admin'] as const;
+export type DuplicateRule = (typeof duplicateRules)[number];
+export const candidateStatuses = ['pending', 'confirmed', 'dismissed'] as const;
+export type CandidateStatus = (typeof candidateStatuses)[number];
+
+/** A likely duplicate: a staged row or an account, and the account that would absorb it. */
+export interface DirectoryMergeCandidatesTable {
+  id: Generated<string>;
+  staged_row_id: string | null;
+  merged_user_id: string | null;
+  survivor_id: string;
+  rule: DuplicateRule;
+  status: Generated<CandidateStatus>;
+  created_by: string;
+  created_at: CreatedAt;
+  decided_by: string | null;
+  decided_at: Date | null;
+}
+
 export interface Database {
   users: UsersTable;
   role_assignments: RoleAssignmentsTable;
@@ -563,6 +621,10 @@ export interface Database {
   signing_keys: SigningKeysTable;
   reorganization_plans: ReorganizationPlansTable;
   org_unit_history: OrgUnitHistoryTable;
+  subject_aliases: SubjectAliasesTable;
+  directory_merge_batches: DirectoryMergeBatchesTable;
+  directory_merge_rows: DirectoryMergeRowsTable;
+  directory_merge_candidates: DirectoryMergeCandidatesTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -407,6 +407,8 @@ export async function applyStatusChange(
     !(status === 'active' && current.status === 'pending_activation'),
     conflict('this account has not been activated yet: send an activation link instead'),
   );
+  // A merged account is history: the person is the survivor now (domain/account-merge.ts).
+  assertThat(current.status !== 'merged', conflict('this account has been merged into another; change the account it was merged into'));
   if (current.status === status) return current;
   if (status !== 'active') await keepOneActiveSuperAdministrator(trx, id);
   const updated = await updateUserFields(trx, id, current.version, { status });

@@ -5,6 +5,7 @@ import type { Database } from '../db/schema.ts';
 import { mayUseApp } from '../domain/app-access.ts';
 import { authenticationLevels, secondFactorRequired } from '../domain/second-factors.ts';
 import { clientFlag } from './client-flags.ts';
+import { useAppSubjectsInLoginChecks } from './subject-aliases.ts';
 
 /** The reason oidc-provider gives for a login prompt that only needs the second factor (step-up). */
 export const secondFactorReason = 'second_factor';
@@ -41,6 +42,8 @@ export function promptPolicy(db: Kysely<Database>, session: { readonly maxSecond
   const { base, Check } = interactionPolicy;
   const policy = base();
   const login = policy.get('login')!;
+  // After a directory merge an app may know the person by another sub than their id.
+  useAppSubjectsInLoginChecks(login, db);
   login.checks.add(
     new Check(sessionTooOldReason, 'the sign-in session is older than its maximum lifetime', (ctx: KoaContextWithOIDC) => {
       const { loginTs } = ctx.oidc.session ?? {};

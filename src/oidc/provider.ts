@@ -24,6 +24,7 @@ import { applyHighSecurityProfile, assertHighSecurityClientAssertion, assertHigh
 import { createOutboundFetch } from './outbound.ts';
 import { promptPolicy } from './prompt-policy.ts';
 import { registeredResourceServer, servesTokenAudience } from './resource-servers.ts';
+import { installSubjectAliases, jwtAccessTokenSubjects, type SubjectAliasCache } from './subject-aliases.ts';
 import { dpopSigningAlgorithms } from '../domain/dpop-proofs.ts';
 import { authenticationLevels } from '../domain/second-factors.ts';
 import { exchangedTokenClaims, installTokenExchange } from './token-exchange.ts';
@@ -116,6 +117,8 @@ export interface ProviderDeps {
   readonly metrics?: Pick<Metrics, 'tokensIssued'> | undefined;
   /** The server's clients in memory, kept across provider rebuilds; the CLI's providers read the table each time. */
   readonly clientCache?: ClientCache | undefined;
+  /** The subjects apps know people by after a merge, kept in memory (oidc/subject-aliases.ts); none: read each time. */
+  readonly subjectAliasCache?: SubjectAliasCache | undefined;
 }
 
 export function createProvider(deps: ProviderDeps): Provider {
@@ -166,6 +169,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     // to bind a code to, and for high-security ones; confidential clients may add it.
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || isHighSecurity(client) },
     extraTokenClaims: exchangedTokenClaims,
+    // A JWT access token names the person by the sub its app knows them by (oidc/subject-aliases.ts).
+    formats: { customizers: { jwt: jwtAccessTokenSubjects(deps.db, deps.subjectAliasCache) } },
     // Code flow only: implicit and hybrid responses put tokens in URLs and browser history.
     responseTypes: ['code'],
     fetch: createOutboundFetch(config.outboundAllowedNetworks) as unknown as Configuration['fetch'],
@@ -278,6 +283,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   installKeyBoundRefreshTokens(provider);
   installTokenExchange(provider, { db: deps.db, logger, findAccount: configuration.findAccount! });
   installAuditTrail(provider, deps.db, logger);
+  installSubjectAliases(provider, deps.db, deps.subjectAliasCache);
   installDeviceSessionGuard(provider);
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) => {

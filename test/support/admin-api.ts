@@ -26,7 +26,7 @@ export type ApiCall = <T = Record<string, unknown>>(
 /** The admin API's resource indicator on a test server. */
 export const apiResource = (server: TestServer) => `${server.issuer}/api/v1`;
 
-/** Calls /api/v1 with a bearer token, JSON in and out. */
+/** Calls /api/v1 with a bearer token, JSON in (or text, under a text/* content type) and out. */
 export function apiClient(server: TestServer, token: string): ApiCall {
   return async (method, path, body, headers = {}) => {
     const response = await fetch(`${server.issuer}/api/v1${path}`, {
@@ -36,7 +36,8 @@ export function apiClient(server: TestServer, token: string): ApiCall {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         ...headers,
       },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      // Text sent as text (a CSV upload, with its own content type); anything else as JSON.
+      ...(body === undefined ? {} : { body: typeof body === 'string' && headers['content-type']?.startsWith('text/') ? body : JSON.stringify(body) }),
     });
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: (text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as never };

@@ -60,6 +60,8 @@ export interface AuditEventFilter {
   action?: string | undefined;
   targetType?: string | undefined;
   targetId?: string | undefined;
+  /** With a user as target: also the events of the accounts merged into them (a directory merge keeps both histories). */
+  withMergedAccounts?: boolean | undefined;
   outcome?: AuditOutcome | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
@@ -76,7 +78,11 @@ export async function listAuditEvents(db: Kysely<Database>, filter: AuditEventFi
   if (filter.actorName !== undefined) query = query.where(sql<string>`lower(actor_name)`, '=', filter.actorName.toLowerCase());
   if (filter.action !== undefined) query = query.where('action', '=', filter.action);
   if (filter.targetType !== undefined) query = query.where('target_type', '=', filter.targetType);
-  if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
+  if (filter.targetId !== undefined && filter.withMergedAccounts) {
+    const targetId = filter.targetId;
+    query = query.where((eb) => eb('target_id', '=', targetId)
+      .or('target_id', 'in', eb.selectFrom('users').select(sql<string>`id::text`.as('id')).where(sql<string>`merged_into::text`, '=', targetId)));
+  } else if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
   if (filter.outcome !== undefined) query = query.where('outcome', '=', filter.outcome);
   if (filter.from !== undefined) query = query.where('occurred_at', '>=', filter.from);
   if (filter.to !== undefined) query = query.where('occurred_at', '<', filter.to);

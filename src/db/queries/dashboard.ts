@@ -14,7 +14,7 @@ export const dashboardTimeZone = 'Asia/Ho_Chi_Minh';
 export async function countUsersByStatus(db: Kysely<Database>, subtrees: readonly string[] | null): Promise<Record<UserStatus, number>> {
   let query = db.selectFrom('users').select(['users.status', sql<string>`count(*)`.as('count')]).groupBy('users.status');
   if (subtrees !== null) query = query.where(userInSubtrees(subtrees));
-  const counts: Record<UserStatus, number> = { pending_activation: 0, active: 0, suspended: 0, disabled: 0 };
+  const counts: Record<UserStatus, number> = { pending_activation: 0, active: 0, suspended: 0, disabled: 0, merged: 0 };
   for (const row of await query.execute()) counts[row.status] = Number(row.count);
   return counts;
 }

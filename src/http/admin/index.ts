@@ -6,6 +6,7 @@ import { mountAuditLog } from './audit-log.ts';
 import { mountClients } from './clients.ts';
 import { mountDashboard } from './dashboard.ts';
 import { mountDecisions } from './decisions.ts';
+import { mountDirectoryMerge } from './directory-merge.ts';
 import { mountGroups } from './groups.ts';
 import { mountImport } from './import.ts';
 import { mountInactivityPolicy } from './inactivity.ts';
@@ -35,6 +36,7 @@ export function adminConsoleRoutes(deps: AdminConsoleDeps): Router {
   mountGroups(router, deps, guard);
   mountOrgTree(router, deps, guard);
   mountReorganization(router, deps, guard);
+  mountDirectoryMerge(router, deps, guard);
   mountInactivityPolicy(router, deps, guard);
   mountClients(router, deps, guard);
   mountResourceServers(router, deps, guard);

@@ -59,6 +59,7 @@ const sections = [
   { path: '/admin/decisions', label: 'admin.nav.decisions', permission: 'users.read' },
   { path: '/admin/org-units', label: 'admin.nav.org_units', permission: 'org_units.read' },
   { path: '/admin/reorganization', label: 'admin.nav.reorganization', permission: 'org_units.reorganize' },
+  { path: '/admin/directory-merge', label: 'admin.nav.directory_merge', permission: 'org_units.reorganize' },
   { path: '/admin/groups', label: 'admin.nav.groups', permission: 'groups.read' },
   { path: '/admin/clients', label: 'admin.nav.clients', permission: 'apps.assign' },
   { path: '/admin/reviews', label: 'admin.nav.reviews', permission: null },

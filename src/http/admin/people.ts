@@ -118,7 +118,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
       mayReadRoles ? listRoleAssignmentsInScope(deps, context, { userId: user.id, limit: 100 }) : Promise.resolve([]),
       listSessions(deps.db, user.id),
       mayAudit
-        ? listAuditEvents(deps.db, { targetType: 'user', targetId: user.id, subtrees: subtreeFilter(scopeOf(context.principal, 'audit.read')), limit: 20 })
+        ? listAuditEvents(deps.db, { targetType: 'user', targetId: user.id, withMergedAccounts: true, subtrees: subtreeFilter(scopeOf(context.principal, 'audit.read')), limit: 20 })
         : Promise.resolve([]),
       mayGrant ? listOrgUnits(deps.db, { subtrees: subtreeFilter(scopeOf(context.principal, 'roles.write')), status: 'active', limit: 2000 }) : Promise.resolve([]),
     ]);

@@ -11,6 +11,7 @@ import { AppError, assertThat } from '../../errors.ts';
 import { adminContextOfClient, adminContextOfPerson } from '../admin-context.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
 import { apiResourceIndicator, apiScope } from '../../oidc/provider.ts';
+import { accountForClientSubject } from '../../oidc/subject-aliases.ts';
 
 export interface ApiAuthenticationDeps {
   readonly db: Kysely<Database>;
@@ -43,7 +44,8 @@ export function createApiAuthentication(deps: ApiAuthenticationDeps) {
     assertThat(client?.admin_api_access, () => unauthorized('the client this token was issued to may no longer call the API'));
 
     if (claims.sub === clientId) return adminContextOfClient(deps.db, client, ctx);
-    const user = await findUserById(deps.db, claims.sub);
+    // The token names the person as its app knows them, which after a directory merge may be an alias.
+    const user = await findUserById(deps.db, await accountForClientSubject(deps.db, clientId, claims.sub));
     assertThat(user?.status === 'active', () => unauthorized('the account behind this token is not active'));
     return adminContextOfPerson(deps.db, user, ctx);
   };

@@ -16,6 +16,7 @@ import { accessReviewRoutes } from './routes/access-reviews.ts';
 import { appAccessRoutes } from './routes/app-access.ts';
 import { appRegistrationRoutes } from './routes/app-registrations.ts';
 import { auditEventRoutes } from './routes/audit-events.ts';
+import { directoryMergeRoutes } from './routes/directory-merge.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { orgUnitRoutes } from './routes/org-units.ts';
 import { reorganizationPlanRoutes } from './routes/reorganization-plans.ts';
@@ -54,6 +55,7 @@ export function adminApiRoutes(deps: AdminApiDeps): ApiRoute[] {
     ...appRegistrationRoutes(deps),
     ...resourceServerRoutes(deps),
     ...reorganizationPlanRoutes(deps),
+    ...directoryMergeRoutes(deps),
     ...personnelDecisionRoutes({ ...deps, moverGraceDays: deps.governance.moverGraceDays, inactivityDefaults: deps.governance.inactivity }),
   ];
 }
