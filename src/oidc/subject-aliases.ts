@@ -4,7 +4,7 @@ import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 
 import { findAliasedAccount, findSubjectAlias } from '../db/queries/directory-merge.ts';
 import { isUuid } from '../db/queries/ids.ts';
-import { tableWriteCount, type CachedTable } from '../db/table-writes.ts';
+import { TableCache } from '../db/table-cache.ts';
 import type { Database } from '../db/schema.ts';
 
 /**
@@ -30,50 +30,21 @@ import type { Database } from '../db/schema.ts';
 export async function subjectForClient(db: Kysely<Database>, clientId: string, accountId: string, cache?: SubjectAliasCache): Promise<string> {
   // Accounts are uuids; anything else (a client acting as itself) has no alias, and is no uuid to look up.
   if (!isUuid(accountId)) return accountId;
-  const load = async () => (await findSubjectAlias(db, clientId, accountId)) ?? null;
+  const load = () => findSubjectAlias(db, clientId, accountId);
   return (await (cache ? cache.find(`${clientId} ${accountId}`, load) : load())) ?? accountId;
 }
 
-/** More (app, person) pairs than a province's sign-ins reach in a day; past it the cache starts over. */
-const maxCachedSubjects = 100_000;
-const aliasTables: readonly CachedTable[] = ['subject_aliases'];
-
 /**
- * Which `sub` each app knows each person by, kept in memory (an ID token, a userinfo answer or an
- * introspection would otherwise each pay a round trip for a table that changes only with a merge),
- * negative answers included. Forgotten as the client cache is (oidc/client-cache.ts): at once when
- * this process writes subject_aliases (db/table-writes.ts), and on every node when the database
- * announces a change (migration 20261201-001's trigger, channel notificationChannels.subjectAliases).
+ * Which `sub` each app knows each person by, kept in memory (db/table-cache.ts): an ID token, a
+ * userinfo answer or an introspection would otherwise each pay a round trip for a table that
+ * changes only with a merge. "No alias" is kept too (the keys are account ids the provider holds,
+ * not a caller's to make up). Migration 20261201-001's trigger announces changes on
+ * notificationChannels.subjectAliases. More (app, person) pairs than a province's sign-ins reach in a
+ * day make it start over.
  */
-export class SubjectAliasCache {
-  readonly #entries = new Map<string, string | null>();
-  #generation = 0;
-  #writesSeen = tableWriteCount(aliasTables);
-
-  async find(key: string, load: () => Promise<string | null>): Promise<string | null> {
-    this.#forgetIfWrittenHere();
-    const cached = this.#entries.get(key);
-    if (cached !== undefined) return cached;
-    const generation = this.#generation;
-    const loaded = await load();
-    this.#forgetIfWrittenHere();
-    if (generation === this.#generation) {
-      if (this.#entries.size >= maxCachedSubjects) this.#entries.clear();
-      this.#entries.set(key, loaded);
-    }
-    return loaded;
-  }
-
-  forget(): void {
-    this.#generation += 1;
-    this.#entries.clear();
-  }
-
-  #forgetIfWrittenHere(): void {
-    const writes = tableWriteCount(aliasTables);
-    if (writes === this.#writesSeen) return;
-    this.#writesSeen = writes;
-    this.forget();
+export class SubjectAliasCache extends TableCache<string> {
+  constructor() {
+    super({ tables: ['subject_aliases'], maxEntries: 100_000, keepAbsent: true });
   }
 }
 
