@@ -14,7 +14,9 @@ import type { BackchannelLogout } from './users.ts';
 /**
  * Merging one account into another (the directory merge, domain/directory-merge.ts, confirms it).
  * The merged-away account stays as history (status merged, merged_into the survivor); its units,
- * groups, app assignments and admin roles move to the survivor where the survivor lacks them; its
+ * groups, app assignments, admin roles, the apps it owns and the apps an access review took from it
+ * move to the survivor where the survivor lacks them, and its pending personnel decisions apply to
+ * the survivor; its
  * sessions, grants and tokens end, with back-channel logout; the person signs in with the
  * survivor's credentials from then on.
  *

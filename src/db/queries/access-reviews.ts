@@ -49,7 +49,7 @@ export async function coveringGrants(db: Kysely<Database>, scope: { clientId: st
   const { rows } = await sql<CoveringGrant>`
     with people as (
       select u.id, u.primary_org_unit_id from users u left join org_units home on home.id = u.primary_org_unit_id
-      where u.status <> 'disabled' and ${scope.unitPath === null ? sql`true` : sql`home.path like ${`${scope.unitPath}%`}`}
+      where u.status not in ('disabled', 'merged') and ${scope.unitPath === null ? sql`true` : sql`home.path like ${`${scope.unitPath}%`}`}
     ),
     apps as (
       select client_id from clients where status = 'active' and access_policy = 'restricted'

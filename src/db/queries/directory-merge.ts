@@ -223,6 +223,21 @@ export async function moveMembershipsToSurvivor(
     select ${toId}::uuid, role, org_unit_id, granted_by, ends_at from role_assignments where user_id = ${fromId}::uuid
     on conflict do nothing`.execute(trx);
   await sql`delete from role_assignments where user_id = ${fromId}::uuid`.execute(trx);
+  // An access review that took an app from the person took it from the person, whichever account it
+  // named; unless the survivor was assigned that app by name, which is how an exclusion is lifted.
+  await sql`insert into app_access_exclusions (client_id, user_id, review_id, created_by, created_at)
+    select e.client_id, ${toId}::uuid, e.review_id, e.created_by, e.created_at from app_access_exclusions e
+    where e.user_id = ${fromId}::uuid
+      and not exists (select 1 from app_assignments a where a.user_id = ${toId}::uuid and a.client_id = e.client_id)
+    on conflict do nothing`.execute(trx);
+  await sql`delete from app_access_exclusions where user_id = ${fromId}::uuid`.execute(trx);
+  // Decisions not yet applied (a transfer, a retirement) are about the person: they apply to the survivor.
+  await sql`update personnel_decisions set user_id = ${toId}::uuid where user_id = ${fromId}::uuid and status = 'pending'`.execute(trx);
+  // A developer keeps the apps they own.
+  await sql`insert into client_owners (client_id, user_id, added_by, created_at)
+    select client_id, ${toId}::uuid, added_by, created_at from client_owners where user_id = ${fromId}::uuid
+    on conflict do nothing`.execute(trx);
+  await sql`delete from client_owners where user_id = ${fromId}::uuid`.execute(trx);
   const count = (result: { numAffectedRows?: bigint }) => Number(result.numAffectedRows ?? 0n);
   return { units: count(units), groups: count(groups), app_assignments: count(apps), roles: count(roles) };
 }

@@ -177,11 +177,11 @@ export async function countPeopleInSubtree(db: Kysely<Database>, path: string): 
   const { rows } = await sql<{ count: string }>`
     select count(*)::text as count from (
       select u.id from users u join org_units o on o.id = u.primary_org_unit_id
-        where o.path like ${`${path}%`} and u.status <> 'disabled'
+        where o.path like ${`${path}%`} and u.status not in ('disabled', 'merged')
       union
       select m.user_id from user_org_units m join org_units o on o.id = m.org_unit_id
         join users u on u.id = m.user_id
-        where o.path like ${`${path}%`} and u.status <> 'disabled'
+        where o.path like ${`${path}%`} and u.status not in ('disabled', 'merged')
     ) people`.execute(db);
   return Number(rows[0]!.count);
 }

@@ -50,10 +50,10 @@ export function peopleWithoutSecondFactor(db: Kysely<Database>, subtrees: readon
     .execute();
 }
 
-/** People not disabled whose primary unit is missing or closed: someone must place them. */
+/** People not disabled (nor merged into another) whose primary unit is missing or closed: someone must place them. */
 export function peopleWithoutActiveUnit(db: Kysely<Database>, subtrees: readonly string[] | null): Promise<PersonReportRow[]> {
   return people(db, subtrees)
-    .where('users.status', '<>', 'disabled')
+    .where('users.status', 'not in', ['disabled', 'merged'])
     .where((eb) => eb.or([eb('users.primary_org_unit_id', 'is', null), eb('org_units.status', '=', 'closed')]))
     .execute();
 }

@@ -23,10 +23,10 @@ export interface ScimAudience {
  * The people a SCIM client sees, as a condition on the users row `alias`: everyone the app's
  * policy covers (an open app, everyone; a restricted one, those an assignment covers and no access
  * review took out, exactly whom sign-in lets in), except the disabled. A disabled account is a leaver's, and SCIM says a deleted resource answers 404: DELETE
- * disables, so a disabled person is, for SCIM, deleted.
+ * disables, so a disabled person is, for SCIM, deleted. So is an account merged into another: the person lives on as the survivor.
  */
 export function userVisibleTo(audience: ScimAudience, alias: string): Expression<SqlBool> {
-  const notDisabled = sql<SqlBool>`${sql.ref(`${alias}.status`)} <> 'disabled'`;
+  const notDisabled = sql<SqlBool>`${sql.ref(`${alias}.status`)} not in ('disabled', 'merged')`;
   if (!audience.restricted) return notDisabled;
   const user = sql.ref<string>(`${alias}.id`);
   return sql<SqlBool>`(${notDisabled} and ${notExcludedFromApp(audience.clientId, user)} and exists (select 1 from app_assignments a

@@ -84,9 +84,9 @@ export async function findSodViolations(db: Kysely<Database>, filter: SodFilter,
   const { rows } = await sql<SodViolation>`
     with people as (${peopleOf(filter)}),
     served as (
-      select u.id as user_id, u.primary_org_unit_id as unit_id from users u where u.id in (select * from people) and u.status <> 'disabled'
+      select u.id as user_id, u.primary_org_unit_id as unit_id from users u where u.id in (select * from people) and u.status not in ('disabled', 'merged')
       union
-      select m.user_id, m.org_unit_id from user_org_units m join users u on u.id = m.user_id and u.status <> 'disabled' where m.user_id in (select * from people)
+      select m.user_id, m.org_unit_id from user_org_units m join users u on u.id = m.user_id and u.status not in ('disabled', 'merged') where m.user_id in (select * from people)
     ),
     ruled as (select client_a as client_id, role_a as role from sod_rules union select client_b, role_b from sod_rules),
     held as (

@@ -126,6 +126,7 @@ describe('merging two accounts here', () => {
   let merged: User;
   let survivor: User;
   let app: string;
+  let reviewedApp: string;
 
   beforeAll(async () => {
     merged = await createUser(world.server, { username: 'hoa.la', password: 'một mật khẩu đủ dài 2026', fullName: 'Ngô Thị Hoa' });
@@ -141,6 +142,14 @@ describe('merging two accounts here', () => {
     expect((await world.superAdmin('PUT', `/groups/${group.body.id}/members/${merged.id}`)).status).toBe(204);
     await db.insertInto('user_org_units').values({ user_id: merged.id, org_unit_id: world.tree.anHuuHealthStation.id }).execute();
     await recordAuditEvent(db, { actor: systemActor, origin: noOrigin, action: 'user.update', target: { type: 'user', id: merged.id }, details: { note: 'before the merge' } });
+    // What else is about the person: a review took another app from them, a retirement is due, and they own the hospital app.
+    reviewedApp = (await registerTestClient(world.server, { name: 'Hệ thống văn bản', redirectUris: ['https://vanban.tiengiang.gov.vn/cb'] })).clientId;
+    await db.insertInto('app_access_exclusions').values({ client_id: reviewedApp, user_id: merged.id, created_by: 'system' }).execute();
+    await db.insertInto('personnel_decisions').values({
+      kind: 'retirement', decision_number: '123/QĐ-UBND', decision_date: '2026-11-20', effective_date: '2027-01-01', user_id: merged.id,
+      org_unit_before_id: world.tree.anHuu.id, org_unit_after_id: null, position: null, note: null, recorded_by: 'system',
+    }).execute();
+    await db.insertInto('client_owners').values({ client_id: app, user_id: merged.id, added_by: 'system' }).execute();
   });
 
   it('refuses a unit admin, an account into itself, and into a disabled or merged account, writing nothing', async () => {
@@ -207,6 +216,11 @@ describe('merging two accounts here', () => {
     expect(await db.selectFrom('group_members').select('user_id').where('user_id', 'in', [merged.id, survivor.id]).execute()).toEqual([{ user_id: survivor.id }]);
     const assignments = await db.selectFrom('app_assignments').select(['user_id', 'roles']).where('client_id', '=', app).execute();
     expect(assignments).toEqual([{ user_id: survivor.id, roles: ['doctor', 'pharmacist'] }]);
+    // The review's decision, the decision due and the app ownership follow the person.
+    expect(await db.selectFrom('app_access_exclusions').select('user_id').where('client_id', '=', reviewedApp).execute()).toEqual([{ user_id: survivor.id }]);
+    expect(await db.selectFrom('personnel_decisions').select(['user_id', 'status']).where('decision_number', '=', '123/QĐ-UBND').execute())
+      .toEqual([{ user_id: survivor.id, status: 'pending' }]);
+    expect(await db.selectFrom('client_owners').select('user_id').where('client_id', '=', app).execute()).toEqual([{ user_id: survivor.id }]);
     // Every other pending candidate is as it was: this merge touched this pair only.
     const stillPending = (await pendingCandidates()).map((pending) => pending.id);
     for (const other of unrelated) expect(stillPending).toContain(other.id);
