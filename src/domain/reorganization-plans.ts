@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { insertAppAssignment } from '../db/queries/app-access.ts';
 import { lockOrgTree } from '../db/queries/org-units.ts';
+import { redirectPendingDecisions } from '../db/queries/personnel-decisions.ts';
 import {
   deleteAppAssignmentsForPlan, deleteRoleAssignmentsForPlan, dueReorganizationPlanIds, findReorganizationPlan, insertReorganizationPlan,
   insertUnitForPlan, insertUnitHistory, listReorganizationPlans, orgTreeAt, loadReorganizationSnapshot, lockOpenOrgUnits, moveSubtreeUnder,
@@ -267,7 +268,11 @@ async function executeOperations(trx: Kysely<Database>, planId: string, report: 
       case 'move': await moveSubtreeUnder(trx, real(operation.unit), real(operation.parent)); break;
       case 'set': await setUnitForPlan(trx, real(operation.unit), { code: operation.code, name: operation.name }); break;
       case 'require_mfa': await setUnitForPlan(trx, real(operation.unit), { mfa_required: true }); break;
-      case 'close': await setUnitForPlan(trx, real(operation.unit), { status: 'closed', closed_at: changedAt, successor_id: operation.successor === null ? null : real(operation.successor) }); break;
+      case 'close':
+        await setUnitForPlan(trx, real(operation.unit), { status: 'closed', closed_at: changedAt, successor_id: operation.successor === null ? null : real(operation.successor) });
+        // A transfer decided before the reform, into a unit the reform closes, lands in its successor.
+        if (operation.successor !== null) await redirectPendingDecisions(trx, real(operation.unit), real(operation.successor));
+        break;
     }
   }
   for (const person of report.operations.people) {

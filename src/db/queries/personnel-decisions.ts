@@ -112,6 +112,17 @@ export async function listDuePersonnelDecisionIds(db: Kysely<Database>, today: s
   return rows.map((row) => row.id);
 }
 
+/**
+ * Pending decisions that would place someone in a unit a reorganization has just closed place them in
+ * its successor instead (the unit that took its people); answers how many. A closed unit without a
+ * successor keeps its decisions, which the job then holds with their reason for an administrator.
+ */
+export async function redirectPendingDecisions(trx: Kysely<Database>, closedUnitId: string, successorId: string): Promise<number> {
+  const result = await trx.updateTable('personnel_decisions').set({ org_unit_after_id: successorId })
+    .where('status', '=', 'pending').where('org_unit_after_id', '=', closedUnitId).executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
 export async function markPersonnelDecisionApplied(trx: Kysely<Database>, id: string, at: Date): Promise<void> {
   await trx.updateTable('personnel_decisions').set({ status: 'applied', applied_at: at, last_error: null }).where('id', '=', id).execute();
 }

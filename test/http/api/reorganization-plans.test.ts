@@ -232,6 +232,11 @@ describe('abolishing the district level and merging two communes', () => {
   beforeAll(async () => {
     // People serving in both communes, and the apps' view of them before the reform.
     await db().insertInto('user_org_units').values({ user_id: communeClerk.id, org_unit_id: world.tree.anHuu.id }).execute();
+    // A transfer decided before the reform, due after it, into a commune the reform merges away.
+    await db().insertInto('personnel_decisions').values({
+      kind: 'transfer', decision_number: '77/QĐ-UBND', decision_date: '2026-11-20', effective_date: '2027-02-01', user_id: communeClerk.id,
+      org_unit_before_id: world.tree.anHuu.id, org_unit_after_id: world.tree.binhPhan.id, position: null, note: null, recorded_by: 'system',
+    }).execute();
     const signIn = await signInThroughPages(hospital, hospitalRedirect, { login: nurse.username, password }, { scope: 'openid gov' });
     const tokens = await redeemCode(hospital, signIn);
     nurseTokens = tokens;
@@ -314,6 +319,9 @@ describe('abolishing the district level and merging two communes', () => {
     expect(caiBe).toMatchObject({ status: 'closed', successor_id: anHuu.id });
     expect(caiBe.closed_at).toBeInstanceOf(Date);
     expect(await unitById(world.tree.binhPhan.id)).toMatchObject({ status: 'closed', successor_id: anHuu.id });
+    // The transfer into the merged commune now lands in the commune that took its people.
+    expect(await db().selectFrom('personnel_decisions').select(['org_unit_after_id', 'status']).where('decision_number', '=', '77/QĐ-UBND').execute())
+      .toEqual([{ org_unit_after_id: anHuu.id, status: 'pending' }]);
     expect(anHuu).toMatchObject({ code: 'TG.ANHUU', parent_id: world.tree.province.id, depth: 1, path: `/${world.tree.province.id}/${anHuu.id}/` });
     expect(await unitById(world.tree.anHuuHealthStation.id)).toMatchObject({ depth: 2, path: `/${world.tree.province.id}/${anHuu.id}/${world.tree.anHuuHealthStation.id}/` });
 
