@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { orgUnitKinds, type OrgUnitKind } from '../db/schema.ts';
-import { AppError } from '../errors.ts';
+import { AppError, type LocalizableMessage } from '../errors.ts';
 import { normalizeName, orgUnitCodeSchema } from './person-fields.ts';
 
 /**
@@ -56,7 +56,7 @@ export const reorganizationStepSchema = z.discriminatedUnion('kind', [
 export type ReorganizationStep = z.output<typeof reorganizationStepSchema>;
 
 /** A plan that cannot be carried out as written: 422, naming the step and what is wrong with it. */
-export const invalidPlan = (message: string) => new AppError('invalid_plan', message, 422);
+export const invalidPlan = (message: string | LocalizableMessage) => new AppError('invalid_plan', message, 422);
 
 /** What the computation reads: the tree and everything that hangs on its units. */
 export interface ReorganizationSnapshot {

@@ -8,11 +8,11 @@ import {
   replaceResourceServerGrant, replaceResourceServerScopes, updateResourceServer, type ResourceServerGrant,
 } from '../db/queries/resource-servers.ts';
 import { accessTokenFormats, type Database, type ResourceServer, type ResourceServerScope } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { addLocalizedIssue, AppError, assertThat, conflict, invalidInput } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { AccessDenied, isPermitted, requirePermission, scopeOf, type AdminContext, type Principal } from './authorization.ts';
 import { isBuiltInClient } from './built-in-clients.ts';
-import { clientScopes, lintClientUri, uriProblemMessages } from './clients.ts';
+import { clientScopes, lintClientUri, uriProblemMessages, type UriProblem } from './clients.ts';
 import { appInCare } from './developer-apps.ts';
 import { auditBase } from './org-units.ts';
 
@@ -38,8 +38,9 @@ const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]{1,100}$/;
 /** Tokens for a registered API live 1 minute to 1 day; 10 minutes unless told, like the admin API's. */
 export const defaultAccessTokenSeconds = 10 * 60;
 
-function addIssue(ctx: z.RefinementCtx, path: (string | number)[], message: string, params: { code: string; uri?: string }): void {
-  ctx.addIssue({ code: 'custom', path, message, params: { ...params } });
+/** A declaration's problem: English for the API, and for the portal the catalog entry of its stable code (developers.problem.<code>), as the URI lint's. */
+function addIssue(ctx: z.RefinementCtx, path: (string | number)[], message: string, params: { code: UriProblem | ResourceServerProblem; uri?: string }): void {
+  addLocalizedIssue(ctx, { english: message, localized: { key: `developers.problem.${params.code}`, params: { uri: params.uri ?? '' } } }, path);
 }
 
 const scopesSchema = z.array(z.object({ name: z.string().trim(), description: z.string().trim().min(1, 'describe what each scope lets a token do').max(300) })).max(100)

@@ -12,7 +12,7 @@ import {
 } from '../db/queries/user-import.ts';
 import { scopedAssignmentsOfUsers, type ScopedAssignment } from '../db/queries/role-assignments.ts';
 import type { Database, OrgUnit } from '../db/schema.ts';
-import { assertThat, conflict } from '../errors.ts';
+import { assertThat, conflict, localizable } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
 import { AccessDenied, isPermitted, mayGrantRole, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { recordAuditEvent, recordAuditEvents, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
@@ -84,7 +84,7 @@ export async function importUsersAs(
   options: { dryRun: boolean; fileName?: string | undefined },
 ): Promise<ImportReport> {
   if (!isPermitted(context.principal, 'users.write')) {
-    throw new AccessDenied('importing people needs the right to create them (org_admin or super_admin)', 'users.import');
+    throw new AccessDenied(localizable('importing people needs the right to create them (org_admin or super_admin)', 'problem.import.needs_users_write'), 'users.import');
   }
   return importUsers(deps, csv, {
     dryRun: options.dryRun,
@@ -141,8 +141,8 @@ export async function importUsers(deps: ImportDeps, csv: Buffer | string, option
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // Someone took a username, email or CCCD between the plan and the write; earlier batches are in.
-      throw conflict(`another change took a username, email address or CCCD that row ${batch[0]!.row} or a later row uses; `
-        + 'the rows before it were imported: run the import again to finish');
+      throw conflict(localizable(`another change took a username, email address or CCCD that row ${batch[0]!.row} or a later row uses; `
+        + 'the rows before it were imported: run the import again to finish', 'problem.import.taken_meanwhile', { row: String(batch[0]!.row) }));
     }
   }
   for (const plan of plans) if (plan.kind === 'error') errors.push(...plan.errors);
@@ -360,7 +360,7 @@ async function writeBatch(trx: Kysely<Database>, plans: readonly Plan[], deps: I
   // The units were read when the file was; hold them open now, and notice one closed meanwhile.
   const unitIds = [...new Set([...creates, ...updates].map((plan) => plan.candidate.unit.id))];
   const closed = (await findOrgUnitsForShare(trx, unitIds)).find((unit) => unit.status !== 'active');
-  assertThat(!closed, () => conflict(`the unit ${closed?.code ?? ''} was closed during the import; the rows before this batch were imported`));
+  assertThat(!closed, () => conflict(localizable(`the unit ${closed?.code ?? ''} was closed during the import; the rows before this batch were imported`, 'problem.import.unit_closed_meanwhile', { code: closed?.code ?? '' })));
   const newUsers = creates.map(({ candidate: { values, unit }, username }) => ({
     username: username!,
     full_name: values.full_name!,

@@ -91,6 +91,6 @@ describe('reorganization plans in the admin console', () => {
     expect(html(page)).not.toContain('/admin/reorganization');
     const { page: refused } = await openConsole('/admin/reorganization', caiBeAdminCredentials);
     expect(refused.response.status).toBe(403);
-    expect(html(refused)).toContain('reorganization plans span the whole province');
+    expect(html(refused)).toContain('Phương án sắp xếp liên quan tới cả tỉnh');
   });
 });

@@ -4,7 +4,7 @@ import type { Middleware } from 'koa';
 import { isPermitted } from '../../domain/authorization.ts';
 import { applyImport, findImport, stageImport } from '../../domain/import-runs.ts';
 import type { ImportReport } from '../../domain/user-import.ts';
-import { AppError, assertThat } from '../../errors.ts';
+import { AppError, assertThat, localizable } from '../../errors.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { sendCsvDownload, spreadsheetCsv } from '../csv.ts';
 import { formBody, uploadBody, type UploadedFile } from '../forms.ts';
@@ -26,7 +26,7 @@ export function mountImport(router: Router, deps: AdminConsoleDeps, guard: Middl
 
   router.post('/import', uploadBody({ maxBytes: maxUploadBytes }), requireCsrfToken, ...guard, async (ctx) => {
     const file = (bodyOf(ctx) as { file?: UploadedFile }).file;
-    assertThat(file && file.content.length > 0, () => new AppError('invalid_input', 'choose the CSV file to import', 400));
+    assertThat(file && file.content.length > 0, () => new AppError('invalid_input', localizable('choose the CSV file to import', 'problem.import.no_file'), 400));
     const run = await stageImport(deps, contextOf(ctx), file);
     ctx.status = 303;
     ctx.redirect(`/admin/import/${run.id}`);
