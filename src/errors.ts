@@ -60,9 +60,14 @@ export function addLocalizedIssue(ctx: z.RefinementCtx, message: LocalizableMess
   ctx.addIssue({ code: 'custom', message: message.english, params: { localized: message.localized }, ...(path ? { path } : {}) });
 }
 
-/** A zod issue's message in a page's language, when the schema gave it a catalog entry (addLocalizedIssue); null otherwise. */
+/** The catalog entry a schema gave a zod issue (addLocalizedIssue), if any. */
+export function localizedIssue(issue: z.core.$ZodIssue | undefined): LocalizedMessage | undefined {
+  return (issue as { params?: { localized?: LocalizedMessage } } | undefined)?.params?.localized;
+}
+
+/** A zod issue's message in a page's language, when the schema gave it a catalog entry; null otherwise. */
 export function localizedIssueMessage(t: Translate, issue: z.core.$ZodIssue): string | null {
-  const localized = (issue as { params?: { localized?: LocalizedMessage } }).params?.localized;
+  const localized = localizedIssue(issue);
   return localized ? t(localized.key, localized.params) : null;
 }
 

@@ -233,8 +233,8 @@ describe('the import wizard', () => {
     const review = await upload(agent, csv);
     expect(html(review)).toContain('đã kiểm tra, chưa áp dụng');
     // Each problem names the column as the file's own header does.
-    expect(html(review)).toMatch(/<code>Mã đơn vị<\/code>: [^<]*outside your scope/);
-    expect(html(review)).toMatch(/<code>Họ và tên<\/code>: a full name is required/);
+    expect(html(review)).toMatch(/<code>Mã đơn vị<\/code>: Đơn vị &quot;TG.CHOGAO.BINHPHAN&quot; nằm ngoài phạm vi bạn quản lý\./);
+    expect(html(review)).toMatch(/<code>Họ và tên<\/code>: Cần có họ và tên\./);
     expect(html(review)).toMatch(/<code>Email<\/code>: not a valid email address/);
     expect(await world.server.database.db.selectFrom('users').select('id').where('employee_code', '=', 'CB001').execute()).toHaveLength(0);
 
