@@ -1,3 +1,28 @@
+import type { z } from 'zod';
+
+import type { MessageKey, MessageParams, Translate } from './i18n/catalog.ts';
+
+/** A message a page shows in its own language: a catalog entry and the values of its {placeholders}. */
+export interface LocalizedMessage {
+  readonly key: MessageKey;
+  readonly params?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What an error or a form problem says: the English sentence that the API's JSON, the CLI and the
+ * logs carry (stable, as clients may show it), and the catalog entry that pages show instead.
+ */
+export interface LocalizableMessage {
+  readonly english: string;
+  readonly localized: LocalizedMessage;
+}
+
+/** `localizable('no user has this id', 'problem.user.not_found')`: the key's placeholders are type-checked against the catalog. */
+export function localizable<Key extends MessageKey>(english: string, key: Key, ...params: MessageParams<Key>): LocalizableMessage {
+  const [values] = params;
+  return { english, localized: values === undefined ? { key } : { key, params: values } };
+}
+
 /**
  * The one errors module. An AppError carries the stable wire code, the HTTP status, and whether its
  * message may be shown to the client (`expose`, true below 500). Internal detail goes in `cause`,
@@ -8,19 +33,43 @@ export class AppError extends Error {
   readonly code: string;
   readonly status: number;
   readonly expose: boolean;
+  /** What a page shows in its language instead of `message`; an error without one shows its English. */
+  readonly localized: LocalizedMessage | undefined;
 
   /** `expose` defaults to status < 500; a deliberate 503 ("busy, try again") sets it. */
-  constructor(code: string, message: string, status = 400, options?: { cause?: unknown; expose?: boolean }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: string, message: string | LocalizableMessage, status = 400, options?: { cause?: unknown; expose?: boolean }) {
+    super(typeof message === 'string' ? message : message.english, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = status;
     this.expose = options?.expose ?? status < 500;
+    this.localized = typeof message === 'string' ? undefined : message.localized;
   }
 }
 
-export const invalidInput = (message: string) => new AppError('invalid_input', message, 400);
+export const invalidInput = (message: string | LocalizableMessage) => new AppError('invalid_input', message, 400);
 /** A conflict; `cause` keeps the database's unique violation when that is what it was (SCIM answers those as uniqueness). */
-export const conflict = (message: string, cause?: unknown) => new AppError('conflict', message, 409, cause === undefined ? undefined : { cause });
+export const conflict = (message: string | LocalizableMessage, cause?: unknown) => new AppError('conflict', message, 409, cause === undefined ? undefined : { cause });
+
+/** An error's message in a page's language: its catalog entry when it has one, its English otherwise. */
+export function messageIn(t: Translate, error: AppError): string {
+  return error.localized ? t(error.localized.key, error.localized.params) : error.message;
+}
+
+/** A form problem that a page can translate: the English in `message`, the catalog entry in `params.localized`, as on an AppError. */
+export function addLocalizedIssue(ctx: z.RefinementCtx, message: LocalizableMessage, path?: PropertyKey[]): void {
+  ctx.addIssue({ code: 'custom', message: message.english, params: { localized: message.localized }, ...(path ? { path } : {}) });
+}
+
+/** The catalog entry a schema gave a zod issue (addLocalizedIssue), if any. */
+export function localizedIssue(issue: z.core.$ZodIssue | undefined): LocalizedMessage | undefined {
+  return (issue as { params?: { localized?: LocalizedMessage } } | undefined)?.params?.localized;
+}
+
+/** A zod issue's message in a page's language, when the schema gave it a catalog entry; null otherwise. */
+export function localizedIssueMessage(t: Translate, issue: z.core.$ZodIssue): string | null {
+  const localized = localizedIssue(issue);
+  return localized ? t(localized.key, localized.params) : null;
+}
 
 /** Replaces `if (!condition) throw error` with a line that also narrows the type. */
 export function assertThat(condition: unknown, error: Error | (() => Error)): asserts condition {

@@ -9,7 +9,7 @@ import { findActiveClient } from '../db/queries/clients.ts';
 import { insertOutboxMails } from '../db/queries/mail-outbox.ts';
 import { findOrgUnitById } from '../db/queries/org-units.ts';
 import type { Database } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { addLocalizedIssue, AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent, recordAuditEvents, systemActor, noOrigin, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
 import { AccessDenied, requirePermission, scopeCovers, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { idSchema } from './person-fields.ts';
@@ -32,7 +32,7 @@ export const accessReviewReminderTemplate = 'access_review_reminder';
 const dueDate = z.string().trim().transform((value, ctx) => {
   const when = new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T23:59:59+07:00` : value);
   if (Number.isNaN(when.getTime())) {
-    ctx.addIssue({ code: 'custom', message: 'due_at is a date (2026-12-31) or a date and time (2026-12-31T17:00:00+07:00)' });
+    addLocalizedIssue(ctx, localizable('due_at is a date (2026-12-31) or a date and time (2026-12-31T17:00:00+07:00)', 'problem.review.due_at_format'));
     return z.NEVER;
   }
   return when;
@@ -49,13 +49,13 @@ export const accessReviewSchema = z.object({
   reminder_days: z.number().int().min(1).max(90).default(3),
 }).superRefine((input, ctx) => {
   if (input.client_id === undefined && input.org_unit_id === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['client_id'], message: 'name an app (client_id), an org unit (org_unit_id), or both' });
+    addLocalizedIssue(ctx, localizable('name an app (client_id), an org unit (org_unit_id), or both', 'problem.review.scope_missing'), ['client_id']);
   }
   if (input.reviewers === 'named' && input.reviewer_usernames.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['reviewer_usernames'], message: 'named reviewers need at least one username' });
+    addLocalizedIssue(ctx, localizable('named reviewers need at least one username', 'problem.review.named_without_names'), ['reviewer_usernames']);
   }
   if (input.reviewers === 'unit_admins' && input.reviewer_usernames.length > 0) {
-    ctx.addIssue({ code: 'custom', path: ['reviewer_usernames'], message: 'reviewer_usernames go with reviewers: "named"' });
+    addLocalizedIssue(ctx, localizable('reviewer_usernames go with reviewers: "named"', 'problem.review.names_without_named'), ['reviewer_usernames']);
   }
 });
 
@@ -88,8 +88,8 @@ function mayRead(context: AdminContext, review: AccessReviewRow): boolean {
 
 async function reviewFor(db: Kysely<Database>, context: AdminContext, id: string, action: string): Promise<AccessReviewRow> {
   const [review] = await listAccessReviews(db, { id });
-  assertThat(review, () => new AppError('not_found', `no access review with id ${id}`, 404));
-  if (!mayRead(context, review)) throw new AccessDenied('this access review is outside the part of the org tree you administer', action, target(id));
+  assertThat(review, () => new AppError('not_found', localizable(`no access review with id ${id}`, 'problem.review.not_found', { id }), 404));
+  if (!mayRead(context, review)) throw new AccessDenied(localizable('this access review is outside the part of the org tree you administer', 'problem.review.outside_scope'), action, target(id));
   return review;
 }
 
@@ -100,9 +100,9 @@ async function namedReviewers(db: Kysely<Database>, usernames: readonly string[]
   const found = new Map(rows.map((row) => [row.username.toLowerCase(), row]));
   return usernames.map((name) => {
     const reviewer = found.get(name.toLowerCase());
-    assertThat(reviewer, () => invalidInput(`reviewer_usernames: there is nobody with the username ${name}`));
-    assertThat(reviewer.status === 'active', () => invalidInput(`reviewer_usernames: ${name} is not active`));
-    assertThat(reviewer.roles > 0, () => invalidInput(`reviewer_usernames: ${name} holds no administrator role, so cannot open the admin console to review; give them the auditor role over the subtree first`));
+    assertThat(reviewer, () => invalidInput(localizable(`reviewer_usernames: there is nobody with the username ${name}`, 'problem.review.reviewer_unknown', { username: name })));
+    assertThat(reviewer.status === 'active', () => invalidInput(localizable(`reviewer_usernames: ${name} is not active`, 'problem.review.reviewer_inactive', { username: name })));
+    assertThat(reviewer.roles > 0, () => invalidInput(localizable(`reviewer_usernames: ${name} holds no administrator role, so cannot open the admin console to review; give them the auditor role over the subtree first`, 'problem.review.reviewer_without_role', { username: name })));
     return reviewer.id;
   });
 }
@@ -123,25 +123,26 @@ function itemsFrom(grants: Awaited<ReturnType<typeof coveringGrants>>): Omit<New
 }
 
 export async function startAccessReview(deps: AccessReviewDeps, context: AdminContext, input: z.output<typeof accessReviewSchema>): Promise<AccessReviewRow> {
-  assertThat(input.due_at.getTime() > Date.now(), () => invalidInput('due_at must be in the future'));
+  assertThat(input.due_at.getTime() > Date.now(), () => invalidInput(localizable('due_at must be in the future', 'problem.review.due_in_past')));
   return deps.db.transaction().execute(async (trx) => {
     let unitPath: string | null = null;
     if (input.org_unit_id !== undefined) {
       const unit = await findOrgUnitById(trx, input.org_unit_id);
-      assertThat(unit, () => invalidInput(`org_unit_id: there is no org unit with id ${input.org_unit_id ?? ''}`));
+      assertThat(unit, () => invalidInput(localizable(`org_unit_id: there is no org unit with id ${input.org_unit_id ?? ''}`, 'problem.org_unit.no_such_unit', { id: input.org_unit_id ?? '' })));
       unitPath = unit.path;
     }
     requireManager(context, unitPath, 'access_review.start');
     if (input.client_id !== undefined) {
       const client = await findActiveClient(trx, input.client_id);
-      assertThat(client, () => invalidInput(`client_id: no active app with client id ${input.client_id ?? ''}`));
-      assertThat(client.access_policy === 'restricted', () => conflict(
-        `${(client.metadata['client_name'] as string | undefined) ?? client.client_id} is open to every active person, so there is no access to review; restrict it to assignments first`,
-      ));
+      assertThat(client, () => invalidInput(localizable(`client_id: no active app with client id ${input.client_id ?? ''}`, 'problem.client.not_active', { id: input.client_id ?? '' })));
+      const appName = (client.metadata['client_name'] as string | undefined) ?? client.client_id;
+      assertThat(client.access_policy === 'restricted', () => conflict(localizable(
+        `${appName} is open to every active person, so there is no access to review; restrict it to assignments first`, 'problem.review.app_open', { app: appName },
+      )));
     }
     const named = input.reviewers === 'named' ? await namedReviewers(trx, input.reviewer_usernames) : [];
     const items = itemsFrom(await coveringGrants(trx, { clientId: input.client_id ?? null, unitPath }));
-    assertThat(items.length > 0, () => conflict('nobody to review: no restricted app assignment covers anyone in this campaign\'s scope'));
+    assertThat(items.length > 0, () => conflict(localizable('nobody to review: no restricted app assignment covers anyone in this campaign\'s scope', 'problem.review.nobody')));
 
     const creator = context.principal.actor.type === 'user' ? context.principal.actor.id : null;
     const unitAdmins = input.reviewers === 'unit_admins' ? await nearestUnitAdminsOf(trx, [...new Set(items.map((item) => item.user_id))]) : new Map<string, string[]>();
@@ -193,13 +194,13 @@ export async function itemsOfReviewer(deps: AccessReviewDeps, context: AdminCont
 /** A reviewer keeps or revokes their items; decisions can change until the campaign closes. */
 export async function decideReviewItems(deps: AccessReviewDeps, context: AdminContext, input: z.output<typeof reviewDecisionsSchema>): Promise<number> {
   const reviewer = context.principal.actor.type === 'user' ? context.principal.actor.id : null;
-  assertThat(reviewer, () => new AccessDenied('only a person named as reviewer decides review items', 'access_review.decide'));
+  assertThat(reviewer, () => new AccessDenied(localizable('only a person named as reviewer decides review items', 'problem.review.not_a_person'), 'access_review.decide'));
   return deps.db.transaction().execute(async (trx) => {
     const ids = [...new Set(input.decisions.map((decision) => decision.item_id))];
     const mine = new Map((await listReviewItems(trx, { reviewerId: reviewer, itemIds: ids, openOnly: true })).map((item) => [item.id, item]));
     const notMine = ids.filter((id) => !mine.has(id));
     if (notMine.length > 0) {
-      throw new AccessDenied(`you are not the reviewer of item ${notMine[0]!}, or its campaign is closed`, 'access_review.decide', { type: 'access_review_item', id: notMine[0]! });
+      throw new AccessDenied(localizable(`you are not the reviewer of item ${notMine[0]!}, or its campaign is closed`, 'problem.review.not_your_item'), 'access_review.decide', { type: 'access_review_item', id: notMine[0]! });
     }
     for (const decision of input.decisions) {
       await trx.updateTable('access_review_items').set({
@@ -232,8 +233,8 @@ interface Closer {
 async function close(db: Kysely<Database>, id: string, closer: Closer): Promise<{ kept: number; revoked: number; byDefault: number }> {
   return db.transaction().execute(async (trx) => {
     const locked = await trx.selectFrom('access_reviews').select(['status', 'default_decision', 'org_unit_id']).where(sql<boolean>`id::text = ${id}`).forUpdate().executeTakeFirst();
-    assertThat(locked, () => new AppError('not_found', `no access review with id ${id}`, 404));
-    assertThat(locked.status === 'open', () => conflict('this access review is closed already'));
+    assertThat(locked, () => new AppError('not_found', localizable(`no access review with id ${id}`, 'problem.review.not_found', { id }), 404));
+    assertThat(locked.status === 'open', () => conflict(localizable('this access review is closed already', 'problem.review.closed')));
     const byDefault = await trx.updateTable('access_review_items')
       .set({ decision: locked.default_decision, decided_by_default: true, decided_at: sql<Date>`now()` })
       .where(sql<boolean>`review_id::text = ${id}`).where('decision', 'is', null).executeTakeFirst();

@@ -10,7 +10,7 @@ import { findActiveClient } from '../db/queries/clients.ts';
 import { findGroup } from '../db/queries/groups.ts';
 import { findOrgUnitById } from '../db/queries/org-units.ts';
 import { appAccessPolicies, type AppAccessPolicy, type Database } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeCovers, scopeOf, type AdminContext } from './authorization.ts';
 import { clientFlag } from '../oidc/client-flags.ts';
@@ -59,7 +59,7 @@ const grantedBy = (context: AdminContext) => `${context.principal.actor.type}:${
 
 async function activeApp(db: Kysely<Database>, clientId: string) {
   const client = await findActiveClient(db, clientId);
-  assertThat(client, () => new AppError('not_found', `no active app with client id ${clientId}`, 404));
+  assertThat(client, () => new AppError('not_found', localizable(`no active app with client id ${clientId}`, 'problem.client.not_active', { id: clientId }), 404));
   return client;
 }
 
@@ -67,13 +67,13 @@ async function activeApp(db: Kysely<Database>, clientId: string) {
 async function holderPath(db: Kysely<Database>, context: AdminContext, input: z.output<typeof appAssignmentSchema>): Promise<{ path: string | null; name: string }> {
   if (input.org_unit_id !== undefined) {
     const unit = await findOrgUnitById(db, input.org_unit_id);
-    assertThat(unit, () => invalidInput(`there is no org unit with id ${input.org_unit_id ?? ''}`));
-    assertThat(unit.status === 'active', () => conflict(`the org unit ${unit.code} is closed`));
+    assertThat(unit, () => invalidInput(localizable(`there is no org unit with id ${input.org_unit_id ?? ''}`, 'problem.org_unit.no_such_unit', { id: input.org_unit_id ?? '' })));
+    assertThat(unit.status === 'active', () => conflict(localizable(`the org unit ${unit.code} is closed`, 'problem.org_unit.closed', { code: unit.code })));
     return { path: unit.path, name: unit.code };
   }
   if (input.group_id !== undefined) {
     const group = await findGroup(db, input.group_id);
-    assertThat(group, () => invalidInput(`there is no group with id ${input.group_id ?? ''}`));
+    assertThat(group, () => invalidInput(localizable(`there is no group with id ${input.group_id ?? ''}`, 'problem.group.not_found', { id: input.group_id ?? '' })));
     return { path: group.org_unit_path, name: group.name };
   }
   const user = await getUser({ db }, context, input.user_id!);
@@ -85,16 +85,16 @@ export async function assignApp(deps: AppAccessDeps, context: AdminContext, clie
     await activeApp(trx, clientId);
     const holder = await holderPath(trx, context, input);
     requirePermission(context.principal, 'apps.assign', holder.path, {
-      action: 'app.assign', target: target(clientId), message: `you can open an app only to units, groups and people inside the part of the org tree you administer (not ${holder.name})`,
+      action: 'app.assign', target: target(clientId), message: localizable(`you can open an app only to units, groups and people inside the part of the org tree you administer (not ${holder.name})`, 'problem.app.assign_outside_scope', { name: holder.name }),
     });
     const declared = new Set(await listAppRoleNames(trx, clientId));
     const unknown = input.roles.filter((role) => !declared.has(role));
-    assertThat(unknown.length === 0, () => invalidInput(`the app declares no role ${unknown.join(', ')}; it declares ${[...declared].join(', ') || 'none'}`));
+    assertThat(unknown.length === 0, () => invalidInput(localizable(`the app declares no role ${unknown.join(', ')}; it declares ${[...declared].join(', ') || 'none'}`, 'problem.app.undeclared_roles', { roles: unknown.join(', '), declared: [...declared].join(', ') || '–' })));
     const id = await insertAppAssignment(trx, {
       client_id: clientId, org_unit_id: input.org_unit_id ?? null, group_id: input.group_id ?? null, user_id: input.user_id ?? null,
       roles: [...new Set(input.roles)].sort(), granted_by: grantedBy(context),
     });
-    assertThat(id, () => conflict(`the app is already assigned to ${holder.name}; remove that assignment to change its roles`));
+    assertThat(id, () => conflict(localizable(`the app is already assigned to ${holder.name}; remove that assignment to change its roles`, 'problem.app.already_assigned', { name: holder.name })));
     // Naming the person undoes a review's revocation: an admin looked at them and let them back in.
     const readmitted = input.user_id !== undefined && await liftAppAccessExclusion(trx, clientId, input.user_id);
     if (input.roles.length > 0) await refuseSodViolations(trx, { assignmentId: id }, { action: 'app.assign', target: target(clientId), orgUnitId: input.org_unit_id ?? null });
@@ -110,9 +110,9 @@ export async function assignApp(deps: AppAccessDeps, context: AdminContext, clie
 export async function unassignApp(deps: AppAccessDeps, context: AdminContext, assignmentId: string): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const [assignment] = await listAppAssignments(trx, { id: assignmentId });
-    assertThat(assignment, () => new AppError('not_found', `no app assignment with id ${assignmentId}`, 404));
+    assertThat(assignment, () => new AppError('not_found', localizable(`no app assignment with id ${assignmentId}`, 'problem.app.assignment_not_found', { id: assignmentId }), 404));
     requirePermission(context.principal, 'apps.assign', assignment.holder_path, {
-      action: 'app.unassign', target: target(assignment.client_id), message: 'this assignment reaches outside the part of the org tree you administer',
+      action: 'app.unassign', target: target(assignment.client_id), message: localizable('this assignment reaches outside the part of the org tree you administer', 'problem.app.unassign_outside_scope'),
     });
     await deleteAppAssignment(trx, assignmentId);
     await recordAuditEvent(trx, {
@@ -127,7 +127,7 @@ export async function listAppAssignmentsInScope(deps: AppAccessDeps, context: Ad
   await activeApp(deps.db, clientId);
   const scope = scopeOf(context.principal, 'apps.assign');
   requirePermission(context.principal, 'apps.assign', scope.global ? null : scope.subtrees, {
-    action: 'app.read', target: target(clientId), message: 'reading who may use an app needs the right to assign it',
+    action: 'app.read', target: target(clientId), message: localizable('reading who may use an app needs the right to assign it', 'problem.app.read_needs_assign'),
   });
   return (await listAppAssignments(deps.db, { clientId })).filter((assignment) => scopeCovers(scope, assignment.holder_path));
 }
@@ -136,7 +136,7 @@ export async function setAppAccessPolicy(deps: AppAccessDeps, context: AdminCont
   await deps.db.transaction().execute(async (trx) => {
     await activeApp(trx, clientId);
     requirePermission(context.principal, 'apps.assign', null, {
-      action: 'app.policy', target: target(clientId), message: 'opening or restricting an app concerns the whole province: it needs a global administrator',
+      action: 'app.policy', target: target(clientId), message: localizable('opening or restricting an app concerns the whole province: it needs a global administrator', 'problem.app.policy_needs_global'),
     });
     const before = await findAppPolicy(trx, clientId);
     if (before === policy) return;
@@ -152,7 +152,7 @@ export async function setAppAccessPolicy(deps: AppAccessDeps, context: AdminCont
 export async function declareAppRoles(deps: AppAccessDeps, context: AdminContext, clientId: string, input: z.output<typeof appRolesSchema>): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const client = await appInCare(trx, context, clientId, 'app.roles');
-    assertThat(client.status === 'active' || client.status === 'pending', () => new AppError('not_found', `no active app with client id ${clientId}`, 404));
+    assertThat(client.status === 'active' || client.status === 'pending', () => new AppError('not_found', localizable(`no active app with client id ${clientId}`, 'problem.client.not_active', { id: clientId }), 404));
     const before = await listAppRoleNames(trx, clientId);
     await replaceAppRoles(trx, clientId, input.roles.map((role) => ({ name: role.name, description: role.description ?? null })));
     await recordAuditEvent(trx, { ...auditBase(context), action: 'app.roles', target: target(clientId), before: { roles: before }, after: { roles: input.roles.map((role) => role.name) } });
@@ -173,10 +173,10 @@ export async function setScimAccess(deps: AppAccessDeps, context: AdminContext, 
   await deps.db.transaction().execute(async (trx) => {
     const client = await activeApp(trx, clientId);
     requirePermission(context.principal, 'apps.assign', null, {
-      action: 'app.scim_access', target: target(clientId), message: 'letting an app read people through SCIM concerns the whole province: it needs a global administrator',
+      action: 'app.scim_access', target: target(clientId), message: localizable('letting an app read people through SCIM concerns the whole province: it needs a global administrator', 'problem.app.scim_needs_global'),
     });
     assertThat(!scimAccess || client.client_secret_hash !== null || client.metadata['token_endpoint_auth_method'] === 'private_key_jwt',
-      () => conflict('a public client (spa, native, device) has no credentials to obtain SCIM tokens with; register a service client for the app instead'));
+      () => conflict(localizable('a public client (spa, native, device) has no credentials to obtain SCIM tokens with; register a service client for the app instead', 'problem.app.scim_public_client')));
     if (client.scim_access === scimAccess) return;
     await setClientScimAccess(trx, clientId, scimAccess);
     await recordAuditEvent(trx, { ...auditBase(context), action: 'app.scim_access', target: target(clientId), before: { scim_access: client.scim_access }, after: { scim_access: scimAccess } });

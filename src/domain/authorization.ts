@@ -1,6 +1,6 @@
 import type { RoleHolder, ScopedAssignment } from '../db/queries/role-assignments.ts';
 import type { AdminRole } from '../db/schema.ts';
-import { AppError } from '../errors.ts';
+import { AppError, type LocalizableMessage } from '../errors.ts';
 import type { Actor, RequestOrigin } from './audit.ts';
 
 /**
@@ -103,7 +103,7 @@ export class AccessDenied extends AppError {
   /** The unit the refused request was about, so that the auditors of that subtree see the attempt. */
   readonly orgUnitId: string | null;
 
-  constructor(message: string, action: string, target?: { type: string; id: string }, orgUnitId: string | null = null) {
+  constructor(message: string | LocalizableMessage, action: string, target?: { type: string; id: string }, orgUnitId: string | null = null) {
     super('forbidden', message, 403);
     this.action = action;
     this.target = target;
@@ -119,7 +119,7 @@ export function requirePermission(
   principal: Principal,
   permission: Permission,
   unitPath: string | null | readonly (string | null)[],
-  refusal: { action: string; target?: { type: string; id: string }; orgUnitId?: string | null; message: string },
+  refusal: { action: string; target?: { type: string; id: string }; orgUnitId?: string | null; message: string | LocalizableMessage },
 ): void {
   const scope = scopeOf(principal, permission);
   const paths: readonly (string | null)[] = typeof unitPath === 'string' || unitPath === null ? [unitPath] : unitPath;

@@ -5,7 +5,7 @@ import { findClient, insertClient, insertClientOwner, setClientStatus } from '..
 import { findOrgUnitByCode } from '../db/queries/org-units.ts';
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import type { AdminRole, ClientMetadata, Database } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { addLocalizedIssue, AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
 import { requirePermission, type AdminContext } from './authorization.ts';
 import { isBuiltInClient } from './built-in-clients.ts';
@@ -70,24 +70,14 @@ export function lintClientUri(value: string, kind: ClientKind): UriProblem[] {
 }
 
 /**
- * A registration problem the developer portal translates: `params.code` names a catalog entry
- * (developers.problem.<code>) and `params.uri` the value at fault, while `message` stays English.
+ * A bad URI is a form problem that the developer portal shows in the page's language: each stable
+ * code has its catalog entry (developers.problem.<code>), with the URI at fault, while the API and
+ * the CLI say it in English.
  */
-export interface RegistrationIssueParams {
-  readonly code: UriProblem | RegistrationProblem;
-  readonly uri?: string;
-}
-
-/** Problems with a registration besides a bad URI, with the same stable codes. */
-export type RegistrationProblem =
-  | 'redirect_uri_required' | 'redirect_uri_not_allowed' | 'logo_https' | 'grant_type_not_allowed' | 'grant_type_missing';
-
-function addIssue(ctx: z.RefinementCtx, path: (string | number)[], message: string, params: RegistrationIssueParams): void {
-  ctx.addIssue({ code: 'custom', path, message, params: { ...params } });
-}
-
 function checkRedirectUri(value: string, kind: ClientKind, ctx: z.RefinementCtx, path: (string | number)[]): void {
-  for (const problem of lintClientUri(value, kind)) addIssue(ctx, path, `"${value}" ${uriProblemMessages[problem]}`, { code: problem, uri: value });
+  for (const problem of lintClientUri(value, kind)) {
+    addLocalizedIssue(ctx, localizable(`"${value}" ${uriProblemMessages[problem]}`, `developers.problem.${problem}`, { uri: value }), path);
+  }
 }
 
 /** The grants each kind of client may hold; the first is the one it cannot do without. */
@@ -137,21 +127,21 @@ const registrationSchema = z
     // The back channel is a server-to-server call: never a native app's scheme.
     if (input.backchannelLogoutUri !== undefined) checkRedirectUri(input.backchannelLogoutUri, 'web', ctx, ['backchannelLogoutUri']);
     if (input.logoUri !== undefined && !(URL.canParse(input.logoUri) && new URL(input.logoUri).protocol === 'https:')) {
-      addIssue(ctx, ['logoUri'], `the logo "${input.logoUri}" must be an https URL`, { code: 'logo_https', uri: input.logoUri });
+      addLocalizedIssue(ctx, localizable(`the logo "${input.logoUri}" must be an https URL`, 'developers.problem.logo_https', { uri: input.logoUri }), ['logoUri']);
     }
     if (redirectless.includes(input.kind) && input.redirectUris.length > 0) {
-      addIssue(ctx, ['redirectUris'], `a ${input.kind} client has no redirect URIs`, { code: 'redirect_uri_not_allowed' });
+      addLocalizedIssue(ctx, localizable(`a ${input.kind} client has no redirect URIs`, 'developers.problem.redirect_uri_not_allowed'), ['redirectUris']);
     }
     if (!redirectless.includes(input.kind) && input.redirectUris.length === 0) {
-      addIssue(ctx, ['redirectUris'], 'at least one redirect URI is required', { code: 'redirect_uri_required' });
+      addLocalizedIssue(ctx, localizable('at least one redirect URI is required', 'developers.problem.redirect_uri_required'), ['redirectUris']);
     }
     if (input.grantTypes !== undefined) {
       const allowed = grantTypesOfKind[input.kind];
       for (const grant of input.grantTypes.filter((grant) => !allowed.includes(grant))) {
-        addIssue(ctx, ['grantTypes'], `a ${input.kind} client cannot use the ${grant} grant; it may use ${allowed.join(', ')}`, { code: 'grant_type_not_allowed', uri: grant });
+        addLocalizedIssue(ctx, localizable(`a ${input.kind} client cannot use the ${grant} grant; it may use ${allowed.join(', ')}`, 'developers.problem.grant_type_not_allowed', { uri: grant }), ['grantTypes']);
       }
       if (!input.grantTypes.includes(allowed[0]!)) {
-        addIssue(ctx, ['grantTypes'], `a ${input.kind} client needs the ${allowed[0]!} grant`, { code: 'grant_type_missing', uri: allowed[0]! });
+        addLocalizedIssue(ctx, localizable(`a ${input.kind} client needs the ${allowed[0]!} grant`, 'developers.problem.grant_type_missing', { uri: allowed[0]! }), ['grantTypes']);
       }
     }
     if (input.jwksUri !== undefined) checkRedirectUri(input.jwksUri, 'web', ctx, ['jwksUri']);
@@ -287,13 +277,13 @@ export async function registerClient(
 export async function changeClientStatus(db: Kysely<Database>, context: AdminContext, clientId: string, status: 'active' | 'disabled'): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const client = await findClient(trx, clientId);
-    assertThat(client, () => new AppError('not_found', `no app with client id ${clientId}`, 404));
+    assertThat(client, () => new AppError('not_found', localizable(`no app with client id ${clientId}`, 'problem.client.not_found', { id: clientId }), 404));
     requirePermission(context.principal, 'apps.assign', null, {
-      action: 'client.status', target: { type: 'client', id: clientId }, message: 'disabling or enabling an app concerns the whole province: it needs a global administrator',
+      action: 'client.status', target: { type: 'client', id: clientId }, message: localizable('disabling or enabling an app concerns the whole province: it needs a global administrator', 'problem.client.status_needs_global'),
     });
-    assertThat(!isBuiltInClient(clientId), () => conflict('Mekong ID\'s own consoles cannot be disabled'));
+    assertThat(!isBuiltInClient(clientId), () => conflict(localizable('Mekong ID\'s own consoles cannot be disabled', 'problem.client.built_in')));
     // A pending app goes live only through its approval (domain/developer-apps.ts), where nobody approves their own.
-    assertThat(client.status === 'active' || client.status === 'disabled', () => conflict(`the app is ${client.status}: approve or reject it first`));
+    assertThat(client.status === 'active' || client.status === 'disabled', () => conflict(localizable(`the app is ${client.status}: approve or reject it first`, 'problem.client.not_decided')));
     if (client.status === status) return;
     await setClientStatus(trx, clientId, status);
     await recordAuditEvent(trx, {

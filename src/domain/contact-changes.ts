@@ -10,7 +10,7 @@ import { isUniqueViolation } from '../db/errors.ts';
 import { insertOutboxMails } from '../db/queries/mail-outbox.ts';
 import { findUserById, lockUser } from '../db/queries/users.ts';
 import type { ContactKind, Database, User } from '../db/schema.ts';
-import { AppError, invalidInput } from '../errors.ts';
+import { AppError, invalidInput, localizable } from '../errors.ts';
 import { translator } from '../i18n/catalog.ts';
 import type { TextMessageSender } from '../sms/sender.ts';
 import { hashAccountToken, mailSecretSealLabel } from './account-tokens.ts';
@@ -256,4 +256,4 @@ async function applyContact(trx: Kysely<Database>, user: User, fields: ContactFi
 }
 
 const phoneChangeUnavailable = () =>
-  new AppError('phone_change_unavailable', 'no text-message gateway is configured, so your unit admin keeps phone numbers up to date', 409);
+  new AppError('phone_change_unavailable', localizable('no text-message gateway is configured, so your unit admin keeps phone numbers up to date', 'problem.contact.phone_by_admin'), 409);

@@ -8,7 +8,7 @@ import {
 import { scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
 import { findUserByLogin } from '../db/queries/users.ts';
 import type { Client, Database } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { AccessDenied, isPermitted, permissionsOfRole, requirePermission, scopeOf, type AdminContext, type Principal } from './authorization.ts';
 import { isBuiltInClient } from './built-in-clients.ts';
@@ -37,7 +37,7 @@ export const secretRotationSchema = z.object({
 function requireDeveloper(principal: Principal, action: string): string {
   const userId = personOf(principal);
   if (!userId || !isPermitted(principal, 'clients.register')) {
-    throw new AccessDenied('registering and looking after apps needs the developer role; ask the provincial IT centre for it', action);
+    throw new AccessDenied(localizable('registering and looking after apps needs the developer role; ask the provincial IT centre for it', 'problem.developer.role_needed'), action);
   }
   return userId;
 }
@@ -50,11 +50,11 @@ const isGlobalAdmin = (principal: Principal) => scopeOf(principal, 'apps.assign'
  */
 export async function appInCare(db: Kysely<Database>, context: AdminContext, clientId: string, action: string): Promise<Client> {
   const client = await findClient(db, clientId);
-  assertThat(client && !isBuiltInClient(clientId), () => new AppError('not_found', `no app with client id ${clientId}`, 404));
+  assertThat(client && !isBuiltInClient(clientId), () => new AppError('not_found', localizable(`no app with client id ${clientId}`, 'problem.client.not_found', { id: clientId }), 404));
   if (isGlobalAdmin(context.principal)) return client;
   const userId = requireDeveloper(context.principal, action);
   if (!(await isClientOwner(db, clientId, userId))) {
-    throw new AccessDenied('this app belongs to other developers: only its owners and the province\'s administrators may see or change it', action, target(clientId));
+    throw new AccessDenied(localizable('this app belongs to other developers: only its owners and the province\'s administrators may see or change it', 'problem.developer.not_owner'), action, target(clientId));
   }
   return client;
 }
@@ -83,15 +83,15 @@ export async function decideOnApp(db: Kysely<Database>, context: AdminContext, c
   const action = decision === 'approve' ? 'client.approve' : 'client.reject';
   await db.transaction().execute(async (trx) => {
     const client = await findClient(trx, clientId);
-    assertThat(client, () => new AppError('not_found', `no app with client id ${clientId}`, 404));
+    assertThat(client, () => new AppError('not_found', localizable(`no app with client id ${clientId}`, 'problem.client.not_found', { id: clientId }), 404));
     requirePermission(context.principal, 'apps.assign', null, {
-      action, target: target(clientId), message: 'approving an app concerns the whole province: it needs a global administrator',
+      action, target: target(clientId), message: localizable('approving an app concerns the whole province: it needs a global administrator', 'problem.developer.approve_needs_global'),
     });
     const userId = personOf(context.principal);
     if (userId && (await isClientOwner(trx, clientId, userId))) {
-      throw new AccessDenied('you registered this app yourself: another administrator must approve or reject it', action, target(clientId));
+      throw new AccessDenied(localizable('you registered this app yourself: another administrator must approve or reject it', 'problem.developer.own_app'), action, target(clientId));
     }
-    assertThat(client.status === 'pending', () => conflict(`the app is ${client.status}, not waiting for approval`));
+    assertThat(client.status === 'pending', () => conflict(localizable(`the app is ${client.status}, not waiting for approval`, 'problem.developer.not_pending')));
     const status = decision === 'approve' ? 'active' : 'rejected';
     await setClientStatus(trx, clientId, status);
     await recordAuditEvent(trx, { ...auditBase(context), action, target: target(clientId), before: { status: client.status }, after: { status } });
@@ -114,8 +114,8 @@ export async function rotateClientSecret(db: Kysely<Database>, context: AdminCon
   const { overlap_seconds: overlap } = parseOrThrow(secretRotationSchema, { overlap_seconds: overlapSeconds });
   return db.transaction().execute(async (trx) => {
     const client = await appInCare(trx, context, clientId, 'client.secret_rotate');
-    assertThat(client.status !== 'rejected', () => conflict('the app was rejected; register it again'));
-    assertThat(client.client_secret_hash, () => conflict('the app has no secret: it is public, or signs its requests with its own keys'));
+    assertThat(client.status !== 'rejected', () => conflict(localizable('the app was rejected; register it again', 'problem.developer.rejected')));
+    assertThat(client.client_secret_hash, () => conflict(localizable('the app has no secret: it is public, or signs its requests with its own keys', 'problem.developer.no_secret')));
     const clientSecret = generateClientSecret();
     const previousSecretExpiresAt = overlap > 0 ? new Date(Date.now() + overlap * 1000) : null;
     await replaceClientSecret(trx, clientId, {
@@ -134,10 +134,10 @@ export async function addAppOwner(db: Kysely<Database>, context: AdminContext, c
   await db.transaction().execute(async (trx) => {
     await appInCare(trx, context, clientId, 'client.owner_add');
     const person = await findUserByLogin(trx, username.trim());
-    assertThat(person?.status === 'active', () => invalidInput(`there is no active person with the username ${username}`));
+    assertThat(person?.status === 'active', () => invalidInput(localizable(`there is no active person with the username ${username}`, 'problem.developer.owner_unknown', { username })));
     const assignments = await scopedAssignmentsOf(trx, { userId: person.id });
     assertThat(assignments.some((assignment) => permissionsOfRole[assignment.role].includes('clients.register')),
-      () => invalidInput(`${person.username} does not hold the developer role`));
+      () => invalidInput(localizable(`${person.username} does not hold the developer role`, 'problem.developer.owner_not_developer', { username: person.username })));
     if (!(await insertClientOwner(trx, { client_id: clientId, user_id: person.id, added_by: `${context.principal.actor.type}:${context.principal.actor.id ?? ''}` }))) return;
     await recordAuditEvent(trx, { ...auditBase(context), action: 'client.owner_add', target: target(clientId), after: { user_id: person.id, username: person.username } });
   });

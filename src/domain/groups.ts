@@ -15,7 +15,7 @@ import {
 } from '../db/queries/groups.ts';
 import { findOrgUnitById, findOrgUnitsForShare } from '../db/queries/org-units.ts';
 import type { Database } from '../db/schema.ts';
-import { AppError, assertThat, conflict } from '../errors.ts';
+import { AppError, assertThat, conflict, localizable } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { auditBase, orgUnitNotFound, versionMismatch } from './org-units.ts';
@@ -43,9 +43,9 @@ export const groupPatchSchema = z.object({
   description: z.string().trim().max(1000).nullable().optional(),
 });
 
-export const groupNotFound = (id: string) => new AppError('not_found', `no group with id ${id}`, 404);
+export const groupNotFound = (id: string) => new AppError('not_found', localizable(`no group with id ${id}`, 'problem.group.not_found', { id }), 404);
 const target = (id: string) => ({ type: 'group', id });
-const outsideScope = 'this group belongs to a unit outside the part of the org tree you administer';
+const outsideScope = localizable('this group belongs to a unit outside the part of the org tree you administer', 'problem.group.outside_scope');
 
 async function loadGroupFor(db: Kysely<Database>, context: AdminContext, id: string, permission: 'groups.read' | 'groups.write', action: string): Promise<GroupRow> {
   const group = await findGroup(db, id);
@@ -75,11 +75,11 @@ export async function listGroupsInScope(
 export async function createGroup(deps: GroupDeps, context: AdminContext, input: z.output<typeof newGroupSchema>): Promise<GroupRow> {
   return withUniqueName(input.name, () => inTransaction(deps.db, async (trx) => {
     const [unit] = await findOrgUnitsForShare(trx, [input.org_unit_id]);
-    assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${input.org_unit_id}`, 400));
+    assertThat(unit, () => new AppError('invalid_input', localizable(`there is no org unit with id ${input.org_unit_id}`, 'problem.org_unit.no_such_unit', { id: input.org_unit_id }), 400));
     requirePermission(context.principal, 'groups.write', unit.path, {
-      action: 'group.create', target: { type: 'org_unit', id: unit.id }, message: 'you can create groups only in units you administer',
+      action: 'group.create', target: { type: 'org_unit', id: unit.id }, message: localizable('you can create groups only in units you administer', 'problem.group.create_outside_scope'),
     });
-    assertThat(unit.status === 'active', conflict(`the org unit ${unit.code} is closed`));
+    assertThat(unit.status === 'active', conflict(localizable(`the org unit ${unit.code} is closed`, 'problem.org_unit.closed', { code: unit.code })));
     const group = await insertGroup(trx, { org_unit_id: unit.id, name: input.name, description: input.description ?? null });
     await recordAuditEvent(trx, { ...auditBase(context), action: 'group.create', target: target(group.id), orgUnitId: unit.id, after: { name: group.name, description: group.description } });
     const created = await findGroup(trx, group.id);
@@ -133,7 +133,7 @@ export async function changeGroupMembership(
     const action = change === 'add' ? 'group.add_member' : 'group.remove_member';
     const group = await loadGroupFor(trx, context, groupId, 'groups.write', action);
     const user = await getUser({ db: trx }, context, userId);
-    assertThat(change === 'remove' || user.status !== 'disabled', conflict('a disabled user cannot be added to a group'));
+    assertThat(change === 'remove' || user.status !== 'disabled', conflict(localizable('a disabled user cannot be added to a group', 'problem.group.disabled_member')));
     const changed = change === 'add' ? await addGroupMember(trx, groupId, userId) : await removeGroupMember(trx, groupId, userId);
     if (!changed) return;
     // The group may carry app roles (an assignment to it): joining must not break a rule.
@@ -148,7 +148,7 @@ async function withUniqueName<T>(name: string, write: () => Promise<T>): Promise
   try {
     return await write();
   } catch (error) {
-    if (isUniqueViolation(error)) throw conflict(`this unit already has a group named "${name}"`, error);
+    if (isUniqueViolation(error)) throw conflict(localizable(`this unit already has a group named "${name}"`, 'problem.group.name_taken', { name }), error);
     throw error;
   }
 }

@@ -1,5 +1,5 @@
 import { claimImportRun, findImportRun, insertImportRun, markImportRunApplied, releaseImportRun } from '../db/queries/import-runs.ts';
-import { AppError, assertThat, conflict } from '../errors.ts';
+import { AppError, assertThat, conflict, localizable } from '../errors.ts';
 import type { AdminContext } from './authorization.ts';
 import { importUsersAs, type ImportDeps, type ImportReport } from './user-import.ts';
 
@@ -18,11 +18,11 @@ export interface ImportRun {
 
 const personOf = (context: AdminContext) => {
   const actor = context.principal.actor;
-  assertThat(actor.type === 'user' && actor.id, () => new AppError('forbidden', 'the import wizard is for people signed in to the console', 403));
+  assertThat(actor.type === 'user' && actor.id, () => new AppError('forbidden', localizable('the import wizard is for people signed in to the console', 'problem.import.people_only'), 403));
   return actor.id;
 };
 
-const notFound = (id: string) => new AppError('not_found', `no import ${id} of yours; upload the file again`, 404);
+const notFound = (id: string) => new AppError('not_found', localizable(`no import ${id} of yours; upload the file again`, 'problem.import.not_found'), 404);
 
 export async function stageImport(deps: ImportDeps, context: AdminContext, file: { name: string; content: Buffer }): Promise<ImportRun> {
   const report = await importUsersAs(deps, context, file.content, { dryRun: true, fileName: file.name });
@@ -46,7 +46,7 @@ export async function applyImport(deps: ImportDeps, context: AdminContext, id: s
   const uploader = personOf(context);
   const run = await findImportRun(deps.db, id, uploader);
   assertThat(run, notFound(id));
-  assertThat(await claimImportRun(deps.db, id, uploader), conflict('this file was already applied, or is being applied; its report is on this page'));
+  assertThat(await claimImportRun(deps.db, id, uploader), conflict(localizable('this file was already applied, or is being applied; its report is on this page', 'problem.import.already_applied')));
   let report: ImportReport;
   try {
     report = await importUsersAs(deps, context, run.content, { dryRun: false, fileName: run.file_name });

@@ -6,7 +6,7 @@ import { findUnitInactivityPolicy, listIdleAccounts, markInactivityWarned, setUn
 import { insertOutboxMails } from '../db/queries/mail-outbox.ts';
 import { findOrgUnitById } from '../db/queries/org-units.ts';
 import { lockUser } from '../db/queries/users.ts';
-import { AppError, assertThat } from '../errors.ts';
+import { AppError, assertThat, localizable } from '../errors.ts';
 import { noOrigin, recordAuditEvent, recordAuditEvents, systemActor } from './audit.ts';
 import { requirePermission, type AdminContext } from './authorization.ts';
 import { auditBase, orgUnitNotFound } from './org-units.ts';
@@ -91,7 +91,7 @@ async function unitPolicyFor(deps: InactivityDeps, context: AdminContext, unitId
   const unit = await findOrgUnitById(deps.db, unitId);
   assertThat(unit, orgUnitNotFound(unitId));
   requirePermission(context.principal, permission, unit.path, {
-    action, target: policyTarget(unitId), orgUnitId: unitId, message: 'this unit is outside the part of the org tree you administer',
+    action, target: policyTarget(unitId), orgUnitId: unitId, message: localizable('this unit is outside the part of the org tree you administer', 'problem.org_unit.outside_scope'),
   });
   return (await findUnitInactivityPolicy(deps.db, unitId, deps.inactivityDefaults))!;
 }

@@ -18,7 +18,7 @@ import {
   type OrgUnitWithCounts,
 } from '../db/queries/org-units.ts';
 import { orgUnitKinds, type Database, type OrgUnit, type OrgUnitKind, type OrgUnitStatus } from '../db/schema.ts';
-import { AppError, assertThat, conflict } from '../errors.ts';
+import { AppError, assertThat, conflict, localizable } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { requirePermission, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { idSchema, normalizeName, orgUnitCodeSchema } from './person-fields.ts';
@@ -27,9 +27,15 @@ export interface OrgUnitDeps {
   readonly db: Kysely<Database>;
 }
 
-export const orgUnitNotFound = (id: string) => new AppError('not_found', `no org unit with id ${id}`, 404);
-export const versionMismatch = (what: string) =>
-  new AppError('precondition_failed', `${what} was changed by someone else since you read it; reload it and apply your change again`, 412);
+export const orgUnitNotFound = (id: string) => new AppError('not_found', localizable(`no org unit with id ${id}`, 'problem.org_unit.not_found', { id }), 404);
+const changedMeanwhile = {
+  'this user': 'problem.changed_meanwhile.user',
+  'this group': 'problem.changed_meanwhile.group',
+  'this org unit': 'problem.changed_meanwhile.org_unit',
+  'this plan': 'problem.changed_meanwhile.plan',
+} as const;
+export const versionMismatch = (what: keyof typeof changedMeanwhile) =>
+  new AppError('precondition_failed', localizable(`${what} was changed by someone else since you read it; reload it and apply your change again`, changedMeanwhile[what]), 412);
 
 const orgUnitNameSchema = z.string().transform(normalizeName)
   .pipe(z.string().min(1, 'a unit needs a name').max(300, 'a unit name has at most 300 characters'));
@@ -63,7 +69,7 @@ async function loadUnit(db: Kysely<Database>, id: string): Promise<OrgUnit> {
 export async function getOrgUnit(deps: OrgUnitDeps, context: AdminContext, id: string): Promise<OrgUnit> {
   const unit = await loadUnit(deps.db, id);
   requirePermission(context.principal, 'org_units.read', unit.path, {
-    action: 'org_unit.read', target: target(id), orgUnitId: id, message: 'this org unit is outside the part of the org tree you administer',
+    action: 'org_unit.read', target: target(id), orgUnitId: id, message: localizable('this org unit is outside the part of the org tree you administer', 'problem.org_unit.outside_scope'),
   });
   return unit;
 }
@@ -92,9 +98,11 @@ export async function createOrgUnit(deps: OrgUnitDeps, context: AdminContext, in
     const parent = input.parent_id === null ? null : await loadUnit(trx, input.parent_id);
     requirePermission(context.principal, 'org_units.write', parent?.path ?? null, {
       action: 'org_unit.create',
-      message: parent ? 'you can create units only inside the part of the org tree you administer' : 'only a global administrator can create a top-level unit',
+      message: parent
+        ? localizable('you can create units only inside the part of the org tree you administer', 'problem.org_unit.create_outside_scope')
+        : localizable('only a global administrator can create a top-level unit', 'problem.org_unit.create_top_level'),
     });
-    assertThat(!parent || parent.status === 'active', conflict(`the parent unit ${parent?.code ?? ''} is closed`));
+    assertThat(!parent || parent.status === 'active', conflict(localizable(`the parent unit ${parent?.code ?? ''} is closed`, 'problem.org_unit.parent_closed', { code: parent?.code ?? '' })));
     const unit = await withUniqueCode(input.code, () => insertOrgUnit(trx, { code: input.code, name: input.name, kind: input.kind, parent }));
     await recordAuditEvent(trx, { ...auditBase(context), action: 'org_unit.create', target: target(unit.id), orgUnitId: unit.id, after: auditView(unit) });
     return unit;
@@ -119,7 +127,7 @@ export async function updateOrgUnit(
     const unit = await loadUnit(trx, id);
     const parentPath = unit.parent_id === null ? null : unit.path.slice(0, unit.path.length - unit.id.length - 1);
     requirePermission(context.principal, 'org_units.write', parentPath, {
-      action: 'org_unit.update', target: target(id), orgUnitId: id, message: 'you can change only units below the root of the part of the org tree you administer',
+      action: 'org_unit.update', target: target(id), orgUnitId: id, message: localizable('you can change only units below the root of the part of the org tree you administer', 'problem.org_unit.change_root'),
     });
     assertThat(expectedVersion === undefined || expectedVersion === unit.version, versionMismatch('this org unit'));
 
@@ -127,10 +135,10 @@ export async function updateOrgUnit(
     if (patch.parent_id !== undefined && patch.parent_id !== unit.parent_id) {
       const newParent = await loadUnit(trx, patch.parent_id);
       requirePermission(context.principal, 'org_units.write', newParent.path, {
-        action: 'org_unit.move', target: target(id), message: 'you can move a unit only to a place inside the part of the org tree you administer',
+        action: 'org_unit.move', target: target(id), message: localizable('you can move a unit only to a place inside the part of the org tree you administer', 'problem.org_unit.move_outside_scope'),
       });
-      assertThat(!newParent.path.startsWith(unit.path), new AppError('invalid_move', 'a unit cannot be moved under itself or one of its own units'));
-      assertThat(newParent.status === 'active', conflict(`the new parent unit ${newParent.code} is closed`));
+      assertThat(!newParent.path.startsWith(unit.path), new AppError('invalid_move', localizable('a unit cannot be moved under itself or one of its own units', 'problem.org_unit.move_under_itself')));
+      assertThat(newParent.status === 'active', conflict(localizable(`the new parent unit ${newParent.code} is closed`, 'problem.org_unit.parent_closed', { code: newParent.code })));
       const moved = await moveOrgUnitSubtree(trx, current, newParent);
       assertThat(moved, versionMismatch('this org unit'));
       current = moved;
@@ -162,15 +170,15 @@ export async function updateOrgUnit(
 
 async function assertClosable(db: Kysely<Database>, unit: OrgUnit): Promise<void> {
   const children = await countOpenChildren(db, unit.id);
-  assertThat(children === 0, conflict(`${unit.code} still has ${children} open unit(s) below it: close or move them first`));
+  assertThat(children === 0, conflict(localizable(`${unit.code} still has ${children} open unit(s) below it: close or move them first`, 'problem.org_unit.open_children', { code: unit.code, count: String(children) })));
   const people = await countPeopleInSubtree(db, unit.path);
-  assertThat(people === 0, conflict(`${unit.code} still has ${people} person(s) who are not disabled: move them to another unit first`));
+  assertThat(people === 0, conflict(localizable(`${unit.code} still has ${people} person(s) who are not disabled: move them to another unit first`, 'problem.org_unit.has_people', { code: unit.code, count: String(people) })));
 }
 
 async function assertParentOpen(db: Kysely<Database>, unit: OrgUnit): Promise<void> {
   if (unit.parent_id === null) return;
   const parent = await loadUnit(db, unit.parent_id);
-  assertThat(parent.status === 'active', conflict(`${unit.code} cannot reopen while the unit above it, ${parent.code}, is closed`));
+  assertThat(parent.status === 'active', conflict(localizable(`${unit.code} cannot reopen while the unit above it, ${parent.code}, is closed`, 'problem.org_unit.reopen_under_closed', { code: unit.code, parent: parent.code })));
 }
 
 /**
@@ -184,10 +192,10 @@ export async function removeOrgUnit(deps: OrgUnitDeps, context: AdminContext, id
     const unit = await loadUnit(trx, id);
     const parentPath = unit.parent_id === null ? null : unit.path.slice(0, unit.path.length - unit.id.length - 1);
     requirePermission(context.principal, 'org_units.write', parentPath, {
-      action: 'org_unit.delete', target: target(id), orgUnitId: id, message: 'you can delete only units below the root of the part of the org tree you administer',
+      action: 'org_unit.delete', target: target(id), orgUnitId: id, message: localizable('you can delete only units below the root of the part of the org tree you administer', 'problem.org_unit.delete_root'),
     });
-    assertThat(!(await hasChildren(trx, id)), conflict(`${unit.code} has units below it; a unit with units or people can only be closed`));
-    assertThat(!(await isOrgUnitReferenced(trx, id)), conflict(`${unit.code} has, or had, people, groups or roles; it can only be closed`));
+    assertThat(!(await hasChildren(trx, id)), conflict(localizable(`${unit.code} has units below it; a unit with units or people can only be closed`, 'problem.org_unit.delete_has_children', { code: unit.code })));
+    assertThat(!(await isOrgUnitReferenced(trx, id)), conflict(localizable(`${unit.code} has, or had, people, groups or roles; it can only be closed`, 'problem.org_unit.delete_referenced', { code: unit.code })));
     await deleteOrgUnit(trx, id);
     await recordAuditEvent(trx, { ...auditBase(context), action: 'org_unit.delete', target: target(id), orgUnitId: unit.parent_id, before: auditView(unit) });
   });
@@ -197,7 +205,7 @@ async function withUniqueCode<T>(code: string, write: () => Promise<T>): Promise
   try {
     return await write();
   } catch (error) {
-    if (isUniqueViolation(error)) throw conflict(`another unit already has the code ${code}`);
+    if (isUniqueViolation(error)) throw conflict(localizable(`another unit already has the code ${code}`, 'problem.org_unit.code_taken', { code }));
     throw error;
   }
 }

@@ -1,6 +1,8 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
 
+import { addLocalizedIssue, localizable } from '../errors.ts';
+
 /**
  * The rules for each field of a person, as zod schemas that also normalize. The admin API, the
  * bulk import and the seed all parse through these, so one person is one shape wherever they came from.
@@ -45,7 +47,7 @@ export const phoneSchema = z.string().trim().transform((value, ctx) => {
   const candidate = /^84\d{9,10}$/.test(value.replace(/[\s.()-]/g, '')) ? `+${value}` : value;
   const phone = parsePhoneNumberFromString(candidate, 'VN');
   if (!phone?.isValid()) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a valid phone number (write 0912 345 678 or +84 912 345 678)` });
+    addLocalizedIssue(ctx, localizable(`"${value}" is not a valid phone number (write 0912 345 678 or +84 912 345 678)`, 'problem.person.phone', { phone: value }));
     return z.NEVER;
   }
   return phone.number;

@@ -10,7 +10,7 @@ import {
 } from '../db/queries/personnel-decisions.ts';
 import { lockUser, updateUserFields, type UserDetail, type UserFieldChanges } from '../db/queries/users.ts';
 import { personnelDecisionKinds, type Database, type PersonnelDecisionKind, type PersonnelDecisionStatus } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { addLocalizedIssue, AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { noOrigin, recordAuditEvent, recordAuditEvents, systemActor, type Actor, type RequestOrigin } from './audit.ts';
 import { requirePermission, scopeCovers, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { auditBase, versionMismatch } from './org-units.ts';
@@ -48,11 +48,11 @@ export const newPersonnelDecisionSchema = z.object({
   note: z.string().trim().max(1000, 'a note has at most 1000 characters').nullable().optional(),
 }).superRefine((value, ctx) => {
   const needsUnit = placing.includes(value.kind);
-  if (needsUnit && value.org_unit_id === undefined) ctx.addIssue({ code: 'custom', path: ['org_unit_id'], message: `a ${value.kind} names the unit the person goes to` });
-  if (!needsUnit && value.org_unit_id !== undefined) ctx.addIssue({ code: 'custom', path: ['org_unit_id'], message: `a ${value.kind} names no unit to go to` });
+  if (needsUnit && value.org_unit_id === undefined) addLocalizedIssue(ctx, localizable(`a ${value.kind} names the unit the person goes to`, 'problem.decision.unit_missing'), ['org_unit_id']);
+  if (!needsUnit && value.org_unit_id !== undefined) addLocalizedIssue(ctx, localizable(`a ${value.kind} names no unit to go to`, 'problem.decision.unit_not_wanted'), ['org_unit_id']);
 });
 
-export const decisionNotFound = (id: string) => new AppError('not_found', `no personnel decision with id ${id}`, 404);
+export const decisionNotFound = (id: string) => new AppError('not_found', localizable(`no personnel decision with id ${id}`, 'problem.decision.not_found', { id }), 404);
 
 /** The province's calendar date at `now` (Vietnam is GMT+7 all year): effective dates are the province's. */
 export function provinceDate(now: Date): string {
@@ -85,13 +85,13 @@ export async function recordPersonnelDecision(
     const user = await loadUserFor(trx, context, input.user_id, isLeaving ? 'users.lifecycle' : 'users.write', action, isLeaving ? 'global_roles' : 'every_role');
     if (input.org_unit_id !== undefined) {
       const unit = await placeableUnit(trx, context, input.org_unit_id, action);
-      if (input.kind === 'transfer') assertThat(unit.id !== user.primary_org_unit_id, invalidInput(`org_unit_id: ${user.username} already works in ${unit.code}`));
+      if (input.kind === 'transfer') assertThat(unit.id !== user.primary_org_unit_id, invalidInput(localizable(`org_unit_id: ${user.username} already works in ${unit.code}`, 'problem.decision.already_works_there', { username: user.username, code: unit.code })));
       if (input.kind === 'concurrent_appointment') {
         const serves = unit.id === user.primary_org_unit_id || user.concurrent_units.some((one) => one.id === unit.id);
-        assertThat(!serves, invalidInput(`org_unit_id: ${user.username} already serves in ${unit.code}`));
+        assertThat(!serves, invalidInput(localizable(`org_unit_id: ${user.username} already serves in ${unit.code}`, 'problem.decision.already_serves_there', { username: user.username, code: unit.code })));
       }
     }
-    if (isLeaving) assertThat(user.status !== 'disabled', conflict(`${user.username} is already disabled`));
+    if (isLeaving) assertThat(user.status !== 'disabled', conflict(localizable(`${user.username} is already disabled`, 'problem.decision.already_disabled', { username: user.username })));
     let created: string;
     try {
       created = await insertPersonnelDecision(trx, {
@@ -100,7 +100,7 @@ export async function recordPersonnelDecision(
         position: input.position ?? null, note: input.note ?? null, recorded_by: recordedBy(context.principal.actor),
       });
     } catch (error) {
-      if (isUniqueViolation(error)) throw conflict(`decision ${input.decision_number} of ${input.decision_date} is already recorded for ${user.username} (${input.kind})`);
+      if (isUniqueViolation(error)) throw conflict(localizable(`decision ${input.decision_number} of ${input.decision_date} is already recorded for ${user.username} (${input.kind})`, 'problem.decision.duplicate', { number: input.decision_number, date: input.decision_date, username: user.username }));
       throw error;
     }
     const decision = (await findPersonnelDecision(trx, created))!;
@@ -162,7 +162,7 @@ async function applyToPerson(
   }
   const unitId = decision.org_unit_after_id!;
   const unit = await findOrgUnitById(trx, unitId);
-  assertThat(unit?.status === 'active', conflict(`the unit ${decision.after_code ?? unitId} is closed; record a decision for a unit that is open`));
+  assertThat(unit?.status === 'active', conflict(localizable(`the unit ${decision.after_code ?? unitId} is closed; record a decision for a unit that is open`, 'problem.decision.unit_closed', { code: decision.after_code ?? unitId })));
   if (decision.kind === 'concurrent_appointment') {
     await addUnitMembership(trx, user.id, unitId, null);
     await bumpVersion(trx, user, {});
@@ -256,7 +256,7 @@ function requireOverDecision(context: AdminContext, decision: PersonnelDecisionR
   const paths = [decision.before_path, decision.after_path];
   const refusal = {
     action, target: { type: 'personnel_decision', id: decision.id }, orgUnitId: decision.org_unit_after_id ?? decision.org_unit_before_id,
-    message: 'this decision concerns units outside the part of the org tree you administer',
+    message: localizable('this decision concerns units outside the part of the org tree you administer', 'problem.decision.outside_scope'),
   };
   if (permission === 'users.read') requirePermission(context.principal, permission, paths, refusal);
   else for (const path of paths.filter((one, index) => one !== null || index === 0)) requirePermission(context.principal, permission, path, refusal);
@@ -292,7 +292,7 @@ export async function cancelPersonnelDecision(deps: Pick<PersonnelDecisionDeps, 
     const decision = await findPersonnelDecision(trx, id, { lock: true });
     assertThat(decision, decisionNotFound(id));
     requireOverDecision(context, decision, 'users.write', 'personnel_decision.cancel');
-    assertThat(decision.status === 'pending', conflict(`this decision is already ${decision.status}; an applied decision is undone by another decision`));
+    assertThat(decision.status === 'pending', conflict(localizable(`this decision is already ${decision.status}; an applied decision is undone by another decision`, 'problem.decision.not_pending')));
     await markPersonnelDecisionCancelled(trx, id, recordedBy(context.principal.actor));
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'personnel_decision.cancel', target: userTarget(decision.user_id),

@@ -13,7 +13,7 @@ import {
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
 import { findSodViolations } from '../db/queries/separation-of-duties.ts';
 import type { AdminRole, Database, ReorganizationPlan, ReorganizationPlanStatus } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent, systemActor, noOrigin } from './audit.ts';
 import { requirePermission, type AdminContext } from './authorization.ts';
 import { auditBase, versionMismatch } from './org-units.ts';
@@ -42,19 +42,19 @@ export const newReorganizationPlanSchema = z.object({
   steps: z.array(reorganizationStepSchema).max(100).default([]),
 });
 
-export const planNotFound = (id: string) => new AppError('not_found', `no reorganization plan with id ${id}`, 404);
+export const planNotFound = (id: string) => new AppError('not_found', localizable(`no reorganization plan with id ${id}`, 'problem.plan.not_found', { id }), 404);
 const target = (id: string) => ({ type: 'reorganization_plan', id });
 const actorOf = (context: AdminContext) => `${context.principal.actor.type}:${context.principal.actor.id ?? ''}`;
 
 function requirePlanner(context: AdminContext, action: string, id?: string): void {
   requirePermission(context.principal, 'org_units.reorganize', null, {
-    action, ...(id ? { target: target(id) } : {}), message: 'reorganizing the org tree concerns the whole province: it needs a global super administrator',
+    action, ...(id ? { target: target(id) } : {}), message: localizable('reorganizing the org tree concerns the whole province: it needs a global super administrator', 'problem.plan.needs_super_admin'),
   });
 }
 
 function requireReader(context: AdminContext, action: string, id?: string): void {
   requirePermission(context.principal, 'org_units.read', null, {
-    action, ...(id ? { target: target(id) } : {}), message: 'reorganization plans span the whole province: reading them needs a global role',
+    action, ...(id ? { target: target(id) } : {}), message: localizable('reorganization plans span the whole province: reading them needs a global role', 'problem.plan.read_needs_global'),
   });
 }
 
@@ -93,12 +93,12 @@ export async function changeReorganizationSteps(
   requirePlanner(context, 'reorganization.update', id);
   return deps.db.transaction().execute(async (trx) => {
     const plan = await loadPlan(trx, id, { forUpdate: true });
-    assertThat(plan.status === 'draft', () => conflict(`the plan is ${plan.status}; only a draft plan's steps can change`));
+    assertThat(plan.status === 'draft', () => conflict(localizable(`the plan is ${plan.status}; only a draft plan's steps can change`, 'problem.plan.not_draft')));
     assertThat(expectedVersion === undefined || expectedVersion === plan.version, versionMismatch('this plan'));
     const steps = stepsOf(plan);
     if ('step' in change) steps.push(change.step);
     else {
-      assertThat(change.removeIndex < steps.length, () => new AppError('not_found', `the plan has no step ${change.removeIndex + 1}`, 404));
+      assertThat(change.removeIndex < steps.length, () => new AppError('not_found', localizable(`the plan has no step ${change.removeIndex + 1}`, 'problem.plan.no_such_step', { step: String(change.removeIndex + 1) }), 404));
       steps.splice(change.removeIndex, 1);
     }
     await dryRunSteps(trx, steps);
@@ -141,10 +141,10 @@ export async function scheduleReorganizationPlan(deps: ReorganizationDeps, conte
   requirePlanner(context, 'reorganization.schedule', id);
   return deps.db.transaction().execute(async (trx) => {
     const plan = await loadPlan(trx, id, { forUpdate: true });
-    assertThat(plan.status === 'draft' || plan.status === 'scheduled', () => conflict(`the plan is ${plan.status}; only a draft plan can be scheduled`));
+    assertThat(plan.status === 'draft' || plan.status === 'scheduled', () => conflict(localizable(`the plan is ${plan.status}; only a draft plan can be scheduled`, 'problem.plan.schedule_not_draft')));
     assertThat(expectedVersion === undefined || expectedVersion === plan.version, versionMismatch('this plan'));
     const steps = stepsOf(plan);
-    assertThat(steps.length > 0, () => invalidPlan('the plan has no steps yet'));
+    assertThat(steps.length > 0, () => invalidPlan(localizable('the plan has no steps yet', 'problem.plan.no_steps')));
     const report = await dryRunSteps(trx, steps);
     assertNoSodConflicts(report);
     const fields: PlanFields = { status: 'scheduled', scheduled_by: actorOf(context), scheduled_at: new Date(), accepted_losses: report.losses.map((loss) => ({ ...loss })), last_error: null };
@@ -162,7 +162,7 @@ export async function cancelReorganizationPlan(deps: ReorganizationDeps, context
   requirePlanner(context, 'reorganization.cancel', id);
   return deps.db.transaction().execute(async (trx) => {
     const plan = await loadPlan(trx, id, { forUpdate: true });
-    assertThat(plan.status === 'draft' || plan.status === 'scheduled', () => conflict(`the plan is ${plan.status} and can no longer be cancelled`));
+    assertThat(plan.status === 'draft' || plan.status === 'scheduled', () => conflict(localizable(`the plan is ${plan.status} and can no longer be cancelled`, 'problem.plan.not_cancellable')));
     assertThat(expectedVersion === undefined || expectedVersion === plan.version, versionMismatch('this plan'));
     const updated = await updateReorganizationPlan(trx, id, plan.version, { status: 'cancelled', cancelled_by: actorOf(context), cancelled_at: new Date() });
     assertThat(updated, versionMismatch('this plan'));
@@ -186,7 +186,7 @@ function assertNoSodConflicts(report: ReorganizationReport): void {
  * it spans the province.
  */
 export async function orgTreeAsItStood(deps: ReorganizationDeps, context: AdminContext, at: string): Promise<HistoricUnit[]> {
-  requirePermission(context.principal, 'org_units.read', null, { action: 'org_tree.history', message: 'the tree\'s history spans the whole province: it needs a global role' });
+  requirePermission(context.principal, 'org_units.read', null, { action: 'org_tree.history', message: localizable('the tree\'s history spans the whole province: it needs a global role', 'problem.plan.history_needs_global') });
   // A date means the whole of that day: the tree as it stood when the day ended, Vietnam time.
   const instant = /^\d{4}-\d{2}-\d{2}$/.test(at) ? new Date(Date.parse(`${at}T00:00:00+07:00`) + 24 * 3600 * 1000 - 1) : new Date(at);
   assertThat(!Number.isNaN(instant.getTime()), () => invalidInput(`${at} is not a date (YYYY-MM-DD) or an instant`));
@@ -241,7 +241,8 @@ async function applyPlan(trx: Kysely<Database>, id: string, today: string): Prom
   await executeOperations(trx, plan.id, report, changedAt);
   // The database's own reading of the rules, after the change: what the dry run missed is not carried out either.
   const breach = (await findSodViolations(trx, { subtrees: null }, sodCheckLimit)).find((one) => !breachesBefore.has(`${one.rule_id} ${one.user_id}`));
-  assertThat(!breach, () => invalidPlan(`the plan would give ${breach!.full_name} (${breach!.username}) two roles that the separation-of-duties rule "${breach!.rule_name}" forbids`));
+  assertThat(!breach, () => invalidPlan(localizable(`the plan would give ${breach!.full_name} (${breach!.username}) two roles that the separation-of-duties rule "${breach!.rule_name}" forbids`,
+    'problem.plan.sod_breach', { person: breach!.full_name, username: breach!.username, rule: breach!.rule_name })));
   await updateReorganizationPlan(trx, id, plan.version, { status: 'applied', applied_at: changedAt, applied_report: report as unknown as Record<string, unknown>, last_error: null });
   await recordAuditEvent(trx, {
     actor: systemActor, origin: noOrigin, action: 'reorganization.apply', target: target(id),

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 import { orgUnitKinds, type OrgUnitKind } from '../db/schema.ts';
-import { AppError } from '../errors.ts';
+import { AppError, type LocalizableMessage } from '../errors.ts';
+import type { MessageKey, MessagePlaceholders } from '../i18n/catalog.ts';
 import { normalizeName, orgUnitCodeSchema } from './person-fields.ts';
 
 /**
@@ -56,7 +57,7 @@ export const reorganizationStepSchema = z.discriminatedUnion('kind', [
 export type ReorganizationStep = z.output<typeof reorganizationStepSchema>;
 
 /** A plan that cannot be carried out as written: 422, naming the step and what is wrong with it. */
-export const invalidPlan = (message: string) => new AppError('invalid_plan', message, 422);
+export const invalidPlan = (message: string | LocalizableMessage) => new AppError('invalid_plan', message, 422);
 
 /** What the computation reads: the tree and everything that hangs on its units. */
 export interface ReorganizationSnapshot {
@@ -138,6 +139,8 @@ export class ReorganizationSimulation {
   /** Per closed or renamed unit: which step did it, for the report. */
   readonly unitChanges = new Map<string, string[]>();
   private readonly subjects = new Map<string, number>();
+  /** The step being simulated, which a refusal names in the page's language as well as in its English label. */
+  private stepNumber = 0;
   private readonly usernames: Map<string, string>;
   private readonly snapshot: ReorganizationSnapshot;
 
@@ -155,6 +158,7 @@ export class ReorganizationSimulation {
   run(steps: readonly ReorganizationStep[]): this {
     steps.forEach((step, index) => {
       const label = `step ${index + 1} (${step.kind})`;
+      this.stepNumber = index + 1;
       switch (step.kind) {
         case 'merge': this.merge(label, index, step); break;
         case 'split': this.split(label, index, step); break;
@@ -172,10 +176,10 @@ export class ReorganizationSimulation {
     const into = this.openUnit(label, step.into);
     const sources = step.units.map((code) => this.openUnit(label, code));
     for (const source of sources) {
-      if (source.id === into.id) throw invalidPlan(`${label}: ${source.code} cannot be merged into itself`);
-      if (this.isWithin(into.id, source.id)) throw invalidPlan(`${label}: ${source.code} cannot be merged into ${into.code}, which lies inside it`);
+      if (source.id === into.id) throw this.refused(`${label}: ${source.code} cannot be merged into itself`, 'problem.plan.step.merge_into_itself', { code: source.code });
+      if (this.isWithin(into.id, source.id)) throw this.refused(`${label}: ${source.code} cannot be merged into ${into.code}, which lies inside it`, 'problem.plan.step.merge_into_inner', { code: source.code, into: into.code });
       for (const other of sources) {
-        if (other !== source && this.isWithin(other.id, source.id)) throw invalidPlan(`${label}: ${other.code} lies inside ${source.code}; name only the outer unit`);
+        if (other !== source && this.isWithin(other.id, source.id)) throw this.refused(`${label}: ${other.code} lies inside ${source.code}; name only the outer unit`, 'problem.plan.step.merge_nested', { code: other.code, outer: source.code });
       }
     }
     for (const unit of [into, ...sources]) this.claim(label, index, unit);
@@ -193,11 +197,11 @@ export class ReorganizationSimulation {
   private split(label: string, index: number, step: Extract<ReorganizationStep, { kind: 'split' }>): void {
     const unit = this.openUnit(label, step.unit);
     this.claim(label, index, unit);
-    if (unit.parent_id === null) throw invalidPlan(`${label}: ${unit.code} is the root of the tree and cannot be split`);
+    if (unit.parent_id === null) throw this.refused(`${label}: ${unit.code} is the root of the tree and cannot be split`, 'problem.plan.step.split_root', { code: unit.code });
     const partCodes = new Set(step.parts.map((part) => part.code));
-    if (partCodes.size !== step.parts.length) throw invalidPlan(`${label}: two parts have the same code`);
+    if (partCodes.size !== step.parts.length) throw this.refused(`${label}: two parts have the same code`, 'problem.plan.step.split_same_code', {});
     const partOf = (code: string, what: string): string => {
-      if (!partCodes.has(code)) throw invalidPlan(`${label}: ${what} goes to ${code}, which is not one of the parts (${[...partCodes].join(', ')})`);
+      if (!partCodes.has(code)) throw this.refused(`${label}: ${what} goes to ${code}, which is not one of the parts (${[...partCodes].join(', ')})`, 'problem.plan.step.split_not_a_part', { what, code, parts: [...partCodes].join(', ') });
       return newUnitId(code);
     };
     const fallback = partOf(step.default_part, 'the default part');
@@ -210,13 +214,13 @@ export class ReorganizationSimulation {
     }
     const children = new Map(this.openChildren(unit.id).map((child) => [child.code.toUpperCase(), child]));
     for (const code of Object.keys(step.children)) {
-      if (!children.has(code.toUpperCase())) throw invalidPlan(`${label}: ${code} is not an open unit directly below ${unit.code}`);
+      if (!children.has(code.toUpperCase())) throw this.refused(`${label}: ${code} is not an open unit directly below ${unit.code}`, 'problem.plan.step.split_not_a_child', { code, unit: unit.code });
     }
     for (const child of children.values()) this.move(child, step.children[child.code] === undefined ? fallback : partOf(step.children[child.code]!, child.code));
     const peopleTo = new Map<string, string>();
     for (const [username, code] of Object.entries(step.people)) {
       const userId = this.usernames.get(username.toLowerCase());
-      if (userId === undefined) throw invalidPlan(`${label}: there is no person with the username ${username}`);
+      if (userId === undefined) throw this.refused(`${label}: there is no person with the username ${username}`, 'problem.plan.step.no_such_person', { username });
       peopleTo.set(userId, partOf(code, username));
     }
     this.movePeople(unit.id, (userId) => peopleTo.get(userId) ?? fallback);
@@ -230,24 +234,24 @@ export class ReorganizationSimulation {
   private abolishLevel(label: string, index: number, step: Extract<ReorganizationStep, { kind: 'abolish_level' }>): void {
     const within = step.within === undefined ? null : this.openUnit(label, step.within);
     const abolished = [...this.units.values()].filter((unit) => unit.status === 'active' && unit.kind === step.level_kind && (!within || this.isWithin(unit.id, within.id)));
-    if (abolished.length === 0) throw invalidPlan(`${label}: there is no open unit of kind ${step.level_kind}${within ? ` within ${within.code}` : ''}`);
+    if (abolished.length === 0) throw this.refused(`${label}: there is no open unit of kind ${step.level_kind}${within ? ` within ${within.code}` : ''}`, 'problem.plan.step.abolish_none', { kind: step.level_kind });
     const abolishedCodes = new Set(abolished.map((unit) => unit.code.toUpperCase()));
     for (const code of Object.keys(step.successors)) {
-      if (!abolishedCodes.has(code.toUpperCase())) throw invalidPlan(`${label}: ${code} is not one of the units this step abolishes`);
+      if (!abolishedCodes.has(code.toUpperCase())) throw this.refused(`${label}: ${code} is not one of the units this step abolishes`, 'problem.plan.step.abolish_not_abolished', { code });
     }
     const successorOf = new Map(Object.entries(step.successors).map(([code, target]) => [code.toUpperCase(), target]));
     for (const unit of abolished) {
       this.claim(label, index, unit);
-      if (unit.parent_id === null) throw invalidPlan(`${label}: ${unit.code} is the root of the tree and cannot be abolished`);
+      if (unit.parent_id === null) throw this.refused(`${label}: ${unit.code} is the root of the tree and cannot be abolished`, 'problem.plan.step.abolish_root', { code: unit.code });
     }
     for (const unit of abolished) {
       const parent = unit.parent_id!;
       const targetCode = successorOf.get(unit.code.toUpperCase());
       const successor = targetCode === undefined ? null : this.openUnit(label, targetCode);
-      if (successor && abolishedCodes.has(successor.code.toUpperCase())) throw invalidPlan(`${label}: ${unit.code}'s successor ${successor.code} is abolished by the same step`);
+      if (successor && abolishedCodes.has(successor.code.toUpperCase())) throw this.refused(`${label}: ${unit.code}'s successor ${successor.code} is abolished by the same step`, 'problem.plan.step.abolish_successor', { code: unit.code, successor: successor.code });
       const direct = this.directPeople(unit.id).length + [...this.groups.values()].filter((group) => group.unit === unit.id).length;
       if (!successor && direct > 0) {
-        throw invalidPlan(`${label}: ${unit.code} has people or groups of its own; name the unit they move to in successors["${unit.code}"]`);
+        throw this.refused(`${label}: ${unit.code} has people or groups of its own; name the unit they move to in successors["${unit.code}"]`, 'problem.plan.step.abolish_needs_successor', { code: unit.code });
       }
       const children = this.openChildren(unit.id);
       for (const child of children) this.move(child, this.units.get(parent)!.status === 'active' ? parent : this.heirOf(parent));
@@ -365,22 +369,27 @@ export class ReorganizationSimulation {
 
   // ---- checks and lookups ----
 
+  /** A step the tree does not allow: its English names the step's label, its catalog entry the step's number. */
+  private refused<Key extends MessageKey>(english: string, key: Key, params: Omit<Record<MessagePlaceholders<Key>, string>, 'step'>): AppError {
+    return invalidPlan({ english, localized: { key, params: { ...params, step: String(this.stepNumber) } } });
+  }
+
   private claim(label: string, index: number, unit: SimUnit): void {
     const earlier = this.subjects.get(unit.id);
-    if (earlier !== undefined && earlier !== index) throw invalidPlan(`${label}: ${unit.code} is already changed by step ${earlier + 1}; a unit may be in one step only`);
+    if (earlier !== undefined && earlier !== index) throw this.refused(`${label}: ${unit.code} is already changed by step ${earlier + 1}; a unit may be in one step only`, 'problem.plan.step.unit_in_two_steps', { code: unit.code, earlier: String(earlier + 1) });
     this.subjects.set(unit.id, index);
   }
 
   openUnit(label: string, code: string): SimUnit {
     const unit = [...this.units.values()].find((one) => one.code.toUpperCase() === code.toUpperCase());
-    if (!unit) throw invalidPlan(`${label}: there is no unit with the code ${code}`);
-    if (unit.status !== 'active') throw invalidPlan(`${label}: the unit ${unit.code} is closed${this.subjects.has(unit.id) ? ` by step ${this.subjects.get(unit.id)! + 1}` : ''}`);
+    if (!unit) throw this.refused(`${label}: there is no unit with the code ${code}`, 'problem.plan.step.no_such_unit', { code });
+    if (unit.status !== 'active') throw this.refused(`${label}: the unit ${unit.code} is closed${this.subjects.has(unit.id) ? ` by step ${this.subjects.get(unit.id)! + 1}` : ''}`, 'problem.plan.step.unit_closed', { code: unit.code });
     return unit;
   }
 
   private assertCodeFree(label: string, code: string, except: string | null): void {
     const holder = [...this.units.values()].find((one) => one.id !== except && one.code.toUpperCase() === code.toUpperCase());
-    if (holder) throw invalidPlan(`${label}: the code ${code} is already the code of ${holder.status === 'closed' ? 'the closed unit ' : ''}${holder.name}`);
+    if (holder) throw this.refused(`${label}: the code ${code} is already the code of ${holder.status === 'closed' ? 'the closed unit ' : ''}${holder.name}`, 'problem.plan.step.code_taken', { code, name: holder.name });
   }
 
   /** Whether `id` is `ancestor` or lies below it. */

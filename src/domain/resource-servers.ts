@@ -8,11 +8,11 @@ import {
   replaceResourceServerGrant, replaceResourceServerScopes, updateResourceServer, type ResourceServerGrant,
 } from '../db/queries/resource-servers.ts';
 import { accessTokenFormats, type Database, type ResourceServer, type ResourceServerScope } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { addLocalizedIssue, AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { AccessDenied, isPermitted, requirePermission, scopeOf, type AdminContext, type Principal } from './authorization.ts';
 import { isBuiltInClient } from './built-in-clients.ts';
-import { clientScopes, lintClientUri, uriProblemMessages } from './clients.ts';
+import { clientScopes, lintClientUri, uriProblemMessages, type UriProblem } from './clients.ts';
 import { appInCare } from './developer-apps.ts';
 import { auditBase } from './org-units.ts';
 
@@ -38,8 +38,9 @@ const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]{1,100}$/;
 /** Tokens for a registered API live 1 minute to 1 day; 10 minutes unless told, like the admin API's. */
 export const defaultAccessTokenSeconds = 10 * 60;
 
-function addIssue(ctx: z.RefinementCtx, path: (string | number)[], message: string, params: { code: string; uri?: string }): void {
-  ctx.addIssue({ code: 'custom', path, message, params: { ...params } });
+/** A declaration's problem: English for the API, and for the portal the catalog entry of its stable code (developers.problem.<code>), as the URI lint's. */
+function addIssue(ctx: z.RefinementCtx, path: (string | number)[], message: string, params: { code: UriProblem | ResourceServerProblem; uri?: string }): void {
+  addLocalizedIssue(ctx, { english: message, localized: { key: `developers.problem.${params.code}`, params: { uri: params.uri ?? '' } } }, path);
 }
 
 const scopesSchema = z.array(z.object({ name: z.string().trim(), description: z.string().trim().min(1, 'describe what each scope lets a token do').max(300) })).max(100)
@@ -105,22 +106,22 @@ export interface ResourceServerDetails extends ResourceServer {
 /** The owner app must be able to prove itself (it introspects tokens): a confidential app, not one of Mekong ID's own. */
 async function servingApp(db: Kysely<Database>, context: AdminContext, clientId: string, action: string) {
   const client = await appInCare(db, context, clientId, action);
-  assertThat(client.status !== 'rejected' && client.status !== 'disabled', () => invalidInput(`the app ${clientId} is ${client.status}: an API needs an app that can serve it`));
+  assertThat(client.status !== 'rejected' && client.status !== 'disabled', () => invalidInput(localizable(`the app ${clientId} is ${client.status}: an API needs an app that can serve it`, 'problem.api.app_cannot_serve', { id: clientId })));
   assertThat(client.metadata['token_endpoint_auth_method'] !== 'none',
-    () => invalidInput('the app that serves an API must be confidential (a web app or a service, which can prove itself): a public app cannot introspect tokens'));
+    () => invalidInput(localizable('the app that serves an API must be confidential (a web app or a service, which can prove itself): a public app cannot introspect tokens', 'problem.api.public_app')));
   return client;
 }
 
 /** The resource server, if the principal may look after it: an owner of its app, or a global administrator. */
 async function resourceServerInCare(db: Kysely<Database>, context: AdminContext, id: string, action: string): Promise<ResourceServer> {
   const server = z.uuid().safeParse(id).success ? await findResourceServer(db, id) : undefined;
-  assertThat(server, () => new AppError('not_found', `no API with id ${id}`, 404));
+  assertThat(server, () => new AppError('not_found', localizable(`no API with id ${id}`, 'problem.api.not_found'), 404));
   try {
     await appInCare(db, context, server.owner_client_id, action);
   } catch (error) {
     // A developer who does not own the serving app hears why in the API's terms; anyone else keeps the app's refusal.
     if (error instanceof AccessDenied && isPermitted(context.principal, 'clients.register')) {
-      throw new AccessDenied('this API belongs to other developers: only the owners of the app that serves it and the province\'s administrators may see or change it', action, target(id));
+      throw new AccessDenied(localizable('this API belongs to other developers: only the owners of the app that serves it and the province\'s administrators may see or change it', 'problem.api.not_owner'), action, target(id));
     }
     throw error;
   }
@@ -160,7 +161,7 @@ export async function changeResourceServer(db: Kysely<Database>, context: AdminC
   const input = parsed(resourceServerChangeSchema.safeParse(change));
   return db.transaction().execute(async (trx) => {
     const server = await resourceServerInCare(trx, context, id, 'resource_server.update');
-    assertThat(server.status !== 'rejected', () => conflict('the API was rejected; declare it again'));
+    assertThat(server.status !== 'rejected', () => conflict(localizable('the API was rejected; declare it again', 'problem.api.rejected')));
     const [before] = await withScopes(trx, [server]);
     const { scopes, ...settings } = input;
     if (Object.keys(settings).length > 0) await updateResourceServer(trx, id, settings);
@@ -188,7 +189,7 @@ export async function listResourceServersInCare(
   if (isGlobalAdmin(principal)) return withScopes(db, await listResourceServers(db, filter));
   const userId = 'userId' in principal.holder ? principal.holder.userId : null;
   if (!userId || !isPermitted(principal, 'clients.register')) {
-    throw new AccessDenied('the registered APIs are for their developers and the province\'s administrators', 'resource_server.list');
+    throw new AccessDenied(localizable('the registered APIs are for their developers and the province\'s administrators', 'problem.api.list_not_permitted'), 'resource_server.list');
   }
   return withScopes(db, await listResourceServers(db, { ...filter, ownedBy: userId }));
 }
@@ -201,13 +202,13 @@ export async function decideOnResourceServer(db: Kysely<Database>, context: Admi
   const action = decision === 'approve' ? 'resource_server.approve' : 'resource_server.reject';
   return db.transaction().execute(async (trx) => {
     const server = z.uuid().safeParse(id).success ? await findResourceServer(trx, id) : undefined;
-    assertThat(server, () => new AppError('not_found', `no API with id ${id}`, 404));
-    requirePermission(context.principal, 'apps.assign', null, { action, target: target(id), message: 'approving an API concerns the whole province: it needs a global administrator' });
+    assertThat(server, () => new AppError('not_found', localizable(`no API with id ${id}`, 'problem.api.not_found'), 404));
+    requirePermission(context.principal, 'apps.assign', null, { action, target: target(id), message: localizable('approving an API concerns the whole province: it needs a global administrator', 'problem.api.approve_needs_global') });
     const userId = 'userId' in context.principal.holder ? context.principal.holder.userId : null;
     if (server.declared_by === holderOf(context.principal) || (userId && (await isClientOwner(trx, server.owner_client_id, userId)))) {
-      throw new AccessDenied('you declared this API or own the app that serves it: another administrator must approve or reject it', action, target(id));
+      throw new AccessDenied(localizable('you declared this API or own the app that serves it: another administrator must approve or reject it', 'problem.api.own_api'), action, target(id));
     }
-    assertThat(server.status === 'pending', () => conflict(`the API is ${server.status}, not waiting for approval`));
+    assertThat(server.status === 'pending', () => conflict(localizable(`the API is ${server.status}, not waiting for approval`, 'problem.api.not_pending')));
     const status = decision === 'approve' ? 'active' : 'rejected';
     await updateResourceServer(trx, id, { status });
     await recordAuditEvent(trx, { ...auditBase(context), action, target: target(id), before: { status: server.status }, after: { status } });
@@ -219,11 +220,11 @@ export async function decideOnResourceServer(db: Kysely<Database>, context: Admi
 export async function changeResourceServerStatus(db: Kysely<Database>, context: AdminContext, id: string, status: 'active' | 'disabled'): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const server = z.uuid().safeParse(id).success ? await findResourceServer(trx, id) : undefined;
-    assertThat(server, () => new AppError('not_found', `no API with id ${id}`, 404));
+    assertThat(server, () => new AppError('not_found', localizable(`no API with id ${id}`, 'problem.api.not_found'), 404));
     requirePermission(context.principal, 'apps.assign', null, {
-      action: 'resource_server.status', target: target(id), message: 'disabling or enabling an API concerns the whole province: it needs a global administrator',
+      action: 'resource_server.status', target: target(id), message: localizable('disabling or enabling an API concerns the whole province: it needs a global administrator', 'problem.api.status_needs_global'),
     });
-    assertThat(server.status === 'active' || server.status === 'disabled', () => conflict(`the API is ${server.status}: approve or reject it first`));
+    assertThat(server.status === 'active' || server.status === 'disabled', () => conflict(localizable(`the API is ${server.status}: approve or reject it first`, 'problem.api.not_decided')));
     if (server.status === status) return;
     await updateResourceServer(trx, id, { status });
     await recordAuditEvent(trx, {
@@ -247,14 +248,14 @@ export async function grantResourceServer(db: Kysely<Database>, context: AdminCo
   const { scopes } = parsed(resourceServerGrantSchema.safeParse(grant));
   return db.transaction().execute(async (trx) => {
     const server = await resourceServerInCare(trx, context, id, 'resource_server.grant');
-    assertThat(server.status !== 'rejected', () => conflict('the API was rejected: it grants nothing'));
+    assertThat(server.status !== 'rejected', () => conflict(localizable('the API was rejected: it grants nothing', 'problem.api.rejected_grants_nothing')));
     const client = await findClient(trx, clientId);
-    assertThat(client && !isBuiltInClient(clientId), () => invalidInput(`there is no app with client id ${clientId}`));
-    assertThat(client.status === 'active' || client.status === 'pending', () => invalidInput(`the app ${clientId} is ${client.status}: it can be granted nothing`));
+    assertThat(client && !isBuiltInClient(clientId), () => invalidInput(localizable(`there is no app with client id ${clientId}`, 'problem.client.not_found', { id: clientId })));
+    assertThat(client.status === 'active' || client.status === 'pending', () => invalidInput(localizable(`the app ${clientId} is ${client.status}: it can be granted nothing`, 'problem.api.grantee_unusable', { id: clientId })));
     const [details] = await withScopes(trx, [server]);
     const defined = new Set(details!.scopes.map((scope) => scope.name));
     const unknown = scopes.filter((scope) => !defined.has(scope));
-    assertThat(unknown.length === 0, () => invalidInput(`the API defines no scope ${unknown.join(', ')}; it defines ${[...defined].join(', ')}`));
+    assertThat(unknown.length === 0, () => invalidInput(localizable(`the API defines no scope ${unknown.join(', ')}; it defines ${[...defined].join(', ')}`, 'problem.api.undefined_scopes', { scopes: unknown.join(', '), defined: [...defined].join(', ') })));
     const [before] = await listResourceServerGrants(trx, id, clientId);
     await replaceResourceServerGrant(trx, { resourceServerId: id, clientId, scopes: [...new Set(scopes)], grantedBy: holderOf(context.principal) }).catch((error: unknown) => {
       throw isUniqueViolation(error) ? conflict('the grant changed at the same moment; read it again and retry', error) : error;
@@ -272,7 +273,7 @@ export async function revokeResourceServerGrant(db: Kysely<Database>, context: A
   await db.transaction().execute(async (trx) => {
     await resourceServerInCare(trx, context, id, 'resource_server.revoke');
     const [before] = await listResourceServerGrants(trx, id, clientId);
-    assertThat(before, () => new AppError('not_found', `the app ${clientId} holds no grant for this API: nothing to revoke`, 404));
+    assertThat(before, () => new AppError('not_found', localizable(`the app ${clientId} holds no grant for this API: nothing to revoke`, 'problem.api.no_grant', { id: clientId }), 404));
     await replaceResourceServerGrant(trx, { resourceServerId: id, clientId, scopes: [], grantedBy: holderOf(context.principal) });
     await recordAuditEvent(trx, { ...auditBase(context), action: 'resource_server.revoke', target: target(id), before: { client_id: clientId, scopes: before.scopes } });
   });

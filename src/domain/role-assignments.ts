@@ -14,7 +14,7 @@ import {
   type RoleHolder,
 } from '../db/queries/role-assignments.ts';
 import { adminRoles, type AdminRole, type Database, type RoleAssignment } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import {
   AccessDenied,
@@ -42,6 +42,7 @@ export const newRoleAssignmentSchema = z.object({
 }).refine((value) => (value.user_id === undefined) !== (value.client_id === undefined), 'give exactly one of user_id and client_id');
 
 const target = (id: string) => ({ type: 'role_assignment', id });
+const ownRoles = localizable('nobody can change their own roles; ask another administrator', 'problem.role.own_roles');
 const grantedBy = (context: AdminContext) =>
   'userId' in context.principal.holder ? `user:${context.principal.holder.userId}` : `client:${context.principal.holder.clientId}`;
 
@@ -61,28 +62,30 @@ export async function grantRole(deps: RoleAssignmentDeps, context: AdminContext,
   return deps.db.transaction().execute(async (trx) => {
     const holder: RoleHolder = input.user_id !== undefined ? { userId: input.user_id } : { clientId: input.client_id! };
     const unitId = input.org_unit_id ?? null;
-    assertThat(!(input.role === 'super_admin' && unitId !== null), invalidInput('super_admin is a global role: leave org_unit_id out'));
-    if (isSelf(context.principal, holder)) throw new AccessDenied('nobody can change their own roles; ask another administrator', 'role.grant');
+    assertThat(!(input.role === 'super_admin' && unitId !== null), invalidInput(localizable('super_admin is a global role: leave org_unit_id out', 'problem.role.super_admin_global')));
+    if (isSelf(context.principal, holder)) throw new AccessDenied(ownRoles, 'role.grant');
     const unit = unitId === null ? null : await findOrgUnitById(trx, unitId);
-    assertThat(unitId === null || unit, () => invalidInput(`there is no org unit with id ${unitId ?? ''}`));
-    assertThat(unit?.status !== 'closed', () => conflict(`the org unit ${unit?.code ?? ''} is closed`));
+    assertThat(unitId === null || unit, () => invalidInput(localizable(`there is no org unit with id ${unitId ?? ''}`, 'problem.org_unit.no_such_unit', { id: unitId ?? '' })));
+    assertThat(unit?.status !== 'closed', () => conflict(localizable(`the org unit ${unit?.code ?? ''} is closed`, 'problem.org_unit.closed', { code: unit?.code ?? '' })));
     if (!mayGrantRole(context.principal, input.role, unit?.path ?? null)) {
       throw new AccessDenied(
-        unit ? `you can grant ${input.role} only if you hold it over ${unit.code} yourself and administer roles there` : `only someone who holds ${input.role} globally can grant it globally`,
+        unit
+          ? localizable(`you can grant ${input.role} only if you hold it over ${unit.code} yourself and administer roles there`, 'problem.role.grant_beyond_you', { role: input.role, code: unit.code })
+          : localizable(`only someone who holds ${input.role} globally can grant it globally`, 'problem.role.grant_global_beyond_you', { role: input.role }),
         'role.grant',
       );
     }
     let orgUnitOfHolder: string | null = null;
     if ('userId' in holder) {
       const user = await getUser({ db: trx }, context, holder.userId);
-      assertThat(user.status !== 'disabled', conflict('a disabled user cannot hold a role'));
+      assertThat(user.status !== 'disabled', conflict(localizable('a disabled user cannot hold a role', 'problem.role.disabled_holder')));
       orgUnitOfHolder = user.primary_org_unit_id;
     } else {
-      requirePermission(context.principal, 'roles.write', null, { action: 'role.grant', message: 'only a global administrator can give roles to service clients' });
-      assertThat(await findActiveClient(trx, holder.clientId), () => invalidInput(`there is no client ${holder.clientId}`));
+      requirePermission(context.principal, 'roles.write', null, { action: 'role.grant', message: localizable('only a global administrator can give roles to service clients', 'problem.role.service_client_needs_global') });
+      assertThat(await findActiveClient(trx, holder.clientId), () => invalidInput(localizable(`there is no client ${holder.clientId}`, 'problem.client.not_found', { id: holder.clientId })));
     }
     const created = await insertRoleAssignment(trx, holder, { role: input.role, orgUnitId: unitId, grantedBy: grantedBy(context) });
-    assertThat(created, conflict('this role is already granted there'));
+    assertThat(created, conflict(localizable('this role is already granted there', 'problem.role.already_granted')));
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'role.grant', target: target(created.id), orgUnitId: unitId ?? orgUnitOfHolder,
       after: { user_id: created.user_id, client_id: created.client_id, role: created.role, org_unit_id: created.org_unit_id },
@@ -94,17 +97,17 @@ export async function grantRole(deps: RoleAssignmentDeps, context: AdminContext,
 export async function revokeRole(deps: RoleAssignmentDeps, context: AdminContext, id: string): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const assignment = await findRoleAssignment(trx, id);
-    assertThat(assignment, () => new AppError('not_found', `no role assignment with id ${id}`, 404));
+    assertThat(assignment, () => new AppError('not_found', localizable(`no role assignment with id ${id}`, 'problem.role.not_found', { id }), 404));
     const holder: RoleHolder = assignment.user_id !== null ? { userId: assignment.user_id } : { clientId: assignment.client_id! };
-    if (isSelf(context.principal, holder)) throw new AccessDenied('nobody can change their own roles; ask another administrator', 'role.revoke', target(id));
+    if (isSelf(context.principal, holder)) throw new AccessDenied(ownRoles, 'role.revoke', target(id));
     const unit = assignment.org_unit_id === null ? null : await findOrgUnitById(trx, assignment.org_unit_id);
     if (!mayGrantRole(context.principal, assignment.role, unit?.path ?? null)) {
-      throw new AccessDenied(`you can take away ${assignment.role} only where you could grant it`, 'role.revoke', target(id));
+      throw new AccessDenied(localizable(`you can take away ${assignment.role} only where you could grant it`, 'problem.role.revoke_beyond_you', { role: assignment.role }), 'role.revoke', target(id));
     }
     if (assignment.role === 'super_admin' && assignment.user_id !== null) {
       await lockSuperAdministrators(trx);
       assertThat((await countActiveUsersWithRole(trx, 'super_admin', assignment.user_id)) > 0,
-        conflict('this is the last active super administrator; grant the role to someone else first'));
+        conflict(localizable('this is the last active super administrator; grant the role to someone else first', 'problem.role.last_super_admin')));
     }
     await deleteRoleAssignment(trx, id);
     await recordAuditEvent(trx, {

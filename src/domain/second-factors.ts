@@ -10,7 +10,7 @@ import {
 } from '../db/queries/second-factors.ts';
 import { insertOutboxMails } from '../db/queries/mail-outbox.ts';
 import type { Database, User, UserFactor } from '../db/schema.ts';
-import { AppError, invalidInput } from '../errors.ts';
+import { AppError, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import { seal, unseal } from './sealed-box.ts';
 
@@ -173,7 +173,7 @@ export async function secondFactorRequired(db: Kysely<Database>, userId: string,
 export async function removeFactor(deps: SecondFactorDeps, user: Pick<User, 'id' | 'primary_org_unit_id'>, factorId: string, change: FactorChange): Promise<void> {
   await deps.db.transaction().execute(async (trx) => {
     const removed = await deleteFactor(trx, user.id, factorId);
-    if (!removed || removed.confirmed_at === null) throw new AppError('not_found', `no second factor with id ${factorId}`, 404);
+    if (!removed || removed.confirmed_at === null) throw new AppError('not_found', localizable(`no second factor with id ${factorId}`, 'problem.factor.not_found'), 404);
     const remaining = await findConfirmedFactors(trx, user.id);
     // Recovery codes exist to stand in for a factor; with none left they would be a factor of their own.
     if (remaining.length === 0) await deleteAllFactors(trx, user.id);
@@ -213,6 +213,6 @@ export async function resetSecondFactors(
 
 function factorName(name: string, kind: 'totp' | 'webauthn'): string {
   const trimmed = name.normalize('NFC').trim();
-  if (trimmed.length > 100) throw invalidInput('a second factor name has at most 100 characters');
+  if (trimmed.length > 100) throw invalidInput(localizable('a second factor name has at most 100 characters', 'problem.factor.name_too_long'));
   return trimmed || (kind === 'totp' ? 'Authenticator' : 'Passkey');
 }

@@ -7,7 +7,7 @@ import {
   deleteSodRule, findSodViolations, insertSodRule, listSodRules, type SodFilter, type SodRuleRow, type SodViolation,
 } from '../db/queries/separation-of-duties.ts';
 import type { Database } from '../db/schema.ts';
-import { AppError, assertThat, conflict, invalidInput } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { AccessDenied, isPermitted, requirePermission, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { auditBase } from './org-units.ts';
@@ -43,22 +43,22 @@ const target = (id: string) => ({ type: 'sod_rule', id });
 
 async function requireDeclaredRole(db: Kysely<Database>, which: z.output<typeof appRole>): Promise<string> {
   const client = await findActiveClient(db, which.client_id);
-  assertThat(client, () => invalidInput(`no active app with client id ${which.client_id}`));
+  assertThat(client, () => invalidInput(localizable(`no active app with client id ${which.client_id}`, 'problem.client.not_active', { id: which.client_id })));
   const declared = await listAppRoleNames(db, which.client_id);
   const name = (client.metadata['client_name'] as string | undefined) ?? which.client_id;
-  assertThat(declared.includes(which.role), () => invalidInput(`${name} declares no role ${which.role}; it declares ${declared.join(', ') || 'none'}`));
+  assertThat(declared.includes(which.role), () => invalidInput(localizable(`${name} declares no role ${which.role}; it declares ${declared.join(', ') || 'none'}`, 'problem.sod.undeclared_role', { app: name, role: which.role, declared: declared.join(', ') || '–' })));
   return name;
 }
 
 function requireRuleWriter(context: AdminContext, action: string, id?: string): void {
   requirePermission(context.principal, 'apps.assign', null, {
     action, ...(id === undefined ? {} : { target: target(id) }),
-    message: 'separation-of-duties rules hold for the whole province: they need a global administrator',
+    message: localizable('separation-of-duties rules hold for the whole province: they need a global administrator', 'problem.sod.needs_global'),
   });
 }
 
 export async function listRules(deps: SodDeps, context: AdminContext): Promise<SodRuleRow[]> {
-  assertThat(isPermitted(context.principal, 'apps.assign'), () => new AccessDenied('reading separation-of-duties rules needs the right to assign apps', 'sod_rule.read'));
+  assertThat(isPermitted(context.principal, 'apps.assign'), () => new AccessDenied(localizable('reading separation-of-duties rules needs the right to assign apps', 'problem.sod.read_needs_assign'), 'sod_rule.read'));
   return listSodRules(deps.db);
 }
 
@@ -72,7 +72,7 @@ export async function createRule(deps: SodDeps, context: AdminContext, input: z.
       client_a: input.first.client_id, role_a: input.first.role, client_b: input.second.client_id, role_b: input.second.role,
       created_by: `${context.principal.actor.type}:${context.principal.actor.id ?? ''}`,
     });
-    assertThat(id, () => conflict('a rule for these two roles exists already'));
+    assertThat(id, () => conflict(localizable('a rule for these two roles exists already', 'problem.sod.duplicate')));
     const [rule] = await listSodRules(trx, { id });
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'sod_rule.create', target: target(id),
@@ -86,7 +86,7 @@ export async function removeRule(deps: SodDeps, context: AdminContext, id: strin
   requireRuleWriter(context, 'sod_rule.delete', id);
   await deps.db.transaction().execute(async (trx) => {
     const [rule] = await listSodRules(trx, { id });
-    assertThat(rule, () => new AppError('not_found', `no separation-of-duties rule with id ${id}`, 404));
+    assertThat(rule, () => new AppError('not_found', localizable(`no separation-of-duties rule with id ${id}`, 'problem.sod.not_found', { id }), 404));
     await deleteSodRule(trx, id);
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'sod_rule.delete', target: target(id),
@@ -112,8 +112,14 @@ export async function refuseSodViolations(
   const [violation] = await findSodViolations(trx, filter, 1);
   if (!violation) return;
   const where = violation.unit_name === null ? '' : ` in ${violation.unit_name}`;
+  const named = {
+    person: violation.full_name, username: violation.username, app_a: violation.app_a, role_a: violation.role_a, app_b: violation.app_b, role_b: violation.role_b, rule: violation.rule_name,
+  };
+  const english = `this would give ${violation.full_name} (${violation.username}) both ${violation.app_a} "${violation.role_a}" and ${violation.app_b} "${violation.role_b}"${where}, which the separation-of-duties rule "${violation.rule_name}" forbids`;
   throw new SeparationOfDutiesViolation(
-    `this would give ${violation.full_name} (${violation.username}) both ${violation.app_a} "${violation.role_a}" and ${violation.app_b} "${violation.role_b}"${where}, which the separation-of-duties rule "${violation.rule_name}" forbids`,
+    violation.unit_name === null
+      ? localizable(english, 'problem.sod.violation', named)
+      : localizable(english, 'problem.sod.violation_in_unit', { ...named, unit: violation.unit_name }),
     refusal.action, refusal.target, refusal.orgUnitId ?? null,
   );
 }

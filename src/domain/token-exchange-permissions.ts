@@ -8,7 +8,7 @@ import {
   upsertTokenExchangePermission,
 } from '../db/queries/token-exchange-permissions.ts';
 import type { Database, TokenExchangePermission } from '../db/schema.ts';
-import { AppError, assertThat, invalidInput } from '../errors.ts';
+import { AppError, assertThat, invalidInput, localizable } from '../errors.ts';
 import { noOrigin, recordAuditEvent, systemActor, type Actor, type RequestOrigin } from './audit.ts';
 import { requirePermission, type AdminContext } from './authorization.ts';
 
@@ -76,7 +76,7 @@ export function listTokenExchanges(db: Kysely<Database>, filter: Parameters<type
  */
 export function authorizeTokenExchangeAdministration(context: AdminContext, action: string): ChangeOptions {
   requirePermission(context.principal, 'clients.token_exchange', null, {
-    action, message: 'only a global super administrator manages which apps may exchange tokens',
+    action, message: localizable('only a global super administrator manages which apps may exchange tokens', 'problem.token_exchange.needs_super_admin'),
   });
   return { actor: context.principal.actor, origin: context.origin };
 }

@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { CsvError, parse } from 'csv-parse/sync';
 import type { z } from 'zod';
 
-import { invalidInput, type AppError } from '../errors.ts';
+import { invalidInput, localizable, localizedIssue, type AppError, type LocalizableMessage, type LocalizedMessage } from '../errors.ts';
 import {
   emailSchema,
   employeeCodeSchema,
@@ -54,12 +54,16 @@ const fieldSchemas: Readonly<Record<ImportField, z.ZodType<string, string>>> = {
   national_id: nationalIdSchema,
 };
 
-/** Something wrong with one row, in one column (null: the row as a whole). */
+/** Something wrong with one row, in one column (null: the row as a whole); `localized` is for the review page, as on an AppError. */
 export interface RowProblem {
   readonly row: number;
   readonly column: string | null;
   readonly message: string;
+  readonly localized?: LocalizedMessage | undefined;
 }
+
+/** A row problem's words: the English for the report file and the API, the catalog entry for the page. */
+export const said = (message: LocalizableMessage) => ({ message: message.english, localized: message.localized });
 
 /** Something worth knowing that stops nothing; row null for the file as a whole. */
 export interface ImportWarning {
@@ -245,16 +249,18 @@ function readRow(record: readonly string[], row: number, header: Header, delimit
     raw[field] = cell.trim();
     const parsed = fieldSchemas[field].safeParse(cell);
     if (parsed.success) values[field] = parsed.data;
-    else errors.push({ row, column: header.columns[field]!, message: parsed.error.issues[0]?.message ?? `not a valid ${field}` });
+    else errors.push({ row, column: header.columns[field]!, message: parsed.error.issues[0]?.message ?? `not a valid ${field}`, localized: localizedIssue(parsed.error.issues[0]) });
   }
   const column = (field: ImportField) => header.columns[field] ?? null;
-  if (raw.full_name === undefined) errors.push({ row, column: column('full_name'), message: 'a full name is required' });
-  if (raw.org_unit_code === undefined) errors.push({ row, column: column('org_unit_code'), message: 'a unit code is required' });
+  if (raw.full_name === undefined) errors.push({ row, column: column('full_name'), ...said(localizable('a full name is required', 'problem.import.full_name_missing')) });
+  if (raw.org_unit_code === undefined) errors.push({ row, column: column('org_unit_code'), ...said(localizable('a unit code is required', 'problem.import.unit_code_missing')) });
   if (raw.employee_code === undefined && raw.username === undefined) {
     errors.push({
       row,
       column: column('employee_code') ?? column('username'),
-      message: header.columns.username === undefined ? 'an employee code is required' : 'an employee code or a username is required',
+      ...(header.columns.username === undefined
+        ? said(localizable('an employee code is required', 'problem.import.employee_code_missing'))
+        : said(localizable('an employee code or a username is required', 'problem.import.key_missing'))),
     });
   }
   return { row, values, raw, errors };

@@ -12,12 +12,12 @@ import {
 } from '../db/queries/user-import.ts';
 import { scopedAssignmentsOfUsers, type ScopedAssignment } from '../db/queries/role-assignments.ts';
 import type { Database, OrgUnit } from '../db/schema.ts';
-import { assertThat, conflict } from '../errors.ts';
+import { assertThat, conflict, localizable, type LocalizedMessage } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
 import { AccessDenied, isPermitted, mayGrantRole, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { recordAuditEvent, recordAuditEvents, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
 import { maskNationalId, usernameFromName } from './person-fields.ts';
-import { readImportFile, unreadableImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
+import { readImportFile, said, unreadableImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
 
 export { unreadableImportFile } from './user-import-csv.ts';
 
@@ -58,7 +58,8 @@ export interface ImportReport {
   dryRun: boolean;
   totals: { rows: number; created: number; updated: number; unchanged: number; failed: number };
   rows: Array<{ row: number; outcome: ImportOutcome; employee_code: string | null; username: string | null; changes?: string[] }>;
-  errors: Array<{ row: number; column: string | null; message: string }>;
+  /** `localized` is what the console's review page shows; the API's answer leaves it out (its schema) and the report file is in English. */
+  errors: Array<{ row: number; column: string | null; message: string; localized?: LocalizedMessage | undefined }>;
   warnings: Array<{ row: number | null; column: string | null; message: string }>;
 }
 
@@ -84,7 +85,7 @@ export async function importUsersAs(
   options: { dryRun: boolean; fileName?: string | undefined },
 ): Promise<ImportReport> {
   if (!isPermitted(context.principal, 'users.write')) {
-    throw new AccessDenied('importing people needs the right to create them (org_admin or super_admin)', 'users.import');
+    throw new AccessDenied(localizable('importing people needs the right to create them (org_admin or super_admin)', 'problem.import.needs_users_write'), 'users.import');
   }
   return importUsers(deps, csv, {
     dryRun: options.dryRun,
@@ -141,8 +142,8 @@ export async function importUsers(deps: ImportDeps, csv: Buffer | string, option
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // Someone took a username, email or CCCD between the plan and the write; earlier batches are in.
-      throw conflict(`another change took a username, email address or CCCD that row ${batch[0]!.row} or a later row uses; `
-        + 'the rows before it were imported: run the import again to finish');
+      throw conflict(localizable(`another change took a username, email address or CCCD that row ${batch[0]!.row} or a later row uses; `
+        + 'the rows before it were imported: run the import again to finish', 'problem.import.taken_meanwhile', { row: String(batch[0]!.row) }));
     }
   }
   for (const plan of plans) if (plan.kind === 'error') errors.push(...plan.errors);
@@ -206,7 +207,12 @@ function duplicatesWithinFile(rows: readonly ImportRow[], columns: Partial<Recor
       if (value === null) continue;
       const earlier = firstRow.get(key(value));
       if (earlier === undefined) firstRow.set(key(value), row);
-      else problems.push({ row, column: columns[field]!, message: `the ${label}${showValue ? ` "${value}"` : ''} is already in row ${earlier}` });
+      else {
+        const english = `the ${label}${showValue ? ` "${value}"` : ''} is already in row ${earlier}`;
+        problems.push({ row, column: columns[field]!, ...said(showValue
+          ? localizable(english, 'problem.import.value_repeated', { value, earlier: String(earlier) })
+          : localizable(english, 'problem.import.hidden_value_repeated', { earlier: String(earlier) })) });
+      }
     }
   }
   return problems;
@@ -228,9 +234,9 @@ function unitProblems(
     if (code === null) return [];
     const unit = units.get(code);
     const column = columns.org_unit_code!;
-    if (unit === undefined) return [{ row, column, message: `no unit has the code "${code}"` }];
-    if (unit.status !== 'active') return [{ row, column, message: `the unit "${code}" is closed` }];
-    if (!inScope(unit.path)) return [{ row, column, message: `the unit "${code}" is outside your scope` }];
+    if (unit === undefined) return [{ row, column, ...said(localizable(`no unit has the code "${code}"`, 'problem.import.no_such_unit', { code })) }];
+    if (unit.status !== 'active') return [{ row, column, ...said(localizable(`the unit "${code}" is closed`, 'problem.import.unit_closed', { code })) }];
+    if (!inScope(unit.path)) return [{ row, column, ...said(localizable(`the unit "${code}" is outside your scope`, 'problem.import.unit_outside_scope', { code })) }];
     return [];
   });
 }
@@ -261,12 +267,12 @@ function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext
     const keyColumn = context.columns[values.employee_code !== null ? 'employee_code' : 'username']!;
     const earlier = context.matchedUsers.get(existing.id);
     if (earlier !== undefined) {
-      errors.push({ row, column: keyColumn, message: `this person (${existing.username}) is already in row ${earlier}` });
+      errors.push({ row, column: keyColumn, ...said(localizable(`this person (${existing.username}) is already in row ${earlier}`, 'problem.import.person_repeated', { username: existing.username, earlier: String(earlier) })) });
     } else {
       context.matchedUsers.set(existing.id, row);
       // Moving someone into your unit needs a right over the unit they are in now, too.
       if (!context.inScope(existing.org_unit_path)) {
-        errors.push({ row, column: keyColumn, message: 'this person is in a unit outside your scope' });
+        errors.push({ row, column: keyColumn, ...said(localizable('this person is in a unit outside your scope', 'problem.import.person_outside_scope')) });
       }
     }
   }
@@ -276,7 +282,9 @@ function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext
     if (holder === undefined || holder.id === existing?.id) continue;
     // Whose it is only for an admin who may see that person.
     const whose = context.inScope(holder.org_unit_path) ? ` (${holder.username})` : '';
-    errors.push({ row, column: context.columns[field]!, message: `the ${label} is already used by another account${whose}` });
+    errors.push({ row, column: context.columns[field]!, ...said(whose
+      ? localizable(`the ${label} is already used by another account${whose}`, 'problem.import.value_taken_by', { username: holder.username })
+      : localizable(`the ${label} is already used by another account`, 'problem.import.value_taken')) });
   }
   if (errors.length > 0) return { kind: 'error', candidate, errors };
   if (existing === undefined) return { kind: 'create', candidate, username: values.username };
@@ -285,7 +293,7 @@ function planRow(candidate: Candidate, index: IndexedUsers, context: PlanContext
   // The same protection as the API's: a district's admin does not rewrite a super administrator.
   if (context.mayChangeHolderOf && !context.mayChangeHolderOf(assignments.get(existing.id) ?? [])) {
     const keyColumn = context.columns[values.employee_code !== null ? 'employee_code' : 'username']!;
-    return { kind: 'error', candidate, errors: [{ row, column: keyColumn, message: 'this person holds admin roles you could not grant; ask an administrator who can to change them' }] };
+    return { kind: 'error', candidate, errors: [{ row, column: keyColumn, ...said(localizable('this person holds admin roles you could not grant; ask an administrator who can to change them', 'problem.import.admin_roles')) }] };
   }
   return { kind: 'update', candidate, existing, next, changes };
 }
@@ -360,7 +368,7 @@ async function writeBatch(trx: Kysely<Database>, plans: readonly Plan[], deps: I
   // The units were read when the file was; hold them open now, and notice one closed meanwhile.
   const unitIds = [...new Set([...creates, ...updates].map((plan) => plan.candidate.unit.id))];
   const closed = (await findOrgUnitsForShare(trx, unitIds)).find((unit) => unit.status !== 'active');
-  assertThat(!closed, () => conflict(`the unit ${closed?.code ?? ''} was closed during the import; the rows before this batch were imported`));
+  assertThat(!closed, () => conflict(localizable(`the unit ${closed?.code ?? ''} was closed during the import; the rows before this batch were imported`, 'problem.import.unit_closed_meanwhile', { code: closed?.code ?? '' })));
   const newUsers = creates.map(({ candidate: { values, unit }, username }) => ({
     username: username!,
     full_name: values.full_name!,

@@ -19,7 +19,7 @@ import {
   type UserSortOrder,
 } from '../db/queries/users.ts';
 import type { Database, OrgUnit, User, UserStatus } from '../db/schema.ts';
-import { AppError, assertThat, conflict } from '../errors.ts';
+import { AppError, assertThat, conflict, localizable } from '../errors.ts';
 import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import { unlockLogins } from './login-throttle.ts';
@@ -58,7 +58,7 @@ export interface UserAdminDeps {
   readonly masterKey: Buffer;
 }
 
-export const userNotFound = (id: string) => new AppError('not_found', `no user with id ${id}`, 404);
+export const userNotFound = (id: string) => new AppError('not_found', localizable(`no user with id ${id}`, 'problem.user.not_found', { id }), 404);
 
 const optional = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
 
@@ -123,7 +123,7 @@ export async function loadUserFor(
   const user = await loadUser(db, id);
   const paths = permission === 'users.read' ? unitPathsOf(user) : [user.org_unit?.path ?? null];
   requirePermission(context.principal, permission, paths, {
-    action, target: target(id), orgUnitId: user.primary_org_unit_id, message: 'this user is outside the part of the org tree you administer',
+    action, target: target(id), orgUnitId: user.primary_org_unit_id, message: localizable('this user is outside the part of the org tree you administer', 'problem.user.outside_scope'),
   });
   if (permission !== 'users.read') await requireAuthorityOverRoles(db, context, user, action, roleAuthority);
   return user;
@@ -147,7 +147,8 @@ async function requireAuthorityOverRoles(
     if (roleAuthority === 'global_roles' && assignment.org_unit_path !== null) continue;
     if (mayGrantRole(context.principal, assignment.role, assignment.org_unit_path)) continue;
     throw new AccessDenied(
-      `this person holds the role ${assignment.role}${assignment.org_unit_path === null ? ' globally' : ''}, which you could not grant; ask an administrator who can`,
+      localizable(`this person holds the role ${assignment.role}${assignment.org_unit_path === null ? ' globally' : ''}, which you could not grant; ask an administrator who can`,
+        'problem.user.role_beyond_you', { role: assignment.role }),
       action,
       target(user.id),
       user.primary_org_unit_id,
@@ -186,10 +187,10 @@ export async function listUsersInScope(
 export async function placeableUnit(db: Kysely<Database>, context: AdminContext, unitId: string, action: string): Promise<OrgUnit> {
   // Held open until the placement commits: a close racing with it waits, then counts this person.
   const [unit] = await findOrgUnitsForShare(db, [unitId]);
-  assertThat(unit, () => new AppError('invalid_input', `there is no org unit with id ${unitId}`, 400));
-  assertThat(unit.status === 'active', () => conflict(`the org unit ${unit.code} is closed`));
+  assertThat(unit, () => new AppError('invalid_input', localizable(`there is no org unit with id ${unitId}`, 'problem.org_unit.no_such_unit', { id: unitId }), 400));
+  assertThat(unit.status === 'active', () => conflict(localizable(`the org unit ${unit.code} is closed`, 'problem.org_unit.closed', { code: unit.code })));
   requirePermission(context.principal, 'users.write', unit.path, {
-    action, target: { type: 'org_unit', id: unitId }, orgUnitId: unitId, message: `you cannot place people in ${unit.code}: it is outside the part of the org tree you administer`,
+    action, target: { type: 'org_unit', id: unitId }, orgUnitId: unitId, message: localizable(`you cannot place people in ${unit.code}: it is outside the part of the org tree you administer`, 'problem.user.place_outside_scope', { code: unit.code }),
   });
   return unit;
 }
@@ -200,7 +201,7 @@ async function deriveUsername(db: Kysely<Database>, fullName: string): Promise<s
   const candidates = [base, ...Array.from({ length: 49 }, (_, index) => `${base}${index + 2}`)];
   const taken = await takenUsernames(db, candidates);
   const free = candidates.find((candidate) => !taken.has(candidate));
-  assertThat(free, conflict(`no free username near "${base}"; choose one`));
+  assertThat(free, conflict(localizable(`no free username near "${base}"; choose one`, 'problem.user.no_free_username', { base })));
   return free;
 }
 
@@ -288,7 +289,7 @@ export async function updateUser(
       for (const unitId of added) await placeableUnit(trx, context, unitId, 'user.update');
       for (const unit of removed) {
         requirePermission(context.principal, 'users.write', unit.path, {
-          action: 'user.update', target: target(id), message: `you cannot remove someone from ${unit.code}: it is outside the part of the org tree you administer`,
+          action: 'user.update', target: target(id), message: localizable(`you cannot remove someone from ${unit.code}: it is outside the part of the org tree you administer`, 'problem.user.unplace_outside_scope', { code: unit.code }),
         });
       }
       if (added.length > 0 || removed.length > 0) {
@@ -325,7 +326,7 @@ export async function sendActivation(
 ): Promise<{ mailedTo: string | null; token: string | null }> {
   return inTransaction(deps.db, async (trx) => {
     const user = await loadUserFor(trx, context, id, 'users.activation', 'user.send_activation');
-    assertThat(user.status === 'pending_activation', conflict('this account is already activated; a forgotten password is reset, not re-activated'));
+    assertThat(user.status === 'pending_activation', conflict(localizable('this account is already activated; a forgotten password is reset, not re-activated', 'problem.user.already_activated')));
     const token = await issueActivationToken(trx, user, { masterKey: deps.masterKey });
     await recordAuditEvent(trx, {
       ...auditBase(context), action: 'user.send_activation', target: target(id), orgUnitId: user.primary_org_unit_id,
@@ -405,7 +406,7 @@ export async function applyStatusChange(
   const id = current.id;
   assertThat(
     !(status === 'active' && current.status === 'pending_activation'),
-    conflict('this account has not been activated yet: send an activation link instead'),
+    conflict(localizable('this account has not been activated yet: send an activation link instead', 'problem.user.not_activated')),
   );
   // A merged account is history: the person is the survivor now (domain/account-merge.ts).
   assertThat(current.status !== 'merged', conflict('this account has been merged into another; change the account it was merged into'));
@@ -438,7 +439,7 @@ async function keepOneActiveSuperAdministrator(trx: Kysely<Database>, userId: st
   if (!holds) return;
   await lockSuperAdministrators(trx);
   assertThat((await countActiveUsersWithRole(trx, 'super_admin', userId)) > 0,
-    conflict('this is the last active super administrator; make someone else super administrator first'));
+    conflict(localizable('this is the last active super administrator; make someone else super administrator first', 'problem.user.last_super_admin')));
 }
 
 /** The (client, session id) pairs of live sessions whose apps should hear of the logout. */
@@ -454,8 +455,10 @@ async function withUniqueFields<T>(write: () => Promise<T>): Promise<T> {
 function uniqueFieldConflict(error: unknown): unknown {
   if (!isUniqueViolation(error)) return error;
   const { constraint } = error as { constraint?: unknown };
-  if (typeof constraint !== 'string') return conflict('another user already has one of these values', error);
-  const field = constraint.includes('username') ? 'username' : constraint.includes('email') ? 'email address'
-    : constraint.includes('employee_code') ? 'employee code' : constraint.includes('national_id') ? 'citizen identity number' : 'value';
-  return conflict(`another user already has this ${field}`, error);
+  if (typeof constraint !== 'string') return conflict(localizable('another user already has one of these values', 'problem.user.taken'), error);
+  const [field, key] = constraint.includes('username') ? ['username', 'problem.user.taken_username'] as const
+    : constraint.includes('email') ? ['email address', 'problem.user.taken_email'] as const
+    : constraint.includes('employee_code') ? ['employee code', 'problem.user.taken_employee_code'] as const
+    : constraint.includes('national_id') ? ['citizen identity number', 'problem.user.taken_national_id'] as const : ['value', 'problem.user.taken'] as const;
+  return conflict(localizable(`another user already has this ${field}`, key), error);
 }

@@ -10,7 +10,7 @@ import { findLiveSessionByUid } from '../db/queries/oidc-payloads.ts';
 import { findUserById } from '../db/queries/users.ts';
 import type { Database, User } from '../db/schema.ts';
 import { consoleCallback, type BuiltInConsole } from '../domain/built-in-clients.ts';
-import { AppError } from '../errors.ts';
+import { AppError, localizable, type LocalizableMessage } from '../errors.ts';
 import { requireCsrfToken } from './csrf.ts';
 import { formBody } from './forms.ts';
 
@@ -99,8 +99,8 @@ export function consoleSessions(site: BuiltInConsole): ConsoleSessions {
       const login = parseCookie(ctx.cookies.get(cookies.login, { signed: true }), loginStateSchema);
       ctx.cookies.set(cookies.login, null, cookieOptions(ctx));
       const state = typeof ctx.query['state'] === 'string' ? ctx.query['state'] : '';
-      if (!login || !sameText(login.state, state)) throw signInFailed('the sign-in did not start from this browser, or took too long');
-      if (typeof ctx.query['error'] === 'string') throw signInFailed(`the sign-in ended with ${ctx.query['error']}`);
+      if (!login || !sameText(login.state, state)) throw signInFailed(localizable('the sign-in did not start from this browser, or took too long', 'problem.console.sign_in_stale'));
+      if (typeof ctx.query['error'] === 'string') throw signInFailed(localizable(`the sign-in ended with ${ctx.query['error']}`, 'problem.console.sign_in_error'));
       const codeValue = typeof ctx.query['code'] === 'string' ? ctx.query['code'] : '';
       const code = codeValue ? await deps.provider().AuthorizationCode.find(codeValue) : undefined;
       const challenge = createHash('sha256').update(login.verifier).digest('base64url');
@@ -110,7 +110,7 @@ export function consoleSessions(site: BuiltInConsole): ConsoleSessions {
         || code.codeChallengeMethod !== 'S256' || !sameText(code.codeChallenge ?? '', challenge)
         || !code.accountId || !code.sessionUid
       ) {
-        throw signInFailed('the sign-in code is not valid');
+        throw signInFailed(localizable('the sign-in code is not valid', 'problem.console.sign_in_code'));
       }
       await code.consume();
       const session: SessionCookie = { uid: code.sessionUid, sub: code.accountId, authTime: code.authTime ?? Math.floor(Date.now() / 1000), amr: code.amr ?? [] };
@@ -191,4 +191,4 @@ function sameText(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-const signInFailed = (message: string) => new AppError('sign_in_failed', message, 400);
+const signInFailed = (message: LocalizableMessage) => new AppError('sign_in_failed', message, 400);

@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 
 import { isDatabaseUnavailable } from '../db/errors.ts';
-import { AppError } from '../errors.ts';
+import { AppError, messageIn } from '../errors.ts';
 import { translator, type MessageKey } from '../i18n/catalog.ts';
 import type { Logger } from '../logger.ts';
 import { pageContext } from './page.ts';
@@ -94,13 +94,15 @@ export function errorHandler(views: Views, logger: Logger) {
       const page = pageContext(ctx);
       const t = translator(page.locale);
       ctx.type = 'html';
+      // The page speaks the person's language; the English message is for JSON clients and logs.
+      // An error that says itself in the catalog (a refusal, a form's problem) is shown in the page's
+      // language; a refusal without that still shows its English, as it says what would have to change.
+      const said = error?.localized ? messageIn(t, error) : null;
       ctx.body = views.render('error', page, {
         title: t('error.title'),
-        message: t(friendlyMessages[code] ?? (error ? 'error.body' : 'error.server')),
+        message: said !== null && code !== 'forbidden' ? said : t(friendlyMessages[code] ?? (error ? 'error.body' : 'error.server')),
         code,
-        // The page speaks the person's language; the English message is for JSON clients and logs,
-        // except a refusal's, which says what would have to change (a scope, a role) and is shown too.
-        detail: code === 'forbidden' ? message : null,
+        detail: code === 'forbidden' ? said ?? message : null,
         requestId,
       });
     }

@@ -33,16 +33,20 @@ async function personWith(username: string, role: AdminRole | null): Promise<Adm
 
 const webApp = { name: 'Cổng dịch vụ công', kind: 'web' as const, redirectUris: ['https://dichvucong.tiengiang.gov.vn/cb'] };
 
-describe('the redirect URI lint, as codes the portal translates', () => {
-  it('names each problem with a stable code and the URI at fault', () => {
+describe('the redirect URI lint, as catalog entries the portal translates', () => {
+  const entryOf = (issue: unknown) => (issue as { params?: { localized?: unknown } }).params?.localized;
+
+  it('names each problem by its stable code\u2019s entry, with the URI at fault', () => {
     const checked = checkRegistration({ ...webApp, redirectUris: ['http://a.example/cb', 'https://*.example/cb', 'https://a.example/cb#x', 'cb'] });
     expect(checked.success).toBe(false);
-    expect(checked.error?.issues.map((issue) => (issue as { params?: unknown }).params)).toEqual([
-      { code: 'https_required', uri: 'http://a.example/cb' },
-      { code: 'wildcard', uri: 'https://*.example/cb' },
-      { code: 'fragment', uri: 'https://a.example/cb#x' },
-      { code: 'not_absolute', uri: 'cb' },
+    expect(checked.error?.issues.map(entryOf)).toEqual([
+      { key: 'developers.problem.https_required', params: { uri: 'http://a.example/cb' } },
+      { key: 'developers.problem.wildcard', params: { uri: 'https://*.example/cb' } },
+      { key: 'developers.problem.fragment', params: { uri: 'https://a.example/cb#x' } },
+      { key: 'developers.problem.not_absolute', params: { uri: 'cb' } },
     ]);
+    // The API and the CLI read the English.
+    expect(checked.error?.issues[0]?.message).toBe('"http://a.example/cb" must use https (http is allowed only for localhost)');
   });
 
   it('applies the same lint to metadata registered at /reg', () => {
@@ -52,8 +56,8 @@ describe('the redirect URI lint, as codes the portal translates', () => {
   });
 
   it('limits grant types to the kind\u2019s own and keeps the chosen scopes', async () => {
-    expect(checkRegistration({ ...webApp, grantTypes: ['client_credentials'] }).error?.issues.map((issue) => (issue as { params?: { code: string } }).params?.code))
-      .toEqual(['grant_type_not_allowed', 'grant_type_missing']);
+    expect(checkRegistration({ ...webApp, grantTypes: ['client_credentials'] }).error?.issues.map((issue) => (entryOf(issue) as { key: string }).key))
+      .toEqual(['developers.problem.grant_type_not_allowed', 'developers.problem.grant_type_missing']);
     const registered = await registerClient(deps, { ...webApp, grantTypes: ['authorization_code'], scopes: ['openid', 'profile'], logoUri: 'https://dichvucong.tiengiang.gov.vn/logo.png' });
     expect(registered.metadata).toMatchObject({ grant_types: ['authorization_code'], scope: 'openid profile', logo_uri: 'https://dichvucong.tiengiang.gov.vn/logo.png' });
   });

@@ -190,7 +190,7 @@ describe('the admin console in a real browser', () => {
 
       const refused = await page.goto(`${world.server.issuer}/admin/users/${choGaoPerson.id}`);
       expect(refused?.status()).toBe(403);
-      expect(await page.locator('main').textContent()).toContain('outside the part of the org tree you administer');
+      expect(await page.locator('main').textContent()).toContain('Người này thuộc đơn vị nằm ngoài phạm vi bạn quản lý.');
       expect(await page.content()).not.toContain('Trần Thị Bích Ngọc');
       await screenshot(page, 'district-2-refused');
       await expectAccessible(page);

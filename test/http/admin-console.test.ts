@@ -34,7 +34,7 @@ describe('the door', () => {
     await createUser(world.server, { username: 'nhanvienthuong', password: 'chỉ là nhân viên thôi 2026' });
     const { page } = await openConsole('/admin', { login: 'nhanvienthuong', password: 'chỉ là nhân viên thôi 2026' });
     expect(page.response.status).toBe(403);
-    expect(html(page)).toContain('you hold no administrator role');
+    expect(html(page)).toContain('Bạn không giữ vai trò quản trị nào');
     const [event] = await listAuditEvents(world.server.database.db, { action: 'admin_console.open', outcome: 'denied', subtrees: null, limit: 1 });
     expect(event?.actor_name).toBe('nhanvienthuong');
   });
@@ -68,7 +68,7 @@ describe('people', () => {
     const { agent } = await openConsole();
     const refused = await agent.follow(`${world.server.issuer}/admin/users/${choGaoPerson.id}`, 'http://never/');
     expect(refused.response.status).toBe(403);
-    expect(html(refused)).toContain('outside the part of the org tree you administer');
+    expect(html(refused)).toContain('Người này thuộc đơn vị nằm ngoài phạm vi bạn quản lý.');
     const [event] = await listAuditEvents(world.server.database.db, { targetType: 'user', targetId: choGaoPerson.id, outcome: 'denied', subtrees: null, limit: 1 });
     expect(event).toMatchObject({ action: 'user.read', actor_name: caiBeAdminCredentials.login });
   });
@@ -97,7 +97,7 @@ describe('people', () => {
     expect(html(form)).not.toContain('Ủy ban nhân dân xã Bình Phan');
     const refused = await post(agent, form, '/admin/users', { full_name: 'Lê Văn Mới', email: 'không phải email', org_unit_id: world.tree.anHuu.id });
     expect(refused.response.status).toBe(400);
-    expect(html(refused)).toMatch(/class="field-error" id="email-error">[^<]*not a valid email address/);
+    expect(html(refused)).toMatch(/class="field-error" id="email-error">Địa chỉ email không hợp lệ\./);
     const created = await post(agent, refused, '/admin/users', { full_name: 'Lê Văn Mới', email: 'levanmoi@caibe.tiengiang.gov.vn', org_unit_id: world.tree.anHuu.id });
     expect(html(created)).toContain('Đã tạo người dùng');
     const id = /\/admin\/users\/([0-9a-f-]{36})/.exec(created.url)![1]!;
@@ -138,7 +138,7 @@ describe('people', () => {
     const { agent } = await openConsole('/admin', helpdesk);
     const refused = await agent.follow(`${world.server.issuer}/admin/users/${caiBePerson.id}/disable`, 'http://never/');
     expect(refused.response.status).toBe(403);
-    expect(html(refused)).toContain('you may not disable this person');
+    expect(html(refused)).toContain('Bạn không thể vô hiệu hóa tài khoản của người này');
     expect((await findUserById(world.server.database.db, caiBePerson.id))?.status).toBe('active');
   });
 
@@ -173,7 +173,7 @@ describe('the org tree', () => {
 
     const refused = await post(agent, renamed, `/admin/org-units/${world.tree.anHuu.id}`, { status: 'closed' });
     expect(refused.response.status).toBe(409);
-    expect(html(refused)).toMatch(/still has \d+ open unit|still has \d+ person/);
+    expect(html(refused)).toMatch(/vẫn còn \d+ đơn vị trực thuộc|vẫn còn \d+ người chưa bị vô hiệu hóa/);
   });
 
   it('offers no change to the root of the admin\'s own scope, and refuses one that is forged', async () => {
@@ -208,7 +208,7 @@ describe('the audit log', () => {
     const { agent } = await openConsole();
     const refused = await agent.follow(`${world.server.issuer}/admin/audit/verification`, 'http://never/');
     expect(refused.response.status).toBe(403);
-    expect(html(refused)).toContain('needs a global auditor');
+    expect(html(refused)).toContain('cần vai trò kiểm tra, giám sát cho toàn tỉnh');
   });
 });
 
@@ -233,8 +233,8 @@ describe('the import wizard', () => {
     const review = await upload(agent, csv);
     expect(html(review)).toContain('đã kiểm tra, chưa áp dụng');
     // Each problem names the column as the file's own header does.
-    expect(html(review)).toMatch(/<code>Mã đơn vị<\/code>: [^<]*outside your scope/);
-    expect(html(review)).toMatch(/<code>Họ và tên<\/code>: a full name is required/);
+    expect(html(review)).toMatch(/<code>Mã đơn vị<\/code>: Đơn vị &quot;TG.CHOGAO.BINHPHAN&quot; nằm ngoài phạm vi bạn quản lý\./);
+    expect(html(review)).toMatch(/<code>Họ và tên<\/code>: Cần có họ và tên\./);
     expect(html(review)).toMatch(/<code>Email<\/code>: not a valid email address/);
     expect(await world.server.database.db.selectFrom('users').select('id').where('employee_code', '=', 'CB001').execute()).toHaveLength(0);
 
@@ -293,10 +293,10 @@ describe('roles and groups', () => {
     // A unit admin does not hold the helpdesk role, so cannot hand it out.
     const notHeld = await post(agent, granted, `/users/${caiBePerson.id}/roles`, { role: 'helpdesk', org_unit_id: world.tree.anHuu.id });
     expect(notHeld.response.status).toBe(403);
-    expect(html(notHeld)).toContain('you can grant helpdesk only if you hold it over TG.CAIBE.ANHUU yourself');
+    expect(html(notHeld)).toContain('Bạn chỉ giao được vai trò helpdesk khi chính bạn giữ vai trò đó tại đơn vị TG.CAIBE.ANHUU');
     const global = await post(agent, granted, `/users/${caiBePerson.id}/roles`, { role: 'super_admin', org_unit_id: '' });
     expect(global.response.status).toBe(403);
-    expect(html(global)).toContain('only someone who holds super_admin globally can grant it globally');
+    expect(html(global)).toContain('Chỉ người giữ vai trò super_admin cho toàn tỉnh mới giao được vai trò này cho toàn tỉnh.');
 
     const revokeForm = formsOf(html(granted), world.server.issuer).find((form) => form.action.endsWith('/revoke'))!;
     const revoked = await agent.follow(revokeForm.action, 'http://never/', { form: revokeForm.fields });
@@ -314,7 +314,7 @@ describe('roles and groups', () => {
     expect(html(added)).toContain('Nguyễn Thị Ánh Tuyết');
     const stranger = await post(agent, added, '/members', { username: 'chotv' });
     expect(stranger.response.status).toBe(400);
-    expect(html(stranger)).toContain('no one you administer has the username');
+    expect(html(stranger)).toContain('Trong phạm vi bạn quản lý không có ai có tên đăng nhập');
     const groupId = /\/admin\/groups\/([0-9a-f-]{36})/.exec(created.url)![1]!;
     expect(await world.server.database.db.selectFrom('group_members').select('user_id').where('group_id', '=', groupId).execute())
       .toEqual([{ user_id: caiBePerson.id }]);
@@ -348,7 +348,7 @@ describe('reports', () => {
     const { agent } = await openConsole('/admin', { login: 'hotrovien', password: 'chỉ hỗ trợ người dùng 2026' });
     const refused = await agent.follow(`${world.server.issuer}/admin/reports/privileged`, 'http://never/');
     expect(refused.response.status).toBe(403);
-    expect(html(refused)).toContain('needs the roles.read permission');
+    expect(html(refused)).toContain('Bạn không có quyền xem báo cáo này.');
   });
 });
 
@@ -399,7 +399,7 @@ describe('separation of duties', () => {
 
     const nameless = await post(agent, page, '/admin/sod-rules', { name: ' ', first: `${app.clientId} tiep_nhan`, second: `${app.clientId} phe_duyet` });
     expect(nameless.response.status).toBe(400);
-    expect(html(nameless)).toContain('a rule needs a name');
+    expect(html(nameless)).toContain('Không được để trống.');
     const created = await post(agent, page, '/admin/sod-rules', { name: 'Tiếp nhận không tự phê duyệt', first: `${app.clientId} tiep_nhan`, second: `${app.clientId} phe_duyet` });
     expect(html(created)).toContain('Đã thêm quy tắc.');
     expect(html(created)).toContain('Tiếp nhận không tự phê duyệt');
@@ -422,7 +422,7 @@ describe('access reviews', () => {
 
     const past = await post(agent, page, '/admin/reviews', { name: 'Văn bản quý IV', client_id: app.clientId, org_unit_id: world.tree.anHuu.id, due_at: '2020-01-01' });
     expect(past.response.status).toBe(400);
-    expect(html(past)).toContain('due_at must be in the future');
+    expect(html(past)).toContain('Hạn rà soát phải ở trong tương lai.');
     const due = new Date(Date.now() + 7 * 24 * 3600 * 1000).toISOString().slice(0, 10);
     const started = await post(agent, page, '/admin/reviews', {
       name: 'Văn bản quý IV', client_id: app.clientId, org_unit_id: world.tree.anHuu.id, reviewers: 'unit_admins', due_at: due, default_decision: 'keep',
@@ -444,5 +444,78 @@ describe('access reviews', () => {
     expect(html(closed)).toContain('Nghỉ thai sản');
     const excluded = await world.server.database.db.selectFrom('app_access_exclusions').select('user_id').where('client_id', '=', app.clientId).execute();
     expect(excluded).toEqual([{ user_id: caiBePerson.id }]);
+  });
+});
+
+describe('refusals in the page\'s language', () => {
+  // A refusal carries its catalog entry: the page says it in Vietnamese, and in English once the
+  // person switches (the switch is remembered in a cookie, so the next post answers in English too).
+  const inEnglish = (agent: UserAgent, path: string) => agent.follow(`${world.server.issuer}${path}${path.includes('?') ? '&' : '?'}lang=en`, 'http://never/');
+
+  it('refuses a unit admin another unit\'s person in Vietnamese, then in English after the switch', async () => {
+    const { agent } = await openConsole();
+    const refused = await agent.follow(`${world.server.issuer}/admin/users/${choGaoPerson.id}`, 'http://never/');
+    expect(refused.response.status).toBe(403);
+    expect(html(refused)).toContain('Bạn không có quyền làm việc này. Lý do được ghi bên dưới.');
+    expect(html(refused)).toContain('Người này thuộc đơn vị nằm ngoài phạm vi bạn quản lý.');
+    expect(html(refused)).not.toContain('outside the part of the org tree');
+    const english = await inEnglish(agent, `/admin/users/${choGaoPerson.id}`);
+    expect(english.response.status).toBe(403);
+    expect(html(english)).toContain('This person belongs to a unit outside the part of the org tree you administer.');
+    expect(html(english)).not.toContain('phạm vi bạn quản lý');
+  });
+
+  it('names the separation-of-duties rule and the person when joining a group would break it, in either language', async () => {
+    const app = await registerTestClient(world.server, { name: 'Hệ thống một cửa liên thông', redirectUris: ['https://lienthong.tiengiang.gov.vn/callback'] });
+    expect((await world.superAdmin('PUT', `/apps/${app.clientId}/roles`, { roles: [{ name: 'tiep_nhan' }, { name: 'phe_duyet' }] })).status).toBe(200);
+    const clerk = await addPerson(world.server, { fullName: 'Đặng Thị Thu Hà', username: 'hadtt', unit: world.tree.anHuu });
+    expect((await world.superAdmin('POST', `/apps/${app.clientId}/assignments`, { user_id: clerk.id, roles: ['tiep_nhan'] })).status).toBe(201);
+    const approvers = await world.superAdmin<{ id: string }>('POST', '/groups', { org_unit_id: world.tree.anHuu.id, name: 'Tổ phê duyệt hồ sơ' });
+    expect((await world.superAdmin('POST', `/apps/${app.clientId}/assignments`, { group_id: approvers.body.id, roles: ['phe_duyet'] })).status).toBe(201);
+    const rule = { name: 'Tiếp nhận không tự phê duyệt hồ sơ', first: { client_id: app.clientId, role: 'tiep_nhan' }, second: { client_id: app.clientId, role: 'phe_duyet' } };
+    expect((await world.superAdmin('POST', '/sod-rules', rule)).status).toBe(201);
+
+    const { agent } = await openConsole();
+    const group = await agent.follow(`${world.server.issuer}/admin/groups/${approvers.body.id}`, 'http://never/');
+    const refused = await post(agent, group, '/members', { username: 'hadtt' });
+    expect(refused.response.status).toBe(403);
+    expect(html(refused)).toContain('Việc này sẽ làm Đặng Thị Thu Hà (hadtt) giữ cùng lúc vai trò &quot;tiep_nhan&quot; của Hệ thống một cửa liên thông');
+    expect(html(refused)).toContain('điều mà quy tắc phân tách nhiệm vụ &quot;Tiếp nhận không tự phê duyệt hồ sơ&quot; không cho phép.');
+    const englishGroup = await inEnglish(agent, `/admin/groups/${approvers.body.id}`);
+    const english = await post(agent, englishGroup, '/members', { username: 'hadtt' });
+    expect(english.response.status).toBe(403);
+    expect(html(english)).toContain('which the separation-of-duties rule &quot;Tiếp nhận không tự phê duyệt hồ sơ&quot; forbids.');
+    expect(await world.server.database.db.selectFrom('group_members').select('user_id').where('group_id', '=', approvers.body.id).execute()).toEqual([]);
+  });
+
+  it('says that someone else changed a unit meanwhile (its ETag moved on), in either language', async () => {
+    const created = await world.superAdmin<{ id: string }>('POST', '/org-units', { code: 'TG.CAIBE.ANHUU.AP2', name: 'Ấp 2', kind: 'unit', parent_id: world.tree.anHuu.id });
+    const { agent } = await openConsole();
+    const unitPage = await agent.follow(`${world.server.issuer}/admin/org-units/${created.body.id}`, 'http://never/');
+    const version = async () => (await world.server.database.db.selectFrom('org_units').select('version').where('id', '=', created.body.id).executeTakeFirstOrThrow()).version;
+    expect((await world.superAdmin('PATCH', `/org-units/${created.body.id}`, { name: 'Ấp Hai' }, { 'if-match': `"${await version()}"` })).status).toBe(200);
+    const stale = await post(agent, unitPage, `/admin/org-units/${created.body.id}`, { name: 'Ấp 2 mới' });
+    expect(stale.response.status).toBe(412);
+    expect(html(stale)).toContain('Người khác vừa sửa đơn vị này sau khi bạn mở trang; hãy tải lại rồi sửa lại.');
+
+    const englishPage = await inEnglish(agent, `/admin/org-units/${created.body.id}`);
+    expect((await world.superAdmin('PATCH', `/org-units/${created.body.id}`, { name: 'Ấp Hai B' }, { 'if-match': `"${await version()}"` })).status).toBe(200);
+    const english = await post(agent, englishPage, `/admin/org-units/${created.body.id}`, { name: 'Hamlet 2' });
+    expect(english.response.status).toBe(412);
+    expect(html(english)).toContain('Someone else changed this unit since you opened it; reload it and apply your change again.');
+    expect((await world.server.database.db.selectFrom('org_units').select('name').where('id', '=', created.body.id).executeTakeFirstOrThrow()).name).toBe('Ấp Hai B');
+  });
+
+  it('refuses a username already taken on the create form, in either language', async () => {
+    const { agent } = await openConsole();
+    const form = await agent.follow(`${world.server.issuer}/admin/users/new`, 'http://never/');
+    const taken = await post(agent, form, '/admin/users', { full_name: 'Nguyễn Thị Tuyết', username: 'tuyetnta', org_unit_id: world.tree.anHuu.id });
+    expect(taken.response.status).toBe(409);
+    expect(html(taken)).toContain('Tên đăng nhập này đã có người dùng.');
+    const englishForm = await inEnglish(agent, '/admin/users/new');
+    const english = await post(agent, englishForm, '/admin/users', { full_name: 'Nguyễn Thị Tuyết', username: 'tuyetnta', org_unit_id: world.tree.anHuu.id });
+    expect(english.response.status).toBe(409);
+    expect(html(english)).toContain('Another user already has this username.');
+    expect(await world.server.database.db.selectFrom('users').select('id').where('full_name', '=', 'Nguyễn Thị Tuyết').execute()).toHaveLength(0);
   });
 });

@@ -29,7 +29,7 @@ describe('reorganization plans in the admin console', () => {
 
     const malformed = await submit(agent, created, '/steps', { kind: 'merge', decision_number: '5/NQ', decision_date: '2025-06-16', units: 'TG.CAIBE', into: 'TG.CAIBE.ANHUU' });
     expect(malformed.response.status).toBe(422);
-    expect(html(malformed)).toContain('TG.CAIBE cannot be merged into TG.CAIBE.ANHUU, which lies inside it');
+    expect(html(malformed)).toContain('Bước 1: không thể gộp TG.CAIBE vào TG.CAIBE.ANHUU, một đơn vị nằm bên trong nó.');
 
     const added = await submit(agent, created, '/steps', {
       kind: 'abolish_level', decision_number: '1656/NQ-UBTVQH15', decision_date: '2025-06-16', level_kind: 'district', mapping: '',
@@ -91,6 +91,6 @@ describe('reorganization plans in the admin console', () => {
     expect(html(page)).not.toContain('/admin/reorganization');
     const { page: refused } = await openConsole('/admin/reorganization', caiBeAdminCredentials);
     expect(refused.response.status).toBe(403);
-    expect(html(refused)).toContain('reorganization plans span the whole province');
+    expect(html(refused)).toContain('Phương án sắp xếp liên quan tới cả tỉnh');
   });
 });

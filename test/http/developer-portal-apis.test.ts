@@ -113,6 +113,6 @@ describe('declaring an API in the developer portal and approving it in the admin
     expect(htmlOf(await open(otherPortal.agent, '/developers/apis'))).toContain('Bạn chưa khai báo API nào.');
     const refused = await open(otherPortal.agent, `/developers/apis/${api!.id}`);
     expect(refused.response.status).toBe(403);
-    expect(htmlOf(refused)).toContain('this API belongs to other developers');
+    expect(htmlOf(refused)).toContain('API này thuộc về nhà phát triển khác');
   });
 });

@@ -75,7 +75,7 @@ describe('the door', () => {
     const nobody = await person('nhanvien.thuong', null);
     const { page } = await portal(nobody);
     expect(page.response.status).toBe(403);
-    expect(htmlOf(page)).toContain('the developer portal is for people holding the developer role');
+    expect(htmlOf(page)).toContain('Đăng ký và quản lý ứng dụng cần vai trò nhà phát triển ứng dụng');
     const [event] = await listAuditEvents(world.server.database.db, { action: 'developer_portal.open', outcome: 'denied', subtrees: null, limit: 1 });
     expect(event?.actor_name).toBe('nhanvien.thuong');
   });
@@ -141,7 +141,7 @@ describe('whose app it is', () => {
     for (const path of [`/developers/apps/${clientId}`, `/developers/apps/${clientId}/integration`]) {
       const refused = await open(agent, path);
       expect(refused.response.status, path).toBe(403);
-      expect(htmlOf(refused)).toContain('this app belongs to other developers');
+      expect(htmlOf(refused)).toContain('Ứng dụng này thuộc về nhà phát triển khác');
     }
     const own = await open((await portal(developer)).agent, `/developers/apps/${clientId}`);
     const rotation = await agent.follow(`${world.server.issuer}/developers/apps/${clientId}/secret`, 'http://never/', {
@@ -198,7 +198,7 @@ describe('approval', () => {
     const detail = await open(agent, `/admin/clients/${own.clientId}`);
     const refused = await submitForm(agent, detail, `/clients/${own.clientId}/decision`, { decision: 'approve' });
     expect(refused.response.status).toBe(403);
-    expect(htmlOf(refused)).toContain('you registered this app yourself');
+    expect(htmlOf(refused)).toContain('Bạn đã tự đăng ký ứng dụng này');
     expect((await findClient(world.server.database.db, own.clientId))?.status).toBe('pending');
 
     const developerApp = await registerThroughPortal(developer);

@@ -101,6 +101,28 @@ describe('the catalogs', () => {
     }
   });
 
+  it('say every refusal and form problem in Vietnamese with its diacritics, not in a copy of the English', () => {
+    const problems = keys.filter((key) => /^(problem|form\.problem|developers\.problem)\./.test(key));
+    expect(problems.length).toBeGreaterThan(100);
+    for (const key of problems) {
+      const vi = translator('vi')(key);
+      expect(vi, key).not.toBe(translator('en')(key));
+      expect(vi, key).toMatch(/[ăâđêôơưáàảãạéèẻẽẹíìỉĩịóòỏõọúùủũụýỳỷỹỵ]/iu);
+    }
+  });
+
+  it('have every entry that an error or a form problem of the source names', () => {
+    // The compiler checks these too (localizable takes a MessageKey); this catches a key built at run time.
+    const sources = fs.globSync('src/**/*.ts', { cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+    const named = sources.flatMap((file) => {
+      const text = fs.readFileSync(fileURLToPath(new URL(`../../${file}`, import.meta.url)), 'utf8');
+      return [...text.matchAll(/'((?:form\.)?problem\.[a-z_.]+)'/g)].map((match) => match[1]!);
+    });
+    expect(named.length).toBeGreaterThan(100);
+    expect(named.filter((key) => !isMessageKey(key))).toEqual([]);
+    for (const verb of ['suspend', 'disable']) expect(isMessageKey(`problem.user.${verb}_outside_scope`)).toBe(true);
+  });
+
   it('know only vi and en as locales', () => {
     expect(locales).toEqual(['vi', 'en']);
     expect(isLocale('vi')).toBe(true);

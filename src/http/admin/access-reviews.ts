@@ -9,7 +9,7 @@ import {
   reviewDecisionsSchema, startAccessReview,
 } from '../../domain/access-reviews.ts';
 import { isPermitted, scopeOf, subtreeFilter } from '../../domain/authorization.ts';
-import { invalidInput } from '../../errors.ts';
+import { invalidInput, localizable } from '../../errors.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { sendCsvDownload, spreadsheetCsv } from '../csv.ts';
 import { formBody } from '../forms.ts';
@@ -50,7 +50,7 @@ export function mountAccessReviews(router: Router, deps: AdminConsoleDeps, guard
     });
     if (!parsed.success) {
       ctx.status = 400;
-      await renderReviews(deps, ctx, values, fieldErrors(parsed.error));
+      await renderReviews(deps, ctx, values, fieldErrors(ctx, parsed.error));
       return;
     }
     const created = await refusedAsForm(ctx, () => startAccessReview(deps, contextOf(ctx), parsed.data), (message) => renderReviews(deps, ctx, values, { _form: message }));
@@ -96,7 +96,7 @@ export function mountAccessReviews(router: Router, deps: AdminConsoleDeps, guard
       return [{ item_id: match[1]!, decision: value, comment: typeof comment === 'string' && comment.trim() ? comment : null }];
     });
     const parsed = reviewDecisionsSchema.safeParse({ decisions });
-    if (!parsed.success) throw invalidInput(decisions.length === 0 ? 'choose keep or revoke for at least one item' : parsed.error.issues.map((issue) => issue.message).join('; '));
+    if (!parsed.success) throw invalidInput(decisions.length === 0 ? localizable('choose keep or revoke for at least one item', 'problem.review.no_decision') : parsed.error.issues.map((issue) => issue.message).join('; '));
     await decideReviewItems(deps, contextOf(ctx), parsed.data);
     done(ctx, `/admin/reviews/${ctx.params['id'] ?? ''}/mine`, 'review_decided');
   });

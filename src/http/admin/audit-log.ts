@@ -6,6 +6,7 @@ import { listAuditEvents } from '../../db/queries/audit-events.ts';
 import { verifyAuditChain } from '../../domain/audit.ts';
 import { auditCriteriaFor, auditExportLimit, type AuditCriteria } from '../../domain/audit-log.ts';
 import { requirePermission, scopeOf } from '../../domain/authorization.ts';
+import { localizable } from '../../errors.ts';
 import { decodeCursor, encodeCursor } from '../api/route.ts';
 import { auditEventsCsv } from '../audit-csv.ts';
 import { sendCsvDownload } from '../csv.ts';
@@ -83,7 +84,7 @@ export function mountAuditLog(router: Router, deps: AdminConsoleDeps, guard: Mid
   });
 
   router.get('/audit/verification', ...guard, async (ctx) => {
-    requirePermission(contextOf(ctx).principal, 'audit.read', null, { action: 'audit.verify', message: 'verifying the whole audit log needs a global auditor' });
+    requirePermission(contextOf(ctx).principal, 'audit.read', null, { action: 'audit.verify', message: localizable('verifying the whole audit log needs a global auditor', 'problem.audit.verify_needs_global') });
     const report = await verifyAuditChain(deps.db);
     render(deps, ctx, 'admin/audit-verification', 'admin.audit.verify_title', { report });
   });

@@ -12,7 +12,7 @@ import { AccessDenied, isPermitted, scopeOf, subtreeFilter } from '../../domain/
 import { isBuiltInClient } from '../../domain/built-in-clients.ts';
 import { changeClientStatus } from '../../domain/clients.ts';
 import { decideOnApp } from '../../domain/developer-apps.ts';
-import { AppError, assertThat, invalidInput } from '../../errors.ts';
+import { AppError, assertThat, invalidInput, localizable } from '../../errors.ts';
 import { maxBackchannelLogoutAttempts } from '../../oidc/backchannel.ts';
 import { issueInitialAccessToken } from '../../oidc/provider.ts';
 import { requireCsrfToken } from '../csrf.ts';
@@ -44,7 +44,7 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
 
   router.get('/clients', ...guard, async (ctx) => {
     const { principal } = contextOf(ctx);
-    if (!isPermitted(principal, 'apps.assign')) throw new AccessDenied('the list of apps is for those who may open them to people (apps.assign)', 'client.list');
+    if (!isPermitted(principal, 'apps.assign')) throw new AccessDenied(localizable('the list of apps is for those who may open them to people (apps.assign)', 'problem.app.list_needs_assign'), 'client.list');
     const clients = (await listClients(deps.db)).map((client) => ({ ...client, name: clientName(client.metadata, client.client_id), builtIn: isBuiltInClient(client.client_id) }));
     render(deps, ctx, 'admin/clients', 'admin.clients.title', {
       clients,
@@ -58,7 +58,7 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
     const context = contextOf(ctx);
     const clientId = ctx.params['id'] ?? '';
     const client = await findClient(deps.db, clientId);
-    assertThat(client, () => new AppError('not_found', `no app with client id ${clientId}`, 404));
+    assertThat(client, () => new AppError('not_found', localizable(`no app with client id ${clientId}`, 'problem.client.not_found', { id: clientId }), 404));
     const global = scopeOf(context.principal, 'apps.assign').global;
     const active = client.status === 'active';
     const [assignments, roles, units, deliveries, owners] = await Promise.all([
@@ -90,10 +90,10 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
     const context = contextOf(ctx);
     const clientId = ctx.params['id'] ?? '';
     if (!scopeOf(context.principal, 'apps.assign').global) {
-      throw new AccessDenied('approving or rejecting an app is for global administrators', 'client.decide', { type: 'client', id: clientId });
+      throw new AccessDenied(localizable('approving or rejecting an app is for global administrators', 'problem.developer.approve_needs_global'), 'client.decide', { type: 'client', id: clientId });
     }
     const client = await findClient(deps.db, clientId);
-    assertThat(client?.status === 'pending', () => new AppError('not_found', `no app waiting for approval with client id ${clientId}`, 404));
+    assertThat(client?.status === 'pending', () => new AppError('not_found', localizable(`no app waiting for approval with client id ${clientId}`, 'problem.developer.not_pending'), 404));
     render(deps, ctx, 'admin/client-reject', 'admin.clients.reject_title', { client, name: clientName(client.metadata, clientId) });
   });
 

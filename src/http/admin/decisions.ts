@@ -74,7 +74,7 @@ export function mountDecisions(router: Router, deps: AdminConsoleDeps, guard: Mi
     });
     if (!parsed.success) {
       ctx.status = 400;
-      await renderDecisionForm(deps, ctx, user, form, fieldErrors(parsed.error));
+      await renderDecisionForm(deps, ctx, user, form, fieldErrors(ctx, parsed.error));
       return;
     }
     const recorded = await refusedAsForm(ctx, () => recordPersonnelDecision(domainDeps, context, parsed.data),

@@ -9,8 +9,10 @@ import {
   changeGroupMembership, createGroup, getGroup, groupPatchSchema, listGroupsInScope, newGroupSchema, removeGroup, updateGroup,
 } from '../../domain/groups.ts';
 import { listUsersInScope } from '../../domain/users.ts';
+import { translator } from '../../i18n/catalog.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
+import { pageContext } from '../page.ts';
 import { bodyOf, contextOf, done, fieldErrors, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
 
 const groupForm = z.object({
@@ -40,7 +42,7 @@ export function mountGroups(router: Router, deps: AdminConsoleDeps, guard: Middl
     const parsed = newGroupSchema.safeParse({ org_unit_id: values.org_unit_id, name: values.name, description: values.description.trim() || null });
     if (!parsed.success) {
       ctx.status = 400;
-      await renderGroups(deps, ctx, values, fieldErrors(parsed.error));
+      await renderGroups(deps, ctx, values, fieldErrors(ctx, parsed.error));
       return;
     }
     const created = await refusedAsForm(ctx, () => createGroup(deps, contextOf(ctx), parsed.data), (message) => renderGroups(deps, ctx, values, { _form: message }));
@@ -59,7 +61,7 @@ export function mountGroups(router: Router, deps: AdminConsoleDeps, guard: Middl
     const parsed = groupPatchSchema.safeParse({ name: values.name || undefined, description: values.description.trim() || null });
     if (!parsed.success) {
       ctx.status = 400;
-      await renderGroup(deps, ctx, group, fieldErrors(parsed.error));
+      await renderGroup(deps, ctx, group, fieldErrors(ctx, parsed.error));
       return;
     }
     const saved = await refusedAsForm(ctx, () => updateGroup(deps, contextOf(ctx), group.id, undefined, parsed.data), (message) => renderGroup(deps, ctx, group, { _form: message }));
@@ -80,7 +82,7 @@ export function mountGroups(router: Router, deps: AdminConsoleDeps, guard: Middl
     const [person] = username ? (await listUsersInScope(deps, context, { q: username, sort: 'username', limit: 50 })).filter((user) => user.username.toLowerCase() === username) : [];
     if (!person) {
       ctx.status = 400;
-      await renderGroup(deps, ctx, group, { username: `no one you administer has the username "${username}"` });
+      await renderGroup(deps, ctx, group, { username: translator(pageContext(ctx).locale)('problem.group.member_unknown', { username }) });
       return;
     }
     const added = await refusedAsForm(ctx, () => changeGroupMembership(deps, context, group.id, person.id, 'add').then(() => true),

@@ -4,7 +4,8 @@ import type { Middleware } from 'koa';
 import { isPermitted } from '../../domain/authorization.ts';
 import { applyImport, findImport, stageImport } from '../../domain/import-runs.ts';
 import type { ImportReport } from '../../domain/user-import.ts';
-import { AppError, assertThat } from '../../errors.ts';
+import { AppError, assertThat, localizable } from '../../errors.ts';
+import type { Translate } from '../../i18n/catalog.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { sendCsvDownload, spreadsheetCsv } from '../csv.ts';
 import { formBody, uploadBody, type UploadedFile } from '../forms.ts';
@@ -26,7 +27,7 @@ export function mountImport(router: Router, deps: AdminConsoleDeps, guard: Middl
 
   router.post('/import', uploadBody({ maxBytes: maxUploadBytes }), requireCsrfToken, ...guard, async (ctx) => {
     const file = (bodyOf(ctx) as { file?: UploadedFile }).file;
-    assertThat(file && file.content.length > 0, () => new AppError('invalid_input', 'choose the CSV file to import', 400));
+    assertThat(file && file.content.length > 0, () => new AppError('invalid_input', localizable('choose the CSV file to import', 'problem.import.no_file'), 400));
     const run = await stageImport(deps, contextOf(ctx), file);
     ctx.status = 303;
     ctx.redirect(`/admin/import/${run.id}`);
@@ -35,10 +36,10 @@ export function mountImport(router: Router, deps: AdminConsoleDeps, guard: Middl
   router.get('/import/:id', ...guard, async (ctx) => {
     const run = await findImport(deps, contextOf(ctx), ctx.params['id'] ?? '');
     const report = run.applied ?? run.dryRun;
-    render(deps, ctx, 'admin/import', 'admin.import.title', {
-      run, report, rows: rowsWithProblems(report).slice(0, shownRows), more: Math.max(0, report.rows.length - shownRows),
+    render(deps, ctx, 'admin/import', 'admin.import.title', (t) => ({
+      run, report, rows: rowsWithProblems(report, t).slice(0, shownRows), more: Math.max(0, report.rows.length - shownRows),
       mayApply: run.applied === null && report.totals.rows > report.totals.failed && isPermitted(contextOf(ctx).principal, 'users.write'),
-    });
+    }));
   });
 
   router.post('/import/:id/apply', formBody(), requireCsrfToken, ...guard, async (ctx) => {
@@ -52,17 +53,20 @@ export function mountImport(router: Router, deps: AdminConsoleDeps, guard: Middl
   });
 }
 
-/** Each row with its problems beside it, errors first: what the admin must fix is at the top. */
-function rowsWithProblems(report: ImportReport) {
+/** Each row with its problems beside it (in the page's language when given one), errors first: what the admin must fix is at the top. */
+function rowsWithProblems(report: ImportReport, t: Translate | null) {
   const problems = new Map<number, { column: string | null; message: string }[]>();
-  for (const error of report.errors) problems.set(error.row, [...(problems.get(error.row) ?? []), error]);
+  for (const error of report.errors) {
+    const message = t && error.localized ? t(error.localized.key, error.localized.params) : error.message;
+    problems.set(error.row, [...(problems.get(error.row) ?? []), { column: error.column, message }]);
+  }
   const rows = report.rows.map((row) => ({ ...row, problems: problems.get(row.row) ?? [] }));
   return [...rows.filter((row) => row.outcome === 'error'), ...rows.filter((row) => row.outcome !== 'error')];
 }
 
 /** The report as a spreadsheet: a line per row of the file, one more per further problem, then the file's warnings. */
 function importReportCsv(report: ImportReport): string {
-  const lines = rowsWithProblems(report).flatMap((row) => {
+  const lines = rowsWithProblems(report, null).flatMap((row) => {
     const base = [String(row.row), row.outcome, row.employee_code, row.username, (row.changes ?? []).join(' ')];
     return row.problems.length === 0 ? [[...base, '', '']] : row.problems.map((problem) => [...base, problem.column, problem.message]);
   });

@@ -31,7 +31,7 @@ export function mountInactivityPolicy(router: Router, deps: AdminConsoleDeps, gu
     const parsed = unitInactivityPolicySchema.safeParse({ warn_days: asDays(form.warn_days), suspend_days: asDays(form.suspend_days) });
     if (!parsed.success) {
       ctx.status = 400;
-      await renderPolicy(deps, ctx, id, await getUnitInactivityPolicy(policyDeps, contextOf(ctx), id), form, fieldErrors(parsed.error));
+      await renderPolicy(deps, ctx, id, await getUnitInactivityPolicy(policyDeps, contextOf(ctx), id), form, fieldErrors(ctx, parsed.error));
       return;
     }
     await setUnitInactivity(policyDeps, contextOf(ctx), id, parsed.data);

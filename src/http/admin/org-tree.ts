@@ -71,7 +71,7 @@ export function mountOrgTree(router: Router, deps: AdminConsoleDeps, guard: Midd
     };
     if (!parsed.success) {
       ctx.status = 400;
-      await back(fieldErrors(parsed.error));
+      await back(fieldErrors(ctx, parsed.error));
       return;
     }
     const created = await refusedAsForm(ctx, () => createOrgUnit(deps, contextOf(ctx), parsed.data), (message) => back({ _form: message }));
@@ -85,7 +85,7 @@ export function mountOrgTree(router: Router, deps: AdminConsoleDeps, guard: Midd
     const parsed = orgUnitPatchSchema.safeParse(toPatch(form, unit));
     if (!parsed.success) {
       ctx.status = 400;
-      await renderUnit(deps, ctx, unit, form, fieldErrors(parsed.error));
+      await renderUnit(deps, ctx, unit, form, fieldErrors(ctx, parsed.error));
       return;
     }
     const version = Number.parseInt(form.version, 10);

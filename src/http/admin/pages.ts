@@ -1,16 +1,17 @@
 import type { Context, Middleware, Next } from 'koa';
-import type { z } from 'zod';
+import { locales as zodLocales, type z } from 'zod';
 
 import type { Config } from '../../config/index.ts';
 import { adminConsole } from '../../domain/built-in-clients.ts';
 import { AccessDenied, isPermitted, type AdminContext, type Permission } from '../../domain/authorization.ts';
 import type { UserAdminDeps } from '../../domain/users.ts';
-import { AppError } from '../../errors.ts';
-import { isMessageKey, type MessageKey, type Translate } from '../../i18n/catalog.ts';
+import { AppError, localizable, localizedIssueMessage, messageIn } from '../../errors.ts';
+import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import type { Logger } from '../../logger.ts';
 import { adminContextOfPerson, auditRefusals, rememberAdminContext } from '../admin-context.ts';
 import { consoleSessions, sessionOf, type ConsoleSessionDeps } from '../console-session.ts';
 import { renderConsolePage } from '../console-page.ts';
+import { pageContext } from '../page.ts';
 import type { Views } from '../views.ts';
 
 /**
@@ -36,7 +37,7 @@ function requireAdministrator(deps: AdminConsoleDeps) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const context = rememberAdminContext(ctx, await adminContextOfPerson(deps.db, sessionOf(ctx).user, ctx));
     if (context.principal.assignments.length === 0) {
-      throw new AccessDenied('you hold no administrator role; ask your unit\'s IT administrator if you need one', 'admin_console.open');
+      throw new AccessDenied(localizable('you hold no administrator role; ask your unit\'s IT administrator if you need one', 'problem.console.not_admin'), 'admin_console.open');
     }
     await next();
   };
@@ -78,24 +79,73 @@ export function auditLabel(t: Translate, action: string): string {
   return isMessageKey(key) ? t(key) : action;
 }
 
-/** The first problem with each field of a form, by field name (`_form` for the form as a whole). */
-export function fieldErrors(error: z.ZodError): Record<string, string> {
+/** zod's Vietnamese, for the rare problem the catalog has no words for (it mixes in English type names, so it comes second). */
+const zodVietnameseError = zodLocales.vi().localeError;
+function zodVietnamese(issue: z.core.$ZodIssue): string | undefined {
+  const said = zodVietnameseError({ ...issue, input: undefined });
+  return typeof said === 'string' ? said : said?.message;
+}
+
+/**
+ * zod's own problems (empty, too long, not a choice) said again in the page's language from what
+ * the issue records, whatever English the schema gave them: beside its field's label, "cannot be
+ * empty" says enough. The API parses the same schemas and keeps their English.
+ */
+function formProblem(t: Translate, issue: z.core.$ZodIssue): string | undefined {
+  const size = (value: number | bigint) => ({ count: String(value) });
+  switch (issue.code) {
+    case 'too_small':
+      if (issue.origin === 'string') return Number(issue.minimum) <= 1 ? t('form.problem.required') : t('form.problem.too_short', size(issue.minimum));
+      if (issue.origin === 'array' || issue.origin === 'set') return t('form.problem.too_few', size(issue.minimum));
+      return t('form.problem.too_small', size(issue.minimum));
+    case 'too_big':
+      if (issue.origin === 'string') return t('form.problem.too_long', size(issue.maximum));
+      if (issue.origin === 'array' || issue.origin === 'set') return t('form.problem.too_many', size(issue.maximum));
+      return t('form.problem.too_big', size(issue.maximum));
+    case 'invalid_format':
+      if (issue.format === 'email') return t('form.problem.email');
+      if (issue.format === 'uuid' || issue.format === 'guid') return t('form.problem.choice');
+      return t('form.problem.format');
+    case 'invalid_value':
+      return t('form.problem.choice');
+    case 'invalid_type':
+      // A form posts text: a value of the wrong type is one that was not posted at all.
+      return t('form.problem.required');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The first problem with each field of a form, by field name (`_form` for the form as a whole), in
+ * the page's language: a schema's own problem by its catalog entry (addLocalizedIssue), zod's by
+ * its kind. A refinement without an entry keeps its English rather than vanish.
+ */
+export function fieldErrors(ctx: Context, error: z.ZodError): Record<string, string> {
+  const locale = pageContext(ctx).locale;
+  const t = translator(locale);
   const errors: Record<string, string> = {};
   for (const issue of error.issues) {
     const field = String(issue.path[0] ?? '_form');
-    errors[field] ??= issue.message;
+    errors[field] ??= localizedIssueMessage(t, issue)
+      ?? (issue.code === 'custom' ? issue.message : formProblem(t, issue) ?? (locale === 'vi' ? zodVietnamese(issue) : undefined) ?? issue.message);
   }
   return errors;
 }
 
-/** A refusal the admin can act on (a taken name, a closed unit) is shown on the form; a 403 goes to the error page, audited. */
+/** An error's message in the page's language (its English when it has no catalog entry). */
+export function messageOnPage(ctx: Context, error: AppError): string {
+  return messageIn(translator(pageContext(ctx).locale), error);
+}
+
+/** A refusal the admin can act on (a taken name, a closed unit) is shown on the form, in the page's language; a 403 goes to the error page, audited. */
 export async function refusedAsForm<T>(ctx: Context, action: () => Promise<T>, show: (message: string) => Promise<void>): Promise<T | undefined> {
   try {
     return await action();
   } catch (error) {
     if (!(error instanceof AppError) || error.status >= 500 || error.code === 'forbidden') throw error;
     ctx.status = error.status;
-    await show(error.message);
+    await show(messageOnPage(ctx, error));
     return undefined;
   }
 }

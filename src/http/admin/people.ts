@@ -15,12 +15,12 @@ import {
   changeUserStatus, createUser, getUser, listUsersInScope, newUserSchema, resetUserFactors, sendActivation, unlockUser, updateUser, userListCursor,
   userPatchSchema,
 } from '../../domain/users.ts';
-import { AppError, assertThat, invalidInput } from '../../errors.ts';
+import { AppError, assertThat, invalidInput, localizable } from '../../errors.ts';
 import { decodeCursor, encodeCursor } from '../api/route.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import {
-  auditLabel, bodyOf, contextOf, definedEntries, done, fieldErrors, refusedAsForm, render, type AdminConsoleDeps,
+  auditLabel, bodyOf, contextOf, definedEntries, done, fieldErrors, messageOnPage, refusedAsForm, render, type AdminConsoleDeps,
 } from './pages.ts';
 
 /** Rows on a page of the user list. */
@@ -101,7 +101,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
     const parsed = newUserSchema.safeParse(toInput(form));
     if (!parsed.success) {
       ctx.status = 400;
-      await renderPersonForm(deps, ctx, null, form, fieldErrors(parsed.error));
+      await renderPersonForm(deps, ctx, null, form, fieldErrors(ctx, parsed.error));
       return;
     }
     const created = await refusedAsForm(ctx, () => createUser(deps, contextOf(ctx), parsed.data), (message) => renderPersonForm(deps, ctx, null, form, { _form: message }));
@@ -171,7 +171,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
     const parsed = userPatchSchema.safeParse(toInput(form, current));
     if (!parsed.success) {
       ctx.status = 400;
-      await renderPersonForm(deps, ctx, current, form, fieldErrors(parsed.error));
+      await renderPersonForm(deps, ctx, current, form, fieldErrors(ctx, parsed.error));
       return;
     }
     const version = Number.parseInt(form.version, 10);
@@ -181,7 +181,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
       if (!(error instanceof AppError && error.code === 'precondition_failed')) {
         if (error instanceof AppError && error.status < 500 && error.code !== 'forbidden') {
           ctx.status = error.status;
-          await renderPersonForm(deps, ctx, current, form, { _form: error.message });
+          await renderPersonForm(deps, ctx, current, form, { _form: messageOnPage(ctx, error) });
           return;
         }
         throw error;
@@ -203,7 +203,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
       const user = await getUser(deps, context, ctx.params['id'] ?? '');
       assertThat(
         scopeCovers(scopeOf(context.principal, 'users.lifecycle'), user.org_unit?.path ?? null),
-        () => new AccessDenied(`you may not ${verb} this person: their unit is outside the part of the org tree where you change account status`, `user.${verb}`, { type: 'user', id: user.id }, user.primary_org_unit_id),
+        () => new AccessDenied(localizable(`you may not ${verb} this person: their unit is outside the part of the org tree where you change account status`, `problem.user.${verb}_outside_scope`), `user.${verb}`, { type: 'user', id: user.id }, user.primary_org_unit_id),
       );
       const userSessions = await listSessions(deps.db, user.id);
       const apps = new Set(userSessions.flatMap((session) => session.clientIds));

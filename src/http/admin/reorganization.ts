@@ -15,7 +15,7 @@ import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { reorganizationReportCsv } from '../reorganization-csv.ts';
 import { toForest } from './org-tree.ts';
-import { bodyOf, contextOf, done, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
+import { bodyOf, contextOf, done, fieldErrors, messageOnPage, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
 
 /** Plans listed on the page; a province has a handful a year. */
 const listLimit = 200;
@@ -97,7 +97,7 @@ export function mountReorganization(router: Router, deps: AdminConsoleDeps, guar
     const parsed = newReorganizationPlanSchema.safeParse({ ...form, steps: [] });
     if (!parsed.success) {
       ctx.status = 400;
-      await renderList(deps, ctx, form, { _form: parsed.error.issues.map((issue) => issue.message).join('; ') });
+      await renderList(deps, ctx, form, { _form: Object.values(fieldErrors(ctx, parsed.error)).join(' ') });
       return;
     }
     const plan = await refusedAsForm(ctx, () => createReorganizationPlan(deps, contextOf(ctx), parsed.data), (message) => renderList(deps, ctx, form, { _form: message }));
@@ -175,7 +175,7 @@ async function renderPlan(deps: AdminConsoleDeps, ctx: Context, id: string, form
     .catch(async (failure: unknown) => {
       // A plan the tree no longer allows (a unit closed meanwhile) still shows, with the reason its dry run fails.
       if (!(failure instanceof AppError) || failure.code !== 'invalid_plan') throw failure;
-      return { plan: await getReorganizationPlan(deps, context, id), report: null, problem: failure.message };
+      return { plan: await getReorganizationPlan(deps, context, id), report: null, problem: messageOnPage(ctx, failure) };
     });
   const mayPlan = scopeOf(context.principal, 'org_units.reorganize').global;
   render(deps, ctx, 'admin/reorganization-plan', 'admin.reorg.plan_title', (t) => ({

@@ -7,6 +7,7 @@ import {
 } from '../../db/queries/reports.ts';
 import { AccessDenied, isPermitted, scopeOf, subtreeFilter, type AdminContext, type Permission } from '../../domain/authorization.ts';
 import { listViolations } from '../../domain/separation-of-duties.ts';
+import { localizable } from '../../errors.ts';
 import { translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import { sendCsvDownload, spreadsheetCsv } from '../csv.ts';
 import { pageContext } from '../page.ts';
@@ -106,7 +107,7 @@ export function mountReports(router: Router, deps: AdminConsoleDeps, guard: Midd
     const report = Object.hasOwn(reports, name) ? reports[name] : undefined;
     if (!report) return;
     const context = contextOf(ctx);
-    if (!isPermitted(context.principal, report.permission)) throw new AccessDenied(`this report needs the ${report.permission} permission`, `report.${name}`);
+    if (!isPermitted(context.principal, report.permission)) throw new AccessDenied(localizable(`this report needs the ${report.permission} permission`, 'problem.report.not_permitted'), `report.${name}`);
     await sendReport(deps, ctx, context, name, report, csv);
   });
 }

@@ -41,7 +41,7 @@ export function mountSeparationOfDuties(router: Router, deps: AdminConsoleDeps, 
     });
     if (!parsed.success) {
       ctx.status = 400;
-      await renderRules(deps, ctx, values, fieldErrors(parsed.error));
+      await renderRules(deps, ctx, values, fieldErrors(ctx, parsed.error));
       return;
     }
     const created = await refusedAsForm(ctx, () => createRule(deps, contextOf(ctx), parsed.data), (message) => renderRules(deps, ctx, values, { _form: message }));

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
-import { clientScopes, type ClientRegistration, type RegistrationIssueParams } from '../../domain/clients.ts';
+import { clientScopes, type ClientRegistration } from '../../domain/clients.ts';
 import { defaultSecretOverlapSeconds, maxSecretOverlapSeconds } from '../../domain/developer-apps.ts';
+import { localizedIssueMessage } from '../../errors.ts';
 import { isMessageKey, type Translate } from '../../i18n/catalog.ts';
 
 /** The kinds a developer registers from the portal (a shared-screen device is registered by the IT centre). */
@@ -51,18 +52,17 @@ const fieldOfPath: Readonly<Record<string, string>> = {
 };
 
 /**
- * The registration's problems by form field, in the page's language: the lint's stable codes
- * (domain/clients.ts, domain/resource-servers.ts) name catalog entries, with the URI at fault.
- * `fields` says which form field each part of the input comes from. A problem without a code
- * (none the form can cause) keeps its English sentence rather than vanish.
+ * The registration's problems by form field, in the page's language: the lint's problems carry
+ * their catalog entries (domain/clients.ts, domain/resource-servers.ts), with the URI at fault;
+ * zod's own by field have the field's entry. `fields` says which form field each part of the
+ * input comes from. A problem with neither (none the form can cause) keeps its English sentence rather than vanish.
  */
 export function registrationErrors(t: Translate, issues: readonly z.core.$ZodIssue[], fields: Readonly<Record<string, string>> = fieldOfPath): Record<string, string> {
   const errors: Record<string, string> = {};
   for (const issue of issues) {
     const field = fields[String(issue.path[0])] ?? '_form';
-    const params = (issue as { params?: Pick<RegistrationIssueParams, 'uri'> & { code: string } }).params;
-    const key = params ? `developers.problem.${params.code}` : `developers.problem.${field}`;
-    const message = isMessageKey(key) ? t(key, { uri: params?.uri ?? '' }) : issue.message;
+    const key = `developers.problem.${field}`;
+    const message = localizedIssueMessage(t, issue) ?? (isMessageKey(key) ? t(key) : issue.message);
     // Every bad URI of a list is named, not only the first.
     errors[field] = errors[field] && !errors[field].includes(message) ? `${errors[field]} ${message}` : message;
   }

@@ -7,7 +7,7 @@ import type { Client } from '../../db/schema.ts';
 import { declareAppRoles, appRolesSchema } from '../../domain/app-access.ts';
 import { checkRegistration, clientScopes, kindOfMetadata } from '../../domain/clients.ts';
 import { addAppOwner, appInCare, listOwnApps, registerDeveloperApp, rotateClientSecret, type RotatedSecret } from '../../domain/developer-apps.ts';
-import { invalidInput } from '../../errors.ts';
+import { invalidInput, localizable } from '../../errors.ts';
 import { translator } from '../../i18n/catalog.ts';
 import { contextOf, bodyOf, done, refusedAsForm } from '../admin/pages.ts';
 import { requireCsrfToken } from '../csrf.ts';
@@ -67,7 +67,7 @@ export function developerPortalRoutes(deps: DeveloperPortalDeps): Router {
 
   router.post('/apps/:id/secret', forms, requireCsrfToken, ...guard, async (ctx) => {
     const form = rotationForm.safeParse(bodyOf(ctx));
-    if (!form.success) throw invalidInput('overlap_hours: choose between 0 and 720 hours (30 days)');
+    if (!form.success) throw invalidInput(localizable('overlap_hours: choose between 0 and 720 hours (30 days)', 'problem.developer.overlap'));
     const clientId = ctx.params['id'] ?? '';
     const rotated = await rotateClientSecret(deps.db, contextOf(ctx), clientId, form.data.overlap_hours * 3600);
     const client = await appInCare(deps.db, contextOf(ctx), clientId, 'client.read');
@@ -94,7 +94,7 @@ export function developerPortalRoutes(deps: DeveloperPortalDeps): Router {
   router.post('/apps/:id/owners', forms, requireCsrfToken, ...guard, async (ctx) => {
     const clientId = ctx.params['id'] ?? '';
     const form = ownerForm.safeParse(bodyOf(ctx));
-    if (!form.success) throw invalidInput('username: give the username of a person holding the developer role');
+    if (!form.success) throw invalidInput(localizable('username: give the username of a person holding the developer role', 'problem.developer.owner_missing'));
     await addAppOwner(deps.db, contextOf(ctx), clientId, form.data.username);
     done(ctx, appPath(clientId), 'owner_added');
   });

@@ -2,6 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 
 import { AccessDenied, isPermitted } from '../../domain/authorization.ts';
 import { developerPortal } from '../../domain/built-in-clients.ts';
+import { localizable } from '../../errors.ts';
 import type { MessageKey, Translate } from '../../i18n/catalog.ts';
 import type { Logger } from '../../logger.ts';
 import { adminContextOfPerson, auditRefusals, rememberAdminContext } from '../admin-context.ts';
@@ -33,7 +34,7 @@ function requireDeveloper(deps: DeveloperPortalDeps) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const { principal } = rememberAdminContext(ctx, await adminContextOfPerson(deps.db, sessionOf(ctx).user, ctx));
     if (!isPermitted(principal, 'clients.register')) {
-      throw new AccessDenied('the developer portal is for people holding the developer role; ask the provincial IT centre for it', 'developer_portal.open');
+      throw new AccessDenied(localizable('the developer portal is for people holding the developer role; ask the provincial IT centre for it', 'problem.developer.role_needed'), 'developer_portal.open');
     }
     await next();
   };

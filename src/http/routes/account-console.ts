@@ -15,7 +15,7 @@ import {
 } from '../../domain/second-factors.ts';
 import { listSessions } from '../../domain/sessions.ts';
 import { passkeyRegistrationOptions, registerPasskey, type Relying } from '../../domain/webauthn.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, localizable } from '../../errors.ts';
 import { isMessageKey, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import {
   authenticatedRecently, consoleSessions, sessionOf, type ConsoleSession, type ConsoleSessionDeps,
@@ -213,7 +213,7 @@ export function accountConsoleRoutes(deps: AccountConsoleDeps): Router {
     const account = sessionOf(ctx);
     if (needsFreshSignIn(deps, ctx, account)) return;
     if ((await findConfirmedFactors(deps.db, account.user.id)).length === 0) {
-      throw new AppError('no_second_factor', 'recovery codes stand in for a second factor: add an authenticator first', 409);
+      throw new AppError('no_second_factor', localizable('recovery codes stand in for a second factor: add an authenticator first', 'problem.factor.none_for_recovery'), 409);
     }
     renderRecoveryCodes(deps, ctx, await regenerateRecoveryCodes(deps, account.user, { actor: self(account), origin: originOf(ctx) }));
   });
