@@ -4,7 +4,7 @@ import {
   appsKnowingAccount, insertSubjectAliases, lockUsersForMerge, markMerged, moveMembershipsToSurvivor, moveSubjectAliases, subjectAliasesOf,
 } from '../db/queries/directory-merge.ts';
 import type { Database, DuplicateRule, User } from '../db/schema.ts';
-import { assertThat, conflict, invalidInput } from '../errors.ts';
+import { assertThat, conflict, invalidInput, localizable } from '../errors.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import { maskNationalId } from './person-fields.ts';
 import { refuseSodViolations } from './separation-of-duties.ts';
@@ -44,12 +44,14 @@ export interface AccountMergeOutcome {
   readonly revokedArtifacts: number;
 }
 
+const mergedIntoItself = localizable('an account cannot be merged into itself', 'problem.merge.into_itself');
+
 /** Why a pair cannot be merged, checked when it is proposed and again, under lock, when it is confirmed. */
 export function assertMergeable(merged: Pick<User, 'id' | 'status'>, survivor: Pick<User, 'id' | 'status'>): void {
-  assertThat(merged.id !== survivor.id, invalidInput('an account cannot be merged into itself'));
-  assertThat(merged.status !== 'merged', conflict('this account has already been merged into another'));
-  assertThat(survivor.status !== 'merged', conflict('the account to keep has itself been merged into another; merge into that one'));
-  assertThat(survivor.status !== 'disabled', conflict('the account to keep is disabled; enable it first or keep the other one'));
+  assertThat(merged.id !== survivor.id, invalidInput(mergedIntoItself));
+  assertThat(merged.status !== 'merged', conflict(localizable('this account has already been merged into another', 'problem.merge.already_merged')));
+  assertThat(survivor.status !== 'merged', conflict(localizable('the account to keep has itself been merged into another; merge into that one', 'problem.merge.survivor_merged')));
+  assertThat(survivor.status !== 'disabled', conflict(localizable('the account to keep is disabled; enable it first or keep the other one', 'problem.merge.survivor_disabled')));
 }
 
 /** Merges `mergedUserId` into `survivorId` in the caller's transaction, audited as one event. */
@@ -59,11 +61,11 @@ export async function mergeAccounts(
   pair: { mergedUserId: string; survivorId: string; rule: DuplicateRule; candidateId: string },
   audit: { actor: Actor; origin: RequestOrigin },
 ): Promise<AccountMergeOutcome> {
-  assertThat(pair.mergedUserId !== pair.survivorId, invalidInput('an account cannot be merged into itself'));
+  assertThat(pair.mergedUserId !== pair.survivorId, invalidInput(mergedIntoItself));
   const locked = await lockUsersForMerge(trx, [pair.mergedUserId, pair.survivorId]);
   const merged = locked.find((user) => user.id === pair.mergedUserId);
   const survivor = locked.find((user) => user.id === pair.survivorId);
-  assertThat(merged && survivor, conflict('one of the two accounts no longer exists'));
+  assertThat(merged && survivor, conflict(localizable('one of the two accounts no longer exists', 'problem.merge.account_gone')));
   assertMergeable(merged, survivor);
 
   const aliasedApps = await carrySubjects(trx, merged.id, survivor.id);

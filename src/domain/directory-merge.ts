@@ -11,7 +11,7 @@ import {
 import { findUsernamesWithBases, insertImportedUsers } from '../db/queries/user-import.ts';
 import { findUserById } from '../db/queries/users.ts';
 import type { Database, DuplicateRule, OrgUnit } from '../db/schema.ts';
-import { AppError, assertThat, conflict } from '../errors.ts';
+import { AppError, assertThat, conflict, localizable } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
 import { assertMergeable, mergeAccounts, type AccountMergeDeps } from './account-merge.ts';
 import { recordAuditEvent, recordAuditEvents, type AuditRecord } from './audit.ts';
@@ -70,7 +70,7 @@ export interface StagingReport {
  */
 function requireGlobalAdministrator(context: AdminContext, action: string, target?: { type: string; id: string }): void {
   requirePermission(context.principal, 'org_units.reorganize', null, {
-    action, ...(target ? { target } : {}), message: 'merging directories concerns the whole province: it needs a global super administrator',
+    action, ...(target ? { target } : {}), message: localizable('merging directories concerns the whole province: it needs a global super administrator', 'problem.merge.needs_super_admin'),
   });
 }
 
@@ -162,7 +162,7 @@ export async function stageDirectory(
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     // Someone took a username, email or CCCD between the detection and the write: nothing was staged.
-    throw conflict('another change took a username, email address or CCCD that this file uses; nothing was staged: stage the file again', error);
+    throw conflict(localizable('another change took a username, email address or CCCD that this file uses; nothing was staged: stage the file again', 'problem.merge.staging_raced'), error);
   }
 }
 
@@ -257,7 +257,7 @@ export async function proposeAccountMerge(
     assertMergeable(merged, survivor);
     proposals = [{ survivorId: survivor.id, rule: 'named_by_admin' }];
   } else {
-    assertThat(merged.status !== 'merged', conflict('this account has already been merged into another'));
+    assertThat(merged.status !== 'merged', conflict(localizable('this account has already been merged into another', 'problem.merge.already_merged')));
     const matches = await findDuplicates(deps.db, [{
       index: 0, nationalId: merged.national_id, email: merged.email, phone: merged.phone, fullName: merged.full_name,
       orgUnitId: merged.primary_org_unit_id, excludeUserId: merged.id,
@@ -292,22 +292,22 @@ export async function listMergeCandidates(
 export async function getStagingReport(deps: Pick<DirectoryMergeDeps, 'db'>, context: AdminContext, batchId: string): Promise<StagingReport> {
   requireGlobalAdministrator(context, 'directory_merge.read');
   const batch = await findMergeBatch(deps.db, batchId);
-  assertThat(batch, new AppError('not_found', `no staging with id ${batchId}`, 404));
+  assertThat(batch, new AppError('not_found', localizable(`no staging with id ${batchId}`, 'problem.merge.no_batch', { id: batchId }), 404));
   return batch.report as unknown as StagingReport;
 }
 
-const candidateNotFound = (id: string) => new AppError('not_found', `no merge candidate with id ${id}`, 404);
+const candidateNotFound = (id: string) => new AppError('not_found', localizable(`no merge candidate with id ${id}`, 'problem.merge.no_candidate', { id }), 404);
 
 async function pendingCandidate(trx: Kysely<Database>, id: string): Promise<MergeCandidate> {
   const candidate = await findCandidateForUpdate(trx, id);
   assertThat(candidate, candidateNotFound(id));
-  assertThat(candidate.status === 'pending', conflict(`this candidate has already been ${candidate.status}`));
+  assertThat(candidate.status === 'pending', conflict(localizable(`this candidate has already been ${candidate.status}`, 'problem.merge.candidate_decided')));
   return candidate;
 }
 
 async function pendingRowOf(trx: Kysely<Database>, candidate: MergeCandidate): Promise<StagedRow> {
   const row = await findStagedRowForUpdate(trx, candidate.staged_row_id!);
-  assertThat(row?.status === 'pending', conflict('this staged row has already become an account or been merged'));
+  assertThat(row?.status === 'pending', conflict(localizable('this staged row has already become an account or been merged', 'problem.merge.row_decided')));
   return row;
 }
 
@@ -326,7 +326,7 @@ export async function confirmMergeCandidate(deps: DirectoryMergeDeps, context: A
     // A staged row has no account, sessions or apps here: it is recorded as that person, traceably.
     const row = await pendingRowOf(trx, candidate);
     const [survivor] = await lockUsersForMerge(trx, [candidate.survivor_id]);
-    assertThat(survivor, conflict('the account to keep no longer exists'));
+    assertThat(survivor, conflict(localizable('the account to keep no longer exists', 'problem.merge.survivor_gone')));
     assertMergeable({ id: row.id, status: 'pending_activation' }, survivor);
     await settleStagedRow(trx, row.id, { status: 'merged', userId: survivor.id });
     await decideCandidate(trx, id, 'confirmed', actorRef(context));
@@ -354,10 +354,12 @@ export async function dismissMergeCandidate(deps: DirectoryMergeDeps, context: A
       const row = await pendingRowOf(trx, candidate);
       const unit = await trx.selectFrom('org_units').selectAll().where('id', '=', row.org_unit_id).executeTakeFirstOrThrow();
       const values = row.values as unknown as ImportValues;
-      assertThat(unit.status === 'active', conflict(`the unit ${unit.code} has been closed since the staging; the row cannot become an account there`));
+      assertThat(unit.status === 'active', conflict(localizable(`the unit ${unit.code} has been closed since the staging; the row cannot become an account there`, 'problem.merge.unit_closed', { code: unit.code })));
       const holders = await findDuplicates(trx, [probeOf(0, { row: row.row, sourceId: row.source_id, values, unit })]);
       const unique = holders.find((holder) => holder.rule === 'national_id' || holder.rule === 'email');
-      assertThat(!unique, conflict(`another account here has this row's ${unique?.rule === 'email' ? 'email address' : 'citizen identity number (CCCD)'}: they are one person (confirm that candidate), or one of the two is wrong`));
+      assertThat(!unique, conflict(unique?.rule === 'email'
+        ? localizable('another account here has this row\'s email address: they are one person (confirm that candidate), or one of the two is wrong', 'problem.merge.shares_email')
+        : localizable('another account here has this row\'s citizen identity number (CCCD): they are one person (confirm that candidate), or one of the two is wrong', 'problem.merge.shares_national_id')));
       const batch = await trx.selectFrom('directory_merge_batches').select('source_code').where('id', '=', row.batch_id).executeTakeFirstOrThrow();
       const [account] = await createAccounts(trx, deps, context, [{ row: row.row, sourceId: row.source_id, values, unit }], batch.source_code);
       await settleStagedRow(trx, row.id, { status: 'created', userId: account!.userId, username: account!.username, renamedFrom: account!.renamedFrom });

@@ -53,7 +53,7 @@ describe('the directory merge in the admin console', () => {
     const staged = await stage(agent, ['employee_code,full_name,email,org_unit_code', 'LA020,Võ Thị Lan,lan.vt@tiengiang.gov.vn,TG.CAIBE'].join('\n'), 'LA');
     const refused = await submitForm(agent, staged, '/dismiss');
     expect(refused.response.status).toBe(409);
-    expect(htmlOf(refused)).toContain('email address');
+    expect(htmlOf(refused)).toContain('có cùng email với dòng này');
   });
 
   it('proposes two accounts here by username, merges them on confirmation, and links the merged-away account to the survivor', async () => {

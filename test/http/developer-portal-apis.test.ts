@@ -106,7 +106,7 @@ describe('declaring an API in the developer portal and approving it in the admin
     const district = await openConsoleAs(`${world.server.issuer}/admin/resource-servers`, unitAdmin.credentials);
     const districtPage = await open(district.agent, '/admin/resource-servers');
     expect(districtPage.response.status).toBe(403);
-    expect(htmlOf(districtPage)).toContain('they are for global administrators');
+    expect(htmlOf(districtPage)).toContain('chỉ quản trị viên toàn tỉnh được quản lý');
 
     const other = await person('laptrinhvien.khac', 'developer');
     const otherPortal = await openConsoleAs(`${world.server.issuer}/developers/apis`, other.credentials);

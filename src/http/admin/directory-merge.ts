@@ -8,7 +8,7 @@ import {
   type StagingReport,
 } from '../../domain/directory-merge.ts';
 import { idSchema } from '../../domain/person-fields.ts';
-import { AppError, assertThat, invalidInput } from '../../errors.ts';
+import { AppError, assertThat, invalidInput, localizable } from '../../errors.ts';
 import type { Translate } from '../../i18n/catalog.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody, uploadBody, type UploadedFile } from '../forms.ts';
@@ -36,9 +36,9 @@ export function mountDirectoryMerge(router: Router, deps: AdminConsoleDeps, guar
     const body = bodyOf(ctx) as { file?: UploadedFile } & Record<string, unknown>;
     const fields = stageFields.catch(stageFields.parse({})).parse(body);
     const report = await refusedAsForm(ctx, async () => {
-      assertThat(body.file && body.file.content.length > 0, () => invalidInput('choose the CSV file to stage'));
+      assertThat(body.file && body.file.content.length > 0, () => invalidInput(localizable('choose the CSV file to stage', 'problem.merge.choose_file')));
       const sourceCode = sourceCodeSchema.safeParse(fields.source_code);
-      assertThat(sourceCode.success, () => invalidInput(sourceCode.error?.issues[0]?.message ?? 'a source province code is required'));
+      assertThat(sourceCode.success, () => invalidInput(localizable('a source province code is required', 'problem.merge.source_code_required')));
       return stageDirectory(deps, contextOf(ctx), body.file.content, { sourceCode: sourceCode.data, fileName: body.file.name });
     }, (message) => renderPage(deps, ctx, null, message));
     if (report) done(ctx, `/admin/directory-merge?batch=${report.batch_id}`, 'merge_staged');
@@ -66,7 +66,7 @@ export function mountDirectoryMerge(router: Router, deps: AdminConsoleDeps, guar
 
 async function userByLogin(deps: AdminConsoleDeps, login: string): Promise<string> {
   const user = login.trim() === '' ? undefined : await findUserByLogin(deps.db, login.trim());
-  assertThat(user, () => invalidInput(`no account has the username or email "${login.trim()}"`));
+  assertThat(user, () => invalidInput(localizable(`no account has the username or email "${login.trim()}"`, 'problem.merge.no_account_for_login', { login: login.trim() })));
   return user.id;
 }
 

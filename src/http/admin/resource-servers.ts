@@ -6,7 +6,7 @@ import { listClients } from '../../db/queries/clients.ts';
 import { findResourceServer } from '../../db/queries/resource-servers.ts';
 import { AccessDenied, scopeOf } from '../../domain/authorization.ts';
 import { changeResourceServerStatus, decideOnResourceServer, listResourceServersInCare } from '../../domain/resource-servers.ts';
-import { AppError, assertThat, invalidInput } from '../../errors.ts';
+import { AppError, assertThat, invalidInput, localizable } from '../../errors.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { bodyOf, contextOf, done, render, type AdminConsoleDeps } from './pages.ts';
@@ -22,7 +22,7 @@ export function mountResourceServers(router: Router, deps: AdminConsoleDeps, gua
   const forms = formBody();
   const requireGlobal: Middleware = async (ctx, next) => {
     if (!scopeOf(contextOf(ctx).principal, 'apps.assign').global) {
-      throw new AccessDenied('registered APIs serve the whole province: they are for global administrators', 'resource_server.list');
+      throw new AccessDenied(localizable('registered APIs serve the whole province: they are for global administrators', 'problem.resource_server.global_only'), 'resource_server.list');
     }
     await next();
   };
@@ -37,20 +37,20 @@ export function mountResourceServers(router: Router, deps: AdminConsoleDeps, gua
   router.get('/resource-servers/:id/reject', ...guard, requireGlobal, async (ctx) => {
     const id = ctx.params['id'] ?? '';
     const api = z.uuid().safeParse(id).success ? await findResourceServer(deps.db, id) : undefined;
-    assertThat(api?.status === 'pending', () => new AppError('not_found', `no API waiting for approval with id ${id}`, 404));
+    assertThat(api?.status === 'pending', () => new AppError('not_found', localizable(`no API waiting for approval with id ${id}`, 'problem.resource_server.not_pending', { id }), 404));
     render(deps, ctx, 'admin/resource-server-reject', 'admin.apis.reject_title', { api });
   });
 
   router.post('/resource-servers/:id/decision', forms, requireCsrfToken, ...guard, async (ctx) => {
     const form = decisionForm.safeParse(bodyOf(ctx));
-    if (!form.success) throw invalidInput('decision: choose approve or reject');
+    if (!form.success) throw invalidInput(localizable('decision: choose approve or reject', 'problem.resource_server.choose_decision'));
     await decideOnResourceServer(deps.db, contextOf(ctx), ctx.params['id'] ?? '', form.data.decision);
     done(ctx, '/admin/resource-servers', form.data.decision === 'approve' ? 'api_approved' : 'api_rejected');
   });
 
   router.post('/resource-servers/:id/status', forms, requireCsrfToken, ...guard, async (ctx) => {
     const form = statusForm.safeParse(bodyOf(ctx));
-    if (!form.success) throw invalidInput('status: choose active or disabled');
+    if (!form.success) throw invalidInput(localizable('status: choose active or disabled', 'problem.resource_server.choose_status'));
     await changeResourceServerStatus(deps.db, contextOf(ctx), ctx.params['id'] ?? '', form.data.status);
     done(ctx, '/admin/resource-servers', form.data.status === 'disabled' ? 'api_disabled' : 'api_enabled');
   });
