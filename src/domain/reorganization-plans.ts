@@ -7,7 +7,7 @@ import { redirectPendingDecisions } from '../db/queries/personnel-decisions.ts';
 import {
   deleteAppAssignmentsForPlan, deleteRoleAssignmentsForPlan, dueReorganizationPlanIds, findReorganizationPlan, insertReorganizationPlan,
   insertUnitForPlan, insertUnitHistory, listReorganizationPlans, orgTreeAt, loadReorganizationSnapshot, lockOpenOrgUnits, moveSubtreeUnder,
-  placeGroupForPlan, placePersonForPlan, recordReorganizationFailure, setUnitForPlan, unitStates, updateAppAssignmentForPlan,
+  endingMemberships, placeGroupForPlan, placePersonForPlan, recordReorganizationFailure, setUnitForPlan, unitStates, updateAppAssignmentForPlan,
   updateReorganizationPlan, updateRoleAssignmentForPlan, type HistoricUnit, type PlanFields,
 } from '../db/queries/reorganization-plans.ts';
 import { insertRoleAssignment } from '../db/queries/role-assignments.ts';
@@ -276,8 +276,26 @@ async function executeOperations(trx: Kysely<Database>, planId: string, report: 
         break;
     }
   }
+  // A membership the plan carries to a closed unit's successor keeps its end: a mover's grace period
+  // in a unit that merges away ends when it would have, not never.
+  const successors = new Map(report.operations.units.flatMap((operation) => (operation.op === 'close' ? [[real(operation.unit), operation.successor === null ? null : real(operation.successor)] as const] : [])));
+  const heirOf = (unitId: string) => {
+    let unit = unitId;
+    for (let hops = 0; successors.get(unit) && hops < successors.size; hops += 1) unit = successors.get(unit)!;
+    return unit;
+  };
+  const ending = await endingMemberships(trx);
   for (const person of report.operations.people) {
-    await placePersonForPlan(trx, { userId: person.user_id, primary: person.primary === null ? null : real(person.primary), add: person.concurrent_add.map(real), remove: person.concurrent_remove });
+    const ends = ending.get(person.user_id);
+    const add = person.concurrent_add.map(real).map((unitId) => {
+      const from = person.concurrent_remove.filter((removed) => heirOf(removed) === unitId);
+      // Permanent if it comes from a permanent membership, or from none (a new appointment the plan makes).
+      const endsAt = from.length > 0 && from.every((removed) => ends?.has(removed))
+        ? new Date(Math.max(...from.map((removed) => ends!.get(removed)!.getTime())))
+        : null;
+      return { unitId, endsAt };
+    });
+    await placePersonForPlan(trx, { userId: person.user_id, primary: person.primary === null ? null : real(person.primary), add, remove: person.concurrent_remove });
   }
   for (const group of report.operations.groups) await placeGroupForPlan(trx, group.group_id, real(group.org_unit), group.name);
 

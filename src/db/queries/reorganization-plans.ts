@@ -158,12 +158,28 @@ export async function insertUnitHistory(trx: Kysely<Database>, rows: readonly { 
   await trx.insertInto('org_unit_history').values(rows.map((row) => ({ ...row, before: JSON.stringify(row.before) as never, after: JSON.stringify(row.after) as never }))).execute();
 }
 
-export async function placePersonForPlan(trx: Kysely<Database>, change: { userId: string; primary: string | null; add: readonly string[]; remove: readonly string[] }): Promise<void> {
+export async function placePersonForPlan(
+  trx: Kysely<Database>,
+  change: { userId: string; primary: string | null; add: readonly { unitId: string; endsAt: Date | null }[]; remove: readonly string[] },
+): Promise<void> {
   await trx.updateTable('users').set({ primary_org_unit_id: change.primary, version: sql<number>`version + 1`, updated_at: sql<Date>`now()` }).where('id', '=', change.userId).execute();
   if (change.remove.length > 0) await trx.deleteFrom('user_org_units').where('user_id', '=', change.userId).where('org_unit_id', 'in', change.remove).execute();
   if (change.add.length > 0) {
-    await trx.insertInto('user_org_units').values(change.add.map((unitId) => ({ user_id: change.userId, org_unit_id: unitId }))).onConflict((oc) => oc.doNothing()).execute();
+    await trx.insertInto('user_org_units').values(change.add.map((one) => ({ user_id: change.userId, org_unit_id: one.unitId, ends_at: one.endsAt })))
+      .onConflict((oc) => oc.doNothing()).execute();
   }
+}
+
+/** Concurrent memberships that end (a mover's grace period), by person and unit. */
+export async function endingMemberships(trx: Kysely<Database>): Promise<Map<string, Map<string, Date>>> {
+  const rows = await trx.selectFrom('user_org_units').select(['user_id', 'org_unit_id', 'ends_at']).where('ends_at', 'is not', null).execute();
+  const byPerson = new Map<string, Map<string, Date>>();
+  for (const row of rows) {
+    const units = byPerson.get(row.user_id) ?? new Map<string, Date>();
+    units.set(row.org_unit_id, row.ends_at!);
+    byPerson.set(row.user_id, units);
+  }
+  return byPerson;
 }
 
 export async function placeGroupForPlan(trx: Kysely<Database>, groupId: string, unitId: string, name: string): Promise<void> {

@@ -228,10 +228,13 @@ describe('abolishing the district level and merging two communes', () => {
   const subsBefore = new Map<string, string>();
   let nurseTokens: { access_token: string };
   let scheduledAt: Date;
+  const graceEnds = new Date('2027-01-15T00:00:00+07:00');
 
   beforeAll(async () => {
     // People serving in both communes, and the apps' view of them before the reform.
     await db().insertInto('user_org_units').values({ user_id: communeClerk.id, org_unit_id: world.tree.anHuu.id }).execute();
+    // The nurse moved from the commune that merges away and keeps it until her grace period ends.
+    await db().insertInto('user_org_units').values({ user_id: nurse.id, org_unit_id: world.tree.binhPhan.id, ends_at: graceEnds }).execute();
     // A transfer decided before the reform, due after it, into a commune the reform merges away.
     await db().insertInto('personnel_decisions').values({
       kind: 'transfer', decision_number: '77/QĐ-UBND', decision_date: '2026-11-20', effective_date: '2027-02-01', user_id: communeClerk.id,
@@ -319,6 +322,9 @@ describe('abolishing the district level and merging two communes', () => {
     expect(caiBe).toMatchObject({ status: 'closed', successor_id: anHuu.id });
     expect(caiBe.closed_at).toBeInstanceOf(Date);
     expect(await unitById(world.tree.binhPhan.id)).toMatchObject({ status: 'closed', successor_id: anHuu.id });
+    // The nurse's grace period carries over to the commune that took hers: it still ends, on the same day.
+    expect(await db().selectFrom('user_org_units').select(['org_unit_id', 'ends_at']).where('user_id', '=', nurse.id).execute())
+      .toEqual([{ org_unit_id: anHuu.id, ends_at: graceEnds }]);
     // The transfer into the merged commune now lands in the commune that took its people.
     expect(await db().selectFrom('personnel_decisions').select(['org_unit_after_id', 'status']).where('decision_number', '=', '77/QĐ-UBND').execute())
       .toEqual([{ org_unit_after_id: anHuu.id, status: 'pending' }]);
