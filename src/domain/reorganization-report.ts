@@ -1,7 +1,9 @@
 import type { OrgUnitKind } from '../db/schema.ts';
+import { localizable, said } from '../errors.ts';
 import {
   ReorganizationSimulation,
   type Loss,
+  type ReportLine,
   type ReorganizationSnapshot,
   type ReorganizationStep,
   type SimAssignment,
@@ -21,9 +23,9 @@ export interface ReorganizationReport {
   readonly app_assignments: readonly RightChange[];
   readonly role_assignments: readonly RightChange[];
   readonly losses: readonly Loss[];
-  readonly gains: readonly { key: string; message: string }[];
+  readonly gains: readonly ReportLine[];
   /** Separation-of-duties rules the plan would make someone break: a plan with any cannot be scheduled or applied. */
-  readonly sod_conflicts: readonly { key: string; message: string }[];
+  readonly sod_conflicts: readonly ReportLine[];
   readonly totals: { units: number; people: number; groups: number; app_assignments: number; role_assignments: number; losses: number; gains: number; sod_conflicts: number };
   readonly operations: ReorganizationOperations;
 }
@@ -117,13 +119,13 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
   const excluded = new Set(snapshot.exclusions.map((row) => `${row.client_id} ${row.user_id}`));
   const accessBefore = accessOf(before, snapshot.appAssignments.map((row) => ({ ...row, origin: row.id, roles: new Set(row.roles) })), memberships, excluded);
   const accessAfter = accessOf(after, sim.assignments, memberships, excluded);
-  const sodConflicts: { key: string; message: string }[] = [];
+  const sodConflicts: ReportLine[] = [];
   const concurrentBefore = new Map<string, string[]>();
   for (const { user_id: userId, org_unit_id: unitId } of snapshot.concurrent) concurrentBefore.set(userId, [...(concurrentBefore.get(userId) ?? []), unitId]);
 
   const people: PersonChange[] = [];
   const losses: Loss[] = [...sim.losses];
-  const gains: { key: string; message: string }[] = [];
+  const gains: ReportLine[] = [];
   const peopleOperations: ReorganizationOperations['people'][number][] = [];
   for (const person of snapshot.people) {
     const primaryBefore = person.primary_org_unit_id;
@@ -139,9 +141,12 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
     const breachesBefore = sodBreaches(snapshot.sodRules, accessBefore, person, servedBefore);
     for (const [key, breach] of sodBreaches(snapshot.sodRules, accessAfter, person, servedAfter)) {
       if (breachesBefore.has(key)) continue;
+      const who = `${person.full_name} (${person.username})`;
       sodConflicts.push({
         key: `sod:${key}`,
-        message: `${person.full_name} (${person.username}) would hold two roles that the separation-of-duties rule "${breach.rule}" forbids${breach.unit ? ` in ${codeAfter(breach.unit)}` : ''}`,
+        ...said(breach.unit
+          ? localizable(`${who} would hold two roles that the separation-of-duties rule "${breach.rule}" forbids in ${codeAfter(breach.unit)}`, 'reorg.line.sod_conflict_in', { person: who, rule: breach.rule, unit: codeAfter(breach.unit) })
+          : localizable(`${who} would hold two roles that the separation-of-duties rule "${breach.rule}" forbids`, 'reorg.line.sod_conflict', { person: who, rule: breach.rule })),
       });
     }
     const clients = sorted(new Set([...appsBefore.keys(), ...appsAfter.keys()]));
@@ -158,9 +163,10 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
       concurrent_before: concBefore.map((id) => before.get(id)!.code), concurrent_after: concAfter.map(codeAfter), apps, second_factor: secondFactor,
     });
     if (secondFactor.before && !secondFactor.after) {
+      const who = `${person.full_name} (${person.username})`;
       losses.push({
         key: `person_mfa_dropped:${person.id}`, kind: 'person_mfa_dropped',
-        message: `${person.full_name} (${person.username}) would no longer have to sign in with a second factor (no unit above them requires it)`,
+        ...said(localizable(`${who} would no longer have to sign in with a second factor (no unit above them requires it)`, 'reorg.line.mfa_dropped', { person: who })),
       });
     }
     if (moved) {
@@ -172,15 +178,21 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
     for (const app of apps) {
       const who = `${person.full_name} (${person.username})`;
       if (app.before && !app.after && restricted.get(app.client_id)) {
-        losses.push({ key: `person_app_lost:${person.id}:${app.client_id}`, kind: 'person_app_lost', message: `${who} can no longer use ${app.client_name}` });
+        losses.push({ key: `person_app_lost:${person.id}:${app.client_id}`, kind: 'person_app_lost', ...said(localizable(`${who} can no longer use ${app.client_name}`, 'reorg.line.app_lost', { person: who, app: app.client_name })) });
       } else if (!app.before && app.after && restricted.get(app.client_id)) {
-        gains.push({ key: `person_app_gained:${person.id}:${app.client_id}`, message: `${who} can now use ${app.client_name}` });
+        gains.push({ key: `person_app_gained:${person.id}:${app.client_id}`, ...said(localizable(`${who} can now use ${app.client_name}`, 'reorg.line.app_gained', { person: who, app: app.client_name })) });
       }
       for (const role of (app.before ?? []).filter((one) => !(app.after ?? []).includes(one))) {
-        losses.push({ key: `person_app_role_lost:${person.id}:${app.client_id}:${role}`, kind: 'person_app_role_lost', message: `${who} loses the role ${role} in ${app.client_name}` });
+        losses.push({
+          key: `person_app_role_lost:${person.id}:${app.client_id}:${role}`, kind: 'person_app_role_lost',
+          ...said(localizable(`${who} loses the role ${role} in ${app.client_name}`, 'reorg.line.app_role_lost', { person: who, role, app: app.client_name })),
+        });
       }
       for (const role of (app.after ?? []).filter((one) => !(app.before ?? []).includes(one))) {
-        gains.push({ key: `person_app_role_gained:${person.id}:${app.client_id}:${role}`, message: `${who} gains the role ${role} in ${app.client_name}` });
+        gains.push({
+          key: `person_app_role_gained:${person.id}:${app.client_id}:${role}`,
+          ...said(localizable(`${who} gains the role ${role} in ${app.client_name}`, 'reorg.line.app_role_gained', { person: who, role, app: app.client_name })),
+        });
       }
     }
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { orgUnitKinds, type OrgUnitKind } from '../db/schema.ts';
-import { AppError, type LocalizableMessage } from '../errors.ts';
+import { AppError, localizable, said, type LocalizableMessage, type LocalizedMessage } from '../errors.ts';
 import type { MessageKey, MessagePlaceholders } from '../i18n/catalog.ts';
 import { normalizeName, orgUnitCodeSchema } from './person-fields.ts';
 
@@ -111,11 +111,16 @@ export type UnitOperation =
   | { op: 'close'; unit: string; successor: string | null }
   | { op: 'require_mfa'; unit: string };
 
-/** What happens to something the plan drops or changes against someone's interest; the key is stable between runs. */
-export interface Loss {
+/** A line of the dry run: the English the API and the audit log keep, and the catalog entry pages show. The key is stable between runs. */
+export interface ReportLine {
   readonly key: string;
-  readonly kind: 'person_app_lost' | 'person_app_role_lost' | 'person_mfa_dropped' | 'assignment_dropped' | 'role_assignment_dropped' | 'group_renamed';
   readonly message: string;
+  readonly localized: LocalizedMessage;
+}
+
+/** What happens to something the plan drops or changes against someone's interest. */
+export interface Loss extends ReportLine {
+  readonly kind: 'person_app_lost' | 'person_app_role_lost' | 'person_mfa_dropped' | 'assignment_dropped' | 'role_assignment_dropped' | 'group_renamed';
 }
 
 export const newUnitId = (code: string) => `new:${code}`;
@@ -310,9 +315,12 @@ export class ReorganizationSimulation {
       let name = group.name;
       for (let n = 1; taken(name); n += 1) name = `${group.name} (${fromCode}${n > 1 ? ` ${n}` : ''})`;
       if (name !== group.name) {
+        const to = this.units.get(target)!.code;
         this.losses.push({
           key: `group_renamed:${groupId}`, kind: 'group_renamed',
-          message: `the group "${group.name}" of ${fromCode} meets a group of the same name in ${this.units.get(target)!.code}: it is renamed "${name}"`,
+          ...said(localizable(`the group "${group.name}" of ${fromCode} meets a group of the same name in ${to}: it is renamed "${name}"`, 'reorg.line.group_renamed', {
+            step: String(this.stepNumber), group: group.name, from: fromCode, to, name,
+          })),
         });
       }
       this.groups.set(groupId, { unit: target, name });
@@ -334,7 +342,11 @@ export class ReorganizationSimulation {
       this.assignments.splice(this.assignments.indexOf(assignment), 1);
       const key = assignment.origin ?? `${assignment.client_id}@${unit.id}`;
       if (heirs.length === 0) {
-        this.losses.push({ key: `assignment_dropped:${key}`, kind: 'assignment_dropped', message: `${label}: the assignment of ${this.clientName(assignment.client_id)} to ${unit.code} has no unit to go to and ends` });
+        const app = this.clientName(assignment.client_id);
+        this.losses.push({
+          key: `assignment_dropped:${key}`, kind: 'assignment_dropped',
+          ...said(localizable(`${label}: the assignment of ${app} to ${unit.code} has no unit to go to and ends`, 'reorg.line.assignment_dropped', { step: String(this.stepNumber), app, unit: unit.code })),
+        });
         this.noteOn(this.assignmentNotes, assignment.origin, `${label}: ends with ${unit.code}`);
         continue;
       }
@@ -352,9 +364,12 @@ export class ReorganizationSimulation {
     for (const role of this.roles.filter((one) => one.org_unit_id === unit.id)) {
       this.roles.splice(this.roles.indexOf(role), 1);
       if (heirs.length === 0) {
+        const holder = this.roleHolderName(role);
         this.losses.push({
           key: `role_assignment_dropped:${role.origin ?? `${role.role}@${unit.id}`}`, kind: 'role_assignment_dropped',
-          message: `${label}: ${this.roleHolderName(role)} holds ${role.role} over ${unit.code}, which closes with no unit to take its place: the role ends`,
+          ...said(localizable(`${label}: ${holder} holds ${role.role} over ${unit.code}, which closes with no unit to take its place: the role ends`, 'reorg.line.role_dropped', {
+            step: String(this.stepNumber), holder, role: role.role, unit: unit.code,
+          })),
         });
         this.noteOn(this.roleNotes, role.origin, `${label}: ends with ${unit.code}`);
         continue;

@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { CsvError, parse } from 'csv-parse/sync';
 import type { z } from 'zod';
 
-import { invalidInput, localizable, localizedIssue, type AppError, type LocalizableMessage, type LocalizedMessage } from '../errors.ts';
+import { invalidInput, localizable, localizedIssue, said, type AppError, type LocalizedMessage } from '../errors.ts';
 import {
   emailSchema,
   employeeCodeSchema,
@@ -62,14 +62,13 @@ export interface RowProblem {
   readonly localized?: LocalizedMessage | undefined;
 }
 
-/** A row problem's words: the English for the report file and the API, the catalog entry for the page. */
-export const said = (message: LocalizableMessage) => ({ message: message.english, localized: message.localized });
 
 /** Something worth knowing that stops nothing; row null for the file as a whole. */
 export interface ImportWarning {
   readonly row: number | null;
   readonly column: string | null;
   readonly message: string;
+  readonly localized?: LocalizedMessage | undefined;
 }
 
 /** A row's values, validated and normalized; null where the cell was blank (or the column absent). */
@@ -116,7 +115,7 @@ export function readImportFile(csv: Buffer | string): ImportFile {
     rows.push(readRow(record, index + 1, header, delimiter));
   }
   for (const position of unnamedWithData) {
-    warnings.push({ row: headerIndex + 1, column: null, message: `column ${position + 1} has values but no header; it is ignored` });
+    warnings.push({ row: headerIndex + 1, column: null, ...said(localizable(`column ${position + 1} has values but no header; it is ignored`, 'import.warning.unnamed_column', { column: String(position + 1) })) });
   }
   return { columns: header.columns, rows, warnings };
 }
@@ -212,7 +211,7 @@ function readHeader(record: readonly string[], row: number): Header {
     }
     const field = fieldByHeaderKey.get(headerKey(name));
     if (field === undefined) {
-      warnings.push({ row, column: name, message: `unknown column "${name}" is ignored` });
+      warnings.push({ row, column: name, ...said(localizable(`unknown column "${name}" is ignored`, 'import.warning.unknown_column', { name })) });
       return;
     }
     const earlier = columns[field];

@@ -12,12 +12,12 @@ import {
 } from '../db/queries/user-import.ts';
 import { scopedAssignmentsOfUsers, type ScopedAssignment } from '../db/queries/role-assignments.ts';
 import type { Database, OrgUnit } from '../db/schema.ts';
-import { assertThat, conflict, localizable, type LocalizedMessage } from '../errors.ts';
+import { assertThat, conflict, localizable, said, type LocalizedMessage } from '../errors.ts';
 import { issueActivationTokens } from './account-tokens.ts';
 import { AccessDenied, isPermitted, mayGrantRole, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { recordAuditEvent, recordAuditEvents, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
 import { maskNationalId, usernameFromName } from './person-fields.ts';
-import { readImportFile, said, unreadableImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
+import { readImportFile, unreadableImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
 
 export { unreadableImportFile } from './user-import-csv.ts';
 

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 
 import { formatDateTime, locales, translator, type Locale, type Translate } from '../i18n/catalog.ts';
+import type { LocalizedMessage } from '../errors.ts';
 
 const viewsDirectory = fileURLToPath(new URL('../../views', import.meta.url));
 
@@ -32,6 +33,8 @@ export function createViews(): Views {
       return eta.render(name, {
         ...data,
         t,
+        /** A line carrying its words both ways (errors.ts `said`): the page's language when it has a catalog entry. */
+        say: (line: { message: string; localized?: LocalizedMessage | undefined }) => (line.localized ? t(line.localized.key, line.localized.params) : line.message),
         /** A time as people in the province read it: their language, Vietnam's time zone. */
         time: (date: Date) => formatDateTime(page.locale, date),
         locale: page.locale,

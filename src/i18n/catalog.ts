@@ -1146,6 +1146,18 @@ const vi = {
   'problem.resource_server.not_pending': 'Không có API nào có mã {id} đang chờ duyệt.',
   'problem.resource_server.choose_decision': 'Hãy chọn duyệt hoặc từ chối.',
   'problem.resource_server.choose_status': 'Hãy chọn hoạt động hoặc vô hiệu hóa.',
+  'reorg.line.sod_conflict': '{person} sẽ giữ hai vai trò mà quy tắc phân tách nhiệm vụ "{rule}" không cho phép.',
+  'reorg.line.sod_conflict_in': '{person} sẽ giữ hai vai trò mà quy tắc phân tách nhiệm vụ "{rule}" không cho phép tại {unit}.',
+  'reorg.line.mfa_dropped': '{person} sẽ không còn phải đăng nhập bằng yếu tố thứ hai (không đơn vị cấp trên nào yêu cầu).',
+  'reorg.line.app_lost': '{person} không còn dùng được {app}.',
+  'reorg.line.app_gained': '{person} được dùng {app}.',
+  'reorg.line.app_role_lost': '{person} mất vai trò {role} trong {app}.',
+  'reorg.line.app_role_gained': '{person} được thêm vai trò {role} trong {app}.',
+  'reorg.line.group_renamed': 'Bước {step}: nhóm "{group}" của {from} trùng tên với một nhóm ở {to}, nên được đổi tên thành "{name}".',
+  'reorg.line.assignment_dropped': 'Bước {step}: việc giao {app} cho {unit} không còn đơn vị nào để chuyển tới nên chấm dứt.',
+  'reorg.line.role_dropped': 'Bước {step}: {holder} giữ vai trò {role} trên {unit}; đơn vị này đóng mà không có đơn vị thay thế nên vai trò chấm dứt.',
+  'import.warning.unnamed_column': 'Cột {column} có giá trị nhưng không có tiêu đề; cột này bị bỏ qua.',
+  'import.warning.unknown_column': 'Cột "{name}" không được nhận biết và bị bỏ qua.',
 } as const;
 
 export type MessageKey = keyof typeof vi;
@@ -2298,6 +2310,18 @@ const en: Record<MessageKey, string> = {
   'problem.resource_server.not_pending': 'No API waiting for approval with id {id}.',
   'problem.resource_server.choose_decision': 'Decision: choose approve or reject.',
   'problem.resource_server.choose_status': 'Status: choose active or disabled.',
+  'reorg.line.sod_conflict': '{person} would hold two roles that the separation-of-duties rule "{rule}" forbids.',
+  'reorg.line.sod_conflict_in': '{person} would hold two roles that the separation-of-duties rule "{rule}" forbids in {unit}.',
+  'reorg.line.mfa_dropped': '{person} would no longer have to sign in with a second factor (no unit above them requires it).',
+  'reorg.line.app_lost': '{person} can no longer use {app}.',
+  'reorg.line.app_gained': '{person} can now use {app}.',
+  'reorg.line.app_role_lost': '{person} loses the role {role} in {app}.',
+  'reorg.line.app_role_gained': '{person} gains the role {role} in {app}.',
+  'reorg.line.group_renamed': 'Step {step}: the group "{group}" of {from} meets a group of the same name in {to}: it is renamed "{name}".',
+  'reorg.line.assignment_dropped': 'Step {step}: the assignment of {app} to {unit} has no unit to go to and ends.',
+  'reorg.line.role_dropped': 'Step {step}: {holder} holds {role} over {unit}, which closes with no unit to take its place: the role ends.',
+  'import.warning.unnamed_column': 'Column {column} has values but no header; it is ignored.',
+  'import.warning.unknown_column': 'Unknown column "{name}" is ignored.',
 };
 
 export const locales = ['vi', 'en'] as const;

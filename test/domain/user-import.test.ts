@@ -104,7 +104,7 @@ describe('a messy HR export (BOM, semicolons, Vietnamese headers, decomposed nam
       { row: 8, column: 'Số CCCD', message: 'a citizen identity number (CCCD) has exactly 12 digits' },
       { row: 9, column: 'Mã đơn vị', message: 'no unit has the code "XYZ"' },
     ]);
-    expect(first.warnings).toEqual([{ row: 1, column: 'Ghi chú', message: 'unknown column "Ghi chú" is ignored' }]);
+    expect(first.warnings).toEqual([{ row: 1, column: 'Ghi chú', message: 'unknown column "Ghi chú" is ignored', localized: { key: 'import.warning.unknown_column', params: { name: 'Ghi chú' } } }]);
   });
 
   it('creates the valid rows and skips the others, counting each row once and the blank line not at all', () => {
