@@ -18,7 +18,12 @@ export interface LocalizableMessage {
 }
 
 /** A line a page shows (an import problem, a dry run's loss): the English for the API and files, the catalog entry for the page. */
-export const said = (message: LocalizableMessage) => ({ message: message.english, localized: message.localized });
+export const said = (message: LocalizableMessage): Said => ({ message: message.english, localized: message.localized });
+
+export interface Said {
+  readonly message: string;
+  readonly localized: LocalizedMessage;
+}
 
 /** `localizable('no user has this id', 'problem.user.not_found')`: the key's placeholders are type-checked against the catalog. */
 export function localizable<Key extends MessageKey>(english: string, key: Key, ...params: MessageParams<Key>): LocalizableMessage {

@@ -1,5 +1,5 @@
 import type { OrgUnitKind } from '../db/schema.ts';
-import { localizable, said } from '../errors.ts';
+import { localizable, said, type Said } from '../errors.ts';
 import {
   ReorganizationSimulation,
   type Loss,
@@ -37,7 +37,7 @@ export interface UnitChange {
   readonly before: UnitState | null;
   readonly after: UnitState;
   readonly successor_code: string | null;
-  readonly notes: readonly string[];
+  readonly notes: readonly Said[];
 }
 
 export interface AppAccess { client_id: string; client_name: string; before: string[] | null; after: string[] | null }
@@ -63,7 +63,7 @@ export interface RightChange {
   readonly what: string;
   readonly unit_before: string;
   readonly units_after: string[];
-  readonly notes: readonly string[];
+  readonly notes: readonly Said[];
 }
 
 export interface ReorganizationOperations {
@@ -207,7 +207,7 @@ export function computeReorganization(snapshot: ReorganizationSnapshot, steps: r
   const rolesOf = (roles: Iterable<string>) => sorted(roles).join(', ');
   const apps = carryOver(snapshot.appAssignments, sim.assignments, sim.assignmentNotes, unitCodeBefore, codeAfter, {
     describe: (row) => ({ holder: row.client_name, what: rolesOf(row.roles) }),
-    changedBeyondUnit: (row, first) => (rolesOf(first.roles) === rolesOf(row.roles) ? null : `roles now ${rolesOf(first.roles)}`),
+    changedBeyondUnit: (row, first) => (rolesOf(first.roles) === rolesOf(row.roles) ? null : said(localizable(`roles now ${rolesOf(first.roles)}`, 'reorg.note.roles_now', { roles: rolesOf(first.roles) }))),
     update: (row, first): ReorganizationOperations['app_assignments'][number] => ({ op: 'update', id: row.id, org_unit: first.org_unit_id!, roles: sorted(first.roles) }),
     insert: (copy): ReorganizationOperations['app_assignments'][number] => ({ op: 'insert', client_id: copy.client_id, org_unit: copy.org_unit_id!, roles: sorted(copy.roles), granted_by: copy.granted_by }),
   });
@@ -254,12 +254,12 @@ function requiresSecondFactor(units: ReadonlyMap<string, UnitLike>, served: read
 function carryOver<Row extends { id: string; org_unit_id: string | null }, Carried extends { origin: string | null; org_unit_id: string | null }, Operation>(
   rows: readonly Row[],
   carried: readonly Carried[],
-  notes: ReadonlyMap<string, string[]>,
+  notes: ReadonlyMap<string, Said[]>,
   codeBefore: (id: string) => string,
   codeAfter: (id: string) => string,
   how: {
     describe: (row: Row) => { holder: string; what: string };
-    changedBeyondUnit: (row: Row, first: Carried) => string | null;
+    changedBeyondUnit: (row: Row, first: Carried) => Said | null;
     update: (row: Row, first: Carried) => Operation;
     insert: (copy: Carried) => Operation;
   },

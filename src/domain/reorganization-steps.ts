@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { orgUnitKinds, type OrgUnitKind } from '../db/schema.ts';
-import { AppError, localizable, said, type LocalizableMessage, type LocalizedMessage } from '../errors.ts';
+import { AppError, localizable, said, type LocalizableMessage, type Said } from '../errors.ts';
 import type { MessageKey, MessagePlaceholders } from '../i18n/catalog.ts';
 import { normalizeName, orgUnitCodeSchema } from './person-fields.ts';
 
@@ -112,10 +112,8 @@ export type UnitOperation =
   | { op: 'require_mfa'; unit: string };
 
 /** A line of the dry run: the English the API and the audit log keep, and the catalog entry pages show. The key is stable between runs. */
-export interface ReportLine {
+export interface ReportLine extends Said {
   readonly key: string;
-  readonly message: string;
-  readonly localized: LocalizedMessage;
 }
 
 /** What happens to something the plan drops or changes against someone's interest. */
@@ -139,10 +137,10 @@ export class ReorganizationSimulation {
   readonly unitOperations: UnitOperation[] = [];
   readonly losses: Loss[] = [];
   /** Notes on how rights were carried over, by stored row id. */
-  readonly assignmentNotes = new Map<string, string[]>();
-  readonly roleNotes = new Map<string, string[]>();
+  readonly assignmentNotes = new Map<string, Said[]>();
+  readonly roleNotes = new Map<string, Said[]>();
   /** Per closed or renamed unit: which step did it, for the report. */
-  readonly unitChanges = new Map<string, string[]>();
+  readonly unitChanges = new Map<string, Said[]>();
   private readonly subjects = new Map<string, number>();
   /** The step being simulated, which a refusal names in the page's language as well as in its English label. */
   private stepNumber = 0;
@@ -193,10 +191,11 @@ export class ReorganizationSimulation {
       this.movePeople(source.id, () => into.id);
       this.moveGroups(source.id, () => into.id);
       this.carryRights(label, source, [into.id]);
-      this.close(source, into.id, `${label}: merged into ${into.code}`);
+      this.close(source, into.id, localizable(`${label}: merged into ${into.code}`, 'reorg.note.merged_into', { step: String(this.stepNumber), into: into.code }));
     }
     if (step.name !== undefined || step.code !== undefined) this.setFields(label, null, into, { name: step.name, code: step.code }, 'merged');
-    this.note(into.id, `${label}: ${sources.map((unit) => unit.code).join(', ')} merged into it`);
+    const units = sources.map((unit) => unit.code).join(', ');
+    this.note(into.id, localizable(`${label}: ${units} merged into it`, 'reorg.note.merged_from', { step: String(this.stepNumber), units }));
   }
 
   private split(label: string, index: number, step: Extract<ReorganizationStep, { kind: 'split' }>): void {
@@ -215,7 +214,7 @@ export class ReorganizationSimulation {
       const created: SimUnit = { id: newUnitId(part.code), code: part.code, name: part.name, kind: part.kind ?? unit.kind, parent_id: unit.parent_id, status: 'active', successor_id: null, mfa_required: false };
       this.units.set(created.id, created);
       this.unitOperations.push({ op: 'create', unit: created.id, code: created.code, name: created.name, kind: created.kind, parent: created.parent_id });
-      this.note(created.id, `${label}: created from ${unit.code}`);
+      this.note(created.id, localizable(`${label}: created from ${unit.code}`, 'reorg.note.created_from', { step: String(this.stepNumber), code: unit.code }));
     }
     const children = new Map(this.openChildren(unit.id).map((child) => [child.code.toUpperCase(), child]));
     for (const code of Object.keys(step.children)) {
@@ -233,7 +232,8 @@ export class ReorganizationSimulation {
     this.moveGroups(unit.id, (name) => groupsTo.get(name.toLowerCase()) ?? fallback);
     // Each part is a piece of the old unit, so a right over the whole goes to every part: nobody covered before is left out.
     this.carryRights(label, unit, step.parts.map((part) => newUnitId(part.code)));
-    this.close(unit, null, `${label}: split into ${[...partCodes].join(', ')}`);
+    const parts = [...partCodes].join(', ');
+    this.close(unit, null, localizable(`${label}: split into ${parts}`, 'reorg.note.split_into', { step: String(this.stepNumber), parts }));
   }
 
   private abolishLevel(label: string, index: number, step: Extract<ReorganizationStep, { kind: 'abolish_level' }>): void {
@@ -268,18 +268,20 @@ export class ReorganizationSimulation {
       // unit that moved up and to the successor, which together hold exactly those people.
       const heirs = [...new Set([...children.map((child) => child.id), ...(successor ? [successor.id] : [])])];
       this.carryRights(label, unit, heirs);
-      this.close(unit, successor?.id ?? null, `${label}: level ${step.level_kind} abolished${successor ? `; its people moved to ${successor.code}` : ''}`);
+      this.close(unit, successor?.id ?? null, successor
+        ? localizable(`${label}: level ${step.level_kind} abolished; its people moved to ${successor.code}`, 'reorg.note.level_abolished_to', { step: String(this.stepNumber), level: step.level_kind, code: successor.code })
+        : localizable(`${label}: level ${step.level_kind} abolished`, 'reorg.note.level_abolished', { step: String(this.stepNumber), level: step.level_kind }));
     }
   }
 
-  private setFields(label: string, index: number | null, unit: SimUnit, fields: { name?: string | undefined; code?: string | undefined }, why: string): void {
+  private setFields(label: string, index: number | null, unit: SimUnit, fields: { name?: string | undefined; code?: string | undefined }, why: 'renamed' | 'recoded' | 'merged'): void {
     if (index !== null) this.claim(label, index, unit);
     if (fields.code !== undefined && fields.code.toUpperCase() !== unit.code.toUpperCase()) this.assertCodeFree(label, fields.code, unit.id);
     const before = `${unit.code} "${unit.name}"`;
     unit.code = fields.code ?? unit.code;
     unit.name = fields.name ?? unit.name;
     this.unitOperations.push({ op: 'set', unit: unit.id, code: unit.code, name: unit.name });
-    this.note(unit.id, `${label}: ${why} (was ${before})`);
+    this.note(unit.id, localizable(`${label}: ${why} (was ${before})`, why === 'merged' ? 'reorg.note.merged_renamed' : `reorg.note.${why}`, { step: String(this.stepNumber), before }));
   }
 
   // ---- what a step does to the things that hang on a unit ----
@@ -289,7 +291,7 @@ export class ReorganizationSimulation {
     this.unitOperations.push({ op: 'move', unit: unit.id, parent });
   }
 
-  private close(unit: SimUnit, successor: string | null, why: string): void {
+  private close(unit: SimUnit, successor: string | null, why: LocalizableMessage): void {
     unit.status = 'closed';
     unit.successor_id = successor;
     this.unitOperations.push({ op: 'close', unit: unit.id, successor });
@@ -336,7 +338,7 @@ export class ReorganizationSimulation {
       if (heir.mfa_required) continue;
       heir.mfa_required = true;
       this.unitOperations.push({ op: 'require_mfa', unit: heir.id });
-      this.note(heir.id, `${label}: requires a second factor, as ${unit.code} did`);
+      this.note(heir.id, localizable(`${label}: requires a second factor, as ${unit.code} did`, 'reorg.note.requires_mfa', { step: String(this.stepNumber), code: unit.code }));
     }
     for (const assignment of this.assignments.filter((one) => one.org_unit_id === unit.id)) {
       this.assignments.splice(this.assignments.indexOf(assignment), 1);
@@ -347,17 +349,19 @@ export class ReorganizationSimulation {
           key: `assignment_dropped:${key}`, kind: 'assignment_dropped',
           ...said(localizable(`${label}: the assignment of ${app} to ${unit.code} has no unit to go to and ends`, 'reorg.line.assignment_dropped', { step: String(this.stepNumber), app, unit: unit.code })),
         });
-        this.noteOn(this.assignmentNotes, assignment.origin, `${label}: ends with ${unit.code}`);
+        this.noteOn(this.assignmentNotes, assignment.origin, localizable(`${label}: ends with ${unit.code}`, 'reorg.note.ends_with', { step: String(this.stepNumber), code: unit.code }));
         continue;
       }
       for (const heir of heirs) {
         const existing = this.assignments.find((one) => one.client_id === assignment.client_id && one.org_unit_id === heir);
         if (existing) {
           for (const role of assignment.roles) existing.roles.add(role);
-          this.noteOn(this.assignmentNotes, assignment.origin, `${label}: joined with the assignment to ${this.units.get(heir)!.code}`);
+          const code = this.units.get(heir)!.code;
+          this.noteOn(this.assignmentNotes, assignment.origin, localizable(`${label}: joined with the assignment to ${code}`, 'reorg.note.joined', { step: String(this.stepNumber), code }));
         } else {
           this.assignments.push({ ...assignment, org_unit_id: heir, roles: new Set(assignment.roles) });
-          this.noteOn(this.assignmentNotes, assignment.origin, `${label}: ${unit.code} → ${this.units.get(heir)!.code}`);
+          const to = this.units.get(heir)!.code;
+          this.noteOn(this.assignmentNotes, assignment.origin, localizable(`${label}: ${unit.code} → ${to}`, 'reorg.note.moved', { step: String(this.stepNumber), from: unit.code, to }));
         }
       }
     }
@@ -371,13 +375,16 @@ export class ReorganizationSimulation {
             step: String(this.stepNumber), holder, role: role.role, unit: unit.code,
           })),
         });
-        this.noteOn(this.roleNotes, role.origin, `${label}: ends with ${unit.code}`);
+        this.noteOn(this.roleNotes, role.origin, localizable(`${label}: ends with ${unit.code}`, 'reorg.note.ends_with', { step: String(this.stepNumber), code: unit.code }));
         continue;
       }
       for (const heir of heirs) {
         const same = this.roles.some((one) => one.user_id === role.user_id && one.client_id === role.client_id && one.role === role.role && one.org_unit_id === heir);
         if (!same) this.roles.push({ ...role, org_unit_id: heir });
-        this.noteOn(this.roleNotes, role.origin, `${label}: ${unit.code} → ${this.units.get(heir)!.code}${same ? ' (already held there)' : ''}`);
+        const to = this.units.get(heir)!.code;
+        this.noteOn(this.roleNotes, role.origin, same
+          ? localizable(`${label}: ${unit.code} → ${to} (already held there)`, 'reorg.note.moved_already_held', { step: String(this.stepNumber), from: unit.code, to })
+          : localizable(`${label}: ${unit.code} → ${to}`, 'reorg.note.moved', { step: String(this.stepNumber), from: unit.code, to }));
       }
     }
   }
@@ -430,12 +437,12 @@ export class ReorganizationSimulation {
       .concat([...this.concurrent].filter(([, units]) => units.has(id)).map(([userId]) => userId));
   }
 
-  private note(unitId: string, text: string): void {
-    this.unitChanges.set(unitId, [...(this.unitChanges.get(unitId) ?? []), text]);
+  private note(unitId: string, text: LocalizableMessage): void {
+    this.unitChanges.set(unitId, [...(this.unitChanges.get(unitId) ?? []), said(text)]);
   }
 
-  private noteOn(notes: Map<string, string[]>, origin: string | null, text: string): void {
-    if (origin !== null) notes.set(origin, [...(notes.get(origin) ?? []), text]);
+  private noteOn(notes: Map<string, Said[]>, origin: string | null, text: LocalizableMessage): void {
+    if (origin !== null) notes.set(origin, [...(notes.get(origin) ?? []), said(text)]);
   }
 
   clientName(clientId: string): string {

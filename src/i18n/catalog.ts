@@ -1158,6 +1158,21 @@ const vi = {
   'reorg.line.role_dropped': 'Bước {step}: {holder} giữ vai trò {role} trên {unit}; đơn vị này đóng mà không có đơn vị thay thế nên vai trò chấm dứt.',
   'import.warning.unnamed_column': 'Cột {column} có giá trị nhưng không có tiêu đề; cột này bị bỏ qua.',
   'import.warning.unknown_column': 'Cột "{name}" không được nhận biết và bị bỏ qua.',
+  'reorg.note.merged_into': 'Bước {step}: gộp vào {into}',
+  'reorg.note.merged_from': 'Bước {step}: {units} được gộp vào đây',
+  'reorg.note.created_from': 'Bước {step}: tạo từ {code}',
+  'reorg.note.split_into': 'Bước {step}: chia thành {parts}',
+  'reorg.note.level_abolished': 'Bước {step}: cấp này ({level}) bị bãi bỏ',
+  'reorg.note.level_abolished_to': 'Bước {step}: cấp này ({level}) bị bãi bỏ; người của đơn vị chuyển sang {code}',
+  'reorg.note.renamed': 'Bước {step}: đổi tên (trước là {before})',
+  'reorg.note.recoded': 'Bước {step}: đổi mã (trước là {before})',
+  'reorg.note.merged_renamed': 'Bước {step}: đổi tên, mã khi gộp (trước là {before})',
+  'reorg.note.requires_mfa': 'Bước {step}: yêu cầu yếu tố thứ hai, như {code}',
+  'reorg.note.ends_with': 'Bước {step}: chấm dứt cùng {code}',
+  'reorg.note.joined': 'Bước {step}: nhập vào việc giao cho {code}',
+  'reorg.note.moved': 'Bước {step}: {from} → {to}',
+  'reorg.note.moved_already_held': 'Bước {step}: {from} → {to} (đã có ở đó)',
+  'reorg.note.roles_now': 'Vai trò nay là {roles}',
 } as const;
 
 export type MessageKey = keyof typeof vi;
@@ -2322,6 +2337,21 @@ const en: Record<MessageKey, string> = {
   'reorg.line.role_dropped': 'Step {step}: {holder} holds {role} over {unit}, which closes with no unit to take its place: the role ends.',
   'import.warning.unnamed_column': 'Column {column} has values but no header; it is ignored.',
   'import.warning.unknown_column': 'Unknown column "{name}" is ignored.',
+  'reorg.note.merged_into': 'Step {step}: merged into {into}',
+  'reorg.note.merged_from': 'Step {step}: {units} merged into it',
+  'reorg.note.created_from': 'Step {step}: created from {code}',
+  'reorg.note.split_into': 'Step {step}: split into {parts}',
+  'reorg.note.level_abolished': 'Step {step}: level {level} abolished',
+  'reorg.note.level_abolished_to': 'Step {step}: level {level} abolished; its people moved to {code}',
+  'reorg.note.renamed': 'Step {step}: renamed (was {before})',
+  'reorg.note.recoded': 'Step {step}: recoded (was {before})',
+  'reorg.note.merged_renamed': 'Step {step}: merged (was {before})',
+  'reorg.note.requires_mfa': 'Step {step}: requires a second factor, as {code} did',
+  'reorg.note.ends_with': 'Step {step}: ends with {code}',
+  'reorg.note.joined': 'Step {step}: joined with the assignment to {code}',
+  'reorg.note.moved': 'Step {step}: {from} → {to}',
+  'reorg.note.moved_already_held': 'Step {step}: {from} → {to} (already held there)',
+  'reorg.note.roles_now': 'Roles now {roles}',
 };
 
 export const locales = ['vi', 'en'] as const;

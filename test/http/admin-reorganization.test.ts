@@ -38,6 +38,10 @@ describe('reorganization plans in the admin console', () => {
     expect(html(added)).toContain('Bỏ một cấp');
     expect(html(added)).toMatch(/<code>TG \/ TG\.CAIBE\.ANHUU<\/code>/);
     expect(html(added)).toContain('Không ai mất quyền gì.');
+    // What happens to each unit, in the page's language.
+    expect(html(added)).toContain('Bước 1: cấp này (district) bị bãi bỏ');
+    expect(html(added)).toContain('Bước 1: TG.CAIBE → TG.CAIBE.ANHUU');
+    expect(html(added)).not.toContain('level district abolished');
 
     const unconfirmed = await submit(agent, added, '/schedule');
     expect(unconfirmed.response.status).toBe(400);

@@ -3,11 +3,13 @@ import { z } from 'zod';
 import { orgUnitKinds, reorganizationPlanStatuses, type ReorganizationPlan } from '../../../db/schema.ts';
 import type { AdminContext } from '../../../domain/authorization.ts';
 import { idSchema } from '../../../domain/person-fields.ts';
+import type { Said } from '../../../errors.ts';
 import {
   cancelReorganizationPlan, changeReorganizationSteps, createReorganizationPlan, getReorganizationPlan, listReorganizationPlansInScope,
   newReorganizationPlanSchema, orgTreeAsItStood, reorganizationDryRun, scheduleReorganizationPlan, stepsOf, type ReorganizationDeps,
 } from '../../../domain/reorganization-plans.ts';
 import { reorganizationStepSchema } from '../../../domain/reorganization-steps.ts';
+import type { ReorganizationReport } from '../../../domain/reorganization-report.ts';
 import { reorganizationReportCsv } from '../../reorganization-csv.ts';
 import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
@@ -133,7 +135,7 @@ export function reorganizationPlanRoutes(deps: ReorganizationDeps): ApiRoute[] {
       method: 'get', path: '/reorganization-plans/{id}/dry-run', tag: 'reorganization',
       summary: 'What the plan does: every unit and person it touches, how each person\'s access maps to the new units, what is lost and what is gained; for an applied plan, what it did',
       params: idParams, response: reorganizationReport,
-      handler: async ({ params, context }) => (await reorganizationDryRun(deps, context, params.id)).report as unknown as z.input<typeof reorganizationReport>,
+      handler: async ({ params, context }) => reportForApi((await reorganizationDryRun(deps, context, params.id)).report),
     }),
     defineRoute({
       method: 'get', path: '/reorganization-plans/{id}/dry-run/export', tag: 'reorganization', response: z.string(), alsoProduces: ['text/csv'],
@@ -158,4 +160,10 @@ export function reorganizationPlanRoutes(deps: ReorganizationDeps): ApiRoute[] {
       },
     }),
   ];
+}
+
+/** The dry run as the API gives it: each note in its English words (the console shows them in the page's language). */
+function reportForApi(report: ReorganizationReport): z.input<typeof reorganizationReport> {
+  const words = <Item extends { notes: readonly Said[] }>(items: readonly Item[]) => items.map((item) => ({ ...item, notes: item.notes.map((note) => note.message) }));
+  return { ...report, units: words(report.units), app_assignments: words(report.app_assignments), role_assignments: words(report.role_assignments) } as unknown as z.input<typeof reorganizationReport>;
 }
