@@ -73,6 +73,36 @@ export function localizedIssue(issue: z.core.$ZodIssue | undefined): LocalizedMe
   return (issue as { params?: { localized?: LocalizedMessage } } | undefined)?.params?.localized;
 }
 
+/**
+ * zod's own problems (empty, too long, not a choice, not an email) as catalog entries, from what
+ * the issue records, whatever English the schema gave them: beside a field's label or a column's
+ * name, "cannot be empty" says enough. Undefined for a refinement of the schema's own.
+ */
+export function problemOfKind(issue: z.core.$ZodIssue): LocalizedMessage | undefined {
+  const size = (value: number | bigint) => ({ count: String(value) });
+  switch (issue.code) {
+    case 'too_small':
+      if (issue.origin === 'string') return Number(issue.minimum) <= 1 ? { key: 'form.problem.required' } : { key: 'form.problem.too_short', params: size(issue.minimum) };
+      if (issue.origin === 'array' || issue.origin === 'set') return { key: 'form.problem.too_few', params: size(issue.minimum) };
+      return { key: 'form.problem.too_small', params: size(issue.minimum) };
+    case 'too_big':
+      if (issue.origin === 'string') return { key: 'form.problem.too_long', params: size(issue.maximum) };
+      if (issue.origin === 'array' || issue.origin === 'set') return { key: 'form.problem.too_many', params: size(issue.maximum) };
+      return { key: 'form.problem.too_big', params: size(issue.maximum) };
+    case 'invalid_format':
+      if (issue.format === 'email') return { key: 'form.problem.email' };
+      if (issue.format === 'uuid' || issue.format === 'guid') return { key: 'form.problem.choice' };
+      return { key: 'form.problem.format' };
+    case 'invalid_value':
+      return { key: 'form.problem.choice' };
+    case 'invalid_type':
+      // A form posts text: a value of the wrong type is one that was not posted at all.
+      return { key: 'form.problem.required' };
+    default:
+      return undefined;
+  }
+}
+
 /** A zod issue's message in a page's language, when the schema gave it a catalog entry; null otherwise. */
 export function localizedIssueMessage(t: Translate, issue: z.core.$ZodIssue): string | null {
   const localized = localizedIssue(issue);

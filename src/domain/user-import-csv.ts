@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { CsvError, parse } from 'csv-parse/sync';
 import type { z } from 'zod';
 
-import { invalidInput, localizable, localizedIssue, said, type AppError, type LocalizedMessage } from '../errors.ts';
+import { invalidInput, localizable, localizedIssue, problemOfKind, said, type AppError, type LocalizedMessage } from '../errors.ts';
 import {
   emailSchema,
   employeeCodeSchema,
@@ -62,6 +62,9 @@ export interface RowProblem {
   readonly localized?: LocalizedMessage | undefined;
 }
 
+
+/** A cell's problem for the review page: the schema's own catalog entry, else zod's problem by its kind. */
+const importProblem = (issue: z.core.$ZodIssue | undefined) => (issue === undefined ? undefined : localizedIssue(issue) ?? problemOfKind(issue));
 
 /** Something worth knowing that stops nothing; row null for the file as a whole. */
 export interface ImportWarning {
@@ -248,7 +251,7 @@ function readRow(record: readonly string[], row: number, header: Header, delimit
     raw[field] = cell.trim();
     const parsed = fieldSchemas[field].safeParse(cell);
     if (parsed.success) values[field] = parsed.data;
-    else errors.push({ row, column: header.columns[field]!, message: parsed.error.issues[0]?.message ?? `not a valid ${field}`, localized: localizedIssue(parsed.error.issues[0]) });
+    else errors.push({ row, column: header.columns[field]!, message: parsed.error.issues[0]?.message ?? `not a valid ${field}`, localized: importProblem(parsed.error.issues[0]) });
   }
   const column = (field: ImportField) => header.columns[field] ?? null;
   if (raw.full_name === undefined) errors.push({ row, column: column('full_name'), ...said(localizable('a full name is required', 'problem.import.full_name_missing')) });

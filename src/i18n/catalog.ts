@@ -1173,6 +1173,7 @@ const vi = {
   'reorg.note.moved': 'Bước {step}: {from} → {to}',
   'reorg.note.moved_already_held': 'Bước {step}: {from} → {to} (đã có ở đó)',
   'reorg.note.roles_now': 'Vai trò nay là {roles}',
+  'form.problem.as_posted': 'Biểu mẫu chưa đúng: {problems}',
 } as const;
 
 export type MessageKey = keyof typeof vi;
@@ -2352,6 +2353,7 @@ const en: Record<MessageKey, string> = {
   'reorg.note.moved': 'Step {step}: {from} → {to}',
   'reorg.note.moved_already_held': 'Step {step}: {from} → {to} (already held there)',
   'reorg.note.roles_now': 'Roles now {roles}',
+  'form.problem.as_posted': 'The form is not right: {problems}',
 };
 
 export const locales = ['vi', 'en'] as const;

@@ -13,7 +13,7 @@ import { invalidInput, localizable } from '../../errors.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { sendCsvDownload, spreadsheetCsv } from '../csv.ts';
 import { formBody } from '../forms.ts';
-import { bodyOf, contextOf, done, fieldErrors, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
+import { bodyOf, contextOf, done, fieldErrors, invalidForm, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
 
 const campaignForm = z.object({
   name: z.string().max(400).default(''),
@@ -96,7 +96,7 @@ export function mountAccessReviews(router: Router, deps: AdminConsoleDeps, guard
       return [{ item_id: match[1]!, decision: value, comment: typeof comment === 'string' && comment.trim() ? comment : null }];
     });
     const parsed = reviewDecisionsSchema.safeParse({ decisions });
-    if (!parsed.success) throw invalidInput(decisions.length === 0 ? localizable('choose keep or revoke for at least one item', 'problem.review.no_decision') : parsed.error.issues.map((issue) => issue.message).join('; '));
+    if (!parsed.success) throw decisions.length === 0 ? invalidInput(localizable('choose keep or revoke for at least one item', 'problem.review.no_decision')) : invalidForm(ctx, parsed.error);
     await decideReviewItems(deps, contextOf(ctx), parsed.data);
     done(ctx, `/admin/reviews/${ctx.params['id'] ?? ''}/mine`, 'review_decided');
   });

@@ -17,7 +17,7 @@ import { maxBackchannelLogoutAttempts } from '../../oidc/backchannel.ts';
 import { issueInitialAccessToken } from '../../oidc/provider.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
-import { bodyOf, contextOf, done, render, type AdminConsoleDeps } from './pages.ts';
+import { bodyOf, contextOf, done, invalidForm, render, type AdminConsoleDeps } from './pages.ts';
 
 const statusForm = z.object({ status: z.enum(['active', 'disabled']) });
 const decisionForm = z.object({ decision: z.enum(['approve', 'reject']) });
@@ -122,7 +122,7 @@ export function mountClients(router: Router, deps: AdminConsoleDeps, guard: Midd
     const clientId = ctx.params['id'] ?? '';
     const form = assignmentForm.safeParse(bodyOf(ctx));
     const parsed = appAssignmentSchema.safeParse(form.success ? { org_unit_id: form.data.org_unit_id || undefined, roles: form.data.roles } : {});
-    if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => issue.message).join('; '));
+    if (!parsed.success) throw invalidForm(ctx, parsed.error);
     await assignApp(deps, contextOf(ctx), clientId, parsed.data);
     done(ctx, `/admin/clients/${clientId}`, 'app_assigned');
   });

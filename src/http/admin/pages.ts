@@ -5,7 +5,7 @@ import type { Config } from '../../config/index.ts';
 import { adminConsole } from '../../domain/built-in-clients.ts';
 import { AccessDenied, isPermitted, type AdminContext, type Permission } from '../../domain/authorization.ts';
 import type { UserAdminDeps } from '../../domain/users.ts';
-import { AppError, localizable, localizedIssueMessage, messageIn } from '../../errors.ts';
+import { AppError, localizable, localizedIssueMessage, messageIn, problemOfKind } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import type { Logger } from '../../logger.ts';
 import { adminContextOfPerson, auditRefusals, rememberAdminContext } from '../admin-context.ts';
@@ -92,28 +92,8 @@ function zodVietnamese(issue: z.core.$ZodIssue): string | undefined {
  * empty" says enough. The API parses the same schemas and keeps their English.
  */
 function formProblem(t: Translate, issue: z.core.$ZodIssue): string | undefined {
-  const size = (value: number | bigint) => ({ count: String(value) });
-  switch (issue.code) {
-    case 'too_small':
-      if (issue.origin === 'string') return Number(issue.minimum) <= 1 ? t('form.problem.required') : t('form.problem.too_short', size(issue.minimum));
-      if (issue.origin === 'array' || issue.origin === 'set') return t('form.problem.too_few', size(issue.minimum));
-      return t('form.problem.too_small', size(issue.minimum));
-    case 'too_big':
-      if (issue.origin === 'string') return t('form.problem.too_long', size(issue.maximum));
-      if (issue.origin === 'array' || issue.origin === 'set') return t('form.problem.too_many', size(issue.maximum));
-      return t('form.problem.too_big', size(issue.maximum));
-    case 'invalid_format':
-      if (issue.format === 'email') return t('form.problem.email');
-      if (issue.format === 'uuid' || issue.format === 'guid') return t('form.problem.choice');
-      return t('form.problem.format');
-    case 'invalid_value':
-      return t('form.problem.choice');
-    case 'invalid_type':
-      // A form posts text: a value of the wrong type is one that was not posted at all.
-      return t('form.problem.required');
-    default:
-      return undefined;
-  }
+  const said = problemOfKind(issue);
+  return said && t(said.key, said.params);
 }
 
 /**
@@ -152,4 +132,15 @@ export async function refusedAsForm<T>(ctx: Context, action: () => Promise<T>, s
 
 export function definedEntries(values: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
+
+/** What is wrong with a form as posted, field by field, in the page's language (see fieldErrors). */
+export function formProblemsIn(ctx: Context, error: z.ZodError, formName = 'form'): string {
+  return Object.entries(fieldErrors(ctx, error)).map(([field, message]) => `${field === '_form' ? formName : field}: ${message}`).join('; ');
+}
+
+/** A refusal of a form that only editing it by hand can break: the English for the logs, the page's language on the page. */
+export function invalidForm(ctx: Context, error: z.ZodError): AppError {
+  const english = error.issues.map((issue) => issue.message).join('; ');
+  return new AppError('invalid_input', { english, localized: { key: 'form.problem.as_posted', params: { problems: formProblemsIn(ctx, error) } } }, 400);
 }

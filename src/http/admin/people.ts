@@ -15,12 +15,12 @@ import {
   changeUserStatus, createUser, getUser, listUsersInScope, newUserSchema, resetUserFactors, sendActivation, unlockUser, updateUser, userListCursor,
   userPatchSchema,
 } from '../../domain/users.ts';
-import { AppError, assertThat, invalidInput, localizable } from '../../errors.ts';
+import { AppError, assertThat, localizable } from '../../errors.ts';
 import { decodeCursor, encodeCursor } from '../api/route.ts';
 import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import {
-  auditLabel, bodyOf, contextOf, definedEntries, done, fieldErrors, messageOnPage, refusedAsForm, render, type AdminConsoleDeps,
+  auditLabel, bodyOf, contextOf, definedEntries, done, fieldErrors, invalidForm, messageOnPage, refusedAsForm, render, type AdminConsoleDeps,
 } from './pages.ts';
 
 /** Rows on a page of the user list. */
@@ -148,7 +148,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
     const parsed = newRoleAssignmentSchema.safeParse({
       user_id: id, role: form.success ? form.data.role : '', org_unit_id: form.success && form.data.org_unit_id ? form.data.org_unit_id : null,
     });
-    if (!parsed.success) throw invalidInput(parsed.error.issues.map((issue) => issue.message).join('; '));
+    if (!parsed.success) throw invalidForm(ctx, parsed.error);
     await grantRole(deps, contextOf(ctx), parsed.data);
     done(ctx, `/admin/users/${id}`, 'role_granted');
   });

@@ -15,7 +15,7 @@ import { requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
 import { reorganizationReportCsv } from '../reorganization-csv.ts';
 import { toForest } from './org-tree.ts';
-import { bodyOf, contextOf, done, fieldErrors, messageOnPage, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
+import { bodyOf, contextOf, done, fieldErrors, formProblemsIn, messageOnPage, refusedAsForm, render, type AdminConsoleDeps } from './pages.ts';
 
 /** Plans listed on the page; a province has a handful a year. */
 const listLimit = 200;
@@ -121,7 +121,7 @@ export function mountReorganization(router: Router, deps: AdminConsoleDeps, guar
     const parsed = reorganizationStepSchema.safeParse(stepFrom(form));
     if (!parsed.success) {
       ctx.status = 400;
-      await renderPlan(deps, ctx, id, form, parsed.error.issues.map((issue) => `${issue.path.join('.') || form.kind || 'kind'}: ${issue.message}`).join('; '));
+      await renderPlan(deps, ctx, id, form, formProblemsIn(ctx, parsed.error, form.kind || 'kind'));
       return;
     }
     const plan = await refusedAsForm(ctx, () => changeReorganizationSteps(deps, contextOf(ctx), id, versionOf(ctx), { step: parsed.data }), (message) => renderPlan(deps, ctx, id, form, message));
