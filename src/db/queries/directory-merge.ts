@@ -195,9 +195,10 @@ export async function lockUsersForMerge(trx: Kysely<Database>, ids: readonly str
 }
 
 /**
- * Moves the merged-away account's units, groups, app assignments and admin roles onto the survivor
- * where the survivor does not already have them (an app assigned to both keeps the union of the
- * roles), and answers how many of each moved.
+ * Moves the merged-away account's units, groups, app assignments, admin roles, app ownership and
+ * access-review exclusions onto the survivor where the survivor does not already have them (an app
+ * assigned to both keeps the union of the roles), re-points its pending personnel decisions, and
+ * answers how many units, groups, app assignments and roles moved.
  */
 export async function moveMembershipsToSurvivor(
   trx: Kysely<Database>,

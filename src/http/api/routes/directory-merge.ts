@@ -98,7 +98,8 @@ export function directoryMergeRoutes(deps: DirectoryMergeDeps): ApiRoute[] {
     defineRoute({
       method: 'post', path: '/directory-merge/candidates/{id}/confirm', tag: 'directory-merge',
       summary: 'Confirm one candidate: merges that pair, and nothing else, in one transaction, audited as one user.merge event. For two accounts: ' +
-        'the merged-away one stays as history (status merged, merged_into), its units, groups, app assignments and admin roles move to the survivor ' +
+        'the merged-away one stays as history (status merged, merged_into), its units, groups, app assignments, admin roles, owned apps, ' +
+        'access-review exclusions and pending personnel decisions move to the survivor ' +
         'where missing, its sessions and tokens end (back-channel logout), and every app keeps the sub it knew',
       params: idParams, response: candidate,
       handler: async ({ params, context }) => toCandidate(await confirmMergeCandidate(deps, context, params.id)),
