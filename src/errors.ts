@@ -56,6 +56,8 @@ export class AppError extends Error {
 
 export const invalidInput = (message: string | LocalizableMessage) => new AppError('invalid_input', message, 400);
 /** A conflict; `cause` keeps the database's unique violation when that is what it was (SCIM answers those as uniqueness). */
+/** A page cursor that is not one we gave out, or not for this order. */
+export const invalidCursor = () => new AppError('invalid_cursor', 'the cursor is not one this API gave out; start again from the first page', 400);
 export const conflict = (message: string | LocalizableMessage, cause?: unknown) => new AppError('conflict', message, 409, cause === undefined ? undefined : { cause });
 
 /** An error's message in a page's language: its catalog entry when it has one, its English otherwise. */

@@ -6,6 +6,7 @@ import { inTransaction } from '../db/transactions.ts';
 import { findOrgUnitById, findOrgUnitsForShare } from '../db/queries/org-units.ts';
 import { countActiveUsersWithRole, lockSuperAdministrators, scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
 import {
+  defaultUserSort,
   findUserDetail,
   insertUser,
   lockUser,
@@ -13,13 +14,14 @@ import {
   replaceConcurrentUnits,
   takenUsernames,
   updateUserFields,
+  userCursorKeyFits,
   type UserDetail,
   type UserFieldChanges,
   type UserListRow,
   type UserSortOrder,
 } from '../db/queries/users.ts';
 import type { Database, OrgUnit, User, UserStatus } from '../db/schema.ts';
-import { AppError, assertThat, conflict, localizable } from '../errors.ts';
+import { AppError, assertThat, conflict, invalidCursor, localizable } from '../errors.ts';
 import { issueActivationToken, issueActivationTokens } from './account-tokens.ts';
 import { recordAuditEvent, type Actor, type RequestOrigin } from './audit.ts';
 import { unlockLogins } from './login-throttle.ts';
@@ -163,8 +165,15 @@ export async function getUser(deps: Pick<UserAdminDeps, 'db'>, context: AdminCon
 export async function listUsersInScope(
   deps: Pick<UserAdminDeps, 'db'>,
   context: AdminContext,
-  filter: { q?: string | undefined; status?: UserStatus | undefined; withinId?: string | undefined; groupId?: string | undefined; sort: UserSortOrder; after?: { key: string; id: string } | undefined; limit: number },
+  filter: {
+    q?: string | undefined; username?: string | undefined; status?: UserStatus | undefined; withinId?: string | undefined; groupId?: string | undefined;
+    /** Unless asked, a search lists the newest first and a browse goes by family name (defaultUserSort). */
+    sort?: UserSortOrder | undefined;
+    after?: { key: string; id: string } | undefined; limit: number;
+  },
 ): Promise<UserListRow[]> {
+  const sort = filter.sort ?? defaultUserSort(filter.q);
+  if (filter.after && !userCursorKeyFits(sort, filter.after.key)) throw invalidCursor();
   let within: string | undefined;
   if (filter.withinId !== undefined) {
     const unit = await findOrgUnitById(deps.db, filter.withinId);
@@ -174,10 +183,11 @@ export async function listUsersInScope(
   return listUsers(deps.db, {
     subtrees: subtreeFilter(scopeOf(context.principal, 'users.read')),
     q: filter.q,
+    username: filter.username,
     status: filter.status,
     within,
     groupId: filter.groupId,
-    sort: filter.sort,
+    sort,
     after: filter.after,
     limit: filter.limit,
   });

@@ -60,8 +60,10 @@ describe('people', () => {
     const { agent } = await openConsole();
     const list = await agent.follow(`${world.server.issuer}/admin/users?q=anh+tuyet`, 'http://never/');
     expect(html(list)).toContain('Nguyễn Thị Ánh Tuyết');
+    expect(html(list)).toContain('Kết quả tìm kiếm xếp theo người được thêm gần đây nhất');
     const all = await agent.follow(`${world.server.issuer}/admin/users`, 'http://never/');
     expect(html(all)).not.toContain('Trần Văn Chợ');
+    expect(html(all)).not.toContain('Kết quả tìm kiếm xếp theo');
   });
 
   it('refuses another district\'s person with the reason, and audits the attempt', async () => {

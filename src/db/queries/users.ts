@@ -1,4 +1,4 @@
-import { sql, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 
 import type { Database, NewUser, User, UserStatus } from '../schema.ts';
 import { isUuid } from './ids.ts';
@@ -101,21 +101,51 @@ export function userInSubtrees(subtrees: readonly string[]) {
     or exists (select 1 from user_org_units m join org_units o on o.id = m.org_unit_id where m.user_id = users.id and m.ends_at is null and ${inSubtree}))`;
 }
 
-export const userSortOrders = ['family_name', 'given_name', 'username', 'created_at'] as const;
+export const userSortOrders = ['family_name', 'given_name', 'username', 'created_at', 'newest'] as const;
 export type UserSortOrder = (typeof userSortOrders)[number];
 
-const sortColumns = {
-  family_name: sql<string>`users.family_name_sort`,
-  given_name: sql<string>`users.given_name_sort`,
-  username: sql<string>`lower(users.username) collate "C"`,
-  created_at: sql<string>`to_char(users.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')`,
-} as const;
+/**
+ * How each order sorts, and the key a page's cursor carries. The creation orders walk the index on
+ * (created_at, id): their cursor is the instant in UTC to the microsecond, compared as a timestamp.
+ * A search of a large directory (`q` matching a family name shared by a third of the province) is
+ * fast only in an order the words cannot cluster in, which is why a search lists the newest first.
+ */
+interface SortOrder {
+  readonly key: RawBuilder<string>;
+  readonly columns: RawBuilder<unknown>;
+  readonly descending: boolean;
+  /** For keys the database casts: whether a cursor's key is one this order could have given out. */
+  readonly keyFits?: (key: string) => boolean;
+}
+
+const createdAtKey = sql<string>`to_char(users.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
+/** An instant as createdAtKey writes it, one that exists (no 30 February) and is not before 1970. */
+const isCreatedAtKey = (key: string): boolean => {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$/u.test(key)) return false;
+  const milliseconds = new Date(`${key.slice(0, 23)}Z`);
+  return milliseconds.getTime() >= 0 && milliseconds.toISOString().slice(0, 23) === key.slice(0, 23);
+};
+
+const sortOrders: Record<UserSortOrder, SortOrder> = {
+  family_name: { key: sql<string>`users.family_name_sort`, columns: sql`users.family_name_sort`, descending: false },
+  given_name: { key: sql<string>`users.given_name_sort`, columns: sql`users.given_name_sort`, descending: false },
+  username: { key: sql<string>`lower(users.username) collate "C"`, columns: sql`lower(users.username) collate "C"`, descending: false },
+  created_at: { key: createdAtKey, columns: sql`users.created_at`, descending: false, keyFits: isCreatedAtKey },
+  newest: { key: createdAtKey, columns: sql`users.created_at`, descending: true, keyFits: isCreatedAtKey },
+};
+
+/** The order a list takes when none is asked for: a search lists the newest first, a browse by family name. */
+export function defaultUserSort(q: string | undefined): UserSortOrder {
+  return q !== undefined && q.trim() !== '' ? 'newest' : 'family_name';
+}
 
 export interface UserListFilter {
   /** The reader's scope: null for everyone, otherwise people serving in these subtrees. */
   subtrees: readonly string[] | null;
   /** Words to find, each ignoring case and diacritics, in name, username, email or employee code. */
   q?: string | undefined;
+  /** Exactly this username, without regard to case. */
+  username?: string | undefined;
   status?: UserStatus | undefined;
   /** People serving in this subtree (a path). */
   within?: string | undefined;
@@ -132,19 +162,26 @@ export interface UserListRow extends User {
   readonly org_unit_name: string | null;
 }
 
+/** Whether `key` could be a cursor this order gave out; listUsers trusts that it was asked. */
+export function userCursorKeyFits(sort: UserSortOrder, key: string): boolean {
+  return sortOrders[sort].keyFits?.(key) ?? true;
+}
+
 export async function listUsers(db: Kysely<Database>, filter: UserListFilter): Promise<UserListRow[]> {
-  const sortColumn = sortColumns[filter.sort];
+  const order = sortOrders[filter.sort];
+  const direction = order.descending ? 'desc' : 'asc';
   let query = db
     .selectFrom('users')
     .leftJoin('org_units', 'org_units.id', 'users.primary_org_unit_id')
     .selectAll('users')
-    .select([sortColumn.as('sort_key'), 'org_units.code as org_unit_code', 'org_units.name as org_unit_name'])
-    .orderBy(sortColumn)
-    .orderBy('users.id')
+    .select([order.key.as('sort_key'), 'org_units.code as org_unit_code', 'org_units.name as org_unit_name'])
+    .orderBy(order.columns, direction)
+    .orderBy('users.id', direction)
     .limit(filter.limit);
   if (filter.subtrees !== null) query = query.where(userInSubtrees(filter.subtrees));
   if (filter.within !== undefined) query = query.where(userInSubtrees([filter.within]));
   if (filter.status !== undefined) query = query.where('users.status', '=', filter.status);
+  if (filter.username !== undefined) query = query.where(sql`lower(users.username)`, '=', sql<string>`lower(${filter.username})`);
   if (filter.groupId !== undefined) {
     const groupId = filter.groupId;
     query = query.where((eb) => eb.exists(eb.selectFrom('group_members').select('group_members.user_id')
@@ -153,7 +190,11 @@ export async function listUsers(db: Kysely<Database>, filter: UserListFilter): P
   for (const word of (filter.q ?? '').split(/\s+/u).filter(Boolean)) {
     query = query.where(sql`users.search_text`, 'like', sql<string>`'%' || ${likeEscapedSearchKey(word)} || '%'`);
   }
-  if (filter.after) query = query.where(sql<SqlBool>`(${sortColumn}, users.id) > (${filter.after.key}, ${filter.after.id}::uuid)`);
+  if (filter.after) {
+    const { key, id } = filter.after;
+    const position = order.keyFits ? sql`(${key}::timestamp at time zone 'UTC')` : sql`${key}`;
+    query = query.where(sql<SqlBool>`(${order.columns}, users.id) ${sql.raw(order.descending ? '<' : '>')} (${position}, ${id}::uuid)`);
+  }
   return query.execute();
 }
 

@@ -79,7 +79,7 @@ export function mountGroups(router: Router, deps: AdminConsoleDeps, guard: Middl
     const form = memberForm.safeParse(bodyOf(ctx));
     const username = (form.success ? form.data.username : '').trim().toLowerCase();
     // Found the way the admin could find them in the list: within their scope, by exact username.
-    const [person] = username ? (await listUsersInScope(deps, context, { q: username, sort: 'username', limit: 50 })).filter((user) => user.username.toLowerCase() === username) : [];
+    const [person] = username ? await listUsersInScope(deps, context, { username, limit: 1 }) : [];
     if (!person) {
       ctx.status = 400;
       await renderGroup(deps, ctx, group, { username: translator(pageContext(ctx).locale)('problem.group.member_unknown', { username }) });

@@ -70,7 +70,7 @@ export function mountPeople(router: Router, deps: AdminConsoleDeps, guard: Middl
     const query: z.infer<typeof listQuery> = parsedQuery.success ? parsedQuery.data : { q: undefined };
     const after = decodeCursor(query.after, userListCursor);
     const rows = await listUsersInScope(deps, context, {
-      q: query.q, status: query.status, withinId: query.unit, groupId: query.group, sort: 'family_name', after, limit: pageSize + 1,
+      q: query.q, status: query.status, withinId: query.unit, groupId: query.group, after, limit: pageSize + 1,
     });
     const more = rows.length > pageSize;
     const shown = rows.slice(0, pageSize);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 import { findNulCharacter } from '../../db/nul-characters.ts';
 import type { AdminContext } from '../../domain/authorization.ts';
-import { AppError, invalidInput } from '../../errors.ts';
+import { AppError, invalidCursor, invalidInput } from '../../errors.ts';
 
 /**
  * One admin API route: its method and path, a zod schema for each part of its input and for its
@@ -155,7 +155,7 @@ export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, sc
   } catch {
     // fall through to the error below
   }
-  throw new AppError('invalid_cursor', 'the cursor is not one this API gave out; start again from the first page', 400);
+  throw invalidCursor();
 }
 
 /** A page of rows fetched with one extra, to know whether there is a next page. */

@@ -73,9 +73,9 @@ describe('searching people by name, ignoring case and diacritics', () => {
 
   it('finds every Đặng, and Đăng too, for "dang" and for "Đặng" alike', async () => {
     const expected = ['Đặng Thị Mai', 'Đặng Văn Lâm', 'Phạm Minh Đăng'];
-    expect(await search(world.superAdmin, 'dang')).toEqual(expected);
-    expect(await search(world.superAdmin, 'Đặng')).toEqual(expected);
-    expect(await search(world.superAdmin, 'ĐẶNG')).toEqual(expected);
+    for (const q of ['dang', 'Đặng', 'ĐẶNG']) {
+      expect(await namesFound(world.superAdmin, `q=${encodeURIComponent(q)}&sort=family_name`)).toEqual(expected);
+    }
   });
 
   it('finds a name written in decomposed Unicode, as some keyboards send it', async () => {
@@ -93,7 +93,17 @@ describe('searching people by name, ignoring case and diacritics', () => {
   });
 
   it('searches only the caller\'s subtree: the Cái Bè admin does not find Đặng Thị Mai of Chợ Gạo', async () => {
-    expect(await search(world.caiBeAdmin.api, 'dang')).toEqual(['Đặng Văn Lâm', 'Phạm Minh Đăng']);
+    expect(await search(world.caiBeAdmin.api, 'dang')).toEqual(['Phạm Minh Đăng', 'Đặng Văn Lâm']);
+  });
+
+  it('lists a search\'s matches newest first unless an order is asked for, and a list without q by family name', async () => {
+    // Added in this order: Đặng Văn Lâm, Phạm Minh Đăng, then Đặng Thị Mai last of all.
+    expect(await search(world.superAdmin, 'dang')).toEqual(['Đặng Thị Mai', 'Phạm Minh Đăng', 'Đặng Văn Lâm']);
+    expect(await namesFound(world.superAdmin, 'q=dang&sort=newest')).toEqual(['Đặng Thị Mai', 'Phạm Minh Đăng', 'Đặng Văn Lâm']);
+    expect(await namesFound(world.superAdmin, 'q=dang&sort=created_at')).toEqual(['Đặng Văn Lâm', 'Phạm Minh Đăng', 'Đặng Thị Mai']);
+    const browsed = await namesFound(world.caiBeAdmin.api, '');
+    expect(browsed).toEqual(await namesFound(world.caiBeAdmin.api, 'sort=family_name'));
+    expect(browsed[0]).toBe('Dương Thị Cúc');
   });
 });
 
@@ -140,7 +150,7 @@ describe('sorting in Vietnamese alphabetical order', () => {
 
 describe('cursor pagination', () => {
   it('returns every person exactly once, in order, page by page, for every sort order', async () => {
-    for (const sort of ['family_name', 'given_name', 'username', 'created_at']) {
+    for (const sort of ['family_name', 'given_name', 'username', 'created_at', 'newest']) {
       const everyone = await namesFound(world.superAdmin, `sort=${sort}`);
       expect(everyone).toHaveLength(caiBePeople.length + 2);
       const paged = await allPages(world.superAdmin, `sort=${sort}`, 3);
@@ -151,6 +161,7 @@ describe('cursor pagination', () => {
 
   it('pages through a search and a subtree as well', async () => {
     expect((await allPages(world.superAdmin, 'q=nguyen&sort=given_name', 1)).names).toEqual(['Nguyễn Thanh Bình', 'Nguyễn Văn Dũng', 'Nguyễn Thị Ánh Tuyết']);
+    expect((await allPages(world.superAdmin, 'q=nguyen', 1)).names).toEqual(['Nguyễn Văn Dũng', 'Nguyễn Thanh Bình', 'Nguyễn Thị Ánh Tuyết']);
     const anHuu = await allPages(world.caiBeAdmin.api, `org_unit_id=${world.tree.anHuu.id}`, 2);
     expect(anHuu.names).toEqual(await namesFound(world.caiBeAdmin.api, `org_unit_id=${world.tree.anHuu.id}`));
     expect(anHuu.names).toHaveLength(7);
@@ -165,6 +176,14 @@ describe('cursor pagination', () => {
     expectApiError(await world.superAdmin('GET', '/users?cursor=not-a-cursor'), 400, 'invalid_cursor');
     const forged = Buffer.from(JSON.stringify({ key: 'x', id: 'not-a-uuid' })).toString('base64url');
     expectApiError(await world.superAdmin('GET', `/users?cursor=${forged}`), 400, 'invalid_cursor');
+    // A name order's cursor handed to a creation order is not a timestamp: refused, not a database error.
+    const byName = await world.superAdmin<UserList>('GET', '/users?sort=family_name&limit=1');
+    expect(byName.body.next).not.toBeNull();
+    for (const sort of ['created_at', 'newest']) {
+      expectApiError(await world.superAdmin('GET', `/users?sort=${sort}&cursor=${byName.body.next}`), 400, 'invalid_cursor');
+    }
+    const notAnInstant = Buffer.from(JSON.stringify({ key: '2026-13-45T99:99:99.999999', id: '00000000-0000-4000-8000-000000000000' })).toString('base64url');
+    expectApiError(await world.superAdmin('GET', `/users?sort=newest&cursor=${notAnInstant}`), 400, 'invalid_cursor');
     expectApiError(await world.superAdmin('GET', '/users?limit=201'), 400, 'invalid_input', 'query.limit');
     expectApiError(await world.superAdmin('GET', '/users?sort=age'), 400, 'invalid_input', 'query.sort');
   });

@@ -46,7 +46,8 @@ export function userRoutes(deps: UserAdminDeps): ApiRoute[] {
         status: userStatus.optional(),
         org_unit_id: idSchema.optional().describe('only people serving in this unit or below it'),
         group_id: idSchema.optional(),
-        sort: z.enum(userSortOrders).default('family_name').describe('family_name and given_name follow the Vietnamese alphabet'),
+        sort: z.enum(userSortOrders).optional()
+          .describe('family_name and given_name follow the Vietnamese alphabet; newest is created_at, latest first. Without it, a search (q) lists the newest first and a list without q goes by family_name'),
         limit: listLimit,
         cursor: z.string().optional(),
       }),
