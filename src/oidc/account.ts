@@ -3,9 +3,10 @@ import type { Account, FindAccount } from 'oidc-provider';
 
 import { coveringAppRoles } from '../db/queries/app-access.ts';
 import { unitWithAncestors } from '../db/queries/org-units.ts';
-import { findUserById } from '../db/queries/users.ts';
+import { findAccountUser, type AccountUser } from '../db/queries/users.ts';
 import { mayUseApp } from '../domain/app-access.ts';
-import type { Database, User } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
+import { notPrefetched, prefetchedAccounts } from './prefetched.ts';
 
 /**
  * Which claims each scope releases. `sub` is the user's UUID: stable across renames and moves. How
@@ -30,7 +31,9 @@ export const claimsByScope = {
  */
 export function createFindAccount(db: Kysely<Database>): FindAccount {
   return async (ctx, sub) => {
-    const user = await findUserById(db, sub);
+    // Userinfo and refresh: the token's own query read the person too (prefetched.ts).
+    const prefetched = prefetchedAccounts.take(sub);
+    const user = prefetched === notPrefetched ? await findAccountUser(db, sub) : prefetched;
     if (!user || user.status !== 'active') return undefined;
     const { client, route } = ctx.oidc;
     if (client && (route === 'token' || route === 'userinfo') && !(await mayUseApp(db, client, user.id))) return undefined;
@@ -43,7 +46,7 @@ export function createFindAccount(db: Kysely<Database>): FindAccount {
  * its path as unit ids, stable across renames, and as codes, readable), the position, and the app
  * roles this app's assignments grant. The path follows any move or reorganization at once.
  */
-async function governanceClaims(db: Kysely<Database>, user: User, clientId: string | undefined): Promise<Record<string, unknown>> {
+async function governanceClaims(db: Kysely<Database>, user: AccountUser, clientId: string | undefined): Promise<Record<string, unknown>> {
   const [units, roles] = await Promise.all([
     user.primary_org_unit_id ? unitWithAncestors(db, user.primary_org_unit_id) : Promise.resolve([]),
     clientId ? coveringAppRoles(db, clientId, user.id) : Promise.resolve({ roles: [] }),
@@ -58,7 +61,7 @@ async function governanceClaims(db: Kysely<Database>, user: User, clientId: stri
   };
 }
 
-function toAccount(db: Kysely<Database>, user: User, clientId: string | undefined): Account {
+function toAccount(db: Kysely<Database>, user: AccountUser, clientId: string | undefined): Account {
   return {
     accountId: user.id,
     claims: async (_use, scope) => ({

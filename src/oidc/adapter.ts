@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 import { findNulCharacter } from '../db/nul-characters.ts';
 import { findClientForProvider } from '../db/queries/clients.ts';
@@ -16,6 +16,7 @@ import {
 } from '../db/queries/oidc-payloads.ts';
 import type { Database } from '../db/schema.ts';
 import type { ClientCache } from './client-cache.ts';
+import { notPrefetched, prefetchedAccounts, prefetchedGrants } from './prefetched.ts';
 import { tokenExchangeGrantType } from './token-exchange.ts';
 
 export type AdapterConstructor = new (model: string) => Adapter;
@@ -52,36 +53,6 @@ const expiredStaysVisible = new Set(['DeviceCode']);
 const tokenModels: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 
 /**
- * Userinfo, introspection and refresh each read a token and then the grant it names. The token's
- * query reads the grant too (one snapshot, one round trip fewer), and leaves it here for that
- * request's Grant.find: kept per request (oidc-provider's context), used once, and dropped when
- * the request writes or revokes that grant.
- */
-const prefetchedGrants = new WeakMap<object, Map<string, StoredPayload | undefined>>();
-const notPrefetched = Symbol('not prefetched');
-
-function keepPrefetchedGrant(grantId: string, grant: StoredPayload | undefined): void {
-  const ctx = Provider.ctx;
-  if (!ctx) return;
-  let grants = prefetchedGrants.get(ctx);
-  if (!grants) prefetchedGrants.set(ctx, (grants = new Map<string, StoredPayload | undefined>()));
-  grants.set(grantId, grant);
-}
-
-function takePrefetchedGrant(grantId: string): StoredPayload | undefined | typeof notPrefetched {
-  const grants = Provider.ctx && prefetchedGrants.get(Provider.ctx);
-  if (!grants?.has(grantId)) return notPrefetched;
-  const grant = grants.get(grantId);
-  grants.delete(grantId);
-  return grant;
-}
-
-const dropPrefetchedGrant = (grantId: string) => {
-  const ctx = Provider.ctx;
-  if (ctx) prefetchedGrants.get(ctx)?.delete(grantId);
-};
-
-/**
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
  * exception: they are read from the clients table, which the CLI, the admin API, the developer
  * portal and /reg write, and a client that is not active (pending, rejected, disabled) reads as absent.
@@ -105,8 +76,11 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
     }
     const found = (await lookup).get(model);
     if (!found) return undefined;
+    // Kept for this request's next steps (prefetched.ts): the grant's find, and the account's.
     const grantId = found.payload['grantId'];
-    if (typeof grantId === 'string') keepPrefetchedGrant(grantId, found.grant);
+    if (typeof grantId === 'string') prefetchedGrants.keep(grantId, found.grant);
+    const accountId = found.payload['accountId'];
+    if (typeof accountId === 'string') prefetchedAccounts.keep(accountId, found.account);
     // A copy: requests that shared the lookup (two racing for one refresh token) must not share what oidc-provider does to it.
     return { payload: structuredClone(found.payload), consumedAt: found.consumedAt };
   };
@@ -128,7 +102,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
       if (findNulCharacter(payload, 'payload') !== null) {
         throw new errors.InvalidRequest('request parameters cannot contain the NUL character (U+0000)');
       }
-      if (this.model === 'Grant') dropPrefetchedGrant(id);
+      if (this.model === 'Grant') prefetchedGrants.drop(id);
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
       // The jti of a client assertion or a DPoP proof, seen once. oidc-provider looks the id up and
       // then saves it, two steps that concurrent requests replaying one JWT could both pass: the
@@ -156,7 +130,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
       if (this.model === 'Client') return findClient(id);
       if (tokenModels.includes(this.model)) return toAdapterPayload(await findToken(this.model, id));
       if (this.model === 'Grant') {
-        const prefetched = takePrefetchedGrant(id);
+        const prefetched = prefetchedGrants.take(id);
         if (prefetched !== notPrefetched) return toAdapterPayload(prefetched);
       }
       return toAdapterPayload(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) }));
@@ -181,7 +155,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
       const result = await consumePayload(db, this.model, id);
       if (result.consumed) return;
       if (result.grantId) {
-        dropPrefetchedGrant(result.grantId);
+        prefetchedGrants.drop(result.grantId);
         await destroyPayloadsOfGrant(db, result.grantId);
         await destroyPayload(db, 'Grant', result.grantId);
       }
@@ -197,12 +171,12 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
         await registered.remove(id);
         return;
       }
-      if (this.model === 'Grant') dropPrefetchedGrant(id);
+      if (this.model === 'Grant') prefetchedGrants.drop(id);
       await destroyPayload(db, this.model, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      dropPrefetchedGrant(grantId);
+      prefetchedGrants.drop(grantId);
       await destroyPayloadsOfGrant(db, grantId);
     }
   };

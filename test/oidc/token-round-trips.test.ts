@@ -61,11 +61,14 @@ async function signedIn() {
  * The client comes from the client cache once it has been read.
  */
 describe('round trips to the database per token request', () => {
-  it('userinfo reads the access token and its grant in one query, then the person', async () => {
+  it('userinfo reads the access token, its grant and the person in one query', async () => {
     const tokens = await signedIn();
     await oidc.fetchUserInfo(portal, tokens.access_token, personId);
-    const seen = await statementsOf(() => oidc.fetchUserInfo(portal, tokens.access_token, personId));
-    expect(seen.filter((statement) => statement.includes('oidc_payloads'))).toEqual(['SelectQueryNode oidc_payloads']);
+    let claims: oidc.UserInfoResponse | undefined;
+    const seen = await statementsOf(async () => (claims = await oidc.fetchUserInfo(portal, tokens.access_token, personId)));
+    expect(claims).toMatchObject({ sub: personId, name: 'Nguyễn Văn Ba', preferred_username: person.login });
+    expect(claims?.['updated_at']).toBeTypeOf('number');
+    expect(seen.filter((statement) => statement.includes('oidc_payloads') || statement.includes('users'))).toEqual(['SelectQueryNode oidc_payloads users']);
     expect(seen.some((statement) => statement.includes('clients'))).toBe(false);
   });
 
@@ -75,15 +78,28 @@ describe('round trips to the database per token request', () => {
     const seen = await statementsOf(async () => (answer = await oidc.tokenIntrospection(portal, tokens.access_token)));
     expect(answer).toMatchObject({ active: true, sub: personId });
     // Only what the request asked: a background job (mail, back-channel logout delivery) may query meanwhile.
-    expect(seen.filter((statement) => statement.includes('oidc_payloads') || statement.includes('clients'))).toEqual(['SelectQueryNode oidc_payloads']);
+    expect(seen.filter((statement) => statement.includes('oidc_payloads') || statement.includes('clients'))).toEqual(['SelectQueryNode oidc_payloads users']);
   });
 
-  it('a refresh reads the refresh token and its grant in one query', async () => {
+  it('a refresh reads the refresh token, its grant and the person in one query', async () => {
     const tokens = await signedIn();
     let refreshed: oidc.TokenEndpointResponse | undefined;
     const seen = await statementsOf(async () => (refreshed = await oidc.refreshTokenGrant(portal, tokens.refresh_token!)));
     expect(refreshed?.refresh_token).toBeDefined();
-    expect(seen.filter((statement) => statement === 'SelectQueryNode oidc_payloads')).toHaveLength(1);
+    expect(seen.filter((statement) => statement.startsWith('SelectQueryNode') && (statement.includes('oidc_payloads') || statement.includes('users'))))
+      .toEqual(['SelectQueryNode oidc_payloads users']);
+  });
+
+  it('refuses userinfo and refresh for a person suspended a moment before: the person is read with the token, not remembered', async () => {
+    const tokens = await signedIn();
+    await oidc.fetchUserInfo(portal, tokens.access_token, personId);
+    await server.database.db.updateTable('users').set({ status: 'suspended' }).where('id', '=', personId).execute();
+    try {
+      await expect(oidc.fetchUserInfo(portal, tokens.access_token, personId)).rejects.toMatchObject({ status: 401 });
+      await expect(oidc.refreshTokenGrant(portal, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    } finally {
+      await server.database.db.updateTable('users').set({ status: 'active' }).where('id', '=', personId).execute();
+    }
   });
 
   it('still refuses the access token of a grant revoked a moment before: nothing is read from an earlier request', async () => {

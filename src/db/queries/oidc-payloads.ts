@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 import type { Database } from '../schema.ts';
+import { accountColumns, type AccountUser } from './users.ts';
 
 /** Storage for oidc-provider's artifacts (sessions, codes, tokens, grants, interactions, …). */
 
@@ -88,11 +89,14 @@ export async function findPayload(db: Kysely<Database>, key: PayloadKey, options
 export interface FoundToken extends StoredPayload {
   /** The live grant the payload names; undefined when it names none or it is gone (revoked, expired). */
   readonly grant: StoredPayload | undefined;
+  /** The person the payload names (its accountId), whatever their status; undefined when it names none or no one. */
+  readonly account: AccountUser | undefined;
 }
 
 /**
  * The live payloads stored under one id in any of `models`, by model, each with the live grant it
- * names: one query where the caller would make one per model, and another for the grant.
+ * names and the person it names: one query where the caller would make one per model, another for
+ * the grant and another for the person.
  */
 export async function findTokensWithGrant(db: Kysely<Database>, models: readonly string[], id: string): Promise<Map<string, FoundToken>> {
   const live = (table: 'token' | 'grant') => sql<boolean>`(${sql.ref(`${table}.expires_at`)} is null or ${sql.ref(`${table}.expires_at`)} > now())`;
@@ -100,7 +104,12 @@ export async function findTokensWithGrant(db: Kysely<Database>, models: readonly
     .selectFrom('oidc_payloads as token')
     .leftJoin('oidc_payloads as grant', (join) =>
       join.on('grant.model', '=', 'Grant').onRef('grant.id', '=', 'token.grant_id').on(live('grant')))
+    // account_id is text (any model may carry one); only a user id can name a person.
+    .leftJoin('users as account', (join) => join.on('account.id', '=',
+      sql<string>`case when token.account_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then token.account_id::uuid end`))
     .select(['token.model', 'token.payload', 'token.consumed_at', 'grant.payload as grant_payload'])
+    .select(sql<AccountUser | null>`case when account.id is null then null else json_build_object(${sql.join(
+      accountColumns.map((column) => sql`${sql.lit(column)}, ${sql.ref(`account.${column}`)}`))}) end`.as('account'))
     .where('token.model', 'in', models)
     .where('token.id', '=', id)
     .where(live('token'))
@@ -109,6 +118,8 @@ export async function findTokensWithGrant(db: Kysely<Database>, models: readonly
     payload: row.payload,
     consumedAt: row.consumed_at,
     grant: row.grant_payload === null ? undefined : { payload: row.grant_payload, consumedAt: null },
+    // JSON has no instants: updated_at comes back as its ISO text.
+    account: row.account === null ? undefined : { ...row.account, updated_at: new Date(row.account.updated_at) },
   }]));
 }
 

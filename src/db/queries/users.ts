@@ -10,6 +10,17 @@ export async function findUserById(db: Kysely<Database>, id: string): Promise<Us
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** What an OIDC account is made of (oidc/account.ts): who the person is, and whether they may sign in. */
+export const accountColumns = [
+  'id', 'status', 'username', 'full_name', 'email', 'email_verified', 'phone', 'phone_verified', 'position', 'primary_org_unit_id', 'updated_at',
+] as const satisfies readonly (keyof User)[];
+export type AccountUser = Pick<User, (typeof accountColumns)[number]>;
+
+export async function findAccountUser(db: Kysely<Database>, id: string): Promise<AccountUser | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('users').select(accountColumns).where('id', '=', id).executeTakeFirst();
+}
+
 /** A login name is a username or an email address, matched without regard to case. */
 export async function findUserByLogin(db: Kysely<Database>, login: string): Promise<User | undefined> {
   // Both sides are lowered by the database, so the comparison uses one case mapping, the indexes'.
