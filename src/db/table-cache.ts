@@ -16,7 +16,9 @@ export interface TableCacheOptions {
  * - on every node, when the database announces a change: the owner calls `forget` for the NOTIFY
  *   the tables' triggers send, and after the listening connection was lost.
  * A lookup that was already reading when the cache was told to forget does not store what it read:
- * it may predate the change. Values are copied in and out, so no caller shares one with another.
+ * it may predate the change. Values are frozen, all the way down, before they are kept: callers share
+ * them, and none can change what another will be handed (copying each one out cost a client lookup
+ * more than the lookup itself).
  */
 export class TableCache<Value> {
   readonly #options: TableCacheOptions;
@@ -32,13 +34,14 @@ export class TableCache<Value> {
   async find(key: string, load: () => Promise<Value | undefined>): Promise<Value | undefined> {
     this.#forgetIfWrittenHere();
     const cached = this.#entries.get(key);
-    if (cached !== undefined) return cached === null ? undefined : structuredClone(cached);
+    if (cached !== undefined) return cached === null ? undefined : cached;
     const generation = this.#generation;
     const loaded = await load();
+    if (loaded !== undefined) deepFreeze(loaded);
     this.#forgetIfWrittenHere();
     if ((loaded !== undefined || this.#options.keepAbsent) && generation === this.#generation) {
       if (this.#entries.size >= this.#options.maxEntries) this.#entries.clear();
-      this.#entries.set(key, loaded === undefined ? null : structuredClone(loaded));
+      this.#entries.set(key, loaded ?? null);
     }
     return loaded;
   }
@@ -54,4 +57,10 @@ export class TableCache<Value> {
     this.#writesSeen = writes;
     this.forget();
   }
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const member of Object.values(value)) deepFreeze(member);
 }

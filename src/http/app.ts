@@ -14,7 +14,7 @@ import { scimRouter } from './scim/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { relyingPartyOf } from '../domain/webauthn.ts';
 import { errorHandler } from './error-handler.ts';
-import { measureRequests } from './request-metrics.ts';
+import { measureRequests, providerPaths } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
 import { accountConsoleRoutes } from './routes/account-console.ts';
 import { adminConsoleRoutes } from './admin/index.ts';
@@ -78,6 +78,14 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = asset;
   });
 
+  const toProvider = async (ctx: Koa.Context) => {
+    ctx.respond = false;
+    await deps.oidc.handle(ctx.req, ctx.res);
+  };
+  // The token endpoint, userinfo, introspection…: nothing below is for them, so they skip a dozen
+  // route tables on the busiest paths there are.
+  app.use((ctx, next) => (providerPaths.has(ctx.path) ? toProvider(ctx) : next()));
+
   const routers = [
     staticRoutes,
     operationsRoutes({ db: deps.db, keysLoaded: () => deps.oidc.keysLoaded }),
@@ -108,10 +116,7 @@ export function createApp(deps: AppDeps): Koa {
     app.use(router.allowedMethods());
   }
 
-  app.use(async (ctx) => {
-    ctx.respond = false;
-    await deps.oidc.handle(ctx.req, ctx.res);
-  });
+  app.use(toProvider);
   return app;
 }
 

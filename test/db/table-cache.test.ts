@@ -29,6 +29,16 @@ describe('TableCache', () => {
     expect(loader.reads).toBe(1);
   });
 
+  it('hands every caller the same frozen value: no caller can change what the next one reads', async () => {
+    const cache = new TableCache<{ redirect_uris: string[] }>({ tables: ['clients'], maxEntries: 10, keepAbsent: false });
+    const loader = counted({ redirect_uris: ['https://app.example/callback'] });
+    const first = (await cache.find('app', loader.load))!;
+    expect(() => first.redirect_uris.push('https://attacker.example/')).toThrow(TypeError);
+    expect(() => { (first as { extra?: boolean }).extra = true; }).toThrow(TypeError);
+    expect(await cache.find('app', loader.load)).toEqual({ redirect_uris: ['https://app.example/callback'] });
+    expect(loader.reads).toBe(1);
+  });
+
   it('reads "there is none" again each time when not told to keep it', async () => {
     const cache = new TableCache<string>({ tables: ['clients'], maxEntries: 10, keepAbsent: false });
     const loader = counted<string>(undefined);

@@ -84,11 +84,11 @@ describe('the client cache', () => {
     expect(clientReads).toBe(1);
   });
 
-  it('hands out a copy, so that what one request does to it never reaches the next', async () => {
+  it('hands out a frozen client, so that nothing one request tries on it reaches the next', async () => {
     const clientId = await storeClient();
     const first = (await find(clientId))!;
-    (first['redirect_uris'] as string[]).push('https://attacker.example/cb');
-    first['client_name'] = 'changed';
+    expect(() => (first['redirect_uris'] as string[]).push('https://attacker.example/cb')).toThrow(TypeError);
+    expect(() => { first['client_name'] = 'changed'; }).toThrow(TypeError);
     expect(await find(clientId)).toMatchObject({ client_name: 'Hệ thống quản lý bệnh viện', redirect_uris: ['https://his.tiengiang.gov.vn/cb'] });
   });
 
