@@ -9,15 +9,32 @@ import { spawnNode, waitUntilReady, type NodeChild } from './child.ts';
 const cli = fileURLToPath(new URL('../../bin/mekong-id.js', import.meta.url));
 const run = promisify(execFile);
 
+export interface StartScript {
+  /** Variables the script sets for the process (glibc's malloc arenas). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Options it gives node (V8's heap sizing). */
+  readonly nodeOptions: readonly string[];
+}
+
 /**
- * The options `npm start` gives node (the V8 heap sizing that keeps the server's memory small), read
- * from package.json so that the bench measures the server as it is run, not a copy that could drift.
+ * How `npm start` runs the server, the settings that keep its memory small, read from package.json
+ * so that the bench measures the server as it is run, not a copy that could drift:
+ * `[NAME=value …] exec node [options …] bin/mekong-id.js serve`.
  */
-export function startScriptNodeOptions(packageJson = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')): string[] {
+export function startScript(packageJson = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')): StartScript {
   const start = (JSON.parse(packageJson) as { scripts?: { start?: unknown } }).scripts?.start;
-  const options = typeof start === 'string' ? /\bnode\s+(.*?)\s*bin\/mekong-id\.js serve\b/.exec(start)?.[1] : undefined;
-  if (options === undefined) throw new Error(`package.json's start script does not run "node … bin/mekong-id.js serve": ${String(start)}`);
-  return options.split(/\s+/).filter(Boolean);
+  const parts = typeof start === 'string'
+    ? /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(?:exec\s+)?node\s+(.*?)\s*bin\/mekong-id\.js serve$/.exec(start.trim())
+    : null;
+  if (!parts) throw new Error(`package.json's start script does not run "[NAME=value …] exec node … bin/mekong-id.js serve": ${String(start)}`);
+  const words = (text: string | undefined) => (text ?? '').split(/\s+/).filter(Boolean);
+  return {
+    environment: Object.fromEntries(words(parts[1]).map((assignment) => {
+      const at = assignment.indexOf('=');
+      return [assignment.slice(0, at), assignment.slice(at + 1)];
+    })),
+    nodeOptions: words(parts[2]),
+  };
 }
 
 /**
@@ -57,12 +74,13 @@ export interface StartOptions {
 /** `mekong-id serve` (which migrates first) as a child process, once /readyz says it is ready. */
 export async function startMekongId(options: StartOptions): Promise<MekongIdServer> {
   const { env } = options;
+  const { environment, nodeOptions } = startScript();
   const child = spawnNode({
     script: cli,
     args: ['serve'],
-    env,
+    env: { ...environment, ...env },
     logFile: options.logFile,
-    nodeArgs: [...startScriptNodeOptions(), ...(options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`])],
+    nodeArgs: [...nodeOptions, ...(options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`])],
   });
   const issuer = env['ISSUER']!;
   try {

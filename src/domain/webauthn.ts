@@ -1,7 +1,6 @@
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type AuthenticatorTransport, type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON, type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON, AuthenticatorTransport, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON, verifyAuthenticationResponse, verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
@@ -13,6 +12,9 @@ import type { Database, User } from '../db/schema.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { recordAuditEvent } from './audit.ts';
 import { issueRecoveryCodes, type FactorChange } from './second-factors.ts';
+
+/** Loaded on first use: most nodes never see a passkey between restarts, and the library is 7 MB resident. */
+const simpleWebAuthn = () => import('@simplewebauthn/server');
 
 /**
  * Passkeys (WebAuthn) as a second factor, with @simplewebauthn/server doing the verification.
@@ -61,7 +63,7 @@ export const authenticationResponseSchema = z.object({
 /** Options for adding a passkey; the caller keeps `challenge` for the verification. */
 export async function passkeyRegistrationOptions(db: Kysely<Database>, relying: Relying, user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const existing = (await findConfirmedFactors(db, user.id)).filter((factor) => factor.kind === 'webauthn');
-  return generateRegistrationOptions({
+  return (await simpleWebAuthn()).generateRegistrationOptions({
     rpName: 'Mekong ID',
     rpID: relying.rpId,
     userID: new Uint8Array(Buffer.from(user.id.replace(/-/g, ''), 'hex')),
@@ -90,7 +92,7 @@ export async function registerPasskey(
   if (!parsed.success) return null;
   let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
   try {
-    verification = await verifyRegistrationResponse({
+    verification = await (await simpleWebAuthn()).verifyRegistrationResponse({
       response: parsed.data as unknown as RegistrationResponseJSON,
       expectedChallenge: input.expectedChallenge,
       expectedOrigin: relying.origin,
@@ -130,7 +132,7 @@ export async function registerPasskey(
 export async function passkeyAuthenticationOptions(db: Kysely<Database>, relying: Relying, userId: string): Promise<PublicKeyCredentialRequestOptionsJSON | null> {
   const passkeys = (await findConfirmedFactors(db, userId)).filter((factor) => factor.kind === 'webauthn');
   if (passkeys.length === 0) return null;
-  return generateAuthenticationOptions({
+  return (await simpleWebAuthn()).generateAuthenticationOptions({
     rpID: relying.rpId,
     allowCredentials: passkeys.map((factor) => ({ id: factor.credential_id!, transports: (factor.transports ?? []) as AuthenticatorTransport[] })),
     userVerification: 'preferred',
@@ -142,8 +144,8 @@ export async function passkeyAuthenticationOptions(db: Kysely<Database>, relying
  * passkeys it holds for this site, and the person must be verified (PIN or biometrics): the key is
  * then two factors by itself.
  */
-export function passwordlessOptions(relying: Relying): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  return generateAuthenticationOptions({ rpID: relying.rpId, userVerification: 'required' });
+export async function passwordlessOptions(relying: Relying): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  return (await simpleWebAuthn()).generateAuthenticationOptions({ rpID: relying.rpId, userVerification: 'required' });
 }
 
 /** Whose passkey an assertion claims to be, before it is verified; undefined for an unknown credential. */
@@ -171,7 +173,7 @@ export async function verifyPasskey(
   if (factor?.user_id !== userId || factor.confirmed_at === null) return { ok: false };
   let verification: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
   try {
-    verification = await verifyAuthenticationResponse({
+    verification = await (await simpleWebAuthn()).verifyAuthenticationResponse({
       response: parsed.data as unknown as AuthenticationResponseJSON,
       expectedChallenge: input.expectedChallenge,
       expectedOrigin: relying.origin,

@@ -2,7 +2,6 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import Router from '@koa/router';
-import { simpleParser } from 'mailparser';
 
 import { translator } from '../../i18n/catalog.ts';
 import { pageContext } from '../page.ts';
@@ -59,6 +58,8 @@ async function newestFiles(directory: string, extension: string): Promise<string
 
 async function readMail(directory: string): Promise<OutboxEntry[]> {
   return Promise.all((await newestFiles(directory, '.eml')).map(async (file) => {
+    // Loaded here: the outbox is a development aid, and production never needs a mail parser.
+    const { simpleParser } = await import('mailparser');
     const mail = await simpleParser(await fs.readFile(path.join(directory, file)));
     const to = Array.isArray(mail.to) ? mail.to.map((address) => address.text).join(', ') : (mail.to?.text ?? '');
     return { kind: 'mail' as const, file, at: mail.date ?? new Date(0), to, subject: mail.subject ?? null, text: mail.text ?? '' };

@@ -1,17 +1,36 @@
+import fs from 'node:fs';
+
 import { describe, expect, it } from 'vitest';
 
-import { startScriptNodeOptions } from '../../../bench/processes/mekong-id.ts';
+import { startScript } from '../../../bench/processes/mekong-id.ts';
 
-describe('the node options the bench starts the server with', () => {
-  it('are those of npm start, read from package.json', () => {
-    expect(startScriptNodeOptions()).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=50']);
+const script = (start: string) => startScript(JSON.stringify({ scripts: { start } }));
+
+describe('how the bench starts the server', () => {
+  it('as npm start does, read from package.json: its environment and its node options', () => {
+    expect(startScript()).toEqual({ environment: { MALLOC_ARENA_MAX: '2' }, nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=50'] });
   });
 
-  it('are none when npm start gives node none', () => {
-    expect(startScriptNodeOptions(JSON.stringify({ scripts: { start: 'exec node bin/mekong-id.js serve' } }))).toEqual([]);
+  it('with neither when npm start sets neither', () => {
+    expect(script('exec node bin/mekong-id.js serve')).toEqual({ environment: {}, nodeOptions: [] });
+    expect(script('node bin/mekong-id.js serve')).toEqual({ environment: {}, nodeOptions: [] });
   });
 
-  it('refuse a start script that no longer runs the server, rather than measure something else', () => {
-    expect(() => startScriptNodeOptions(JSON.stringify({ scripts: { start: 'node server.js' } }))).toThrow('does not run "node … bin/mekong-id.js serve"');
+  it('with every variable the script sets', () => {
+    expect(script('A=1 B_2=x=y exec node --jitless bin/mekong-id.js serve')).toEqual({ environment: { A: '1', B_2: 'x=y' }, nodeOptions: ['--jitless'] });
+  });
+
+  it('refusing a start script that no longer runs the server, rather than measure something else', () => {
+    expect(() => script('node server.js')).toThrow('does not run "[NAME=value …] exec node … bin/mekong-id.js serve"');
+    expect(() => script('npm run build && node bin/mekong-id.js serve')).toThrow('does not run');
+  });
+});
+
+describe('the README\'s systemd unit', () => {
+  it('runs the server with the settings npm start uses', () => {
+    const readme = fs.readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const { environment, nodeOptions } = startScript();
+    expect(readme).toContain(`ExecStart=/usr/bin/node ${nodeOptions.join(' ')} bin/mekong-id.js serve`);
+    for (const [name, value] of Object.entries(environment)) expect(readme).toContain(`Environment=${name}=${value}`);
   });
 });
