@@ -10,6 +10,7 @@ import { deleteExpiredPayloads, upsertPayload } from '../../src/db/queries/oidc-
 import { hashClientSecret } from '../../src/domain/client-secrets.ts';
 import { createKyselyAdapter, type AdapterConstructor } from '../../src/oidc/adapter.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { describeStatement } from '../support/statements.ts';
 
 let database: TestDatabase;
 let Adapter: AdapterConstructor;
@@ -65,7 +66,7 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
     let tokenReads = 0;
     const counting = database.db.withPlugin({
       transformQuery: ({ node }) => {
-        if (node.kind === 'SelectQueryNode' && JSON.stringify(node.from).includes('"name":"oidc_payloads"')) tokenReads += 1;
+        if (describeStatement(node, ['oidc_payloads']) === 'select oidc_payloads') tokenReads += 1;
         return node;
       },
       transformResult: ({ result }) => Promise.resolve(result),
