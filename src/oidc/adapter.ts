@@ -11,6 +11,7 @@ import {
   findTokensWithGrant,
   insertPayloadIfAbsent,
   upsertPayload,
+  type FoundPayload,
   type FoundToken,
   type StoredPayload,
 } from '../db/queries/oidc-payloads.ts';
@@ -52,6 +53,13 @@ const expiredStaysVisible = new Set(['DeviceCode']);
  */
 const tokenModels: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 
+/** The person a session, code or token names, read with it: kept for this request's findAccount (prefetched.ts). */
+function keepAccount<Found extends FoundPayload>(found: Found | undefined): Found | undefined {
+  const accountId = found?.payload['accountId'];
+  if (found && typeof accountId === 'string') prefetchedAccounts.keep(accountId, found.account);
+  return found;
+}
+
 /**
  * oidc-provider's storage: one class per model name, all backed by one table. Clients are the
  * exception: they are read from the clients table, which the CLI, the admin API, the developer
@@ -79,8 +87,7 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
     // Kept for this request's next steps (prefetched.ts): the grant's find, and the account's.
     const grantId = found.payload['grantId'];
     if (typeof grantId === 'string') prefetchedGrants.keep(grantId, found.grant);
-    const accountId = found.payload['accountId'];
-    if (typeof accountId === 'string') prefetchedAccounts.keep(accountId, found.account);
+    keepAccount(found);
     // A copy: requests that shared the lookup (two racing for one refresh token) must not share what oidc-provider does to it.
     return { payload: structuredClone(found.payload), consumedAt: found.consumedAt };
   };
@@ -133,17 +140,17 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
         const prefetched = prefetchedGrants.take(id);
         if (prefetched !== notPrefetched) return toAdapterPayload(prefetched);
       }
-      return toAdapterPayload(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) }));
+      return toAdapterPayload(keepAccount(await findPayload(db, { model: this.model, id }, { includeExpired: expiredStaysVisible.has(this.model) })));
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       if (!mayBeStored(uid)) return undefined;
-      return toAdapterPayload(await findPayload(db, { model: this.model, uid }));
+      return toAdapterPayload(keepAccount(await findPayload(db, { model: this.model, uid })));
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       if (!mayBeStored(userCode)) return undefined;
-      return toAdapterPayload(await findPayload(db, { model: this.model, userCode }, { includeExpired: expiredStaysVisible.has(this.model) }));
+      return toAdapterPayload(keepAccount(await findPayload(db, { model: this.model, userCode }, { includeExpired: expiredStaysVisible.has(this.model) })));
     }
 
     /**

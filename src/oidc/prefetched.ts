@@ -6,9 +6,10 @@ import type { AccountUser } from '../db/queries/users.ts';
 export const notPrefetched = Symbol('not prefetched');
 
 /**
- * Rows a request's token query read ahead for that request's later steps: userinfo, introspection
+ * Rows a request's first query read ahead for that request's later steps: userinfo, introspection
  * and refresh each read a token, then the grant it names, then (userinfo and refresh) the person
- * it names. The token's query reads all three in one snapshot and one round trip (adapter.ts).
+ * it names; a sign-in's authorization and token requests read a session or a code, then its person.
+ * The first query reads them all, in one snapshot and one round trip (adapter.ts).
  *
  * Kept per request (oidc-provider's context for it), each row taken at most once, and dropped when
  * the request itself changes it: nothing read by one request is ever served to another.
@@ -42,5 +43,5 @@ export class Prefetched<Row> {
 /** The grant a token names, for that request's Grant.find. */
 export const prefetchedGrants = new Prefetched<StoredPayload>();
 
-/** The person a token names, for that request's findAccount (account.ts). */
+/** The person a token, a session or a code names, for that request's findAccount (account.ts). */
 export const prefetchedAccounts = new Prefetched<AccountUser>();

@@ -13,7 +13,7 @@ const person = { login: 'nguyenvanba', password: 'mật khẩu đủ dài 2026' 
 /** What the server asked the database while `counting` was on: the kind of each statement and the tables it reads or writes. */
 let statements: string[] = [];
 let counting = false;
-const tablesOfInterest = ['oidc_payloads', 'clients', 'users'];
+const tablesOfInterest = ['oidc_payloads', 'clients', 'users', 'org_units'];
 const recordStatements: KyselyPlugin = {
   transformQuery({ node }): RootOperationNode {
     if (counting) {
@@ -100,6 +100,13 @@ describe('round trips to the database per token request', () => {
     } finally {
       await server.database.db.updateTable('users').set({ status: 'active' }).where('id', '=', personId).execute();
     }
+  });
+
+  it('a sign-in reads the person on their own only twice: by login name, and once more; the session and the code bring them along', async () => {
+    const seen = await statementsOf(() => signedIn());
+    // Without the person read with the session and the code, oidc-provider's account lookups made it four.
+    expect(seen.filter((statement) => statement === 'select users')).toHaveLength(2);
+    expect(seen.filter((statement) => statement === 'select oidc_payloads users').length).toBeGreaterThan(3);
   });
 
   it('still refuses the access token of a grant revoked a moment before: nothing is read from an earlier request', async () => {

@@ -58,24 +58,39 @@ const live = (table: string) => sql<boolean>`(${sql.ref(`${table}.expires_at`)} 
 
 type PayloadKey = { model: string } & ({ id: string } | { uid: string } | { userCode: string });
 
+/** A payload as the adapter finds it, with the person it names (see FoundToken). */
+export interface FoundPayload extends StoredPayload {
+  /** The person the payload names (its accountId), whatever their status; undefined when it names none or no one. */
+  readonly account: AccountUser | undefined;
+}
+
+/** The person whose id an artifact's account_id holds, as one JSON column; the join is `accountJoin`. */
+const accountObject = sql<AccountUser | null>`case when account.id is null then null else json_build_object(${sql.join(
+  accountColumns.map((column) => sql`${sql.lit(column)}, ${sql.ref(`account.${column}`)}`))}) end`;
+// account_id is text (any model may carry one); only a user id can name a person.
+const accountJoin = (table: string) => sql`left join users as account on account.id =
+  case when ${sql.ref(`${table}.account_id`)} ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then ${sql.ref(`${table}.account_id`)}::uuid end`;
+// JSON has no instants: updated_at comes back as its ISO text.
+const toAccount = (account: AccountUser | null): AccountUser | undefined => (account === null ? undefined : { ...account, updated_at: new Date(account.updated_at) });
+
 /**
  * Finds a live (unexpired) payload; expired rows are invisible even before the sweep removes them,
- * unless the caller asks for them (`includeExpired`) to tell "expired" from "unknown" itself.
+ * unless the caller asks for them (`includeExpired`) to tell "expired" from "unknown" itself. The
+ * person it names comes along: a session's or a code's is what oidc-provider asks for next.
  */
-export async function findPayload(db: Kysely<Database>, key: PayloadKey, options: { includeExpired?: boolean } = {}): Promise<StoredPayload | undefined> {
-  const by = 'id' in key ? sql`id = ${key.id}` : 'uid' in key ? sql`uid = ${key.uid}` : sql`user_code = ${key.userCode}`;
-  const { rows: [row] } = await sql<{ payload: Record<string, unknown>; consumed_at: Date | null }>`
-    select payload, consumed_at from oidc_payloads
-    where model = ${key.model} and ${by} and ${options.includeExpired ? sql`true` : live('oidc_payloads')}`.execute(db);
-  return row && { payload: row.payload, consumedAt: row.consumed_at };
+export async function findPayload(db: Kysely<Database>, key: PayloadKey, options: { includeExpired?: boolean } = {}): Promise<FoundPayload | undefined> {
+  const by = 'id' in key ? sql`artifact.id = ${key.id}` : 'uid' in key ? sql`artifact.uid = ${key.uid}` : sql`artifact.user_code = ${key.userCode}`;
+  const { rows: [row] } = await sql<{ payload: Record<string, unknown>; consumed_at: Date | null; account: AccountUser | null }>`
+    select artifact.payload, artifact.consumed_at, ${accountObject} as account
+    from oidc_payloads as artifact ${accountJoin('artifact')}
+    where artifact.model = ${key.model} and ${by} and ${options.includeExpired ? sql`true` : live('artifact')}`.execute(db);
+  return row && { payload: row.payload, consumedAt: row.consumed_at, account: toAccount(row.account) };
 }
 
 /** A token as findTokenWithGrant finds it: the payload, and the grant it names as it stood in the same snapshot. */
-export interface FoundToken extends StoredPayload {
+export interface FoundToken extends FoundPayload {
   /** The live grant the payload names; undefined when it names none or it is gone (revoked, expired). */
   readonly grant: StoredPayload | undefined;
-  /** The person the payload names (its accountId), whatever their status; undefined when it names none or no one. */
-  readonly account: AccountUser | undefined;
 }
 
 /**
@@ -86,18 +101,16 @@ export interface FoundToken extends StoredPayload {
 export async function findTokensWithGrant(db: Kysely<Database>, models: readonly string[], id: string): Promise<Map<string, FoundToken>> {
   const { rows } = await sql<{ model: string; payload: Record<string, unknown>; consumed_at: Date | null; grant_payload: Record<string, unknown> | null; account: AccountUser | null }>`
     select token.model, token.payload, token.consumed_at, "grant".payload as grant_payload,
-      case when account.id is null then null else json_build_object(${sql.join(accountColumns.map((column) => sql`${sql.lit(column)}, ${sql.ref(`account.${column}`)}`))}) end as account
+      ${accountObject} as account
     from oidc_payloads as token
     left join oidc_payloads as "grant" on "grant".model = 'Grant' and "grant".id = token.grant_id and ${live('grant')}
-    -- account_id is text (any model may carry one); only a user id can name a person.
-    left join users as account on account.id = case when token.account_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then token.account_id::uuid end
+    ${accountJoin('token')}
     where token.model in (${sql.join(models)}) and token.id = ${id} and ${live('token')}`.execute(db);
   return new Map(rows.map((row) => [row.model, {
     payload: row.payload,
     consumedAt: row.consumed_at,
     grant: row.grant_payload === null ? undefined : { payload: row.grant_payload, consumedAt: null },
-    // JSON has no instants: updated_at comes back as its ISO text.
-    account: row.account === null ? undefined : { ...row.account, updated_at: new Date(row.account.updated_at) },
+    account: toAccount(row.account),
   }]));
 }
 
