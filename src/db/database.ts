@@ -9,7 +9,7 @@ import lockfile from 'proper-lockfile';
 
 import type { Config } from '../config/index.ts';
 import { tableWriteCounter } from './table-writes.ts';
-import { listenOnPglite, listenOnPostgres, type NotificationChannel, type Unlisten } from './notifications.ts';
+import { createPostgresListener, listenOnPglite, type NotificationChannel, type Unlisten } from './notifications.ts';
 import type { Database } from './schema.ts';
 
 export type DatabaseTarget = Config['database'];
@@ -67,11 +67,12 @@ export async function openDatabase(target: DatabaseTarget, options: OpenDatabase
     // The client's listener above has already reported the error; the pool must still be listened to.
     pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [tableWriteCounter] });
+    const listener = createPostgresListener(target.url, report);
     return {
       db,
       kind: 'postgres',
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-      listen: (channel, onNotification) => Promise.resolve(listenOnPostgres(target.url, channel, onNotification, report)),
+      listen: (channel, onNotification) => Promise.resolve(listener.listen(channel, onNotification)),
       close: () => db.destroy(),
     };
   }

@@ -25,20 +25,36 @@ export type Unlisten = () => Promise<void>;
 
 const maxReconnectDelayMs = 10_000;
 
+/** One listening connection for every channel a process listens on. */
+export interface PostgresListener {
+  listen(channel: NotificationChannel, onNotification: () => void): Unlisten;
+}
+
 /**
- * LISTEN on a connection of its own (a pooled one would be handed to queries), re-established with
- * backoff whenever PostgreSQL drops it. Notifications sent before it listened (while it was down, or
- * before the first connection) are lost, so each time it starts listening `onNotification` is called
- * once anyway: the listener re-reads what it caches.
+ * LISTEN on a connection of its own (a pooled one would be handed to queries), one for every channel
+ * this process listens on, opened at the first listener and closed after the last, re-established
+ * with backoff whenever PostgreSQL drops it. Notifications sent before a channel was listened to
+ * (while the connection was down, or before it first came up) are lost, so each time it starts
+ * listening to a channel that channel's listeners are called once anyway: they re-read what they cache.
  */
-export function listenOnPostgres(url: string, channel: NotificationChannel, onNotification: () => void, report: (error: Error) => void): Unlisten {
+export function createPostgresListener(url: string, report: (error: Error) => void): PostgresListener {
+  const listeners = new Map<NotificationChannel, Set<() => void>>();
   let current: pg.Client | null = null;
-  let closed = false;
+  let connecting = false;
   let failures = 0;
   let retry: NodeJS.Timeout | undefined;
 
+  const notify = (channel: string) => {
+    for (const onNotification of listeners.get(channel as NotificationChannel) ?? []) onNotification();
+  };
+  // The channel is one of the constants above, never input: safe as an identifier.
+  const startListening = async (client: pg.Client, channel: NotificationChannel) => {
+    await client.query(`listen ${channel}`);
+    notify(channel);
+  };
+
   const reconnectLater = (from: pg.Client) => {
-    if (closed || retry || (current !== null && current !== from)) return;
+    if (listeners.size === 0 || retry || (current !== null && current !== from)) return;
     current = null;
     failures += 1;
     retry = setTimeout(() => {
@@ -49,41 +65,67 @@ export function listenOnPostgres(url: string, channel: NotificationChannel, onNo
   };
 
   const connect = async () => {
+    if (connecting || current !== null || listeners.size === 0) return;
+    connecting = true;
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true });
     client.on('error', (error) => {
       report(error);
       reconnectLater(client);
     });
     client.on('end', () => reconnectLater(client));
-    client.on('notification', (message) => {
-      if (message.channel === channel) onNotification();
-    });
+    client.on('notification', (message) => notify(message.channel));
     try {
       await client.connect();
-      // The channel is one of the constants above, never input: safe as an identifier.
-      await client.query(`listen ${channel}`);
+      current = client;
+      for (const channel of listeners.keys()) await startListening(client, channel);
     } catch (error) {
       report(error as Error);
+      current = null;
       await client.end().catch(() => undefined);
       reconnectLater(client);
       return;
+    } finally {
+      connecting = false;
     }
-    if (closed) {
+    if (listeners.size === 0) {
+      current = null;
       await client.end().catch(() => undefined);
       return;
     }
-    current = client;
     failures = 0;
-    onNotification();
   };
 
-  void connect();
-  return async () => {
-    closed = true;
-    clearTimeout(retry);
-    const client = current;
-    current = null;
-    await client?.end().catch(() => undefined);
+  return {
+    listen(channel, onNotification) {
+      let channelListeners = listeners.get(channel);
+      const isNewChannel = channelListeners === undefined;
+      if (!channelListeners) listeners.set(channel, (channelListeners = new Set()));
+      channelListeners.add(onNotification);
+      if (current !== null && isNewChannel) {
+        startListening(current, channel).catch((error: unknown) => {
+          report(error as Error);
+          current?.end().catch(() => undefined);
+        });
+      } else if (current !== null) {
+        onNotification();
+      } else {
+        void connect();
+      }
+      return async () => {
+        channelListeners.delete(onNotification);
+        if (channelListeners.size > 0) return;
+        listeners.delete(channel);
+        if (listeners.size > 0) {
+          await current?.query(`unlisten ${channel}`).catch(() => undefined);
+          return;
+        }
+        clearTimeout(retry);
+        retry = undefined;
+        const client = current;
+        current = null;
+        await client?.end().catch(() => undefined);
+      };
+    },
   };
 }
 
