@@ -31,7 +31,8 @@ export const claimsByScope = {
  */
 export function createFindAccount(db: Kysely<Database>): FindAccount {
   return async (ctx, sub) => {
-    // Userinfo and refresh: the token's own query read the person too (prefetched.ts).
+    // Userinfo, refresh, and a sign-in's authorization and token requests: the query that read the
+    // token, session or code read the person too (prefetched.ts).
     const prefetched = prefetchedAccounts.take(sub);
     const user = prefetched === notPrefetched ? await findAccountUser(db, sub) : prefetched;
     if (!user || user.status !== 'active') return undefined;
