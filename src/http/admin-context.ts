@@ -1,8 +1,9 @@
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
+import type { Client as OidcClient } from 'oidc-provider';
 
 import { scopedAssignmentsOf } from '../db/queries/role-assignments.ts';
-import type { Client, Database, User } from '../db/schema.ts';
+import type { Database, User } from '../db/schema.ts';
 import { originOf, recordAuditEvent } from '../domain/audit.ts';
 import { AccessDenied, type AdminContext } from '../domain/authorization.ts';
 import type { Logger } from '../logger.ts';
@@ -18,10 +19,10 @@ export async function adminContextOfPerson(db: Kysely<Database>, user: User, ctx
 }
 
 /** A client acting by itself (client_credentials): its own role assignments, read fresh like a person's. */
-export async function adminContextOfClient(db: Kysely<Database>, client: Client, ctx: Context): Promise<AdminContext> {
-  const holder = { clientId: client.client_id };
-  const name = typeof client.metadata['client_name'] === 'string' ? client.metadata['client_name'] : client.client_id;
-  return { principal: { actor: { type: 'client', id: client.client_id, name }, holder, assignments: await scopedAssignmentsOf(db, holder) }, origin: originOf(ctx) };
+export async function adminContextOfClient(db: Kysely<Database>, client: OidcClient, ctx: Context): Promise<AdminContext> {
+  const holder = { clientId: client.clientId };
+  const name = typeof client.clientName === 'string' ? client.clientName : client.clientId;
+  return { principal: { actor: { type: 'client', id: client.clientId, name }, holder, assignments: await scopedAssignmentsOf(db, holder) }, origin: originOf(ctx) };
 }
 
 /** Remembers the caller, so that a refusal deep in a handler can be audited with their name. */

@@ -2,13 +2,13 @@ import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 
-import { findActiveClient } from '../../db/queries/clients.ts';
 import { findUserById } from '../../db/queries/users.ts';
 import type { Database } from '../../db/schema.ts';
 import { DpopProofError, dpopSigningAlgorithms, verifyDpopProof } from '../../domain/dpop-proofs.ts';
 import type { AdminContext } from '../../domain/authorization.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { adminContextOfClient, adminContextOfPerson } from '../admin-context.ts';
+import { clientFlag } from '../../oidc/client-flags.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
 import { apiResourceIndicator, apiScope } from '../../oidc/provider.ts';
 import { accountForClientSubject } from '../../oidc/subject-aliases.ts';
@@ -40,8 +40,9 @@ export function createApiAuthentication(deps: ApiAuthenticationDeps) {
     const scopes = typeof claims['scope'] === 'string' ? claims['scope'].split(' ') : [];
     const clientId = claims['client_id'];
     assertThat(scopes.includes(apiScope) && typeof clientId === 'string' && typeof claims.sub === 'string', () => unauthorized('the access token does not carry the api scope'));
-    const client = await findActiveClient(deps.db, clientId);
-    assertThat(client?.admin_api_access, () => unauthorized('the client this token was issued to may no longer call the API'));
+    // As the token endpoint reads it: from the client cache, active clients only (oidc/client-cache.ts).
+    const client = await deps.oidc.current().Client.find(clientId);
+    assertThat(client && clientFlag(client, 'admin_api_access'), () => unauthorized('the client this token was issued to may no longer call the API'));
 
     if (claims.sub === clientId) return adminContextOfClient(deps.db, client, ctx);
     // The token names the person as its app knows them, which after a directory merge may be an alias.

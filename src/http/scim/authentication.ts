@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 
-import { findActiveClient } from '../../db/queries/clients.ts';
 import type { Database } from '../../db/schema.ts';
 import type { ScimCaller } from '../../domain/scim/users.ts';
 import { assertThat } from '../../errors.ts';
+import { clientFlag } from '../../oidc/client-flags.ts';
 import type { LiveProvider } from '../../oidc/live-provider.ts';
 import { scimResourceIndicator, scimScope } from '../../oidc/provider.ts';
 import { adminContextOfClient } from '../admin-context.ts';
@@ -36,10 +36,11 @@ export function createScimAuthentication(deps: ScimAuthenticationDeps) {
     const clientId = claims['client_id'];
     assertThat(scopes.includes(scimScope) && typeof clientId === 'string', () => unauthorized('the access token does not carry the scim scope'));
     assertThat(claims.sub === clientId, () => unauthorized('SCIM takes an app\'s own token (client_credentials), not a person\'s'));
-    const client = await findActiveClient(deps.db, clientId);
-    assertThat(client?.scim_access, () => unauthorized('the app this token was issued to may no longer use SCIM'));
+    // As the token endpoint reads it: from the client cache, active clients only (oidc/client-cache.ts).
+    const client = await deps.oidc.current().Client.find(clientId);
+    assertThat(client && clientFlag(client, 'scim_access'), () => unauthorized('the app this token was issued to may no longer use SCIM'));
     return {
-      audience: { clientId, restricted: client.access_policy === 'restricted' },
+      audience: { clientId, restricted: clientFlag(client, 'access_restricted') },
       context: await adminContextOfClient(deps.db, client, ctx),
       baseUrl: `${deps.issuer}${scimPrefix}`,
     };
