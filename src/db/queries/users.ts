@@ -181,32 +181,40 @@ export function userCursorKeyFits(sort: UserSortOrder, key: string): boolean {
 export async function listUsers(db: Kysely<Database>, filter: UserListFilter): Promise<UserListRow[]> {
   const order = sortOrders[filter.sort];
   const direction = order.descending ? 'desc' : 'asc';
-  let query = db
+  // First the page's ids, found with what the indexes hold (the creation order's includes the search
+  // text, so a search walks it without reading the rows it passes over); then the page's rows.
+  let page = db
     .selectFrom('users')
+    .select('users.id')
+    .orderBy(order.columns, direction)
+    .orderBy('users.id', direction)
+    .limit(filter.limit);
+  if (filter.subtrees !== null) page = page.where(userInSubtrees(filter.subtrees));
+  if (filter.within !== undefined) page = page.where(userInSubtrees([filter.within]));
+  if (filter.status !== undefined) page = page.where('users.status', '=', filter.status);
+  if (filter.username !== undefined) page = page.where(sql`lower(users.username)`, '=', sql<string>`lower(${filter.username})`);
+  if (filter.groupId !== undefined) {
+    const groupId = filter.groupId;
+    page = page.where((eb) => eb.exists(eb.selectFrom('group_members').select('group_members.user_id')
+      .whereRef('group_members.user_id', '=', 'users.id').where('group_members.group_id', '=', groupId)));
+  }
+  for (const word of (filter.q ?? '').split(/\s+/u).filter(Boolean)) {
+    page = page.where(sql`users.search_text`, 'like', sql<string>`'%' || ${likeEscapedSearchKey(word)} || '%'`);
+  }
+  if (filter.after) {
+    const { key, id } = filter.after;
+    const position = order.keyFits ? sql`(${key}::timestamp at time zone 'UTC')` : sql`${key}`;
+    page = page.where(sql<SqlBool>`(${order.columns}, users.id) ${sql.raw(order.descending ? '<' : '>')} (${position}, ${id}::uuid)`);
+  }
+  return db
+    .selectFrom(page.as('page'))
+    .innerJoin('users', 'users.id', 'page.id')
     .leftJoin('org_units', 'org_units.id', 'users.primary_org_unit_id')
     .selectAll('users')
     .select([order.key.as('sort_key'), 'org_units.code as org_unit_code', 'org_units.name as org_unit_name'])
     .orderBy(order.columns, direction)
     .orderBy('users.id', direction)
-    .limit(filter.limit);
-  if (filter.subtrees !== null) query = query.where(userInSubtrees(filter.subtrees));
-  if (filter.within !== undefined) query = query.where(userInSubtrees([filter.within]));
-  if (filter.status !== undefined) query = query.where('users.status', '=', filter.status);
-  if (filter.username !== undefined) query = query.where(sql`lower(users.username)`, '=', sql<string>`lower(${filter.username})`);
-  if (filter.groupId !== undefined) {
-    const groupId = filter.groupId;
-    query = query.where((eb) => eb.exists(eb.selectFrom('group_members').select('group_members.user_id')
-      .whereRef('group_members.user_id', '=', 'users.id').where('group_members.group_id', '=', groupId)));
-  }
-  for (const word of (filter.q ?? '').split(/\s+/u).filter(Boolean)) {
-    query = query.where(sql`users.search_text`, 'like', sql<string>`'%' || ${likeEscapedSearchKey(word)} || '%'`);
-  }
-  if (filter.after) {
-    const { key, id } = filter.after;
-    const position = order.keyFits ? sql`(${key}::timestamp at time zone 'UTC')` : sql`${key}`;
-    query = query.where(sql<SqlBool>`(${order.columns}, users.id) ${sql.raw(order.descending ? '<' : '>')} (${position}, ${id}::uuid)`);
-  }
-  return query.execute();
+    .execute();
 }
 
 export interface UserFieldChanges {
