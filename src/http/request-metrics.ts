@@ -1,15 +1,7 @@
 import type { Context, Next } from 'koa';
 
 import type { Metrics } from '../metrics.ts';
-
-/**
- * oidc-provider's own endpoints, at fixed paths no route of ours takes: they label the metric as they
- * are, and go to oidc-provider directly (app.ts).
- */
-export const providerPaths: ReadonlySet<string> = new Set([
-  '/.well-known/openid-configuration', '/jwks', '/auth', '/token', '/me', '/token/introspection', '/token/revocation',
-  '/session/end', '/session/end/confirm', '/session/end/success', '/request', '/device/auth', '/device',
-]);
+import { providerPaths } from '../oidc/provider-paths.ts';
 
 /**
  * Times every request, labelled by route pattern (never by raw path: ids and uids would make a
