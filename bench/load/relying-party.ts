@@ -5,9 +5,9 @@ import { Pool } from 'undici';
 
 /**
  * The undici-based driver for everything that is more than one request: an app and a person's
- * browser in one. A sign-in goes authorize → login page (with its CSRF cookie) → POST the form →
- * the consent step a first-party app skips → the code at the redirect URI → the token endpoint with
- * the PKCE verifier, exactly as a browser and an app would, cookies included.
+ * browser in one. A sign-in goes authorize → login page (with its CSRF cookie) → POST the form
+ * (a first-party app's consent is given with it) → the code at the redirect URI → the token endpoint
+ * with the PKCE verifier, exactly as a browser and an app would, cookies included.
  */
 
 export interface WebClient {
@@ -80,7 +80,7 @@ export function loginFormOf(html: string, pageUrl: string): { action: string; cs
 
 /**
  * A whole sign-in with a fresh browser (no session yet), ending in tokens. `offline_access` needs
- * prompt=consent (OIDC Core 11); a first-party app's consent is still granted without a page.
+ * prompt=consent (OIDC Core 11); a first-party app's consent is still given with the login, without a page.
  */
 export async function signIn(connections: Connections, client: WebClient, credentials: Credentials, scope: string): Promise<TokenSet> {
   const jar = new CookieJar();

@@ -33,6 +33,12 @@ import { exchangedTokenClaims, installTokenExchange } from './token-exchange.ts'
  * How long each artifact lives, in seconds. Access tokens are short because they cannot be recalled
  * from the APIs that cache them; refresh tokens rotate on every use, so a stolen one is noticed.
  */
+/**
+ * The OpenID scopes the provider knows. The API's scope is not among these: it belongs to the API
+ * resource, granted only to clients allowed to call it.
+ */
+export const oidcScopes: ReadonlySet<string> = new Set(['openid', 'offline_access', 'profile', 'email', 'phone', 'gov']);
+
 export const lifetimes = {
   accessToken: 15 * 60,
   apiAccessToken: 10 * 60,
@@ -131,8 +137,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     findAccount: createFindAccount(deps.db),
     jwks: { keys: deps.jwks },
     claims: Object.fromEntries(Object.entries(claimsByScope).map(([scope, claims]) => [scope, [...claims]])),
-    // The API's scope is not among these: it belongs to the API resource, granted only to clients allowed to call it.
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'gov'],
+    scopes: [...oidcScopes],
     cookies: {
       keys: [...config.cookieKeys],
       long: { httpOnly: true, sameSite: 'lax' },

@@ -1,21 +1,25 @@
-import type * as oidc from 'openid-client';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 import { formsOf, UserAgent } from '../support/user-agent.ts';
 import { authorizationRequest, discoverRelyingParty } from '../support/relying-party.ts';
+import { adminConsole, adminConsoleRedirectUri, apiResource } from '../support/admin-api.ts';
 
 const redirectUri = 'http://localhost:8083/callback';
 const password = 'mật khẩu của chị Hoa';
 
 let server: TestServer;
 let relyingParty: oidc.Configuration;
+let firstParty: oidc.Configuration;
 
 beforeAll(async () => {
   server = await startTestServer();
   await createUser(server, { username: 'hoa', password, fullName: 'Đặng Thị Hoa' });
   const client = await registerTestClient(server, { name: 'Ứng dụng <b>thử</b> & "kiểm tra"', redirectUris: [redirectUri] });
   relyingParty = await discoverRelyingParty(server.issuer, client.clientId, client.clientSecret);
+  const own = await registerTestClient(server, { name: 'Cổng dịch vụ công', redirectUris: [redirectUri], firstParty: true });
+  firstParty = await discoverRelyingParty(server.issuer, own.clientId, own.clientSecret);
 });
 
 afterAll(async () => {
@@ -76,6 +80,44 @@ describe('saying no', () => {
     const result = await agent.follow(deny.action, redirectUri, { form: deny.fields });
     expect(result.kind).toBe('redirect');
     expect(new URL(result.url).searchParams.get('error')).toBe('access_denied');
+  });
+});
+
+describe('consent for the province\u2019s own apps', () => {
+  /** Posts the login form of a sign-in `params` start, and follows the browser until it leaves for the app or stops on a page. */
+  async function signInTo(app: oidc.Configuration, params: Record<string, string>, login = 'hoa', appRedirectUri = redirectUri) {
+    const agent = new UserAgent();
+    const state = oidc.randomState();
+    const { url, verifier } = await authorizationRequest(app, appRedirectUri, { state, ...params });
+    const loginPage = await agent.follow(url.href, appRedirectUri);
+    const [form] = loginPage.kind === 'page' ? formsOf(loginPage.html, loginPage.url) : [];
+    if (!form) throw new Error('expected the login page');
+    const after = await agent.follow(form.action, appRedirectUri, { form: { ...form.fields, login, password } });
+    const interactionSteps = after.visited.filter((visited) => new URL(visited).pathname.startsWith('/interaction/')).length;
+    return { after, interactionSteps, state, verifier };
+  }
+
+  it('is given with the login: the browser goes from the login form straight back to the app, refresh token included', async () => {
+    const { after, interactionSteps, state, verifier } = await signInTo(firstParty, { scope: 'openid profile offline_access', prompt: 'consent' });
+    expect(after.kind).toBe('redirect');
+    // Only the login form's own post: no consent step in between.
+    expect(interactionSteps).toBe(1);
+    const tokens = await oidc.authorizationCodeGrant(firstParty, new URL(after.url), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.scope?.split(' ').sort()).toEqual(['offline_access', 'openid', 'profile']);
+  });
+
+  it('still passes the consent step, without a page, when the app asks for an API\u2019s scope', async () => {
+    await createUser(server, { username: 'hoa.admin', password });
+    const { after, interactionSteps } = await signInTo(await adminConsole(server), { scope: 'openid api', resource: apiResource(server) }, 'hoa.admin', adminConsoleRedirectUri);
+    expect(after.kind).toBe('redirect');
+    expect(new URL(after.url).searchParams.get('code')).toBeTruthy();
+    expect(interactionSteps).toBe(2);
+  });
+
+  it('is never given with the login to another organisation\u2019s app, even with prompt=consent: its consent page shows', async () => {
+    const { after } = await signInTo(relyingParty, { scope: 'openid offline_access', prompt: 'consent' });
+    expect(after.kind === 'page' && after.html).toContain('Cấp quyền truy cập');
   });
 });
 

@@ -32,23 +32,26 @@ export class UserAgent {
   async follow(url: string, stopAt: string, init: Parameters<UserAgent['request']>[1] = {}): Promise<FollowResult> {
     let response = await this.request(url, init);
     let current = url;
+    const visited = [url];
     for (let hops = 0; hops < 20; hops += 1) {
       const location = response.headers.get('location');
       if (!location || response.status < 300 || response.status >= 400) {
-        return { kind: 'page', url: current, response, html: await response.text() };
+        return { kind: 'page', url: current, response, html: await response.text(), visited };
       }
       const next = new URL(location, current).toString();
-      if (next.startsWith(stopAt)) return { kind: 'redirect', url: next, response };
+      if (next.startsWith(stopAt)) return { kind: 'redirect', url: next, response, visited };
       current = next;
+      visited.push(next);
       response = await this.request(next, init.headers ? { headers: init.headers } : {});
     }
     throw new Error(`too many redirects from ${url}`);
   }
 }
 
+/** Where a browser ended up, and every URL it requested on the way (`url` is the last one, or the redirect it stopped at). */
 export type FollowResult =
-  | { kind: 'page'; url: string; response: Response; html: string }
-  | { kind: 'redirect'; url: string; response: Response };
+  | { kind: 'page'; url: string; response: Response; html: string; visited: string[] }
+  | { kind: 'redirect'; url: string; response: Response; visited: string[] };
 
 export interface HtmlForm {
   action: string;

@@ -19,10 +19,12 @@ import {
 import type { User } from '../../db/schema.ts';
 import { appAccessReason, requestNeedsSecondFactor, secondFactorReason } from '../../oidc/prompt-policy.ts';
 import { nearestUnitAdmins } from '../../db/queries/app-access.ts';
+import { mayUseApp } from '../../domain/app-access.ts';
 import { originOf, recordAuditEvent } from '../../domain/audit.ts';
 import { AppError, assertThat } from '../../errors.ts';
 import { isMessageKey, translator, type MessageKey, type Translate } from '../../i18n/catalog.ts';
 import { clientFlag } from '../../oidc/client-flags.ts';
+import { oidcScopes } from '../../oidc/provider.ts';
 import { consentScopes } from '../consent-scopes.ts';
 import { csrfToken, requireCsrfToken } from '../csrf.ts';
 import { formBody } from '../forms.ts';
@@ -461,7 +463,33 @@ async function finishLogin(
   }
   await completeLogin(deps, user, attemptOf(ctx, interaction), methods);
   const acr = methods.amr.includes('mfa') ? authenticationLevels.mfa : authenticationLevels.password;
-  await finish(deps, ctx, { login: { accountId: user.id, acr, amr: [...methods.amr], remember } });
+  const consent = await consentWithLogin(deps, interaction, user.id);
+  await finish(deps, ctx, { login: { accountId: user.id, acr, amr: [...methods.amr], remember }, ...(consent ? { consent } : {}) });
+}
+
+/**
+ * A first-party app's consent, given with the login: the browser goes straight back to the app
+ * instead of through a consent step that would show no page. It grants what that step would, the
+ * OpenID scopes asked for (oidc-provider has already dropped offline_access unless the app sent
+ * prompt=consent), and only to a person the app is open to. A request for claims, an API's scopes
+ * or authorization details still passes the consent step, which grants those the same way; so does
+ * everything for other apps.
+ */
+async function consentWithLogin(deps: InteractionRouteDeps, interaction: Interaction, accountId: string): Promise<{ grantId: string } | undefined> {
+  const { params } = interaction;
+  if (params['claims'] !== undefined || params['resource'] !== undefined || params['authorization_details'] !== undefined) return undefined;
+  const scopes = typeof params['scope'] === 'string' ? params['scope'].split(' ').filter(Boolean) : [];
+  if (scopes.length === 0 || scopes.some((scope) => !oidcScopes.has(scope))) return undefined;
+  const client = await clientOf(deps, interaction);
+  // The login prompt turns away a person a restricted app is not open to; they are granted nothing.
+  if (!client || !clientFlag(client, 'first_party') || !(await mayUseApp(deps.db, client, accountId))) return undefined;
+  const provider = deps.provider();
+  // A grant this browser's session already holds for the app is extended, if it is this person's.
+  const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+  const clientId = String(params['client_id']);
+  const grant = existing?.accountId === accountId && existing.clientId === clientId ? existing : new provider.Grant({ accountId, clientId });
+  grant.addOIDCScope(scopes.join(' '));
+  return { grantId: await grant.save() };
 }
 
 function parseJson(text: string): unknown {

@@ -64,6 +64,10 @@ describe('signing in to a restricted app', () => {
     expect(denied.kind === 'page' && denied.html).toContain('chưa được cấp quyền dùng Phần mềm quản lý bệnh viện');
     const [event] = await listAuditEvents(world.server.database.db, { action: 'app.access_denied', targetId: clientId, subtrees: null, limit: 1 });
     expect(event).toMatchObject({ actor_id: stranger.id, outcome: 'denied' });
+    // The app is first-party, but consent is given with the login only to whom it is open.
+    const grants = await world.server.database.db.selectFrom('oidc_payloads').select('id')
+      .where('model', '=', 'Grant').where('account_id', '=', stranger.id).execute();
+    expect(grants).toEqual([]);
 
     // Going back tells the app no.
     const [back] = formsOf(denied.kind === 'page' ? denied.html : '', world.server.issuer);
@@ -92,13 +96,12 @@ describe('signing in to a restricted app', () => {
 
     const colleague = await signInAs(nurse.username, { prompt: 'login' });
     // oidc-provider ends the refused person's session before it starts the colleague's (a page that
-    // posts itself: a browser's script does it, here the agent submits the form), then asks again.
+    // posts itself: a browser's script does it, here the agent submits the form). The colleague's
+    // login, and a first-party app's consent given with it, then stand: no second password.
     const switching = colleague.step.kind === 'page' ? colleague.step : null;
     const [endSession] = formsOf(switching?.html ?? '', switching?.url ?? world.server.issuer);
     expect(endSession?.action).toContain('/session/end/confirm');
-    const relogin = await agent.follow(endSession!.action, redirectUri, { form: endSession!.fields });
-    const [loginForm] = formsOf(relogin.kind === 'page' ? relogin.html : '', relogin.url);
-    const signedIn = await agent.follow(loginForm!.action, redirectUri, { form: { ...loginForm!.fields, login: nurse.username, password } });
+    const signedIn = await agent.follow(endSession!.action, redirectUri, { form: endSession!.fields });
     expect(signedIn.kind).toBe('redirect');
     const tokens = await redeemCode(hospital, { callback: new URL(signedIn.url), verifier: colleague.verifier, state: colleague.state });
     expect(tokens.claims()?.sub).toBe(nurse.id);
