@@ -8,7 +8,10 @@ const script = (start: string) => startScript(JSON.stringify({ scripts: { start 
 
 describe('how the bench starts the server', () => {
   it('as npm start does, read from package.json: its environment and its node options', () => {
-    expect(startScript()).toEqual({ environment: { MALLOC_ARENA_MAX: '2' }, nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=50'] });
+    expect(startScript()).toEqual({
+      environment: { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1' },
+      nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
+    });
   });
 
   it('with neither when npm start sets neither', () => {
