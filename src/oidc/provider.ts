@@ -283,6 +283,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   // The address the proxy saw is the last X-Forwarded-For entry; those before it are the client's to invent.
   provider.maxIpsCount = 1;
   installHashedClientSecrets(provider, deps.db);
+  installClientReuse(provider);
   installRegistrationResponses(provider);
   installQueuedBackchannelLogout(provider, deps.db);
   installKeyBoundRefreshTokens(provider);
@@ -342,6 +343,31 @@ function installHashedClientSecrets(provider: Provider, db: Kysely<Database>): v
     if (clientSecretMatches(this.clientSecret, actual)) return true;
     const previous = await findPreviousClientSecretHash(db, this.clientId);
     return previous !== undefined && clientSecretMatches(previous, actual);
+  };
+}
+
+/**
+ * oidc-provider builds a Client once per distinct metadata, which it recognises by a SHA-256 of the
+ * metadata's JSON: every lookup serialised and hashed the metadata again, a tenth of the work of a
+ * client_credentials request. The client cache (client-cache.ts) hands out one frozen metadata
+ * object per client until the client changes, so the Client built from it is kept beside it and
+ * found again by identity. Changed metadata is a new object, which misses and is built anew; metadata
+ * read around the cache (a registration being managed) is never the same object twice.
+ */
+function installClientReuse(provider: Provider): void {
+  const clients = provider.Client as unknown as {
+    find(id: string): Promise<Client | undefined>;
+    readonly adapter: { find(id: string): Promise<object | undefined> };
+  };
+  const build = clients.find.bind(clients);
+  const built = new WeakMap<object, Client>();
+  clients.find = async (id: string) => {
+    const metadata = typeof id === 'string' && id !== '' ? await clients.adapter.find(id) : undefined;
+    const known = metadata && built.get(metadata);
+    if (known) return known;
+    const client = await build(id);
+    if (metadata && client) built.set(metadata, client);
+    return client;
   };
 }
 

@@ -1,0 +1,12 @@
+import pg from 'pg';
+import { openDatabase } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrator.ts';
+import { seedPopulation } from './seed.ts';
+const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+await admin.connect(); await admin.query('drop database if exists search1m with (force)'); await admin.query('create database search1m'); await admin.end();
+const handle = await openDatabase({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/search1m' }, { poolSize: 4 });
+await migrateToLatest(handle.db);
+const population = await seedPopulation({ db: handle.db, hashPassword: async () => 'x' });
+console.log('grown in', await population.growTo(1_000_000));
+await handle.close?.();
+process.exit(0);
