@@ -37,7 +37,7 @@ async function signIn(remember: boolean, agent = new UserAgent()) {
   const resumed = await agent.request(new URL(posted.headers.get('location')!, server.issuer).href);
   const sessionCookie = resumed.headers.getSetCookie().find((cookie) => cookie.startsWith('_session='));
   // A first-party app's consent came with the login: the browser goes back to the app from here.
-  expect(resumed.headers.get('location')).toMatch(new RegExp(`^${redirectUri}\\?`));
+  expect(resumed.headers.get('location')?.startsWith(`${redirectUri}?`)).toBe(true);
   return { agent, sessionCookie: sessionCookie ?? '' };
 }
 
