@@ -50,13 +50,23 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export async function startTestServer(
   overrides: Record<string, string> = {}, options: { issuerHost?: 'localhost'; observeQueries?: KyselyPlugin } = {},
 ): Promise<TestServer> {
-  const port = await freePort();
-  const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
-  const config = testConfig({ PORT: String(port), ISSUER: issuer, ...overrides });
   const database = await createTestDatabase();
   const observed = options.observeQueries ? { ...database, db: database.db.withPlugin(options.observeQueries) } : database;
-  const server = await startServer(config, createLogger(config.logLevel), { database: observed, host: '127.0.0.1' });
-  return { ...server, config, issuer, database };
+  // freePort's port is free when it answers, not necessarily when the server binds it: another
+  // test file's socket can take it in between. Then another port, up to a few times.
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
+    const config = testConfig({ PORT: String(port), ISSUER: issuer, ...overrides });
+    try {
+      const server = await startServer(config, createLogger(config.logLevel), { database: observed, host: '127.0.0.1' });
+      return { ...server, config, issuer, database };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 5) continue;
+      await database.close();
+      throw error;
+    }
+  }
 }
 
 export interface TestUser {
