@@ -125,20 +125,28 @@ export async function importUsers(deps: ImportDeps, csv: Buffer | string, option
     matchedUsers: new Map(),
     mayChangeHolderOf: options.mayChangeHolderOf,
   };
-  const plans: Plan[] = [];
+  // Each batch's plans become report rows at once: a plan holds the stored person it matched, and a
+  // whole province of them was the largest thing an import kept in memory.
+  const outcomes = new Map<number, ReportRow>();
+  const keepOutcomes = (planned: readonly Plan[]) => {
+    for (const plan of planned) {
+      outcomes.set(plan.candidate.row, reportRowOf(plan));
+      if (plan.kind === 'error') errors.push(...plan.errors);
+    }
+  };
   const now = new Date();
   for (let start = 0; start < candidates.length; start += batchSize) {
     const batch = candidates.slice(start, start + batchSize);
     if (options.dryRun) {
-      plans.push(...(await planBatch(deps.db, batch, context, { lock: false })));
+      keepOutcomes(await planBatch(deps.db, batch, context, { lock: false }));
       continue;
     }
     try {
-      plans.push(...(await deps.db.transaction().execute(async (trx) => {
+      keepOutcomes(await deps.db.transaction().execute(async (trx) => {
         const planned = await planBatch(trx, batch, context, { lock: true });
         await writeBatch(trx, planned, deps, options, now);
         return planned;
-      })));
+      }));
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // Someone took a username, email or CCCD between the plan and the write; earlier batches are in.
@@ -146,9 +154,7 @@ export async function importUsers(deps: ImportDeps, csv: Buffer | string, option
         + 'the rows before it were imported: run the import again to finish', 'problem.import.taken_meanwhile', { row: String(batch[0]!.row) }));
     }
   }
-  for (const plan of plans) if (plan.kind === 'error') errors.push(...plan.errors);
-
-  const report = buildReport(options.dryRun, file.rows, plans, errors, file.warnings);
+  const report = buildReport(options.dryRun, file.rows, outcomes, errors, file.warnings);
   if (!options.dryRun) {
     await recordAuditEvent(deps.db, {
       actor: options.actor,
@@ -428,27 +434,33 @@ function auditedValues(values: Record<string, string | null>): Record<string, st
   return nationalId ? { ...values, national_id: maskNationalId(nationalId) } : values;
 }
 
+type ReportRow = ImportReport['rows'][number];
+
+/** What the report says of a row that was planned (an error found in the plan included). */
+function reportRowOf(plan: Plan): ReportRow {
+  const { row, values } = plan.candidate;
+  switch (plan.kind) {
+    case 'create':
+      return { row, outcome: 'create', employee_code: values.employee_code, username: plan.username };
+    case 'update':
+      return { row, outcome: 'update', employee_code: plan.next.employee_code, username: plan.next.username, changes: plan.changes.map((change) => change.field) };
+    case 'unchanged':
+      return { row, outcome: 'unchanged', employee_code: plan.existing.employee_code, username: plan.existing.username };
+    case 'error':
+      return { row, outcome: 'error', employee_code: values.employee_code, username: values.username };
+  }
+}
+
 function buildReport(
   dryRun: boolean,
   rows: readonly ImportRow[],
-  plans: readonly Plan[],
+  outcomes: ReadonlyMap<number, ReportRow>,
   errors: RowProblem[],
   warnings: ImportWarning[],
 ): ImportReport {
-  const planByRow = new Map(plans.map((plan) => [plan.candidate.row, plan]));
-  const reportRows = rows.map(({ row, values, raw }): ImportReport['rows'][number] => {
-    const plan = planByRow.get(row);
-    switch (plan?.kind) {
-      case 'create':
-        return { row, outcome: 'create', employee_code: values.employee_code, username: plan.username };
-      case 'update':
-        return { row, outcome: 'update', employee_code: plan.next.employee_code, username: plan.next.username, changes: plan.changes.map((change) => change.field) };
-      case 'unchanged':
-        return { row, outcome: 'unchanged', employee_code: plan.existing.employee_code, username: plan.existing.username };
-      default:
-        return { row, outcome: 'error', employee_code: values.employee_code ?? raw.employee_code ?? null, username: values.username ?? raw.username ?? null };
-    }
-  });
+  // A row that never became a plan failed on its cells or its unit: it is named as written.
+  const reportRows = rows.map(({ row, values, raw }): ReportRow => outcomes.get(row)
+    ?? { row, outcome: 'error', employee_code: values.employee_code ?? raw.employee_code ?? null, username: values.username ?? raw.username ?? null });
   const count = (outcome: ImportOutcome) => reportRows.filter((row) => row.outcome === outcome).length;
   return {
     dryRun,
