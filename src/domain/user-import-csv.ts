@@ -77,12 +77,19 @@ export interface ImportWarning {
 /** A row's values, validated and normalized; null where the cell was blank (or the column absent). */
 export type ImportValues = Readonly<Record<ImportField, string | null>>;
 
-/** One non-blank row: the values of its valid cells, its cells as written, and what was wrong with it. */
+/** The cells a report names a row by. */
+type RowKeyField = 'employee_code' | 'username';
+
+/**
+ * One non-blank row: the values of its valid cells and what was wrong with it. Of the cells as
+ * written only the key cells whose values failed are kept, so that the report can still name the
+ * row: a whole province of rows is held at once, and every cell twice was most of an import's memory.
+ */
 export interface ImportRow {
   readonly row: number;
   readonly values: ImportValues;
-  readonly raw: Readonly<Partial<Record<ImportField, string>>>;
-  readonly errors: RowProblem[];
+  readonly written: Readonly<Partial<Record<RowKeyField, string>>>;
+  readonly errors: readonly RowProblem[];
 }
 
 export interface ImportFile {
@@ -104,21 +111,23 @@ export function unreadableImportFile(problem: string): AppError {
 export function readImportFile(csv: Buffer | string): ImportFile {
   const text = decodeText(csv);
   const delimiter = detectDelimiter(text);
-  const records = parseRecords(text, delimiter);
-  const headerIndex = records.findIndex((record) => !isBlank(record));
-  if (headerIndex === -1) throw unreadableImportFile('the file is empty: it needs a header row and one row per person');
-  const header = readHeader(records[headerIndex]!, headerIndex + 1);
-  const warnings = [...header.warnings];
+  let header: (Header & { readonly row: number }) | undefined;
   const rows: ImportRow[] = [];
   const unnamedWithData = new Set<number>();
-  for (let index = headerIndex + 1; index < records.length; index += 1) {
-    const record = records[index]!;
-    if (isBlank(record)) continue;
+  // Each record becomes a row as it is parsed: the file's cells are never all held at once.
+  forEachRecord(text, delimiter, (record, row) => {
+    if (isBlank(record)) return;
+    if (header === undefined) {
+      header = { ...readHeader(record, row), row };
+      return;
+    }
     for (const position of header.unnamed) if (record[position]?.trim()) unnamedWithData.add(position);
-    rows.push(readRow(record, index + 1, header, delimiter));
-  }
+    rows.push(readRow(record, row, header, delimiter));
+  });
+  if (header === undefined) throw unreadableImportFile('the file is empty: it needs a header row and one row per person');
+  const warnings = [...header.warnings];
   for (const position of unnamedWithData) {
-    warnings.push({ row: headerIndex + 1, column: null, ...said(localizable(`column ${position + 1} has values but no header; it is ignored`, 'import.warning.unnamed_column', { column: String(position + 1) })) });
+    warnings.push({ row: header.row, column: null, ...said(localizable(`column ${position + 1} has values but no header; it is ignored`, 'import.warning.unnamed_column', { column: String(position + 1) })) });
   }
   return { columns: header.columns, rows, warnings };
 }
@@ -162,11 +171,18 @@ function detectDelimiter(text: string): ',' | ';' {
   return semicolons > commas ? ';' : ',';
 }
 
-/** Every record, blank lines included, so that a record's index is its spreadsheet row minus one. */
-function parseRecords(text: string, delimiter: string): string[][] {
+/** Each record in turn with its spreadsheet row: blank lines count, a line break inside quotes does not. */
+function forEachRecord(text: string, delimiter: string, visit: (record: string[], row: number) => void): void {
+  let row = 0;
   try {
-    return parse(text.replace(/\r\n?/g, '\n'), {
+    parse(text.replace(/\r\n?/g, '\n'), {
       delimiter,
+      // Visited, then dropped: parse() keeps no record.
+      on_record: (record: string[]) => {
+        row += 1;
+        visit(record, row);
+        return null;
+      },
       // A short row is padded and a long one reported per row, rather than the whole file refused.
       relax_column_count: true,
       // A stray quote inside an unquoted cell (Nguyễn Văn "Tí") is kept as written.
@@ -233,10 +249,11 @@ function readHeader(record: readonly string[], row: number): Header {
 }
 
 function readRow(record: readonly string[], row: number, header: Header, delimiter: string): ImportRow {
-  const raw: Partial<Record<ImportField, string>> = {};
   const values: Record<ImportField, string | null> = {
     employee_code: null, full_name: null, username: null, email: null, phone: null, org_unit_code: null, position: null, national_id: null,
   };
+  const filled = new Set<ImportField>();
+  let written: Partial<Record<RowKeyField, string>> = noCells;
   const errors: RowProblem[] = [];
   if (record.slice(header.width).some((cell) => cell.trim() !== '')) {
     errors.push({
@@ -248,15 +265,19 @@ function readRow(record: readonly string[], row: number, header: Header, delimit
   for (const [field, position] of header.positions) {
     const cell = (record[position] ?? '').normalize('NFC');
     if (cell.trim() === '') continue;
-    raw[field] = cell.trim();
+    filled.add(field);
     const parsed = fieldSchemas[field].safeParse(cell);
-    if (parsed.success) values[field] = parsed.data;
-    else errors.push({ row, column: header.columns[field]!, message: parsed.error.issues[0]?.message ?? `not a valid ${field}`, localized: importProblem(parsed.error.issues[0]) });
+    if (parsed.success) {
+      values[field] = parsed.data;
+      continue;
+    }
+    errors.push({ row, column: header.columns[field]!, message: parsed.error.issues[0]?.message ?? `not a valid ${field}`, localized: importProblem(parsed.error.issues[0]) });
+    if (field === 'employee_code' || field === 'username') written = { ...written, [field]: cell.trim() };
   }
   const column = (field: ImportField) => header.columns[field] ?? null;
-  if (raw.full_name === undefined) errors.push({ row, column: column('full_name'), ...said(localizable('a full name is required', 'problem.import.full_name_missing')) });
-  if (raw.org_unit_code === undefined) errors.push({ row, column: column('org_unit_code'), ...said(localizable('a unit code is required', 'problem.import.unit_code_missing')) });
-  if (raw.employee_code === undefined && raw.username === undefined) {
+  if (!filled.has('full_name')) errors.push({ row, column: column('full_name'), ...said(localizable('a full name is required', 'problem.import.full_name_missing')) });
+  if (!filled.has('org_unit_code')) errors.push({ row, column: column('org_unit_code'), ...said(localizable('a unit code is required', 'problem.import.unit_code_missing')) });
+  if (!filled.has('employee_code') && !filled.has('username')) {
     errors.push({
       row,
       column: column('employee_code') ?? column('username'),
@@ -265,5 +286,9 @@ function readRow(record: readonly string[], row: number, header: Header, delimit
         : said(localizable('an employee code or a username is required', 'problem.import.key_missing'))),
     });
   }
-  return { row, values, raw, errors };
+  return { row, values, written, errors: errors.length === 0 ? noProblems : errors };
 }
+
+/** What most rows share: nothing kept as written, nothing wrong. */
+const noCells: Readonly<Partial<Record<RowKeyField, string>>> = Object.freeze({});
+const noProblems: readonly RowProblem[] = Object.freeze([]);

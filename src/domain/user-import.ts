@@ -459,8 +459,8 @@ function buildReport(
   warnings: ImportWarning[],
 ): ImportReport {
   // A row that never became a plan failed on its cells or its unit: it is named as written.
-  const reportRows = rows.map(({ row, values, raw }): ReportRow => outcomes.get(row)
-    ?? { row, outcome: 'error', employee_code: values.employee_code ?? raw.employee_code ?? null, username: values.username ?? raw.username ?? null });
+  const reportRows = rows.map(({ row, values, written }): ReportRow => outcomes.get(row)
+    ?? { row, outcome: 'error', employee_code: values.employee_code ?? written.employee_code ?? null, username: values.username ?? written.username ?? null });
   const count = (outcome: ImportOutcome) => reportRows.filter((row) => row.outcome === outcome).length;
   return {
     dryRun,

@@ -264,6 +264,23 @@ describe('derived usernames', () => {
   });
 });
 
+describe('rows named in the report', () => {
+  it('names a row whose employee code or username is invalid by the cell as written', async () => {
+    const report = await run('employee_code,username,full_name,org_unit_code\nBAD CODE!,ok.user,Tô Văn Án,SYT\n,bad user!,Tô Văn Bảo,SYT\n', { dryRun: true });
+    expect(report.rows).toEqual([
+      { row: 2, outcome: 'error', employee_code: 'BAD CODE!', username: 'ok.user' },
+      { row: 3, outcome: 'error', employee_code: null, username: 'bad user!' },
+    ]);
+    expect(report.errors.map((error) => [error.row, error.column])).toEqual([[2, 'employee_code'], [3, 'username']]);
+  });
+
+  it('counts a line break inside a quoted cell as part of its row, as a spreadsheet does', async () => {
+    const report = await run('employee_code,full_name,org_unit_code,position\nQL001,Tô Thị Cúc,SYT,"Chuyên viên\nkiêm thủ quỹ"\n\nQL002,,SYT,\n', { dryRun: true });
+    expect(report.rows.map((row) => [row.row, row.outcome])).toEqual([[2, 'create'], [4, 'error']]);
+    expect(inEnglish(report.errors)).toEqual([{ row: 4, column: 'full_name', message: 'a full name is required' }]);
+  });
+});
+
 describe('dry run', () => {
   it('returns the plan and the errors and writes nothing', async () => {
     await run('employee_code,full_name,org_unit_code\nDR001,Tạ Văn Dự,SYT\n');
