@@ -14,7 +14,7 @@ import { createBenchDatabase } from './bench-database.ts';
 import { openConnections } from './load/relying-party.ts';
 import { parseBenchOptions, type BenchOptions, type ScenarioId } from './options.ts';
 import { freePort } from './processes/child.ts';
-import { createClientWithCli, productionEnvironment, startMekongId, type MekongIdServer } from './processes/mekong-id.ts';
+import { buildAsNpmStartDoes, createClientWithCli, productionEnvironment, startMekongId, type MekongIdServer } from './processes/mekong-id.ts';
 import { residentBytes, startCpuWindow } from './processes/usage.ts';
 import { describeProfileSummary, readCpuProfile, summariseCpuProfile } from './profile-summary.ts';
 import { judgeRss, markdownTable, noisyOtherCpu, scaleTable, toRows, toScaleRows } from './report.ts';
@@ -105,6 +105,8 @@ async function setUp(options: BenchOptions): Promise<Bench> {
 
   if (options.cpuProfile) fs.rmSync(profileDirectory, { recursive: true, force: true });
   for (const log of [logFile, bareLogFile]) fs.rmSync(log, { force: true });
+  const buildSeconds = await buildAsNpmStartDoes();
+  if (buildSeconds > 0) progress(`built dist/ as npm start does (npm run build) in ${buildSeconds.toFixed(1)} s`);
   const server = await startMekongId({ env, logFile, cpuProfileDir: options.cpuProfile ? profileDirectory : undefined });
   undo.push(() => server.process.stop());
   const rssAtStartMb = residentBytes(server.process.pid) / 2 ** 20;

@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { spawnNode, waitUntilReady, type NodeChild } from './child.ts';
 
-const cli = fileURLToPath(new URL('../../bin/mekong-id.js', import.meta.url));
+const repository = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
 export interface StartScript {
@@ -14,19 +15,21 @@ export interface StartScript {
   readonly environment: Readonly<Record<string, string>>;
   /** Options it gives node (V8's heap sizing). */
   readonly nodeOptions: readonly string[];
+  /** The command line it runs, relative to the repository: the built one (dist/bin/mekong-id.js) or the sources' own. */
+  readonly script: string;
 }
 
 /**
  * How `npm start` runs the server, the settings that keep its memory small, read from package.json
  * so that the bench measures the server as it is run, not a copy that could drift:
- * `[NAME=value …] exec node [options …] bin/mekong-id.js serve`.
+ * `[NAME=value …] exec node [options …] [dist/]bin/mekong-id.js serve`.
  */
 export function startScript(packageJson = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')): StartScript {
   const start = (JSON.parse(packageJson) as { scripts?: { start?: unknown } }).scripts?.start;
   const parts = typeof start === 'string'
-    ? /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(?:exec\s+)?node\s+(.*?)\s*bin\/mekong-id\.js serve$/.exec(start.trim())
+    ? /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(?:exec\s+)?node\s+((?:-\S+\s+)*)((?:dist\/)?bin\/mekong-id\.js) serve$/.exec(start.trim())
     : null;
-  if (!parts) throw new Error(`package.json's start script does not run "[NAME=value …] exec node … bin/mekong-id.js serve": ${String(start)}`);
+  if (!parts) throw new Error(`package.json's start script does not run "[NAME=value …] exec node … [dist/]bin/mekong-id.js serve": ${String(start)}`);
   const words = (text: string | undefined) => (text ?? '').split(/\s+/).filter(Boolean);
   return {
     environment: Object.fromEntries(words(parts[1]).map((assignment) => {
@@ -34,7 +37,20 @@ export function startScript(packageJson = fs.readFileSync(new URL('../../package
       return [assignment.slice(0, at), assignment.slice(at + 1)];
     })),
     nodeOptions: words(parts[2]),
+    script: parts[3]!,
   };
+}
+
+/**
+ * What `npm start` does before it starts the server: `npm run build` compiles the sources into dist/
+ * when the start script runs the built command line. Returns the seconds it took, 0 when there was
+ * nothing to build.
+ */
+export async function buildAsNpmStartDoes(script = startScript()): Promise<number> {
+  if (!script.script.startsWith('dist/')) return 0;
+  const started = performance.now();
+  await run('npm', ['run', '--silent', 'build'], { cwd: repository });
+  return (performance.now() - started) / 1000;
 }
 
 /**
@@ -74,9 +90,9 @@ export interface StartOptions {
 /** `mekong-id serve` (which migrates first) as a child process, once /readyz says it is ready. */
 export async function startMekongId(options: StartOptions): Promise<MekongIdServer> {
   const { env } = options;
-  const { environment, nodeOptions } = startScript();
+  const { environment, nodeOptions, script } = startScript();
   const child = spawnNode({
-    script: cli,
+    script: path.join(repository, script),
     args: ['serve'],
     env: { ...environment, ...env },
     logFile: options.logFile,
@@ -99,7 +115,7 @@ export interface RegisteredClient {
 
 /** Registers a client through the public command line, as an operator would (`clients create … --json`). */
 export async function createClientWithCli(env: NodeJS.ProcessEnv, args: readonly string[]): Promise<RegisteredClient> {
-  const { stdout } = await run(process.execPath, [cli, 'clients', 'create', ...args, '--json'], { env });
+  const { stdout } = await run(process.execPath, [path.join(repository, startScript().script), 'clients', 'create', ...args, '--json'], { env });
   const registered = JSON.parse(stdout) as Partial<RegisteredClient>;
   if (!registered.client_id || !registered.client_secret) throw new Error(`clients create printed no credentials: ${stdout}`);
   return { client_id: registered.client_id, client_secret: registered.client_secret };

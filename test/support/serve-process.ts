@@ -8,9 +8,12 @@ import { freePort } from './server.ts';
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const cliPath = path.join(repositoryRoot, 'bin', 'mekong-id.js');
 
+/** What `npm run build` makes of bin/mekong-id.js: the command line npm start runs. */
+export const builtCliPath = path.join(repositoryRoot, 'dist', 'bin', 'mekong-id.js');
+
 /** Runs `mekong-id ARGS` as an operator's shell would: from the repository, with exactly this environment. */
-export function spawnCli(args: readonly string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [cliPath, ...args], { cwd: repositoryRoot, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: 'pipe' });
+export function spawnCli(args: readonly string[], env: Record<string, string>, cli = cliPath): ChildProcess {
+  return spawn(process.execPath, [cli, ...args], { cwd: repositoryRoot, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: 'pipe' });
 }
 
 export interface CliResult {
@@ -69,10 +72,10 @@ export function serveEnvironment(overrides: Record<string, string> = {}): Record
   };
 }
 
-/** Starts `mekong-id serve` on a free port (unless `env` names one); does not wait for it to be ready. */
-export async function spawnServe(env: Record<string, string>): Promise<ServeProcess> {
+/** Starts `mekong-id serve` (from `cli`: the sources unless told) on a free port (unless `env` names one); does not wait for it to be ready. */
+export async function spawnServe(env: Record<string, string>, cli = cliPath): Promise<ServeProcess> {
   const port = env['PORT'] ? Number(env['PORT']) : await freePort();
-  const child = spawnCli(['serve'], { PORT: String(port), ...env });
+  const child = spawnCli(['serve'], { PORT: String(port), ...env }, cli);
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

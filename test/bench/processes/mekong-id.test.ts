@@ -11,29 +11,31 @@ describe('how the bench starts the server', () => {
     expect(startScript()).toEqual({
       environment: { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1' },
       nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
+      script: 'dist/bin/mekong-id.js',
     });
   });
 
   it('with neither when npm start sets neither', () => {
-    expect(script('exec node bin/mekong-id.js serve')).toEqual({ environment: {}, nodeOptions: [] });
-    expect(script('node bin/mekong-id.js serve')).toEqual({ environment: {}, nodeOptions: [] });
+    expect(script('exec node bin/mekong-id.js serve')).toEqual({ environment: {}, nodeOptions: [], script: 'bin/mekong-id.js' });
+    expect(script('node dist/bin/mekong-id.js serve')).toEqual({ environment: {}, nodeOptions: [], script: 'dist/bin/mekong-id.js' });
   });
 
   it('with every variable the script sets', () => {
-    expect(script('A=1 B_2=x=y exec node --jitless bin/mekong-id.js serve')).toEqual({ environment: { A: '1', B_2: 'x=y' }, nodeOptions: ['--jitless'] });
+    expect(script('A=1 B_2=x=y exec node --jitless bin/mekong-id.js serve')).toEqual({ environment: { A: '1', B_2: 'x=y' }, nodeOptions: ['--jitless'], script: 'bin/mekong-id.js' });
   });
 
   it('refusing a start script that no longer runs the server, rather than measure something else', () => {
-    expect(() => script('node server.js')).toThrow('does not run "[NAME=value …] exec node … bin/mekong-id.js serve"');
-    expect(() => script('npm run build && node bin/mekong-id.js serve')).toThrow('does not run');
+    expect(() => script('node server.js')).toThrow('does not run "[NAME=value …] exec node … [dist/]bin/mekong-id.js serve"');
+    expect(() => script('npm run build && node dist/bin/mekong-id.js serve')).toThrow('does not run');
+    expect(() => script('node --inspect other/bin/mekong-id.js serve')).toThrow('does not run');
   });
 });
 
 describe('the README\'s systemd unit', () => {
   it('runs the server with the settings npm start uses', () => {
     const readme = fs.readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-    const { environment, nodeOptions } = startScript();
-    expect(readme).toContain(`ExecStart=/usr/bin/node ${nodeOptions.join(' ')} bin/mekong-id.js serve`);
+    const { environment, nodeOptions, script } = startScript();
+    expect(readme).toContain(`ExecStart=/usr/bin/node ${nodeOptions.join(' ')} ${script} serve`);
     for (const [name, value] of Object.entries(environment)) expect(readme).toContain(`Environment=${name}=${value}`);
   });
 });
