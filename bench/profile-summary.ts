@@ -39,9 +39,10 @@ export interface ProfileSummary {
   readonly files: readonly HotSpot[];
   readonly packages: readonly HotSpot[];
   /**
-   * Mekong ID's own functions (src/) by total time, their callees included: which of our steps cost
-   * the most. An async function is charged for its synchronous stretches only: after an await, V8
-   * sees the continuation start from the microtask queue, not from its caller.
+   * Mekong ID's own functions (src/, or dist/src/ as npm start runs them) by total time, their
+   * callees included: which of our steps cost the most. An async function is charged for its
+   * synchronous stretches only: after an await, V8 sees the continuation start from the microtask
+   * queue, not from its caller.
    */
   readonly ownFunctions: readonly HotSpot[];
 }
@@ -63,6 +64,9 @@ function packageOf(file: string): string {
   if (file.startsWith('(')) return file;
   return file.split('/').slice(0, 2).join('/');
 }
+
+/** Mekong ID's own code: the sources, or what npm run build compiled them to (dist/src/, the server npm start runs). */
+const isOwnFile = (file: string) => file.startsWith('src/') || file.startsWith('dist/src/');
 
 function ranked(totals: Map<string, number>, busyMs: number, top: number): HotSpot[] {
   return [...totals].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, ms]) => ({ name, ms, share: ms / busyMs }));
@@ -97,11 +101,11 @@ export function summariseCpuProfile(profile: CpuProfile, top = 20): ProfileSumma
     add(functions, functionKey(callFrame), selfMs);
     add(files, file, selfMs);
     add(packages, packageOf(file), selfMs);
-    // Every src/ function on this stack spent this time, once each however deep it recursed.
+    // Every one of our functions on this stack spent this time, once each however deep it recursed.
     const onStack = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parents.get(at)) {
       const frame = nodes.get(at)!.callFrame;
-      if (fileOf(frame.url).startsWith('src/')) onStack.add(functionKey(frame));
+      if (isOwnFile(fileOf(frame.url))) onStack.add(functionKey(frame));
     }
     for (const key of onStack) add(ownFunctions, key, selfMs);
   }
