@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,13 +20,28 @@ export interface TestServer extends RunningServer {
   readonly database: TestDatabase;
 }
 
-/** A free TCP port on loopback; the issuer URL must name the port before the server starts. */
+/**
+ * A free TCP port on loopback; the issuer URL must name the port before the server starts, so the
+ * port is chosen, found free, and only then bound by the server. It is picked at random below
+ * Linux's ephemeral range (ip_local_port_range, 32768-60999 by default), where the kernel never
+ * places the sockets other test files open on port 0 nor their outgoing connections: between the
+ * check and the bind only another such pick could take it, not any socket of the run. (A port the
+ * kernel handed out on port 0 was once taken by another test file's connection in that interval.)
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const port = 20_000 + randomInt(12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port between 20000 and 32000 on 127.0.0.1');
+}
+
+function canListen(port: number): Promise<boolean> {
   const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
