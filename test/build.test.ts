@@ -2,15 +2,13 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { builtCliPath, serveEnvironment, spawnServe } from './support/serve-process.ts';
+import { builtCliPath, repositoryRoot as repository, serveEnvironment, spawnServe } from './support/serve-process.ts';
 import { freePort } from './support/server.ts';
 
-const repository = fileURLToPath(new URL('..', import.meta.url));
 const dist = path.join(repository, 'dist');
 const run = promisify(execFile);
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 import { freePort } from './server.ts';
 
-const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const cliPath = path.join(repositoryRoot, 'bin', 'mekong-id.js');
 
 /** What `npm run build` makes of bin/mekong-id.js: the command line npm start runs. */

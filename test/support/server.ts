@@ -67,8 +67,8 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const database = await createTestDatabase();
   const observed = options.observeQueries ? { ...database, db: database.db.withPlugin(options.observeQueries) } : database;
-  // freePort's port is free when it answers, not necessarily when the server binds it: another
-  // test file's socket can take it in between. Then another port, up to a few times.
+  // freePort's port is free when it answers, not necessarily when the server binds it: another test
+  // file's server that picked the same port can bind it first. Then another port, up to a few times.
   for (let attempt = 1; ; attempt += 1) {
     const port = await freePort();
     const issuer = `http://${options.issuerHost ?? '127.0.0.1'}:${port}`;
