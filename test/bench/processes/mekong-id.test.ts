@@ -10,7 +10,7 @@ describe('how the bench starts the server', () => {
   it('as npm start does, read from package.json: its environment and its node options', () => {
     expect(startScript()).toEqual({
       environment: { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1' },
-      nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
+      nodeOptions: ['--max-semi-space-size=8', '--heap-growing-percent=30'],
       script: 'dist/bin/mekong-id.js',
     });
   });
