@@ -8,6 +8,7 @@ import pg from 'pg';
 import lockfile from 'proper-lockfile';
 
 import type { Config } from '../config/index.ts';
+import { PreparingClient } from './prepared-statements.ts';
 import { tableWriteCounter } from './table-writes.ts';
 import { createPostgresListener, listenOnPglite, type NotificationChannel, type Unlisten } from './notifications.ts';
 import type { Database } from './schema.ts';
@@ -57,6 +58,8 @@ export async function openDatabase(target: DatabaseTarget, options: OpenDatabase
       // A server that vanished without closing its sockets (a failover, a dead host) is noticed by TCP
       // keepalive instead of by a query that never returns.
       keepAlive: true,
+      // Plans the OIDC adapter's statements once per connection (prepared-statements.ts).
+      Client: PreparingClient,
     });
     const report = options.onConnectionError ?? ((error: Error) => console.error(`database connection lost: ${error.message}`));
     // pg reports a connection lost while idle in the pool through the pool, but one lost while checked

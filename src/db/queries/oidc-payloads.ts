@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
+import { preparedStatement } from '../prepared-statements.ts';
 import type { Database } from '../schema.ts';
 import { accountColumns, type AccountUser } from './users.ts';
 
@@ -9,6 +10,7 @@ import { accountColumns, type AccountUser } from './users.ts';
  * The statements every sign-in and token request makes (find, upsert, consume, destroy) are written
  * as SQL templates rather than built: building and compiling them with the query builder was a tenth
  * of the server's time on refresh and sign-in (CPU profile, issue 6), and they never vary in shape.
+ * So PostgreSQL plans them once per connection too (preparedStatement).
  */
 
 export interface StoredPayload {
@@ -32,7 +34,7 @@ export async function upsertPayload(db: Kysely<Database>, row: PayloadRow): Prom
     insert into oidc_payloads (model, id, payload, grant_id, user_code, uid, expires_at, consumed_at, account_id)
     values (${row.model}, ${row.id}, ${row.payload}, ${row.grantId}, ${row.userCode}, ${row.uid}, ${row.expiresAt}, null, ${row.accountId})
     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code,
-      uid = excluded.uid, expires_at = excluded.expires_at, account_id = excluded.account_id`.execute(db);
+      uid = excluded.uid, expires_at = excluded.expires_at, account_id = excluded.account_id${preparedStatement}`.execute(db);
 }
 
 /**
@@ -83,7 +85,7 @@ export async function findPayload(db: Kysely<Database>, key: PayloadKey, options
   const { rows: [row] } = await sql<{ payload: Record<string, unknown>; consumed_at: Date | null; account: AccountUser | null }>`
     select artifact.payload, artifact.consumed_at, ${accountObject} as account
     from oidc_payloads as artifact ${accountJoin('artifact')}
-    where artifact.model = ${key.model} and ${by} and ${options.includeExpired ? sql`true` : live('artifact')}`.execute(db);
+    where artifact.model = ${key.model} and ${by} and ${options.includeExpired ? sql`true` : live('artifact')}${preparedStatement}`.execute(db);
   return row && { payload: row.payload, consumedAt: row.consumed_at, account: toAccount(row.account) };
 }
 
@@ -105,7 +107,7 @@ export async function findTokensWithGrant(db: Kysely<Database>, models: readonly
     from oidc_payloads as token
     left join oidc_payloads as "grant" on "grant".model = 'Grant' and "grant".id = token.grant_id and ${live('grant')}
     ${accountJoin('token')}
-    where token.model in (${sql.join(models)}) and token.id = ${id} and ${live('token')}`.execute(db);
+    where token.model in (${sql.join(models)}) and token.id = ${id} and ${live('token')}${preparedStatement}`.execute(db);
   return new Map(rows.map((row) => [row.model, {
     payload: row.payload,
     consumedAt: row.consumed_at,
@@ -124,7 +126,7 @@ export async function consumePayload(
   model: string,
   id: string,
 ): Promise<{ consumed: true } | { consumed: false; grantId: string | null }> {
-  const { rows: won } = await sql`update oidc_payloads set consumed_at = now() where model = ${model} and id = ${id} and consumed_at is null returning id`.execute(db);
+  const { rows: won } = await sql`update oidc_payloads set consumed_at = now() where model = ${model} and id = ${id} and consumed_at is null returning id${preparedStatement}`.execute(db);
   if (won.length > 0) return { consumed: true };
   const existing = await db
     .selectFrom('oidc_payloads')
@@ -136,7 +138,7 @@ export async function consumePayload(
 }
 
 export async function destroyPayload(db: Kysely<Database>, model: string, id: string): Promise<void> {
-  await sql`delete from oidc_payloads where model = ${model} and id = ${id}`.execute(db);
+  await sql`delete from oidc_payloads where model = ${model} and id = ${id}${preparedStatement}`.execute(db);
 }
 
 /** Revokes every artifact of a grant, across models: tokens and codes die together. */

@@ -1,0 +1,72 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
+import { consumePayload, findTokensWithGrant, upsertPayload } from '../../src/db/queries/oidc-payloads.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+const models = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await database.close();
+});
+
+const refreshToken = (id: string) => ({
+  model: 'RefreshToken', id, payload: { kind: 'RefreshToken', jti: id, clientId: 'cong-dich-vu-cong' },
+  grantId: null, userCode: null, uid: null, accountId: null, expiresAt: new Date(Date.now() + 60_000),
+});
+
+// Prepared statements live in a PostgreSQL session; PGlite runs the same text unprepared (the adapter's tests cover it there).
+describe.runIf(inject('postgres'))('the OIDC adapter\'s statements on PostgreSQL', () => {
+  let session: DatabaseHandle;
+
+  beforeAll(async () => {
+    // One connection, so that every statement below runs in the session whose prepared statements are read.
+    session = await openDatabase(database.target, { poolSize: 1 });
+  });
+
+  afterAll(async () => {
+    await session.close();
+  });
+
+  const preparedInSession = async () =>
+    (await sql<{ statement: string }>`select statement from pg_prepared_statements where name like 'mekong\\_%'`.execute(session.db)).rows.map((row) => row.statement);
+
+  it('are prepared once per connection and found again by name, with the same answers', async () => {
+    await upsertPayload(session.db, refreshToken('rt-prepared-1'));
+    const first = await findTokensWithGrant(session.db, models, 'rt-prepared-1');
+    const again = await findTokensWithGrant(session.db, models, 'rt-prepared-1');
+    expect(first.get('RefreshToken')?.payload).toMatchObject({ jti: 'rt-prepared-1' });
+    expect(again).toEqual(first);
+    expect(await consumePayload(session.db, 'RefreshToken', 'rt-prepared-1')).toEqual({ consumed: true });
+    expect((await findTokensWithGrant(session.db, models, 'rt-prepared-1')).get('RefreshToken')?.consumedAt).toBeInstanceOf(Date);
+
+    const prepared = await preparedInSession();
+    expect(prepared.filter((text) => text.includes('from oidc_payloads as token'))).toHaveLength(1);
+    expect(prepared.some((text) => text.startsWith('\n    insert into oidc_payloads'))).toBe(true);
+    expect(prepared.some((text) => text.startsWith('update oidc_payloads set consumed_at'))).toBe(true);
+  });
+
+  it('leaves every other statement unprepared, so a connection never collects one per query shape', async () => {
+    await sql`select count(*) from oidc_payloads where model = ${'Session'}`.execute(session.db);
+    await session.db.selectFrom('oidc_payloads').select('id').where('model', '=', 'Grant').execute();
+    expect((await preparedInSession()).filter((text) => !text.endsWith(' /* prepared */'))).toEqual([]);
+    expect(await preparedInSession()).not.toContainEqual(expect.stringContaining('count(*)'));
+  });
+
+  it('keep working on a connection that prepared them before a migration added a column to the table', async () => {
+    await upsertPayload(session.db, refreshToken('rt-prepared-2'));
+    expect((await findTokensWithGrant(session.db, models, 'rt-prepared-2')).has('RefreshToken')).toBe(true);
+    // What a rolling upgrade does to a running node: a newer node's migration changes the table under it.
+    await sql`alter table oidc_payloads add column added_by_a_later_release text`.execute(database.db);
+    expect((await findTokensWithGrant(session.db, models, 'rt-prepared-2')).get('RefreshToken')?.payload).toMatchObject({ jti: 'rt-prepared-2' });
+    await upsertPayload(session.db, refreshToken('rt-prepared-3'));
+    expect((await findTokensWithGrant(session.db, models, 'rt-prepared-3')).has('RefreshToken')).toBe(true);
+  });
+});
