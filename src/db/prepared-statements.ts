@@ -11,7 +11,9 @@ import pg from 'pg';
  *
  * Only statements whose shape never varies carry it, so each connection holds a fixed, small set;
  * and only those whose best plan does not depend on the values (primary-key and index lookups), since
- * PostgreSQL may settle on one plan for all values of a prepared statement.
+ * PostgreSQL may settle on one plan for all values of a prepared statement. Never one that selects or
+ * returns `*`: when a rolling upgrade's migration adds a column, PostgreSQL refuses to run a prepared
+ * statement whose result columns changed under it, on every connection of the nodes still running.
  * A trailing comment, so that PGlite, which runs the same text unprepared, ignores it.
  */
 export const preparedStatement = sql.raw(' /* prepared */');
