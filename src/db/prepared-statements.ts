@@ -16,8 +16,8 @@ import pg from 'pg';
  * statement whose result columns changed under it, on every connection of the nodes still running.
  * A trailing comment, so that PGlite, which runs the same text unprepared, ignores it.
  */
-export const preparedStatement = sql.raw(' /* prepared */');
 const marker = ' /* prepared */';
+export const preparedStatement = sql.raw(marker);
 
 const names = new Map<string, string>();
 
