@@ -28,7 +28,7 @@ const median = (values: number[]) => {
   return sorted[Math.floor(sorted.length / 2)]!;
 };
 
-/** A failed attempt at the login form: how long it took, and how many argon2 verifications the server ran for it. */
+/** Opens the login form once; each call of what it returns is a failed attempt there: how long it took, and how many argon2 verifications the server ran for it. */
 async function loginForm() {
   const agent = new UserAgent();
   const { url } = await authorizationRequest(app, redirectUri);
