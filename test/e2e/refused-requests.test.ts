@@ -244,7 +244,7 @@ describe('a burst of sign-ins beyond what the server hashes at once', () => {
         expect(result.kind === 'page' && result.html).toContain('Hệ thống đang bận');
         expect(result.kind === 'page' && result.html).toContain('value="lethicuc"');
       }
-      expect(results.every((result) => [401, 503].includes(result.response.status))).toBe(true);
+      expect(results.map((result) => result.response.status).filter((status) => ![401, 503].includes(status))).toEqual([]);
     } finally {
       await busy.stop();
     }
