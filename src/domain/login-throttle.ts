@@ -81,8 +81,11 @@ export async function checkLoginThrottle(db: Kysely<Database>, attempt: LoginAtt
     (row && row.last_failure_at.getTime() >= now.getTime() - windowSeconds * 1000 ? row : undefined);
 
   const pair = live(keys.pair === null ? undefined : rows.get(keys.pair), pairWindowSeconds(policy));
-  if (pair) {
-    const nextAttempt = new Date(pair.last_failure_at.getTime() + pairDelaySeconds(pair.failures, policy) * 1000);
+  // Below the threshold there is no wait at all. A concurrent attempt's reservation can carry an
+  // instant a moment after this one's `now` (each request reads the clock itself): that is no reason to wait.
+  const pairDelay = pair ? pairDelaySeconds(pair.failures, policy) : 0;
+  if (pair && pairDelay > 0) {
+    const nextAttempt = new Date(pair.last_failure_at.getTime() + pairDelay * 1000);
     if (nextAttempt > now) return { allowed: false, reason: 'delayed', retryAfterSeconds: secondsUntil(nextAttempt, now) };
   }
   const address = live(keys.address === null ? undefined : rows.get(keys.address), policy.windowSeconds);

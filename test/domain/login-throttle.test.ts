@@ -54,6 +54,12 @@ describe('the delay between attempts from one address against one name', () => {
     expect(await check('nguyenvana', '203.0.113.7', 5)).toEqual({ allowed: true });
   });
 
+  it('lets in an attempt below the threshold that a concurrent attempt, its clock read a moment later, reserved ahead of it', async () => {
+    // Two sign-ins at once from one address: the later one's reservation is stored first, with its own, later instant.
+    expect(await admitLoginAttempt(database.db, { login: 'tranvanbinh', ip: '203.0.113.7' }, policy, at(0.05))).toEqual({ allowed: true });
+    expect(await admitLoginAttempt(database.db, { login: 'tranvanbinh', ip: '203.0.113.7' }, policy, at(0))).toEqual({ allowed: true });
+  });
+
   it('treats the name without regard to case or Unicode form, and leaves other addresses and names alone', async () => {
     for (let n = 0; n < 5; n += 1) await fail('Đặng.Lâm'.normalize('NFD'), '203.0.113.7', n);
     expect((await check('đặng.lâm', '203.0.113.7', 4)).allowed).toBe(false);
