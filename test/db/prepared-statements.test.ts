@@ -2,7 +2,11 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
+import { findThrottles, reservePairAttempt } from '../../src/db/queries/login-throttle.ts';
 import { consumePayload, findTokensWithGrant, upsertPayload } from '../../src/db/queries/oidc-payloads.ts';
+import { orgPolicyRequiresSecondFactor } from '../../src/db/queries/second-factors.ts';
+import { findAccountUser, insertUser, recordLogin } from '../../src/db/queries/users.ts';
+import { noOrigin, recordAuditEvent, recordAuditEvents, verifyAuditChain } from '../../src/domain/audit.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 const models = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
@@ -51,6 +55,31 @@ describe.runIf(inject('postgres'))('the OIDC adapter\'s statements on PostgreSQL
     expect(prepared.filter((text) => text.includes('from oidc_payloads as token'))).toHaveLength(1);
     expect(prepared.some((text) => text.startsWith('\n    insert into oidc_payloads'))).toBe(true);
     expect(prepared.some((text) => text.startsWith('update oidc_payloads set consumed_at'))).toBe(true);
+  });
+
+  it("include a sign-in's own: its throttle, the person, the unit policy, the last login and the audit event", async () => {
+    const person = await insertUser(session.db, { username: 'tranthithu', full_name: 'Trần Thị Thu' });
+    const now = new Date();
+    const policy = { delayAfterFailures: 3, maxDelaySeconds: 60, windowSeconds: 900 };
+    expect(await reservePairAttempt(session.db, 'pair:tranthithu|127.0.0.1', now, policy)).toBe(true);
+    expect(await findThrottles(session.db, ['login:tranthithu', 'pair:tranthithu|127.0.0.1', 'ip:127.0.0.1'])).toEqual([
+      expect.objectContaining({ key: 'pair:tranthithu|127.0.0.1', failures: 1 }),
+    ]);
+    expect(await findAccountUser(session.db, person.id)).toMatchObject({ username: 'tranthithu', full_name: 'Trần Thị Thu' });
+    expect(await orgPolicyRequiresSecondFactor(session.db, person.id)).toBe(false);
+    await recordLogin(session.db, person.id);
+    const actor = { type: 'user' as const, id: person.id, name: 'tranthithu' };
+    await recordAuditEvent(session.db, { actor, origin: noOrigin, action: 'login.success', target: { type: 'user', id: person.id } });
+
+    const prepared = await preparedInSession();
+    for (const statement of ['insert into login_throttle', 'from "login_throttle" where "key" in', 'from "users" where "id"', 'as required', 'set "last_login_at"',
+      'from "audit_chain_head" for update', 'generate_series', 'insert into "audit_events"', 'update "audit_chain_head"']) {
+      expect(prepared.filter((text) => text.includes(statement)), statement).toHaveLength(1);
+    }
+    // A batch of events is one statement of its own length: not prepared, or a connection would keep one per batch size.
+    await recordAuditEvents(session.db, [1, 2].map(() => ({ actor, origin: noOrigin, action: 'login.failure', outcome: 'failure' as const })));
+    expect((await preparedInSession()).filter((text) => text.includes('insert into "audit_events"'))).toHaveLength(1);
+    expect(await verifyAuditChain(session.db)).toMatchObject({ ok: true, checked: 3 });
   });
 
   it('leaves every other statement unprepared, so a connection never collects one per query shape', async () => {

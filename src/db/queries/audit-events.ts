@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
+import { preparedStatement } from '../prepared-statements.ts';
 import type { AuditEvent, AuditOutcome, Database, NewAuditEvent } from '../schema.ts';
 import { orgUnitInSubtrees } from './org-units.ts';
 
@@ -16,7 +17,7 @@ export interface AuditChainHead {
  */
 export async function lockAuditChainHead(trx: Kysely<Database>): Promise<AuditChainHead> {
   const row = await trx.selectFrom('audit_chain_head').select([sql<string | null>`last_id::text`.as('last_id'), 'hash', 'count'])
-    .forUpdate().executeTakeFirstOrThrow();
+    .forUpdate().modifyEnd(preparedStatement).executeTakeFirstOrThrow();
   return { lastId: row.last_id, hash: row.hash, count: Number(row.count) };
 }
 
@@ -27,13 +28,13 @@ export async function readAuditChainHead(db: Kysely<Database>): Promise<AuditCha
 }
 
 export async function advanceAuditChainHead(trx: Kysely<Database>, head: AuditChainHead): Promise<void> {
-  await trx.updateTable('audit_chain_head').set({ last_id: head.lastId, hash: head.hash, count: head.count }).execute();
+  await trx.updateTable('audit_chain_head').set({ last_id: head.lastId, hash: head.hash, count: head.count }).modifyEnd(preparedStatement).execute();
 }
 
 /** `count` ids from the sequence, ascending: taken under the head's lock, so they follow the chain. */
 export async function nextAuditEventIds(trx: Kysely<Database>, count: number): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('audit_events', 'id'))::text as id
-    from generate_series(1, ${count})`.execute(trx);
+    from generate_series(1, ${count})${preparedStatement}`.execute(trx);
   return rows.map((row) => row.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
 }
 
@@ -42,7 +43,10 @@ const insertChunk = 1000;
 
 export async function insertAuditEvents(trx: Kysely<Database>, events: readonly NewAuditEvent[]): Promise<void> {
   for (let start = 0; start < events.length; start += insertChunk) {
-    await trx.insertInto('audit_events').values(events.slice(start, start + insertChunk)).execute();
+    const chunk = events.slice(start, start + insertChunk);
+    const insert = trx.insertInto('audit_events').values(chunk);
+    // One event, the usual case (a sign-in, an admin's change), is one statement text: prepared.
+    await (chunk.length === 1 ? insert.modifyEnd(preparedStatement) : insert).execute();
   }
 }
 

@@ -1,11 +1,15 @@
 import { sql, type Kysely } from 'kysely';
 
+import { preparedStatement } from '../prepared-statements.ts';
 import type { Database, LoginThrottle } from '../schema.ts';
 import { escapeLike } from './scope.ts';
 
+const throttleColumns = ['key', 'failures', 'window_started_at', 'last_failure_at', 'locked_until'] as const satisfies readonly (keyof LoginThrottle)[];
+
+/** Every sign-in reads its keys' counters (one to three keys, so at most three statement texts): prepared. */
 export async function findThrottles(db: Kysely<Database>, keys: readonly string[]): Promise<LoginThrottle[]> {
   if (keys.length === 0) return [];
-  return db.selectFrom('login_throttle').selectAll().where('key', 'in', keys).execute();
+  return db.selectFrom('login_throttle').select(throttleColumns).where('key', 'in', keys).modifyEnd(preparedStatement).execute();
 }
 
 /**
@@ -50,7 +54,7 @@ export async function reservePairAttempt(
     where t.last_failure_at < ${windowStart}
       or t.failures < ${policy.delayAfterFailures}
       or t.last_failure_at + make_interval(secs => least(power(2, t.failures - ${policy.delayAfterFailures}), ${policy.maxDelaySeconds})) <= ${now}
-    returning t.key`.execute(db);
+    returning t.key${preparedStatement}`.execute(db);
   return rows.length > 0;
 }
 

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
+import { preparedStatement } from '../prepared-statements.ts';
 import type { Database, FactorKind, UserFactor } from '../schema.ts';
 import { isUuid } from './ids.ts';
 
@@ -135,6 +136,6 @@ export async function orgPolicyRequiresSecondFactor(db: Kysely<Database>, userId
         union all
         select org_unit_id from user_org_units where user_id = ${userId}
       )
-    ) as required`.execute(db);
+    ) as required${preparedStatement}`.execute(db);
   return row.rows[0]?.required === true;
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 
+import { preparedStatement } from '../prepared-statements.ts';
 import type { Database, NewUser, User, UserStatus } from '../schema.ts';
 import { isUuid } from './ids.ts';
 import { likeEscapedSearchKey, pathInSubtrees } from './scope.ts';
@@ -18,7 +19,7 @@ export type AccountUser = Pick<User, (typeof accountColumns)[number]>;
 
 export async function findAccountUser(db: Kysely<Database>, id: string): Promise<AccountUser | undefined> {
   if (!isUuid(id)) return undefined;
-  return db.selectFrom('users').select(accountColumns).where('id', '=', id).executeTakeFirst();
+  return db.selectFrom('users').select(accountColumns).where('id', '=', id).modifyEnd(preparedStatement).executeTakeFirst();
 }
 
 /** A login name is a username or an email address, matched without regard to case. */
@@ -47,7 +48,7 @@ export async function updatePasswordHash(db: Kysely<Database>, id: string, passw
 }
 
 export async function recordLogin(db: Kysely<Database>, id: string): Promise<void> {
-  await db.updateTable('users').set({ last_login_at: sql<Date>`now()` }).where('id', '=', id).execute();
+  await db.updateTable('users').set({ last_login_at: sql<Date>`now()` }).where('id', '=', id).modifyEnd(preparedStatement).execute();
 }
 
 export interface UnitRef {
