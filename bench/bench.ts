@@ -22,11 +22,11 @@ import { measureScale, type ScalePoint } from './scale.ts';
 import { seedPopulation, type Population } from './seed.ts';
 import { measureAdminSearch, measureImport } from './scenarios/admin.ts';
 import { measureArgon2Ceiling } from './scenarios/argon2-ceiling.ts';
-import { measureBareProvider } from './scenarios/bare-baselines.ts';
+import { measureAgainstBareProvider } from './scenarios/bare-baselines.ts';
 import type { Measurement } from './scenarios/measurement.ts';
 import { measureLogin, stockTokens } from './scenarios/sign-in.ts';
-import { createTokenStock, serviceEndpointOf, webEndpointOf, type MekongIdTarget } from './scenarios/target.ts';
-import { measureClientCredentials, measureIntrospection, measureRefresh, measureUserinfo, refreshConcurrency } from './scenarios/tokens.ts';
+import { createTokenStock, type MekongIdTarget } from './scenarios/target.ts';
+import { measureIntrospection, measureUserinfo, refreshConcurrency } from './scenarios/tokens.ts';
 
 const resultsDirectory = fileURLToPath(new URL('./results/', import.meta.url));
 const logFile = path.join(resultsDirectory, 'server.log');
@@ -151,21 +151,14 @@ async function measureScenarios(options: BenchOptions, bench: Bench): Promise<Me
       (load.failed > 0 ? `, ${load.failed} failed (${load.firstFailure ?? ''})` : ''));
   };
 
-  // Baselines first, while Mekong ID idles, so that nothing else competes for the cores.
+  // The argon2 ceiling first, while Mekong ID idles, so that nothing else competes for the cores.
   if (wants('login')) record(await measureArgon2Ceiling(bench.config.argon2, options));
-  if (wants('client_credentials') || wants('refresh')) {
-    const which = { clientCredentials: wants('client_credentials'), refresh: wants('refresh') };
-    for (const measurement of await measureBareProvider(options, which, bareLogFile)) record(measurement);
-  }
-
   if (wants('login')) record(await measureLogin(target, options));
   // Scenarios that need a person's tokens get them from sign-ins: the login scenario's, or a few more.
   if (wants('refresh') || wants('userinfo') || wants('introspection')) await stockTokens(target, refreshConcurrency * 2);
-  if (wants('client_credentials')) {
-    record(await measureClientCredentials(serviceEndpointOf(target), { id: 'client_credentials', title: 'client_credentials (service client, JWT for the admin API)' }, options));
-  }
-  if (wants('refresh')) {
-    record(await measureRefresh(webEndpointOf(target), target.connections, target.tokens.refreshTokens, { id: 'refresh', title: 'refresh with rotation (web client, ID token included)' }, options));
+  if (wants('client_credentials') || wants('refresh')) {
+    const which = { clientCredentials: wants('client_credentials'), refresh: wants('refresh') };
+    for (const measurement of await measureAgainstBareProvider(target, options, which, bareLogFile)) record(measurement);
   }
   if (wants('userinfo')) record(await measureUserinfo(target.origin, target.pid, target.tokens.accessTokens, options));
   if (wants('introspection')) record(await measureIntrospection(target.origin, target.pid, target.webClient, target.tokens.accessTokens, options));

@@ -23,8 +23,8 @@ export async function runSingleRequests(load: SingleRequestLoad): Promise<LoadRe
   return recorder.result(await runAutocannon(load, load.durationSeconds, recorder));
 }
 
-/** One autocannon run; answers how long it actually ran, in seconds. */
-async function runAutocannon(load: SingleRequestLoad, seconds: number, recorder: LatencyRecorder): Promise<number> {
+/** One autocannon run, recording into `recorder`; answers how long it actually ran, in seconds. */
+export async function runAutocannon(load: Omit<SingleRequestLoad, keyof Timing>, seconds: number, recorder: LatencyRecorder): Promise<number> {
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({
       url: load.origin,

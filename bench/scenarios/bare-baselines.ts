@@ -1,13 +1,16 @@
 import { openConnections } from '../load/relying-party.ts';
 import { startBareProvider } from '../processes/bare-provider.ts';
 import type { Measurement, Timing } from './measurement.ts';
-import { measureClientCredentials, measureRefresh, refreshConcurrency } from './tokens.ts';
+import { serviceEndpointOf, webEndpointOf, type MekongIdTarget } from './target.ts';
+import { clientCredentialsSide, measureAgainstBaseline, refreshConcurrency, refreshSide, requestConcurrency } from './tokens.ts';
 
 /**
- * The bare oidc-provider's client_credentials and refresh rates, with the requests and concurrency
- * the Mekong ID scenarios use. The provider runs only while it is measured.
+ * The scenarios held against a bare oidc-provider (client_credentials, refresh), each measured in
+ * turns with its baseline (side-by-side.ts), with the same requests and the same concurrency. The
+ * bare provider runs only while they are measured; each side idles during the other's turns.
  */
-export async function measureBareProvider(
+export async function measureAgainstBareProvider(
+  target: MekongIdTarget,
   timing: Timing,
   which: { readonly clientCredentials: boolean; readonly refresh: boolean },
   logFile: string,
@@ -19,10 +22,24 @@ export async function measureBareProvider(
     const endpoint = { origin: bare.issuer, pid: bare.process.pid, clientId: bare.clientId, clientSecret: bare.clientSecret, apiResource: bare.apiResource };
     const measurements: Measurement[] = [];
     if (which.clientCredentials) {
-      measurements.push(await measureClientCredentials(endpoint, { id: 'bare_client_credentials', title: 'baseline: bare oidc-provider (in memory), client_credentials' }, timing));
+      const baseline = { id: 'bare_client_credentials', title: 'baseline: bare oidc-provider (in memory), client_credentials' };
+      const scenario = { id: 'client_credentials', title: 'client_credentials (service client, JWT for the admin API)' };
+      measurements.push(...await measureAgainstBaseline(
+        { side: await clientCredentialsSide(endpoint, baseline), labels: baseline },
+        { side: await clientCredentialsSide(serviceEndpointOf(target), scenario), labels: scenario },
+        requestConcurrency,
+        timing,
+      ));
     }
     if (which.refresh) {
-      measurements.push(await measureRefresh(endpoint, connections, [...bare.refreshTokens], { id: 'bare_refresh', title: 'baseline: bare oidc-provider (in memory), refresh with rotation' }, timing));
+      const baseline = { id: 'bare_refresh', title: 'baseline: bare oidc-provider (in memory), refresh with rotation' };
+      const scenario = { id: 'refresh', title: 'refresh with rotation (web client, ID token included)' };
+      measurements.push(...await measureAgainstBaseline(
+        { side: refreshSide(endpoint, connections, [...bare.refreshTokens], baseline), labels: baseline },
+        { side: refreshSide(webEndpointOf(target), target.connections, target.tokens.refreshTokens, scenario), labels: scenario },
+        refreshConcurrency,
+        timing,
+      ));
     }
     return measurements;
   } finally {

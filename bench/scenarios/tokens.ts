@@ -2,16 +2,18 @@ import os from 'node:os';
 
 import type autocannon from 'autocannon';
 
-import { runClosedLoop } from '../load/closed-loop.ts';
+import { runClosedLoop, runClosedLoopTurn } from '../load/closed-loop.ts';
 import { basicAuthorization, tokenRequest, type Connections } from '../load/relying-party.ts';
-import { runSingleRequests } from '../load/single-requests.ts';
+import { runAutocannon, runSingleRequests } from '../load/single-requests.ts';
 import { warmThenMeasure, type Measurement, type Timing } from './measurement.ts';
 import { probe } from './probe.ts';
+import { measureSideBySide, type LoadedSide, type SideResult } from './side-by-side.ts';
 
 /**
  * The token-endpoint scenarios (client_credentials, refresh) run against Mekong ID and against the
- * bare oidc-provider alike, with the same requests and the same concurrency, so that their ratio
- * is what Mekong ID adds. Userinfo and introspection run against Mekong ID only.
+ * bare oidc-provider alike, in turns (side-by-side.ts), with the same requests and the same
+ * concurrency, so that their ratio is what Mekong ID adds. Userinfo and introspection run against
+ * Mekong ID only.
  */
 
 /** Connections for single-request scenarios: eight per core keep the cores busy through PostgreSQL round trips. */
@@ -34,8 +36,8 @@ export interface Labels {
   readonly title: string;
 }
 
-/** Scenario 2 (and its baseline): a service client's token for the admin API, a signed JWT. */
-export async function measureClientCredentials(endpoint: TokenEndpoint, labels: Labels, timing: Timing): Promise<Measurement> {
+/** Scenario 2 (and its baseline): a service client's token for the admin API, a signed JWT. Probed once. */
+async function clientCredentialsRequest(endpoint: TokenEndpoint, labels: Labels): Promise<autocannon.Request> {
   const request: autocannon.Request = {
     method: 'POST',
     path: '/token',
@@ -43,9 +45,24 @@ export async function measureClientCredentials(endpoint: TokenEndpoint, labels: 
     body: new URLSearchParams({ grant_type: 'client_credentials', resource: endpoint.apiResource, scope: 'api' }).toString(),
   };
   await probe(endpoint.origin, request, labels.id);
+  return request;
+}
+
+/** Scenario 2 alone (the scaling runs, which hold it against no baseline). */
+export async function measureClientCredentials(endpoint: TokenEndpoint, labels: Labels, timing: Timing): Promise<Measurement> {
+  const request = await clientCredentialsRequest(endpoint, labels);
   const { load, peakRssBytes, cpu } = await warmThenMeasure(endpoint.pid, timing, (window) =>
     runSingleRequests({ ...window, origin: endpoint.origin, connections: requestConcurrency, requests: [request] }));
   return { ...labels, unit: 'requests', concurrency: requestConcurrency, load, peakRssBytes, cpu };
+}
+
+/** Scenario 2 as one side of its comparison with the baseline (side-by-side.ts). */
+export async function clientCredentialsSide(endpoint: TokenEndpoint, labels: Labels): Promise<LoadedSide> {
+  const request = await clientCredentialsRequest(endpoint, labels);
+  return {
+    pid: endpoint.pid,
+    run: (seconds, recorder) => runAutocannon({ origin: endpoint.origin, connections: requestConcurrency, requests: [request] }, seconds, recorder),
+  };
 }
 
 interface RotationChain {
@@ -57,13 +74,7 @@ interface RotationChain {
  * continues with the one it gets back. A failed refresh breaks its chain (the token may be spent),
  * which continues from a spare token.
  */
-export async function measureRefresh(
-  endpoint: TokenEndpoint,
-  connections: Connections,
-  refreshTokens: string[],
-  labels: Labels,
-  timing: Timing,
-): Promise<Measurement> {
+function rotationChains(endpoint: TokenEndpoint, connections: Connections, refreshTokens: string[], labels: Labels) {
   if (refreshTokens.length < refreshConcurrency) throw new Error(`${labels.id}: ${refreshTokens.length} refresh tokens for ${refreshConcurrency} chains`);
   const chains: RotationChain[] = refreshTokens.splice(0, refreshConcurrency).map((token) => ({ token }));
   const client = { clientId: endpoint.clientId, clientSecret: endpoint.clientSecret };
@@ -82,8 +93,38 @@ export async function measureRefresh(
       throw error;
     }
   };
+  return { chains, refresh };
+}
+
+/** Scenario 3 alone (the scaling runs). */
+export async function measureRefresh(
+  endpoint: TokenEndpoint,
+  connections: Connections,
+  refreshTokens: string[],
+  labels: Labels,
+  timing: Timing,
+): Promise<Measurement> {
+  const { chains, refresh } = rotationChains(endpoint, connections, refreshTokens, labels);
   const { load, peakRssBytes, cpu } = await warmThenMeasure(endpoint.pid, timing, (window) => runClosedLoop(chains, window, refresh));
   return { ...labels, unit: 'requests', concurrency: refreshConcurrency, load, peakRssBytes, cpu };
+}
+
+/** Scenario 3 as one side of its comparison with the baseline. */
+export function refreshSide(endpoint: TokenEndpoint, connections: Connections, refreshTokens: string[], labels: Labels): LoadedSide {
+  const { chains, refresh } = rotationChains(endpoint, connections, refreshTokens, labels);
+  return { pid: endpoint.pid, run: (seconds, recorder) => runClosedLoopTurn(chains, seconds, refresh, recorder) };
+}
+
+/** A baseline and the scenario held against it, measured in turns (side-by-side.ts), as two rows of the report. */
+export async function measureAgainstBaseline(
+  baseline: { readonly side: LoadedSide; readonly labels: Labels },
+  scenario: { readonly side: LoadedSide; readonly labels: Labels },
+  concurrency: number,
+  timing: Timing,
+): Promise<[Measurement, Measurement]> {
+  const [bare, ours] = await measureSideBySide([baseline.side, scenario.side], timing);
+  const row = (labels: Labels, result: SideResult): Measurement => ({ ...labels, unit: 'requests', concurrency, ...result });
+  return [row(baseline.labels, bare), row(scenario.labels, ours)];
 }
 
 /** A few dozen people's tokens, so that no single token's row stays hot in every cache. */
