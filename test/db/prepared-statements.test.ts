@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
 import { findThrottles, reservePairAttempt } from '../../src/db/queries/login-throttle.ts';
 import { consumePayload, findTokensWithGrant, upsertPayload } from '../../src/db/queries/oidc-payloads.ts';
-import { orgPolicyRequiresSecondFactor } from '../../src/db/queries/second-factors.ts';
-import { findAccountUser, insertUser, recordLogin } from '../../src/db/queries/users.ts';
+import { findConfirmedFactors, orgPolicyRequiresSecondFactor } from '../../src/db/queries/second-factors.ts';
+import { findAccountUser, findUserByLogin, insertUser, recordLogin } from '../../src/db/queries/users.ts';
 import { noOrigin, recordAuditEvent, recordAuditEvents, verifyAuditChain } from '../../src/domain/audit.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
@@ -58,7 +58,9 @@ describe.runIf(inject('postgres'))('the OIDC adapter\'s statements on PostgreSQL
   });
 
   it("include a sign-in's own: its throttle, the person, the unit policy, the last login and the audit event", async () => {
-    const person = await insertUser(session.db, { username: 'tranthithu', full_name: 'Trần Thị Thu' });
+    const person = await insertUser(session.db, { username: 'tranthithu', full_name: 'Trần Thị Thu', email: 'thu.tt@soyte.example.vn' });
+    expect(await findUserByLogin(session.db, 'THU.TT@soyte.example.vn')).toEqual(person);
+    expect(await findConfirmedFactors(session.db, person.id)).toEqual([]);
     const now = new Date();
     const policy = { delayAfterFailures: 3, maxDelaySeconds: 60, windowSeconds: 900 };
     expect(await reservePairAttempt(session.db, 'pair:tranthithu|127.0.0.1', now, policy)).toBe(true);
@@ -72,14 +74,21 @@ describe.runIf(inject('postgres'))('the OIDC adapter\'s statements on PostgreSQL
     await recordAuditEvent(session.db, { actor, origin: noOrigin, action: 'login.success', target: { type: 'user', id: person.id } });
 
     const prepared = await preparedInSession();
-    for (const statement of ['insert into login_throttle', 'from "login_throttle" where "key" in', 'from "users" where "id"', 'as required', 'set "last_login_at"',
-      'from "audit_chain_head" for update', 'generate_series', 'insert into "audit_events"', 'update "audit_chain_head"']) {
+    for (const statement of ['lower(username) = lower($1)', 'from "user_factors"', 'insert into login_throttle', 'from "login_throttle" where "key" in',
+      'from "users" where "id"', 'as required', 'set "last_login_at"', 'from "audit_chain_head" for update', 'generate_series', 'insert into "audit_events"',
+      'update "audit_chain_head"']) {
       expect(prepared.filter((text) => text.includes(statement)), statement).toHaveLength(1);
     }
     // A batch of events is one statement of its own length: not prepared, or a connection would keep one per batch size.
     await recordAuditEvents(session.db, [1, 2].map(() => ({ actor, origin: noOrigin, action: 'login.failure', outcome: 'failure' as const })));
     expect((await preparedInSession()).filter((text) => text.includes('insert into "audit_events"'))).toHaveLength(1);
     expect(await verifyAuditChain(session.db)).toMatchObject({ ok: true, checked: 3 });
+
+    // They name their columns, so a column a later release adds does not break them on this connection.
+    await sql`alter table users add column added_by_a_later_release text`.execute(database.db);
+    await sql`alter table user_factors add column added_by_a_later_release text`.execute(database.db);
+    expect(await findUserByLogin(session.db, 'tranthithu')).toMatchObject({ id: person.id });
+    expect(await findConfirmedFactors(session.db, person.id)).toEqual([]);
   });
 
   it('leaves every other statement unprepared, so a connection never collects one per query shape', async () => {

@@ -4,14 +4,21 @@ import { preparedStatement } from '../prepared-statements.ts';
 import type { Database, FactorKind, UserFactor } from '../schema.ts';
 import { isUuid } from './ids.ts';
 
-/** A person's confirmed factors, oldest first. */
+/** Every column of a factor, named, so that the sign-in's read of them can be prepared (see userColumns in users.ts). */
+const factorColumns = [
+  'id', 'user_id', 'kind', 'name', 'totp_secret_sealed', 'totp_last_step', 'credential_id', 'public_key', 'sign_count', 'transports',
+  'confirmed_at', 'last_used_at', 'created_at',
+] as const satisfies readonly (keyof UserFactor)[];
+
+/** A person's confirmed factors, oldest first. Every sign-in asks: prepared. */
 export async function findConfirmedFactors(db: Kysely<Database>, userId: string): Promise<UserFactor[]> {
   return db
     .selectFrom('user_factors')
-    .selectAll()
+    .select(factorColumns)
     .where('user_id', '=', userId)
     .where('confirmed_at', 'is not', null)
     .orderBy('created_at')
+    .modifyEnd(preparedStatement)
     .execute();
 }
 
