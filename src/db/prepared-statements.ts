@@ -6,10 +6,10 @@ import pg from 'pg';
 /**
  * Ends a statement that PostgreSQL should parse and plan once per connection instead of on every
  * execution: the OIDC adapter's, which every token request and sign-in makes, and a sign-in's own
- * (throttle, person, factors, unit policy, last login, audit event). Planning the token lookup
+ * (throttles, person, factors, unit policy, last login, audit event). Planning the token lookup
  * (three tables joined) cost PostgreSQL several times what executing it did (pgbench on its text:
  * 10,454 statements/s as a one-off, 59,708/s prepared). With most of a sign-in's own prepared too
- * (27 of its 30 statements, up from 17), PostgreSQL spent about 1 ms less CPU per sign-in; 29 now.
+ * (27 of its 30 statements, up from 17), PostgreSQL spent about 1 ms less CPU per sign-in; all 30 now.
  *
  * Only statements whose shape never varies carry it, so each connection holds a fixed, small set;
  * and only those whose best plan does not depend on the values (primary-key and index lookups), since

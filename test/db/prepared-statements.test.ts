@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.ts';
-import { findThrottles, reservePairAttempt } from '../../src/db/queries/login-throttle.ts';
+import { clearThrottles, findThrottles, reservePairAttempt } from '../../src/db/queries/login-throttle.ts';
 import { consumePayload, findTokensWithGrant, upsertPayload } from '../../src/db/queries/oidc-payloads.ts';
 import { findConfirmedFactors, orgPolicyRequiresSecondFactor } from '../../src/db/queries/second-factors.ts';
 import { findAccountUser, findUserByLogin, insertUser, recordLogin } from '../../src/db/queries/users.ts';
@@ -70,15 +70,19 @@ describe.runIf(inject('postgres'))('the OIDC adapter\'s statements on PostgreSQL
     expect(await findAccountUser(session.db, person.id)).toMatchObject({ username: 'tranthithu', full_name: 'Trần Thị Thu' });
     expect(await orgPolicyRequiresSecondFactor(session.db, person.id)).toBe(false);
     await recordLogin(session.db, person.id);
+    expect(await clearThrottles(session.db, ['login:tranthithu', 'pair:tranthithu|127.0.0.1'], [])).toBe(1);
     const actor = { type: 'user' as const, id: person.id, name: 'tranthithu' };
     await recordAuditEvent(session.db, { actor, origin: noOrigin, action: 'login.success', target: { type: 'user', id: person.id } });
 
     const prepared = await preparedInSession();
-    for (const statement of ['lower(username) = lower($1)', 'from "user_factors"', 'insert into login_throttle', 'from "login_throttle" where "key" in',
-      'from "users" where "id"', 'as required', 'set "last_login_at"', 'from "audit_chain_head" for update', 'generate_series', 'insert into "audit_events"',
-      'update "audit_chain_head"']) {
+    for (const statement of ['lower(username) = lower($1)', 'from "user_factors"', 'insert into login_throttle', '"locked_until" from "login_throttle"',
+      'from "users" where "id"', 'as required', 'set "last_login_at"', 'delete from "login_throttle"', 'from "audit_chain_head" for update', 'generate_series',
+      'insert into "audit_events"', 'update "audit_chain_head"']) {
       expect(prepared.filter((text) => text.includes(statement)), statement).toHaveLength(1);
     }
+    // Forgetting every pair under a name is a prefix match: not prepared (a generic plan cannot use the index for it).
+    await clearThrottles(session.db, [], ['pair:tranthithu|']);
+    expect((await preparedInSession()).filter((text) => text.includes('delete from "login_throttle"'))).toHaveLength(1);
     // A batch of events is one statement of its own length: not prepared, or a connection would keep one per batch size.
     await recordAuditEvents(session.db, [1, 2].map(() => ({ actor, origin: noOrigin, action: 'login.failure', outcome: 'failure' as const })));
     expect((await preparedInSession()).filter((text) => text.includes('insert into "audit_events"'))).toHaveLength(1);
