@@ -83,7 +83,7 @@ export async function lockThrottle(db: Kysely<Database>, key: string, until: Dat
 
 /**
  * Forgets the counters of these keys, and of every pair under these login names. A successful
- * sign-in names keys only (one to three): that statement is prepared. Never one with prefixes: a plan
+ * sign-in names keys only (its name and its pair): that statement is prepared. Never one with prefixes: a plan
  * made once for every value cannot use the index for a `like` pattern it does not know.
  */
 export async function clearThrottles(db: Kysely<Database>, keys: readonly string[], pairPrefixes: readonly string[]): Promise<number> {
