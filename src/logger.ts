@@ -37,3 +37,13 @@ export function createLogger(level: string, options: { pretty?: boolean; destina
       : options.destination,
   );
 }
+
+/**
+ * For the one line per request: the same destination, level and fields as `logger`, without the
+ * redaction pass. That line is built from fixed fields (id, method, path without its query, status,
+ * time), none of which can hold a credential; redacting it anyway cost more than formatting it
+ * (about 2 µs and 6 KB of garbage per request, measured on the token endpoint).
+ */
+export function requestLineLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: [] });
+}

@@ -3,6 +3,8 @@ import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
+import { createLogger, requestLineLogger } from '../src/logger.ts';
+
 const run = promisify(execFile);
 const logger = new URL('../src/logger.ts', import.meta.url).href;
 
@@ -27,5 +29,19 @@ describe('the server log on standard output', () => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script]);
     expect(stdout).toContain('"password":"[redacted]"');
     expect(stdout).not.toContain('bí mật');
+  });
+
+  it('writes the request line with the same fields and level, and the other lines are still redacted', () => {
+    const written: string[] = [];
+    const log = createLogger('warn', { destination: { write: (line: string) => void written.push(line) } });
+    const requestLog = requestLineLogger(log);
+    requestLog.info({ path: '/token' }, 'below the level');
+    requestLog.warn({ requestId: 'r-1', method: 'POST', path: '/token', status: 200, ms: 3 }, 'request');
+    log.warn({ client_secret: 'bí mật của ứng dụng' }, 'oops');
+    const [requestLine, otherLine, ...rest] = written.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(rest).toHaveLength(0);
+    expect(requestLine).toMatchObject({ service: 'mekong-id', level: 40, requestId: 'r-1', method: 'POST', path: '/token', status: 200, ms: 3, msg: 'request' });
+    expect(typeof requestLine?.['time']).toBe('string');
+    expect(otherLine).toMatchObject({ client_secret: '[redacted]', msg: 'oops' });
   });
 });

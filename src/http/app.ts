@@ -1,5 +1,4 @@
 import Koa from 'koa';
-import helmet from 'koa-helmet';
 import Router from '@koa/router';
 import type { Kysely } from 'kysely';
 
@@ -17,6 +16,7 @@ import { errorHandler } from './error-handler.ts';
 import { providerPaths } from '../oidc/provider-paths.ts';
 import { measureRequests } from './request-metrics.ts';
 import { requestContext } from './request-context.ts';
+import { securityHeaders } from './security-headers.ts';
 import { accountConsoleRoutes } from './routes/account-console.ts';
 import { adminConsoleRoutes } from './admin/index.ts';
 import { developerPortalRoutes } from './developers/index.ts';
@@ -48,7 +48,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestContext(deps.logger, deps.config.trustProxy));
   app.use(measureRequests(deps.metrics));
   app.use(
-    helmet({
+    securityHeaders({
       contentSecurityPolicy: {
         useDefaults: false,
         directives: {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Context, Next } from 'koa';
 
-import type { Logger } from '../logger.ts';
+import { requestLineLogger, type Logger } from '../logger.ts';
 
 const acceptableRequestId = /^[A-Za-z0-9._-]{8,128}$/;
 
@@ -12,6 +12,7 @@ const acceptableRequestId = /^[A-Za-z0-9._-]{8,128}$/;
  * quote it to the helpdesk.
  */
 export function requestContext(logger: Logger, trustProxy: boolean) {
+  const requestLog = requestLineLogger(logger);
   return async function assignRequestId(ctx: Context, next: Next): Promise<void> {
     const incoming = ctx.get('x-request-id');
     const requestId = trustProxy && acceptableRequestId.test(incoming) ? incoming : randomUUID();
@@ -22,7 +23,7 @@ export function requestContext(logger: Logger, trustProxy: boolean) {
       await next();
     } finally {
       const onDone = () =>
-        logger.info(
+        requestLog.info(
           { requestId, method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(performance.now() - started) },
           'request',
         );
