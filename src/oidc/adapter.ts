@@ -22,6 +22,12 @@ import { tokenExchangeGrantType } from './token-exchange.ts';
 
 export type AdapterConstructor = new (model: string) => Adapter;
 
+interface TokenLookup {
+  readonly found: Promise<Map<string, FoundToken>>;
+  /** How many finds awaited it: once it settled, no more join. */
+  finds: number;
+}
+
 /**
  * What happens when oidc-provider itself writes a client: only dynamic registration (/reg, RFC 7591
  * and 7592) does, and oidc/provider.ts decides what that means for the clients table.
@@ -75,21 +81,24 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
   };
   // Lookups of one token value under way, shared by the finds that arrive while it runs. Only while
   // it runs: a find that starts after it settled reads again, so nothing older than a request is served.
-  const tokenLookups = new Map<string, Promise<Map<string, FoundToken>>>();
+  const tokenLookups = new Map<string, TokenLookup>();
   const findToken = async (model: string, id: string): Promise<StoredPayload | undefined> => {
     let lookup = tokenLookups.get(id);
     if (!lookup) {
-      lookup = findTokensWithGrant(db, tokenModels, id).finally(() => tokenLookups.delete(id));
+      lookup = { found: findTokensWithGrant(db, tokenModels, id).finally(() => tokenLookups.delete(id)), finds: 0 };
       tokenLookups.set(id, lookup);
     }
-    const found = (await lookup).get(model);
+    lookup.finds += 1;
+    const found = (await lookup.found).get(model);
     if (!found) return undefined;
     // Kept for this request's next steps (prefetched.ts): the grant's find, and the account's.
     const grantId = found.payload['grantId'];
     if (typeof grantId === 'string') prefetchedGrants.keep(grantId, found.grant);
     keepAccount(found);
-    // A copy: requests that shared the lookup (two racing for one refresh token) must not share what oidc-provider does to it.
-    return { payload: structuredClone(found.payload), consumedAt: found.consumedAt };
+    // Finds that shared the lookup (two requests racing for one refresh token) must not share what
+    // oidc-provider does to the payload: each gets a copy. The count is final here, since nobody joins
+    // a settled lookup; a find alone, nearly every one, keeps the payload as read (no structuredClone).
+    return { payload: lookup.finds > 1 ? structuredClone(found.payload) : found.payload, consumedAt: found.consumedAt };
   };
 
   return class KyselyAdapter implements Adapter {

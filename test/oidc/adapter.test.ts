@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { sql } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { insertClient } from '../../src/db/queries/clients.ts';
 import type { ClientMetadata } from '../../src/db/schema.ts';
@@ -80,6 +80,27 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
     await new Adapter('RefreshToken').destroy(tokenId);
     expect(await new Counted('RefreshToken').find(tokenId)).toBeUndefined();
     expect(tokenReads).toBe(2);
+  });
+
+  it('gives finds that shared one lookup a copy each, and a find alone the payload as read, without copying it', async () => {
+    const tokenId = id();
+    await new Adapter('RefreshToken').upsert(tokenId, { jti: tokenId, kind: 'RefreshToken', scope: 'openid' }, 600);
+    const copies = vi.spyOn(globalThis, 'structuredClone');
+    try {
+      // Two requests racing for one refresh token: oidc-provider changes what it found (consumes, rotates).
+      const [first, second] = await Promise.all([new Adapter('RefreshToken').find(tokenId), new Adapter('RefreshToken').find(tokenId)]);
+      expect(first).toEqual({ jti: tokenId, kind: 'RefreshToken', scope: 'openid' });
+      expect(second).not.toBe(first);
+      first!['scope'] = 'changed by the first request';
+      expect(second!['scope']).toBe('openid');
+      expect(copies).toHaveBeenCalledTimes(2);
+
+      copies.mockClear();
+      expect(await new Adapter('RefreshToken').find(tokenId)).toEqual({ jti: tokenId, kind: 'RefreshToken', scope: 'openid' });
+      expect(copies).not.toHaveBeenCalled();
+    } finally {
+      copies.mockRestore();
+    }
   });
 
   it('replaces the payload when the same id is stored again', async () => {
