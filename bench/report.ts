@@ -143,6 +143,32 @@ function cpuOf(cpu: CpuUse): string {
   return `${cpu.server === null ? '–' : number(cpu.server)} · ${number(cpu.postgres)} · ${number(cpu.bench)} · ${number(cpu.other)}${steal}`;
 }
 
+const oneOf: Record<Measurement['unit'], string> = { requests: 'request', 'sign-ins': 'sign-in', verifications: 'verification', rows: 'row' };
+
+/** Microseconds of one thread kind's CPU per unit of work, from its percent of a core and the rate. */
+export function microsecondsEach(percentOfCore: number, perSecond: number): number {
+  return perSecond > 0 ? (percentOfCore * 10_000) / perSecond : Number.NaN;
+}
+
+/**
+ * Where the server's CPU went per request (or sign-in, or row), by thread: the main thread's own
+ * work, V8's garbage collection and compiler threads, libuv's pool (argon2, signing, log writes).
+ * CPU profiles see the main thread only; this shows, say, a collector working harder than the requests.
+ */
+export function serverThreadTable(rows: readonly ScenarioRow[]): string {
+  const lines = [
+    '| scenario | server CPU µs per | main thread | V8 threads (GC, compiler) | libuv pool (argon2, signing, log) | other threads |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const row of rows) {
+    const threads = row.cpu.serverThreads;
+    if (threads === null) continue;
+    const each = (percentOfCore: number) => number(microsecondsEach(percentOfCore, row.requestsPerSecond));
+    lines.push(`| ${[row.id, oneOf[row.unit], each(threads.main), each(threads.v8), each(threads.pool), each(threads.other)].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 /** Other programs busier than this (percent of one core) during a measurement make its numbers suspect. */
 export const noisyOtherCpu = 20;
 
@@ -170,6 +196,7 @@ export function markdownTable(rows: readonly ScenarioRow[], rss: ReturnType<type
     ].join(' | ')} |`);
   }
   lines.push('', 'CPU in % of one core: the server, PostgreSQL, the bench (the load generator) and other programs.');
+  lines.push('', serverThreadTable(rows));
   const noisy = rows.filter((row) => row.cpu.other >= noisyOtherCpu);
   if (noisy.length > 0) {
     lines.push('', `**Noisy run**: other programs used ≥ ${noisyOtherCpu}% of a core during ${noisy.map((row) => row.id).join(', ')}; ` +

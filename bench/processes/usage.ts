@@ -2,8 +2,8 @@ import fs from 'node:fs';
 
 /**
  * What a process and the machine spend while a scenario runs, read from /proc (Linux only): the
- * server's peak resident memory, and the CPU time of the server, of PostgreSQL, of the bench itself
- * (the load generator shares the cores) and of anything else running.
+ * server's peak resident memory, and the CPU time of the server (split by its threads), of
+ * PostgreSQL, of the bench itself (the load generator shares the cores) and of anything else running.
  */
 
 /** USER_HZ: the unit of /proc's CPU times, 100 on every Linux a server runs. */
@@ -19,16 +19,75 @@ export function residentBytes(pid: number): number {
   }
 }
 
+/** User plus system CPU seconds in a /proc stat line (a process's or a thread's). */
+function cpuSecondsOf(stat: string): number {
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** The command name in a /proc stat line: a thread's name, for a thread. */
+const commandOf = (stat: string) => stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+
 /** User plus system CPU seconds a process has used; 0 once it is gone. */
 function processCpuSeconds(pid: number): number {
   try {
-    // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+    return cpuSecondsOf(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return 0;
   }
+}
+
+/** Where a Node.js process's CPU went, by thread, in percent of one core. */
+export interface ThreadCpu {
+  /** The JavaScript thread: the requests' own work, and the pauses of garbage collection. */
+  readonly main: number;
+  /** V8's helper threads: concurrent and parallel garbage collection, background compilation. */
+  readonly v8: number;
+  /** libuv's thread pool: argon2, WebCrypto signing, asynchronous file writes (the log). */
+  readonly pool: number;
+  /** Node's other threads (its platform's delayed tasks, the inspector's signal thread). */
+  readonly other: number;
+}
+
+type ThreadKind = keyof ThreadCpu;
+
+/** By the names Node.js 24 gives its threads: "V8Worker" and "libuv-worker". */
+function threadKind(pid: number, tid: string, name: string): ThreadKind {
+  if (tid === String(pid)) return 'main';
+  if (name.startsWith('V8')) return 'v8';
+  if (name.startsWith('libuv-worker')) return 'pool';
+  return 'other';
+}
+
+/** CPU seconds of each thread of a process now alive, by thread id; empty once the process is gone. */
+function threadCpuSeconds(pid: number): Map<string, { readonly kind: ThreadKind; readonly seconds: number }> {
+  const threads = new Map<string, { kind: ThreadKind; seconds: number }>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return threads;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      threads.set(tid, { kind: threadKind(pid, tid, commandOf(stat)), seconds: cpuSecondsOf(stat) });
+    } catch {
+      // it ended between the listing and the read
+    }
+  }
+  return threads;
+}
+
+/**
+ * What the threads alive at the end spent since `before`, by kind: a thread that started in between
+ * counts whole; one that ended in between is missed (Node's threads live as long as the process).
+ */
+function threadCpuSince(pid: number, before: ReadonlyMap<string, { readonly seconds: number }>): Record<ThreadKind, number> {
+  const spent: Record<ThreadKind, number> = { main: 0, v8: 0, pool: 0, other: 0 };
+  for (const [tid, { kind, seconds }] of threadCpuSeconds(pid)) spent[kind] += seconds - (before.get(tid)?.seconds ?? 0);
+  return spent;
 }
 
 /** CPU seconds of each PostgreSQL process (the postmaster, its backends and workers) now alive, by pid. */
@@ -38,9 +97,8 @@ function postgresCpuSeconds(): Map<string, number> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      seconds.set(entry, (Number(fields[11]) + Number(fields[12])) / ticksPerSecond);
+      if (commandOf(stat) !== 'postgres') continue;
+      seconds.set(entry, cpuSecondsOf(stat));
     } catch {
       // it ended between the listing and the read
     }
@@ -73,6 +131,8 @@ function machineCpuSeconds(): { busy: number; steal: number } {
 export interface CpuUse {
   /** null when the process measured is the bench itself (the argon2 ceiling). */
   readonly server: number | null;
+  /** The server's CPU by thread; null with `server`. */
+  readonly serverThreads: ThreadCpu | null;
   readonly postgres: number;
   readonly bench: number;
   readonly other: number;
@@ -88,6 +148,7 @@ export interface CpuWindow {
 export function startCpuWindow(pid: number | null): CpuWindow {
   const started = performance.now();
   const server = pid === null ? 0 : processCpuSeconds(pid);
+  const threads = pid === null ? null : threadCpuSeconds(pid);
   const postgres = postgresCpuSeconds();
   const bench = process.cpuUsage();
   const machine = machineCpuSeconds();
@@ -98,6 +159,7 @@ export function startCpuWindow(pid: number | null): CpuWindow {
       const now = machineCpuSeconds();
       const use = {
         server: pid === null ? null : percent(processCpuSeconds(pid) - server),
+        serverThreads: pid === null || threads === null ? null : percentOfEach(threadCpuSince(pid, threads), percent),
         postgres: percent(postgresCpuSince(postgres)),
         bench: percent((benchUsed.user + benchUsed.system) / 1e6),
         steal: percent(now.steal - machine.steal),
@@ -106,6 +168,10 @@ export function startCpuWindow(pid: number | null): CpuWindow {
       return { ...use, other: Math.max(0, busy - (use.server ?? 0) - use.postgres - use.bench) };
     },
   };
+}
+
+function percentOfEach(seconds: Record<ThreadKind, number>, percent: (seconds: number) => number): ThreadCpu {
+  return { main: percent(seconds.main), v8: percent(seconds.v8), pool: percent(seconds.pool), other: percent(seconds.other) };
 }
 
 /** Below this (percent of one core, server and PostgreSQL together) the server counts as idle. */

@@ -38,8 +38,12 @@ export function meanCpu(turns: readonly { readonly cpu: CpuUse; readonly seconds
   const total = turns.reduce((sum, turn) => sum + turn.seconds, 0);
   const mean = (pick: (cpu: CpuUse) => number) => (total === 0 ? 0 : turns.reduce((sum, turn) => sum + pick(turn.cpu) * turn.seconds, 0) / total);
   const serverKnown = turns.every((turn) => turn.cpu.server !== null);
+  const threadsKnown = turns.every((turn) => turn.cpu.serverThreads !== null);
   return {
     server: serverKnown ? mean((cpu) => cpu.server!) : null,
+    serverThreads: threadsKnown
+      ? { main: mean((cpu) => cpu.serverThreads!.main), v8: mean((cpu) => cpu.serverThreads!.v8), pool: mean((cpu) => cpu.serverThreads!.pool), other: mean((cpu) => cpu.serverThreads!.other) }
+      : null,
     postgres: mean((cpu) => cpu.postgres),
     bench: mean((cpu) => cpu.bench),
     other: mean((cpu) => cpu.other),

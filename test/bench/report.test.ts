@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { judgeRss, markdownTable, toRows, toScaleRows } from '../../bench/report.ts';
+import { judgeRss, markdownTable, serverThreadTable, toRows, toScaleRows } from '../../bench/report.ts';
 import type { Measurement } from '../../bench/scenarios/measurement.ts';
 
-const cpu = { server: 90, postgres: 30, bench: 10, other: 5, steal: 0 };
+const cpu = { server: 90, serverThreads: { main: 60, v8: 20, pool: 8, other: 2 }, postgres: 30, bench: 10, other: 5, steal: 0 };
 
 function measured(id: string, requestsPerSecond: number, extra: Partial<Measurement> = {}): Measurement {
   return {
@@ -37,9 +37,9 @@ describe('the report maths', () => {
   it('says what a sign-in cost in CPU besides its password check, against what 80% of the ceiling leaves', () => {
     const [, login] = toRows([
       // 190% of a core for 60 verifications a second: 31.7 ms each.
-      measured('argon2_ceiling', 60, { unit: 'verifications', cpu: { server: null, postgres: 0, bench: 190, other: 0, steal: 0 } }),
+      measured('argon2_ceiling', 60, { unit: 'verifications', cpu: { server: null, serverThreads: null, postgres: 0, bench: 190, other: 0, steal: 0 } }),
       // 195% of a core for 20 sign-ins a second: 97.5 ms each, 65.8 of them besides the verification.
-      measured('login', 20, { unit: 'sign-ins', cpu: { server: 150, postgres: 35, bench: 10, other: 3, steal: 0 } }),
+      measured('login', 20, { unit: 'sign-ins', cpu: { server: 150, serverThreads: { main: 60, v8: 10, pool: 78, other: 2 }, postgres: 35, bench: 10, other: 3, steal: 0 } }),
     ], 10_000);
     expect(login?.verdict).toEqual({
       target: '≥ 80% of the argon2 ceiling', met: false, note: 'CPU per sign-in besides argon2: 65.8 ms; 80% leaves 7.92 ms',
@@ -90,4 +90,22 @@ describe('the report maths', () => {
     expect(rows.map((row) => row.searchVerdict.met)).toEqual([null, true]);
     expect(rows[1]).toMatchObject({ users: 1_000_000, peakRssMb: 128, clientCredentialsPerSecond: 1000 });
   });
+
+  it("splits the server's CPU per unit of work by thread, and leaves out measurements of another process", () => {
+    const table = serverThreadTable(toRows([
+      measured('argon2_ceiling', 60, { unit: 'verifications', cpu: { server: null, serverThreads: null, postgres: 0, bench: 190, other: 0, steal: 0 } }),
+      // 60% of a core on the main thread at 4,000 requests a second: 150 µs each; 20%: 50 µs.
+      measured('client_credentials', 4000),
+      measured('login', 20, { unit: 'sign-ins', cpu: { server: 150, serverThreads: { main: 60, v8: 10, pool: 78, other: 2 }, postgres: 35, bench: 10, other: 3, steal: 0 } }),
+    ], 10_000)).split('\n');
+    expect(lines(table)).toEqual([
+      ['client_credentials', 'request', '150', '50', '20', '5'],
+      ['login', 'sign-in', '30,000', '5,000', '39,000', '1,000'],
+    ]);
+  });
 });
+
+/** A markdown table's body rows, as cells. */
+function lines(table: readonly string[]): string[][] {
+  return table.slice(2).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+}

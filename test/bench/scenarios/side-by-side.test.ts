@@ -13,13 +13,15 @@ describe('a scenario and its baseline measured in turns', () => {
 
   it("report each side's CPU over its own turns, weighted by how long each lasted", () => {
     const cpu = meanCpu([
-      { cpu: { server: 100, postgres: 40, bench: 10, other: 0, steal: 0 }, seconds: 3 },
-      { cpu: { server: 140, postgres: 0, bench: 20, other: 8, steal: 4 }, seconds: 1 },
+      { cpu: { server: 100, serverThreads: { main: 60, v8: 20, pool: 20, other: 0 }, postgres: 40, bench: 10, other: 0, steal: 0 }, seconds: 3 },
+      { cpu: { server: 140, serverThreads: { main: 100, v8: 16, pool: 20, other: 4 }, postgres: 0, bench: 20, other: 8, steal: 4 }, seconds: 1 },
     ]);
-    expect(cpu).toEqual({ server: 110, postgres: 30, bench: 12.5, other: 2, steal: 1 });
+    expect(cpu).toEqual({ server: 110, serverThreads: { main: 70, v8: 19, pool: 20, other: 1 }, postgres: 30, bench: 12.5, other: 2, steal: 1 });
   });
 
   it('report no server CPU when a turn could not read it', () => {
-    expect(meanCpu([{ cpu: { server: null, postgres: 1, bench: 1, other: 0, steal: 0 }, seconds: 1 }]).server).toBeNull();
+    const unread = meanCpu([{ cpu: { server: null, serverThreads: null, postgres: 1, bench: 1, other: 0, steal: 0 }, seconds: 1 }]);
+    expect(unread.server).toBeNull();
+    expect(unread.serverThreads).toBeNull();
   });
 });
