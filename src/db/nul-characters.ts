@@ -8,7 +8,31 @@
  * is reported at its object), or null when there is none.
  */
 export function findNulCharacter(value: unknown, root: string): string | null {
-  // A walk with its own stack: 256 kB of JSON can nest far deeper than the call stack goes.
+  // Nearly every value has none: that answer is found without building a path per value (the OIDC
+  // adapter looks over every token and session it stores), and the paths are walked for only when
+  // there is one to report.
+  return containsNulCharacter(value) ? pathToNulCharacter(value, root) : null;
+}
+
+// Both walk with their own stack: 256 kB of JSON can nest far deeper than the call stack goes.
+
+function containsNulCharacter(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === 'string') {
+      if (next.includes('\u0000')) return true;
+    } else if (typeof next === 'object' && next !== null) {
+      for (const key of Object.keys(next)) {
+        if (key.includes('\u0000')) return true;
+        pending.push((next as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
+
+function pathToNulCharacter(value: unknown, root: string): string | null {
   const pending: { value: unknown; path: string }[] = [{ value, path: root }];
   for (let next = pending.pop(); next; next = pending.pop()) {
     if (typeof next.value === 'string') {
