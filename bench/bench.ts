@@ -17,10 +17,11 @@ import { freePort } from './processes/child.ts';
 import { buildAsNpmStartDoes, createClientWithCli, productionEnvironment, startMekongId, type MekongIdServer } from './processes/mekong-id.ts';
 import { residentBytes, startCpuWindow } from './processes/usage.ts';
 import { describeProfileSummary, readCpuProfile, summariseCpuProfile } from './profile-summary.ts';
-import { judgeRss, markdownTable, noisyOtherCpu, scaleTable, toRows, toScaleRows } from './report.ts';
+import { againstIds, judgeRss, markdownTable, noisyOtherCpu, scaleTable, toRows, toScaleRows } from './report.ts';
 import { measureScale, type ScalePoint } from './scale.ts';
 import { seedPopulation, type Population } from './seed.ts';
 import { measureAdminSearch, measureImport } from './scenarios/admin.ts';
+import { measureAgainstCheckout } from './scenarios/against-checkout.ts';
 import { measureArgon2Ceiling } from './scenarios/argon2-ceiling.ts';
 import { measureAgainstBareProvider } from './scenarios/bare-baselines.ts';
 import type { Measurement } from './scenarios/measurement.ts';
@@ -31,10 +32,11 @@ import { measureIntrospection, measureUserinfo, refreshConcurrency } from './sce
 const resultsDirectory = fileURLToPath(new URL('./results/', import.meta.url));
 const logFile = path.join(resultsDirectory, 'server.log');
 const bareLogFile = path.join(resultsDirectory, 'bare-provider.log');
+const againstLogFile = path.join(resultsDirectory, 'against.log');
 const profileDirectory = path.join(resultsDirectory, 'profiles');
 /** Where the web client says it lives; the driver stops at it and never calls it. */
 const redirectUri = 'http://localhost:8080/callback';
-const baselineIds = new Set(['argon2_ceiling', 'bare_client_credentials', 'bare_refresh']);
+const baselineIds = new Set(['argon2_ceiling', 'bare_client_credentials', 'bare_refresh', againstIds.other]);
 
 const progress = (message: string) => console.error(`· ${message}`);
 const relative = (file: string) => path.relative(process.cwd(), file);
@@ -104,7 +106,7 @@ async function setUp(options: BenchOptions): Promise<Bench> {
   progress(`seeded ${options.users.toLocaleString('en')} people in ${seedSeconds.toFixed(1)} s (${population.knownUsers.length} with real argon2id passwords)`);
 
   if (options.cpuProfile) fs.rmSync(profileDirectory, { recursive: true, force: true });
-  for (const log of [logFile, bareLogFile]) fs.rmSync(log, { force: true });
+  for (const log of [logFile, bareLogFile, againstLogFile]) fs.rmSync(log, { force: true });
   const buildSeconds = await buildAsNpmStartDoes();
   if (buildSeconds > 0) progress(`built dist/ as npm start does (npm run build) in ${buildSeconds.toFixed(1)} s`);
   const server = await startMekongId({ env, logFile, cpuProfileDir: options.cpuProfile ? profileDirectory : undefined });
@@ -159,6 +161,10 @@ async function measureScenarios(options: BenchOptions, bench: Bench): Promise<Me
   if (wants('client_credentials') || wants('refresh')) {
     const which = { clientCredentials: wants('client_credentials'), refresh: wants('refresh') };
     for (const measurement of await measureAgainstBareProvider(target, options, which, bareLogFile)) record(measurement);
+  }
+  if (options.against !== null && wants('client_credentials')) {
+    const context = { logFile: againstLogFile, progress, undo: (step: () => Promise<void>) => void undo.push(step) };
+    for (const measurement of await measureAgainstCheckout(options.against, target, options, context)) record(measurement);
   }
   if (wants('userinfo')) record(await measureUserinfo(target.origin, target.pid, target.tokens.accessTokens, options));
   if (wants('introspection')) record(await measureIntrospection(target.origin, target.pid, target.webClient, target.tokens.accessTokens, options));

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** The scenarios of issue 6, in the order a run measures them. */
@@ -23,6 +25,8 @@ export interface BenchOptions {
   /** The PostgreSQL server; the bench creates its own database there and drops it at the end. */
   readonly databaseUrl: string;
   readonly resultsFile: string;
+  /** Another checkout of Mekong ID whose client_credentials this one's is measured against, in turns; null when none. */
+  readonly against: string | null;
 }
 
 export const usage = `usage: npm run bench -- [options]
@@ -37,6 +41,9 @@ export const usage = `usage: npm run bench -- [options]
                          e.g. --scale 100000,1000000
   --cpu-prof             profile the server (V8 --cpu-prof) and print its hot spots
   --results FILE         where the JSON goes (default bench/results/latest.json)
+  --against DIR          also measure client_credentials against another checkout of Mekong ID (its
+                         dependencies installed), in turns, each server with its own start script and
+                         database: what a change bought, by the server's CPU per request
 
 DATABASE_URL names the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres);
 the bench creates a database of its own there and drops it when done.
@@ -71,6 +78,7 @@ export function parseBenchOptions(args: readonly string[], env: NodeJS.ProcessEn
       scale: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       results: { type: 'string' },
+      against: { type: 'string' },
     },
     strict: true,
   });
@@ -90,5 +98,14 @@ export function parseBenchOptions(args: readonly string[], env: NodeJS.ProcessEn
     cpuProfile: values['cpu-prof'],
     databaseUrl: env['DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres',
     resultsFile: values.results ?? defaultResultsFile,
+    against: values.against === undefined ? null : checkoutAt(values.against),
   };
+}
+
+/** A checkout the bench can build and start: its package.json, and its dependencies installed. */
+function checkoutAt(directory: string): string {
+  const checkout = path.resolve(directory);
+  if (!fs.existsSync(path.join(checkout, 'package.json'))) throw new BenchUsageError(`--against: ${checkout} holds no package.json; name a checkout of Mekong ID`);
+  if (!fs.existsSync(path.join(checkout, 'node_modules'))) throw new BenchUsageError(`--against: ${checkout} has no node_modules; run npm ci there first`);
+  return checkout;
 }

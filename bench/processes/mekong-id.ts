@@ -41,15 +41,19 @@ export function startScript(packageJson = fs.readFileSync(new URL('../../package
   };
 }
 
+/** The start script of a checkout of Mekong ID: this one, or another one the bench compares it with (--against). */
+export const startScriptOf = (checkout: string): StartScript => startScript(fs.readFileSync(path.join(checkout, 'package.json'), 'utf8'));
+
 /**
  * What `npm start` does before it starts the server: `npm run build` compiles the sources into dist/
  * when the start script runs the built command line. Returns the seconds it took, 0 when there was
  * nothing to build.
  */
-export async function buildAsNpmStartDoes(script = startScript()): Promise<number> {
+export async function buildAsNpmStartDoes(checkout = repository): Promise<number> {
+  const script = startScriptOf(checkout);
   if (!script.script.startsWith('dist/')) return 0;
   const started = performance.now();
-  await run('npm', ['run', '--silent', 'build'], { cwd: repository });
+  await run('npm', ['run', '--silent', 'build'], { cwd: checkout });
   return (performance.now() - started) / 1000;
 }
 
@@ -82,6 +86,8 @@ export interface MekongIdServer {
 export interface StartOptions {
   /** From productionEnvironment(): the port it names is the one the server listens on. */
   readonly env: NodeJS.ProcessEnv;
+  /** The checkout to run, with its own start script; this one unless told. */
+  readonly checkout?: string;
   readonly logFile: string;
   /** Where V8 writes the server's CPU profile when it exits; no profile when unset. */
   readonly cpuProfileDir?: string | undefined;
@@ -90,9 +96,10 @@ export interface StartOptions {
 /** `mekong-id serve` (which migrates first) as a child process, once /readyz says it is ready. */
 export async function startMekongId(options: StartOptions): Promise<MekongIdServer> {
   const { env } = options;
-  const { environment, nodeOptions, script } = startScript();
+  const checkout = options.checkout ?? repository;
+  const { environment, nodeOptions, script } = startScriptOf(checkout);
   const child = spawnNode({
-    script: path.join(repository, script),
+    script: path.join(checkout, script),
     args: ['serve'],
     env: { ...environment, ...env },
     logFile: options.logFile,
@@ -114,8 +121,8 @@ export interface RegisteredClient {
 }
 
 /** Registers a client through the public command line, as an operator would (`clients create … --json`). */
-export async function createClientWithCli(env: NodeJS.ProcessEnv, args: readonly string[]): Promise<RegisteredClient> {
-  const { stdout } = await run(process.execPath, [path.join(repository, startScript().script), 'clients', 'create', ...args, '--json'], { env });
+export async function createClientWithCli(env: NodeJS.ProcessEnv, args: readonly string[], checkout = repository): Promise<RegisteredClient> {
+  const { stdout } = await run(process.execPath, [path.join(checkout, startScriptOf(checkout).script), 'clients', 'create', ...args, '--json'], { env });
   const registered = JSON.parse(stdout) as Partial<RegisteredClient>;
   if (!registered.client_id || !registered.client_secret) throw new Error(`clients create printed no credentials: ${stdout}`);
   return { client_id: registered.client_id, client_secret: registered.client_secret };

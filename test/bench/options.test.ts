@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 import { BenchUsageError, parseBenchOptions, scenarioIds } from '../../bench/options.ts';
@@ -22,5 +26,20 @@ describe('the bench\'s options', () => {
     expect(() => parse(['--users', '0'])).toThrow('--users must be a whole number above 0, not "0"');
     expect(() => parse(['--duration', 'ten'])).toThrow('--duration must be a number of seconds above 0, not "ten"');
     expect(() => parse(['--fast'])).toThrow(/Unknown option '--fast'/);
+  });
+
+  it('takes another checkout to hold client_credentials against, once it has its dependencies', () => {
+    expect(parse([]).against).toBeNull();
+    const checkout = fs.mkdtempSync(path.join(os.tmpdir(), 'mekong-checkout-'));
+    try {
+      expect(() => parse(['--against', checkout])).toThrow(`--against: ${checkout} holds no package.json; name a checkout of Mekong ID`);
+      fs.writeFileSync(path.join(checkout, 'package.json'), '{}');
+      expect(() => parse(['--against', checkout])).toThrow(`--against: ${checkout} has no node_modules; run npm ci there first`);
+      fs.mkdirSync(path.join(checkout, 'node_modules'));
+      // Relative to where the bench runs, named absolutely in the report.
+      expect(parse(['--against', path.relative(process.cwd(), checkout)]).against).toBe(checkout);
+    } finally {
+      fs.rmSync(checkout, { recursive: true, force: true });
+    }
   });
 });

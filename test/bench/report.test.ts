@@ -103,6 +103,16 @@ describe('the report maths', () => {
       ['login', 'sign-in', '30,000', '5,000', '39,000', '1,000'],
     ]);
   });
+
+  it('holds this checkout against another one (--against) without a target, and leaves the other out of the memory verdict', () => {
+    const rows = toRows([
+      measured('against_client_credentials', 4000, { peakRssBytes: 300 * 2 ** 20 }),
+      measured('client_credentials_vs_against', 4600),
+    ], 10_000);
+    expect(rows[1]).toMatchObject({ baseline: { id: 'against_client_credentials', requestsPerSecond: 4000 }, ratio: 1.15, verdict: { met: null } });
+    expect(rows[0]?.verdict).toBeNull();
+    expect(judgeRss(rows, new Set(['against_client_credentials'])).peakRssMb).toBe(200);
+  });
 });
 
 /** A markdown table's body rows, as cells. */

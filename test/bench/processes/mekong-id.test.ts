@@ -1,8 +1,10 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { startScript } from '../../../bench/processes/mekong-id.ts';
+import { startScript, startScriptOf } from '../../../bench/processes/mekong-id.ts';
 
 const script = (start: string) => startScript(JSON.stringify({ scripts: { start } }));
 
@@ -28,6 +30,17 @@ describe('how the bench starts the server', () => {
     expect(() => script('node server.js')).toThrow('does not run "[NAME=value …] exec node … [dist/]bin/mekong-id.js serve"');
     expect(() => script('npm run build && node dist/bin/mekong-id.js serve')).toThrow('does not run');
     expect(() => script('node --inspect other/bin/mekong-id.js serve')).toThrow('does not run');
+  });
+
+  it("of another checkout (--against), from that checkout's own package.json", () => {
+    const checkout = fs.mkdtempSync(path.join(os.tmpdir(), 'mekong-checkout-'));
+    try {
+      fs.writeFileSync(path.join(checkout, 'package.json'), JSON.stringify({ scripts: { start: 'exec node --max-semi-space-size=16 dist/bin/mekong-id.js serve' } }));
+      expect(startScriptOf(checkout)).toEqual({ environment: {}, nodeOptions: ['--max-semi-space-size=16'], script: 'dist/bin/mekong-id.js' });
+      expect(startScriptOf(path.join(import.meta.dirname, '../../..'))).toEqual(startScript());
+    } finally {
+      fs.rmSync(checkout, { recursive: true, force: true });
+    }
   });
 });
 
