@@ -87,6 +87,9 @@ export function parseBenchOptions(args: readonly string[], env: NodeJS.ProcessEn
     if (!(scenarioIds as readonly string[]).includes(id)) throw new BenchUsageError(`--only: no scenario "${id}"; there are ${scenarioIds.join(', ')}`);
     return id as ScenarioId;
   });
+  if (values.against !== undefined && !scenarios.includes('client_credentials')) {
+    throw new BenchUsageError('--against measures client_credentials, which --only leaves out');
+  }
   const scale = values.scale === undefined ? [] : listOf(values.scale).map((size) => positiveInteger('scale', size)).sort((a, b) => a - b);
   return {
     users: values.users === undefined ? (quick ? 2_000 : 10_000) : positiveInteger('users', values.users),

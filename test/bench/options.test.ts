@@ -38,6 +38,7 @@ describe('the bench\'s options', () => {
       fs.mkdirSync(path.join(checkout, 'node_modules'));
       // Relative to where the bench runs, named absolutely in the report.
       expect(parse(['--against', path.relative(process.cwd(), checkout)]).against).toBe(checkout);
+      expect(() => parse(['--against', checkout, '--only', 'refresh'])).toThrow('--against measures client_credentials, which --only leaves out');
     } finally {
       fs.rmSync(checkout, { recursive: true, force: true });
     }
