@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 
 import { spawnNode, waitUntilReady, type NodeChild } from './child.ts';
 
-const repository = fileURLToPath(new URL('../..', import.meta.url));
+/** This checkout: the one the bench measures, unless told to run another (--against). */
+export const thisCheckout = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
 export interface StartScript {
@@ -15,7 +16,7 @@ export interface StartScript {
   readonly environment: Readonly<Record<string, string>>;
   /** Options it gives node (V8's heap sizing). */
   readonly nodeOptions: readonly string[];
-  /** The command line it runs, relative to the repository: the built one (dist/bin/mekong-id.js) or the sources' own. */
+  /** The command line it runs, relative to the checkout: the built one (dist/bin/mekong-id.js) or the sources' own. */
   readonly script: string;
 }
 
@@ -24,7 +25,7 @@ export interface StartScript {
  * so that the bench measures the server as it is run, not a copy that could drift:
  * `[NAME=value …] exec node [options …] [dist/]bin/mekong-id.js serve`.
  */
-export function startScript(packageJson = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')): StartScript {
+export function startScript(packageJson: string): StartScript {
   const start = (JSON.parse(packageJson) as { scripts?: { start?: unknown } }).scripts?.start;
   const parts = typeof start === 'string'
     ? /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(?:exec\s+)?node\s+((?:-\S+\s+)*)((?:dist\/)?bin\/mekong-id\.js) serve$/.exec(start.trim())
@@ -49,7 +50,7 @@ export const startScriptOf = (checkout: string): StartScript => startScript(fs.r
  * when the start script runs the built command line. Returns the seconds it took, 0 when there was
  * nothing to build.
  */
-export async function buildAsNpmStartDoes(checkout = repository): Promise<number> {
+export async function buildAsNpmStartDoes(checkout = thisCheckout): Promise<number> {
   const script = startScriptOf(checkout);
   if (!script.script.startsWith('dist/')) return 0;
   const started = performance.now();
@@ -96,7 +97,7 @@ export interface StartOptions {
 /** `mekong-id serve` (which migrates first) as a child process, once /readyz says it is ready. */
 export async function startMekongId(options: StartOptions): Promise<MekongIdServer> {
   const { env } = options;
-  const checkout = options.checkout ?? repository;
+  const checkout = options.checkout ?? thisCheckout;
   const { environment, nodeOptions, script } = startScriptOf(checkout);
   const child = spawnNode({
     script: path.join(checkout, script),
@@ -121,7 +122,7 @@ export interface RegisteredClient {
 }
 
 /** Registers a client through the public command line, as an operator would (`clients create … --json`). */
-export async function createClientWithCli(env: NodeJS.ProcessEnv, args: readonly string[], checkout = repository): Promise<RegisteredClient> {
+export async function createClientWithCli(env: NodeJS.ProcessEnv, args: readonly string[], checkout = thisCheckout): Promise<RegisteredClient> {
   const { stdout } = await run(process.execPath, [path.join(checkout, startScriptOf(checkout).script), 'clients', 'create', ...args, '--json'], { env });
   const registered = JSON.parse(stdout) as Partial<RegisteredClient>;
   if (!registered.client_id || !registered.client_secret) throw new Error(`clients create printed no credentials: ${stdout}`);

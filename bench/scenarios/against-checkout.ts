@@ -27,15 +27,14 @@ export async function measureAgainstCheckout(
   if (built > 0) context.progress(`built ${checkout} as its npm start does in ${built.toFixed(1)} s`);
   const env = productionEnvironment(database.url, await freePort());
   const other = await startMekongId({ env, logFile: context.logFile, checkout });
-  context.undo(() => other.process.stop());
-  context.progress(`${checkout} (its own start script) is ready at ${other.issuer}, pid ${other.process.pid}; its log: ${path.relative(process.cwd(), context.logFile)}`);
-  const service = await createClientWithCli(env, ['--name', 'Tự động hóa quản trị (đo tải)', '--service', '--role', 'super_admin'], checkout);
-  const otherEndpoint = { origin: other.issuer, pid: other.process.pid, clientId: service.client_id, clientSecret: service.client_secret, apiResource: `${other.issuer}/api/v1` };
-  const labels = {
-    other: { id: againstIds.other, title: `client_credentials on ${checkout}` },
-    ours: { id: againstIds.ours, title: 'client_credentials on this checkout, against --against' },
-  };
   try {
+    context.progress(`${checkout} (its own start script) is ready at ${other.issuer}, pid ${other.process.pid}; its log: ${path.relative(process.cwd(), context.logFile)}`);
+    const service = await createClientWithCli(env, ['--name', 'Tự động hóa quản trị (đo tải)', '--service', '--role', 'super_admin'], checkout);
+    const otherEndpoint = { origin: other.issuer, pid: other.process.pid, clientId: service.client_id, clientSecret: service.client_secret, apiResource: `${other.issuer}/api/v1` };
+    const labels = {
+      other: { id: againstIds.other, title: `client_credentials on ${checkout}` },
+      ours: { id: againstIds.ours, title: 'client_credentials on this checkout, against --against' },
+    };
     return await measureAgainstBaseline(
       { side: await clientCredentialsSide(otherEndpoint, labels.other), labels: labels.other },
       { side: await clientCredentialsSide(serviceEndpointOf(target), labels.ours), labels: labels.ours },
@@ -43,6 +42,7 @@ export async function measureAgainstCheckout(
       options,
     );
   } finally {
+    // Stopped as soon as it is measured, or failed: its database goes at the end, with the run's.
     await other.process.stop();
   }
 }
