@@ -1,15 +1,24 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { signInThroughPages } from '../support/admin-api.ts';
+import { serviceToken, signInThroughPages } from '../support/admin-api.ts';
 import { discoverRelyingParty } from '../support/relying-party.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 
 /**
- * patches/oidc-provider+9.13.3.patch, applied by `npm ci` (postinstall: patch-package), keeps two
- * errors off the success path of userinfo and introspection: oidc-provider built an InvalidToken
- * (two stack captures each) three times per userinfo request whether or not it was thrown, and
- * parsed every opaque token as a JWT header to find it is not one, through a thrown TypeError.
+ * patches/oidc-provider+9.13.3.patch, applied by `npm ci` (postinstall: patch-package), changes three
+ * things:
+ * - it keeps two errors off the success path of userinfo and introspection: oidc-provider built an
+ *   InvalidToken (two stack captures each) three times per userinfo request whether or not it was
+ *   thrown, and parsed every opaque token as a JWT header to find it is not one, through a thrown
+ *   TypeError;
+ * - it defines `ctx.oidc` once, on the contexts' prototype, instead of as a new getter closure on
+ *   every request's context. That gave every context a hidden class of its own, which old space
+ *   held until the next full GC, and with it the whole request: every request in flight at a
+ *   young-generation GC was promoted, and full GCs ran several times a second under load.
  * These tests hold what the patch must not change, and fail if npm did not apply it.
  */
 const redirectUri = 'http://localhost:8080/callback';
@@ -49,6 +58,20 @@ async function invalidTokensBuiltDuring(run: () => Promise<unknown>): Promise<nu
   return built;
 }
 
+/**
+ * V8's own answer to whether an object keeps fast properties (a hidden class shared with its like)
+ * or has fallen back to a dictionary of its own: %HasFastProperties, compiled while natives syntax
+ * is allowed.
+ */
+function hasFastProperties(value: object): boolean {
+  v8.setFlagsFromString('--allow-natives-syntax');
+  try {
+    return (vm.runInThisContext('(value) => %HasFastProperties(value)') as (value: object) => boolean)(value);
+  } finally {
+    v8.setFlagsFromString('--no-allow-natives-syntax');
+  }
+}
+
 describe('oidc-provider as patched by patch-package', () => {
   it('answers userinfo for a valid token without building an InvalidToken it does not throw', async () => {
     let claims: oidc.UserInfoResponse | undefined;
@@ -73,5 +96,23 @@ describe('oidc-provider as patched by patch-package', () => {
     await expect(oidc.tokenIntrospection(portal, 'made-up-token-value-that-was-never-issued')).resolves.toEqual({ active: false });
     // An ID token is a JWT: structured tokens cannot be introspected (oidc-provider's rule, kept).
     await expect(oidc.tokenIntrospection(portal, tokens.id_token!)).rejects.toMatchObject({ error: 'unsupported_token_type' });
+  });
+
+  it('keeps every request context on a shared hidden class, with ctx.oidc still its own', async () => {
+    const service = await registerTestClient(server, { name: 'Đồng bộ danh bạ', kind: 'service' });
+    const provider = server.oidc.current();
+    const contexts: { oidc?: { route?: string } }[] = [];
+    const keep = (ctx: { oidc?: { route?: string } }) => contexts.push(ctx);
+    provider.on('grant.success', keep);
+    try {
+      for (let request = 0; request < 3; request += 1) await serviceToken(server, service.clientId, service.clientSecret!);
+    } finally {
+      provider.off('grant.success', keep);
+    }
+    expect(contexts.map((ctx) => ctx.oidc?.route)).toEqual(['token', 'token', 'token']);
+    expect(new Set(contexts.map((ctx) => ctx.oidc)).size).toBe(3);
+    // Unpatched, every context after the first is a dictionary: a getter defined per context
+    // cannot share the first one's hidden class.
+    expect(contexts.map(hasFastProperties)).toEqual([true, true, true]);
   });
 });
