@@ -24,8 +24,8 @@ export type AdapterConstructor = new (model: string) => Adapter;
 
 interface TokenLookup {
   readonly found: Promise<Map<string, FoundToken>>;
-  /** How many finds awaited it: once it settled, no more join. */
-  finds: number;
+  /** How many finds of each model awaited it: once it settled, no more join. */
+  readonly finds: Map<string, number>;
 }
 
 /**
@@ -85,20 +85,22 @@ export function createKyselyAdapter(db: Kysely<Database>, registered: Registered
   const findToken = async (model: string, id: string): Promise<StoredPayload | undefined> => {
     let lookup = tokenLookups.get(id);
     if (!lookup) {
-      lookup = { found: findTokensWithGrant(db, tokenModels, id).finally(() => tokenLookups.delete(id)), finds: 0 };
+      lookup = { found: findTokensWithGrant(db, tokenModels, id).finally(() => tokenLookups.delete(id)), finds: new Map() };
       tokenLookups.set(id, lookup);
     }
-    lookup.finds += 1;
+    lookup.finds.set(model, (lookup.finds.get(model) ?? 0) + 1);
     const found = (await lookup.found).get(model);
     if (!found) return undefined;
     // Kept for this request's next steps (prefetched.ts): the grant's find, and the account's.
     const grantId = found.payload['grantId'];
     if (typeof grantId === 'string') prefetchedGrants.keep(grantId, found.grant);
     keepAccount(found);
-    // Finds that shared the lookup (two requests racing for one refresh token) must not share what
-    // oidc-provider does to the payload: each gets a copy. The count is final here, since nobody joins
-    // a settled lookup; a find alone, nearly every one, keeps the payload as read (no structuredClone).
-    return { payload: lookup.finds > 1 ? structuredClone(found.payload) : found.payload, consumedAt: found.consumedAt };
+    // Finds of one model that shared the lookup (two requests racing for one refresh token) must not
+    // share what oidc-provider does to the payload: each gets a copy. The count is final here, since
+    // nobody joins a settled lookup. A find alone of its model keeps the payload as read, without a
+    // structuredClone: nearly every find, introspection's too, whose three finds (one per model)
+    // share a lookup but never a payload.
+    return { payload: lookup.finds.get(model)! > 1 ? structuredClone(found.payload) : found.payload, consumedAt: found.consumedAt };
   };
 
   return class KyselyAdapter implements Adapter {

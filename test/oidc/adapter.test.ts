@@ -82,7 +82,7 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
     expect(tokenReads).toBe(2);
   });
 
-  it('gives finds that shared one lookup a copy each, and a find alone the payload as read, without copying it', async () => {
+  it('gives finds of one model that shared a lookup a copy each, and a find alone of its model the payload as read, uncopied', async () => {
     const tokenId = id();
     await new Adapter('RefreshToken').upsert(tokenId, { jti: tokenId, kind: 'RefreshToken', scope: 'openid' }, 600);
     const copies = vi.spyOn(globalThis, 'structuredClone');
@@ -97,6 +97,15 @@ describe('the Kysely adapter for oidc-provider artifacts', () => {
 
       copies.mockClear();
       expect(await new Adapter('RefreshToken').find(tokenId)).toEqual({ jti: tokenId, kind: 'RefreshToken', scope: 'openid' });
+      expect(copies).not.toHaveBeenCalled();
+
+      // Introspection looks the token up in every model at once: one lookup, one find per model, and
+      // the one model that holds it hands over its payload uncopied.
+      const [asAccessToken, asClientCredentials, asRefreshToken] = await Promise.all(
+        ['AccessToken', 'ClientCredentials', 'RefreshToken'].map((model) => new Adapter(model).find(tokenId)),
+      );
+      expect([asAccessToken, asClientCredentials]).toEqual([undefined, undefined]);
+      expect(asRefreshToken).toEqual({ jti: tokenId, kind: 'RefreshToken', scope: 'openid' });
       expect(copies).not.toHaveBeenCalled();
     } finally {
       copies.mockRestore();
