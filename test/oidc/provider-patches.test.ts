@@ -9,16 +9,15 @@ import { discoverRelyingParty } from '../support/relying-party.ts';
 import { createUser, registerTestClient, startTestServer, type TestServer } from '../support/server.ts';
 
 /**
- * patches/oidc-provider+9.13.3.patch, applied by `npm ci` (postinstall: patch-package), changes three
- * things:
- * - it keeps two errors off the success path of userinfo and introspection: oidc-provider built an
+ * patches/oidc-provider+9.13.3.patch, applied by `npm ci` (postinstall: patch-package):
+ * - keeps two errors off the success path of userinfo and introspection: oidc-provider built an
  *   InvalidToken (two stack captures each) three times per userinfo request whether or not it was
  *   thrown, and parsed every opaque token as a JWT header to find it is not one, through a thrown
  *   TypeError;
- * - it defines `ctx.oidc` once, on the contexts' prototype, instead of as a new getter closure on
- *   every request's context. That gave every context a hidden class of its own, which old space
- *   held until the next full GC, and with it the whole request: every request in flight at a
- *   young-generation GC was promoted, and full GCs ran several times a second under load.
+ * - defines `ctx.oidc` once, on the contexts' prototype, instead of as a new getter closure on every
+ *   request's context. With one getter per context, every context after the first fell back to a
+ *   dictionary of its own instead of sharing a hidden class, and under load every request in flight
+ *   at a young-generation GC was promoted to old space: full GCs ran several times a second.
  * These tests hold what the patch must not change, and fail if npm did not apply it.
  */
 const redirectUri = 'http://localhost:8080/callback';
@@ -111,8 +110,8 @@ describe('oidc-provider as patched by patch-package', () => {
     }
     expect(contexts.map((ctx) => ctx.oidc?.route)).toEqual(['token', 'token', 'token']);
     expect(new Set(contexts.map((ctx) => ctx.oidc)).size).toBe(3);
-    // Unpatched, every context after the first is a dictionary: a getter defined per context
-    // cannot share the first one's hidden class.
+    // Unpatched, a context is a dictionary once any earlier request defined its own getter: a
+    // getter per context cannot share a hidden class.
     expect(contexts.map(hasFastProperties)).toEqual([true, true, true]);
   });
 });
