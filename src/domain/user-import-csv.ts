@@ -107,15 +107,19 @@ export function unreadableImportFile(problem: string): AppError {
   return invalidInput(problem);
 }
 
-/** Reads and validates a whole file. Throws an invalid_input AppError for a file that cannot be read as an import. */
+/**
+ * Reads and validates a whole file. Throws an invalid_input AppError for a file that cannot be read as an import.
+ * The parser reads the bytes: a province's file is never also held as one string, which as UTF-16
+ * (one Vietnamese letter makes the whole string two bytes a character) was twice the file's size.
+ */
 export function readImportFile(csv: Buffer | string): ImportFile {
-  const text = decodeText(csv);
-  const delimiter = detectDelimiter(text);
+  const bytes = checkedBytes(typeof csv === 'string' ? Buffer.from(csv, 'utf8') : csv);
+  const delimiter = detectDelimiter(bytes);
   let header: (Header & { readonly row: number }) | undefined;
   const rows: ImportRow[] = [];
   const unnamedWithData = new Set<number>();
   // Each record becomes a row as it is parsed: the file's cells are never all held at once.
-  forEachRecord(text, delimiter, (record, row) => {
+  forEachRecord(bytes, delimiter, (record, row) => {
     if (isBlank(record)) return;
     if (header === undefined) {
       header = { ...readHeader(record, row), row };
@@ -132,34 +136,41 @@ export function readImportFile(csv: Buffer | string): ImportFile {
   return { columns: header.columns, rows, warnings };
 }
 
-/** Excel's "Save as" offers many encodings; only UTF-8 keeps Vietnamese intact, so the others are named and refused. */
-function decodeText(csv: Buffer | string): string {
-  if (typeof csv === 'string') return checkedText(csv.replace(/^\uFEFF/, ''));
-  if (csv.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) {
+const startsWith = (bytes: Buffer, prefix: readonly number[]) => prefix.every((byte, index) => bytes[index] === byte);
+const byteOrderMark = [0xef, 0xbb, 0xbf];
+/** U+FFFD in UTF-8: what a program that decoded bytes that were not UTF-8 left in their place. */
+const replacementCharacter = Buffer.from('\uFFFD', 'utf8');
+
+/**
+ * Excel's "Save as" offers many encodings; only UTF-8 keeps Vietnamese intact, so the others are
+ * named and refused. Returns the file without its byte-order mark (a view, not a copy).
+ */
+function checkedBytes(csv: Buffer): Buffer {
+  if (startsWith(csv, [0x50, 0x4b, 0x03, 0x04])) {
     throw unreadableImportFile('the file is an Excel workbook (.xlsx), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
   }
-  if (csv.subarray(0, 4).equals(Buffer.from([0xd0, 0xcf, 0x11, 0xe0]))) {
+  if (startsWith(csv, [0xd0, 0xcf, 0x11, 0xe0])) {
     throw unreadableImportFile('the file is an old Excel workbook (.xls), not CSV: save it as "CSV UTF-8 (Comma delimited)"');
   }
-  if (csv.subarray(0, 2).equals(Buffer.from([0xff, 0xfe])) || csv.subarray(0, 2).equals(Buffer.from([0xfe, 0xff]))) {
+  if (startsWith(csv, [0xff, 0xfe]) || startsWith(csv, [0xfe, 0xff])) {
     throw unreadableImportFile('the file is UTF-16 ("Unicode Text"), not UTF-8: save it as "CSV UTF-8 (Comma delimited)"');
   }
-  if (!isUtf8(csv)) throw unreadableImportFile(notUtf8);
-  return checkedText(csv.toString('utf8').replace(/^\uFEFF/, ''));
+  if (!isUtf8(csv) || csv.includes(replacementCharacter)) throw unreadableImportFile(notUtf8);
+  if (csv.includes(0)) throw unreadableImportFile('the file is not a text file: save the spreadsheet as "CSV UTF-8 (Comma delimited)"');
+  return startsWith(csv, byteOrderMark) ? csv.subarray(byteOrderMark.length) : csv;
 }
 
 const notUtf8 = 'the file is not UTF-8 (perhaps Windows-1258 or TCVN3): save it as "CSV UTF-8 (Comma delimited)"';
 
-function checkedText(text: string): string {
-  // A string someone decoded from bytes that were not UTF-8 carries replacement characters instead.
-  if (text.includes('\uFFFD')) throw unreadableImportFile(notUtf8);
-  if (text.includes('\u0000')) throw unreadableImportFile('the file is not a text file: save the spreadsheet as "CSV UTF-8 (Comma delimited)"');
-  return text;
-}
-
-/** The separator is whichever of "," and ";" the header line uses more, outside quotes. */
-function detectDelimiter(text: string): ',' | ';' {
-  const headerLine = text.split('\n').find((line) => line.trim() !== '') ?? '';
+/** The separator is whichever of "," and ";" the first line with anything on it uses more, outside quotes. */
+function detectDelimiter(bytes: Buffer): ',' | ';' {
+  let start = 0;
+  let headerLine = '';
+  while (start < bytes.length && headerLine.trim() === '') {
+    const end = bytes.indexOf(0x0a, start);
+    headerLine = bytes.toString('utf8', start, end === -1 ? bytes.length : end);
+    start = end === -1 ? bytes.length : end + 1;
+  }
   let commas = 0;
   let semicolons = 0;
   let quoted = false;
@@ -172,11 +183,13 @@ function detectDelimiter(text: string): ',' | ';' {
 }
 
 /** Each record in turn with its spreadsheet row: blank lines count, a line break inside quotes does not. */
-function forEachRecord(text: string, delimiter: string, visit: (record: string[], row: number) => void): void {
+function forEachRecord(bytes: Buffer, delimiter: string, visit: (record: string[], row: number) => void): void {
   let row = 0;
   try {
-    parse(text.replace(/\r\n?/g, '\n'), {
+    parse(bytes, {
       delimiter,
+      // Spreadsheets end lines as Windows, Unix or old Mac OS do, and a file pasted together can mix them.
+      record_delimiter: ['\r\n', '\n', '\r'],
       // Visited, then dropped: parse() keeps no record.
       on_record: (record: string[]) => {
         row += 1;

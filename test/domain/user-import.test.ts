@@ -479,6 +479,13 @@ describe('reading', () => {
     expect(inEnglish(report.errors)).toEqual([{ row: 3, column: 'full_name', message: 'a full name is required' }]);
   });
 
+  it('reads lines ended as Windows, Unix and old Mac OS end them in one file, and a line break inside quotes as part of its cell', async () => {
+    const report = await run('employee_code,full_name,org_unit_code,position\r\nRD020,Đoàn Văn Đông,SYT,"Trưởng phòng\r\nkiêm nhiệm"\nRD021,,SYT,\rRD022,Đoàn Thị Đào,SYT,\r\n');
+    expect(inEnglish(report.errors)).toEqual([{ row: 3, column: 'full_name', message: 'a full name is required' }]);
+    expect(outcomes(report)).toEqual([[2, 'create'], [3, 'error'], [4, 'create']]);
+    expect((await userByCode('RD020')).position).toBe('Trưởng phòng kiêm nhiệm');
+  });
+
   it('asks for an employee code or a username when a row has neither', async () => {
     const report = await run('employee_code,username,full_name,org_unit_code\n,,Đoàn Văn Đức,SYT\n');
     expect(inEnglish(report.errors)).toEqual([{ row: 2, column: 'employee_code', message: 'an employee code or a username is required' }]);

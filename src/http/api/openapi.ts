@@ -12,6 +12,10 @@ const schemaOf = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
   return json;
 };
 
+/** An upload (the import's CSV) is the file as it is; JSON bodies are described by their schemas. */
+const bodySchemaOf = (route: ApiRoute, body: z.ZodType): JsonSchema =>
+  (route.bodyType === undefined ? schemaOf(body, 'input') : { type: 'string', contentMediaType: route.bodyType, minLength: 1 });
+
 /** Path and query parameters, one per property of the route's object schema. */
 function parametersOf(schema: z.ZodType | undefined, location: 'path' | 'query') {
   if (!schema) return [];
@@ -47,7 +51,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], issuer: string
         ...parametersOf(route.query, 'query'),
         ...(route.conditional ? [{ name: 'If-Match', in: 'header', required: false, description: 'the ETag you read; a stale one gets 412', schema: { type: 'string' } }] : []),
       ],
-      ...(route.body ? { requestBody: { required: true, content: { [route.bodyType ?? 'application/json']: { schema: schemaOf(route.body, 'input') } } } } : {}),
+      ...(route.body ? { requestBody: { required: true, content: { [route.bodyType ?? 'application/json']: { schema: bodySchemaOf(route, route.body) } } } } : {}),
       responses: {
         [success]: { description: 'success', ...(produces ? { content: produces } : {}) },
         400: errorResponse('the input was not valid; the message says what was wrong'),

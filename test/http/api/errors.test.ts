@@ -131,6 +131,31 @@ describe('bodies and text the server cannot take', () => {
     expectApiError(await world.caiBeAdmin.api('POST', '/users', { ...newUser(), 'bí\u0000danh': 'x' }), 400, 'invalid_input', 'body');
   });
 
+  const importCsv = (headers: Record<string, string>, body: string | Buffer) => rawRequest('/api/v1/users/import?dry_run=true', {
+    method: 'POST', headers: { authorization: `Bearer ${world.caiBeAdmin.accessToken}`, ...headers }, body,
+  });
+  const oneHire = 'full_name,employee_code,org_unit_code\nNguyễn Hữu Thọ,CB-91,TG.CAIBE\n';
+
+  it('takes the import\'s CSV as text/csv or text/plain, compressed or not', async () => {
+    for (const response of [
+      await importCsv({ 'content-type': 'text/csv; charset=utf-8' }, oneHire),
+      await importCsv({ 'content-type': 'text/plain' }, oneHire),
+      await importCsv({ 'content-type': 'text/csv', 'content-encoding': 'gzip' }, gzipSync(Buffer.from(oneHire))),
+    ]) {
+      expect(response.status, response.text).toBe(200);
+      expect(JSON.parse(response.text)).toMatchObject({ dry_run: true, totals: { rows: 1, created: 1 } });
+    }
+  });
+
+  it('answers an import sent as anything but text with 415, and an empty one with 400, each naming text/csv', async () => {
+    const asJson = await importCsv({ 'content-type': 'application/json' }, JSON.stringify({ csv: oneHire }));
+    expectJsonError(asJson, 415, 'unsupported_media_type');
+    expect(JSON.parse(asJson.text)).toMatchObject({ message: expect.stringContaining('Content-Type: text/csv') as unknown });
+    const empty = await importCsv({ 'content-type': 'text/csv' }, '');
+    expectJsonError(empty, 400, 'invalid_input');
+    expect(JSON.parse(empty.text)).toMatchObject({ message: expect.stringContaining('Content-Type: text/csv') as unknown });
+  });
+
   it('leaves a CSV upload with a NUL to the import, which says what the file is', async () => {
     const csv = await rawRequest('/api/v1/users/import?dry_run=true', {
       method: 'POST',

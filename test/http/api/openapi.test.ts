@@ -76,6 +76,12 @@ describe('the OpenAPI document', () => {
     ]));
   });
 
+  it('documents the import\'s body as the CSV file itself', () => {
+    const content = document.paths['/users/import']!['post']!.requestBody!.content;
+    expect(Object.keys(content)).toEqual(['text/csv']);
+    expect(content['text/csv']!.schema).toEqual({ type: 'string', contentMediaType: 'text/csv', minLength: 1 });
+  });
+
   it('documents path parameters, If-Match where it is honoured, and the error responses', () => {
     const patchUser = document.paths['/users/{id}']!['patch']!;
     expect(patchUser.parameters).toEqual(expect.arrayContaining([

@@ -7,7 +7,7 @@ import {
   type DirectoryMergeDeps,
 } from '../../../domain/directory-merge.ts';
 import { idSchema } from '../../../domain/person-fields.ts';
-import { decodeCursor, defineRoute, listLimit, listOf, page, type ApiRoute } from '../route.ts';
+import { decodeCursor, defineRoute, fileBody, listLimit, listOf, page, type ApiRoute } from '../route.ts';
 
 const location = z.object({ row: z.number().int().nullable(), column: z.string().nullable(), message: z.string() });
 const person = z.object({ id: z.uuid(), username: z.string(), full_name: z.string() });
@@ -66,7 +66,7 @@ export function directoryMergeRoutes(deps: DirectoryMergeDeps): ApiRoute[] {
         'name) already taken here gets "." and the source code, lower-cased, appended ("lan.nguyen" from LA becomes "lan.nguyen.la"), then a number if ' +
         'that is taken too ("lan.nguyen.la2"); nobody here is renamed; the report lists each rename',
       query: z.object({ source_code: sourceCodeSchema, file_name: z.string().max(200).optional() }),
-      body: z.string().min(1, 'send the CSV file as the request body (Content-Type: text/csv)'),
+      body: fileBody('send the CSV file as the request body (Content-Type: text/csv)'),
       response: stagingReport,
       handler: async ({ query, body, context }) => stageDirectory(deps, context, body, { sourceCode: query.source_code, fileName: query.file_name }),
     }),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { importUsersAs, type ImportDeps } from '../../../domain/user-import.ts';
-import { defineRoute, type ApiRoute } from '../route.ts';
+import { defineRoute, fileBody, type ApiRoute } from '../route.ts';
 
 const location = z.object({ row: z.number().int().nullable(), column: z.string().nullable(), message: z.string() });
 
@@ -29,7 +29,7 @@ export function userImportRoutes(deps: ImportDeps): ApiRoute[] {
         dry_run: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
         file_name: z.string().max(200).optional(),
       }),
-      body: z.string().min(1, 'send the CSV file as the request body (Content-Type: text/csv)'),
+      body: fileBody('send the CSV file as the request body (Content-Type: text/csv)'),
       response: importReport,
       handler: async ({ query, body, context }) => {
         const report = await importUsersAs(deps, context, body, { dryRun: query.dry_run, fileName: query.file_name });
