@@ -93,7 +93,7 @@ export async function stageDirectory(
 ): Promise<StagingReport> {
   requireGlobalAdministrator(context, 'directory_merge.stage');
   const sourceCode = sourceCodeSchema.parse(options.sourceCode);
-  const file = readImportFile(csv);
+  const file = await readImportFile(csv);
   assertThat(file.rows.length <= maxImportRows, () => unreadableImportFile(`the file has ${file.rows.length} rows; one staging takes at most ${maxImportRows}: split it`));
   const codes = [...new Set(file.rows.flatMap((row) => (row.values.org_unit_code === null ? [] : [row.values.org_unit_code])))];
   const units = new Map((await findOrgUnitsByCodes(deps.db, codes)).map((unit) => [unit.code.toUpperCase(), unit]));

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
+import { Readable } from 'node:stream';
 
-import { CsvError, parse } from 'csv-parse/sync';
+import { CsvError, parse } from 'csv-parse';
 import type { z } from 'zod';
 
 import { invalidInput, localizable, localizedIssue, problemOfKind, said, type AppError, type LocalizedMessage } from '../errors.ts';
@@ -83,7 +84,7 @@ type RowKeyField = 'employee_code' | 'username';
 /**
  * One non-blank row: the values of its valid cells and what was wrong with it. Of the cells as
  * written only the key cells whose values failed are kept, so that the report can still name the
- * row: a whole province of rows is held at once, and every cell twice was most of an import's memory.
+ * row: a reader that holds a province's rows (the directory merge) would hold every cell twice.
  */
 export interface ImportRow {
   readonly row: number;
@@ -92,6 +93,7 @@ export interface ImportRow {
   readonly errors: readonly RowProblem[];
 }
 
+/** A whole file's rows at once, for a reader that needs them all (the directory merge's staging). */
 export interface ImportFile {
   /** Each field the file has, with its header as written in the file. */
   readonly columns: Readonly<Partial<Record<ImportField, string>>>;
@@ -108,32 +110,60 @@ export function unreadableImportFile(problem: string): AppError {
 }
 
 /**
- * Reads and validates a whole file. Throws an invalid_input AppError for a file that cannot be read as an import.
- * The parser reads the bytes: a province's file is never also held as one string, which as UTF-16
- * (one Vietnamese letter makes the whole string two bytes a character) was twice the file's size.
+ * A file whose bytes and header have been checked, read row by row as often as a reader needs: the
+ * import reads it twice rather than hold a province's rows. Only the bytes are held; as one string
+ * (one Vietnamese letter makes a whole string two bytes a character) they would be twice the size.
  */
-export function readImportFile(csv: Buffer | string): ImportFile {
+export interface ImportSource {
+  readonly bytes: Buffer;
+  readonly delimiter: ',' | ';';
+  readonly header: Header;
+  /** Each field the file has, with its header as written in the file. */
+  readonly columns: Readonly<Partial<Record<ImportField, string>>>;
+  /** Positions of columns without a header that a row read so far had something in. */
+  readonly unnamedWithData: Set<number>;
+}
+
+/** Checks a file and reads its header. Throws an invalid_input AppError for a file that cannot be read as an import. */
+export async function openImportFile(csv: Buffer | string): Promise<ImportSource> {
   const bytes = checkedBytes(typeof csv === 'string' ? Buffer.from(csv, 'utf8') : csv);
   const delimiter = detectDelimiter(bytes);
-  let header: (Header & { readonly row: number }) | undefined;
-  const rows: ImportRow[] = [];
-  const unnamedWithData = new Set<number>();
-  // Each record becomes a row as it is parsed: the file's cells are never all held at once.
-  forEachRecord(bytes, delimiter, (record, row) => {
-    if (isBlank(record)) return;
-    if (header === undefined) {
-      header = { ...readHeader(record, row), row };
-      return;
-    }
-    for (const position of header.unnamed) if (record[position]?.trim()) unnamedWithData.add(position);
-    rows.push(readRow(record, row, header, delimiter));
-  });
-  if (header === undefined) throw unreadableImportFile('the file is empty: it needs a header row and one row per person');
-  const warnings = [...header.warnings];
-  for (const position of unnamedWithData) {
-    warnings.push({ row: header.row, column: null, ...said(localizable(`column ${position + 1} has values but no header; it is ignored`, 'import.warning.unnamed_column', { column: String(position + 1) })) });
+  for await (const { record, row } of recordsOf(bytes, delimiter)) {
+    if (isBlank(record)) continue;
+    const header = readHeader(record, row);
+    return { bytes, delimiter, header, columns: header.columns, unnamedWithData: new Set() };
   }
-  return { columns: header.columns, rows, warnings };
+  throw unreadableImportFile('the file is empty: it needs a header row and one row per person');
+}
+
+/** The rows below the header, read and validated one at a time; blank ones are skipped but counted in row numbers. */
+export async function* importRows(source: ImportSource): AsyncGenerator<ImportRow> {
+  const { header } = source;
+  for await (const { record, row } of recordsOf(source.bytes, source.delimiter)) {
+    if (row <= header.row || isBlank(record)) continue;
+    for (const position of header.unnamed) if (record[position]?.trim()) source.unnamedWithData.add(position);
+    yield readRow(record, row, header, source.delimiter);
+  }
+}
+
+/** Unknown columns, and unnamed ones with data in the rows read so far: read them after a pass over the rows. */
+export function importWarnings(source: ImportSource): ImportWarning[] {
+  const { header } = source;
+  return [
+    ...header.warnings,
+    ...[...source.unnamedWithData].map((position) => ({
+      row: header.row, column: null,
+      ...said(localizable(`column ${position + 1} has values but no header; it is ignored`, 'import.warning.unnamed_column', { column: String(position + 1) })),
+    })),
+  ];
+}
+
+/** Reads and validates a whole file into memory. Throws an invalid_input AppError for a file that cannot be read as an import. */
+export async function readImportFile(csv: Buffer | string): Promise<ImportFile> {
+  const source = await openImportFile(csv);
+  const rows: ImportRow[] = [];
+  for await (const row of importRows(source)) rows.push(row);
+  return { columns: source.columns, rows, warnings: importWarnings(source) };
 }
 
 const startsWith = (bytes: Buffer, prefix: readonly number[]) => prefix.every((byte, index) => bytes[index] === byte);
@@ -182,29 +212,37 @@ function detectDelimiter(bytes: Buffer): ',' | ';' {
   return semicolons > commas ? ';' : ',';
 }
 
+/** The parser is fed this much at a time, so that it holds a few hundred records, not the file's. */
+const sliceBytes = 64 * 1024;
+
 /** Each record in turn with its spreadsheet row: blank lines count, a line break inside quotes does not. */
-function forEachRecord(bytes: Buffer, delimiter: string, visit: (record: string[], row: number) => void): void {
+async function* recordsOf(bytes: Buffer, delimiter: string): AsyncGenerator<{ record: string[]; row: number }> {
+  const parser = parse({
+    delimiter,
+    // Spreadsheets end lines as Windows, Unix or old Mac OS do, and a file pasted together can mix them.
+    record_delimiter: ['\r\n', '\n', '\r'],
+    // A short row is padded and a long one reported per row, rather than the whole file refused.
+    relax_column_count: true,
+    // A stray quote inside an unquoted cell (Nguyễn Văn "Tí") is kept as written.
+    relax_quotes: true,
+  });
+  Readable.from(slicesOf(bytes), { objectMode: false }).pipe(parser);
   let row = 0;
   try {
-    parse(bytes, {
-      delimiter,
-      // Spreadsheets end lines as Windows, Unix or old Mac OS do, and a file pasted together can mix them.
-      record_delimiter: ['\r\n', '\n', '\r'],
-      // Visited, then dropped: parse() keeps no record.
-      on_record: (record: string[]) => {
-        row += 1;
-        visit(record, row);
-        return null;
-      },
-      // A short row is padded and a long one reported per row, rather than the whole file refused.
-      relax_column_count: true,
-      // A stray quote inside an unquoted cell (Nguyễn Văn "Tí") is kept as written.
-      relax_quotes: true,
-    });
+    for await (const record of parser as AsyncIterable<string[]>) {
+      row += 1;
+      yield { record, row };
+    }
   } catch (error) {
     if (error instanceof CsvError) throw unreadableImportFile(`the file cannot be read as CSV: ${error.message}`);
     throw error;
+  } finally {
+    parser.destroy();
   }
+}
+
+function* slicesOf(bytes: Buffer): Generator<Buffer> {
+  for (let start = 0; start < bytes.length; start += sliceBytes) yield bytes.subarray(start, start + sliceBytes);
 }
 
 const isBlank = (record: readonly string[]) => record.every((cell) => cell.trim() === '');
@@ -221,6 +259,8 @@ const fieldByHeaderKey = new Map<string, ImportField>(
 );
 
 interface Header {
+  /** Its spreadsheet row: the first that is not blank. */
+  readonly row: number;
   readonly columns: Partial<Record<ImportField, string>>;
   /** Where each field's cells are in a record. */
   readonly positions: ReadonlyMap<ImportField, number>;
@@ -258,7 +298,7 @@ function readHeader(record: readonly string[], row: number): Header {
     const read = record.map((cell) => cell.trim()).filter(Boolean).join(' | ');
     throw unreadableImportFile(`the header row (row ${row}) has no column for ${missing.join(', ')}; it reads: ${read}`);
   }
-  return { columns, positions, unnamed, width: record.length, warnings };
+  return { row, columns, positions, unnamed, width: record.length, warnings };
 }
 
 function readRow(record: readonly string[], row: number, header: Header, delimiter: string): ImportRow {

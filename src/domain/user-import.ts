@@ -17,14 +17,26 @@ import { issueActivationTokens } from './account-tokens.ts';
 import { AccessDenied, isPermitted, mayGrantRole, scopeOf, subtreeFilter, type AdminContext } from './authorization.ts';
 import { recordAuditEvent, recordAuditEvents, type Actor, type AuditRecord, type RequestOrigin } from './audit.ts';
 import { maskNationalId, usernameFromName } from './person-fields.ts';
-import { readImportFile, unreadableImportFile, type ImportField, type ImportRow, type ImportValues, type ImportWarning, type RowProblem } from './user-import-csv.ts';
+import {
+  importRows,
+  importWarnings,
+  openImportFile,
+  unreadableImportFile,
+  type ImportField,
+  type ImportRow,
+  type ImportSource,
+  type ImportValues,
+  type RowProblem,
+} from './user-import-csv.ts';
 
 export { unreadableImportFile } from './user-import-csv.ts';
 
 /**
  * The bulk import of people from HR's spreadsheet. Each row is planned (create, update with the
  * fields that change, unchanged, or error) against the database as it is; a dry run stops there, an
- * apply writes the plan batch by batch. Idempotent: a row is keyed on its employee code, else on its
+ * apply writes the plan batch by batch. The file is read twice, never held as rows: once for what
+ * only the whole file tells (its size, values repeated in it, its units and usernames), then batch
+ * by batch to plan and write. Idempotent: a row is keyed on its employee code, else on its
  * username, so a rerun of the same file changes nothing, and a rerun after an interrupt finishes
  * the job. A blank cell leaves the stored value as it is: the import fills and corrects, never erases.
  */
@@ -99,62 +111,54 @@ export async function importUsersAs(
 
 /** Plans, and unless it is a dry run writes, an import. Throws an invalid_input AppError for an unreadable file. */
 export async function importUsers(deps: ImportDeps, csv: Buffer | string, options: ImportOptions): Promise<ImportReport> {
-  const file = readImportFile(csv);
-  if (file.rows.length > maxImportRows) {
-    throw unreadableImportFile(`the file has ${file.rows.length} rows; one import takes at most ${maxImportRows}: split it`);
+  const source = await openImportFile(csv);
+  const survey = await surveyFile(source);
+  if (survey.rows > maxImportRows) {
+    throw unreadableImportFile(`the file has ${survey.rows} rows; one import takes at most ${maxImportRows}: split it`);
   }
+  const { columns } = source;
   const inScope = (unitPath: string | null) => options.allowedSubtrees === null
     || (unitPath !== null && options.allowedSubtrees.some((subtree) => unitPath.startsWith(subtree)));
-  const units = await unitsByCode(deps.db, file.rows);
-  const errors = [
-    ...file.rows.flatMap((row) => row.errors),
-    ...duplicatesWithinFile(file.rows, file.columns),
-    ...unitProblems(file.rows, file.columns, units, inScope),
-  ];
-  const failedRows = new Set(errors.map((error) => error.row));
-  const candidates = file.rows
-    .filter((row) => !failedRows.has(row.row))
-    .map((row): Candidate => ({ row: row.row, values: row.values, unit: units.get(row.values.org_unit_code!)! }));
-
+  const units = new Map((await findOrgUnitsByCodes(deps.db, [...survey.unitCodes])).map((unit) => [unit.code.toUpperCase(), unit]));
   const context: PlanContext = {
-    columns: file.columns,
+    columns,
     inScope,
-    takenUsernames: await usernamesTakenForDerivation(deps.db, file.rows),
-    claimedUsernames: new Set(file.rows.flatMap((row) => (row.values.username === null ? [] : [row.values.username.toLowerCase()]))),
+    takenUsernames: new Set(await findUsernamesWithBases(deps.db, [...survey.usernameBases])),
+    claimedUsernames: survey.usernames,
     nextSuffix: new Map(),
     matchedUsers: new Map(),
     mayChangeHolderOf: options.mayChangeHolderOf,
   };
-  // Each batch's plans become report rows at once: a plan holds the stored person it matched, and a
-  // whole province of them was the largest thing an import kept in memory.
-  const outcomes = new Map<number, ReportRow>();
-  const keepOutcomes = (planned: readonly Plan[]) => {
+  const { errors } = survey;
+  // In the file's order; a candidate's place is filled when its batch has been planned.
+  const reportRows: (ReportRow | undefined)[] = [];
+  const now = new Date();
+  const planAndWrite = async (batch: readonly Candidate[]) => {
+    const planned = options.dryRun
+      ? await planBatch(deps.db, batch, context, { lock: false })
+      : await writtenBatch(deps, batch, context, options, now);
     for (const plan of planned) {
-      outcomes.set(plan.candidate.row, reportRowOf(plan));
+      reportRows[plan.candidate.place] = reportRowOf(plan);
       if (plan.kind === 'error') errors.push(...plan.errors);
     }
   };
-  const now = new Date();
-  for (let start = 0; start < candidates.length; start += batchSize) {
-    const batch = candidates.slice(start, start + batchSize);
-    if (options.dryRun) {
-      keepOutcomes(await planBatch(deps.db, batch, context, { lock: false }));
+  let batch: Candidate[] = [];
+  for await (const row of importRows(source)) {
+    const unitProblem = unitProblemOf(row, columns, units, inScope);
+    if (unitProblem) errors.push(unitProblem);
+    if (unitProblem || survey.failedRows.has(row.row)) {
+      reportRows.push(failedReportRow(row));
       continue;
     }
-    try {
-      keepOutcomes(await deps.db.transaction().execute(async (trx) => {
-        const planned = await planBatch(trx, batch, context, { lock: true });
-        await writeBatch(trx, planned, deps, options, now);
-        return planned;
-      }));
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
-      // Someone took a username, email or CCCD between the plan and the write; earlier batches are in.
-      throw conflict(localizable(`another change took a username, email address or CCCD that row ${batch[0]!.row} or a later row uses; `
-        + 'the rows before it were imported: run the import again to finish', 'problem.import.taken_meanwhile', { row: String(batch[0]!.row) }));
+    batch.push({ row: row.row, values: row.values, unit: units.get(row.values.org_unit_code!)!, place: reportRows.length });
+    reportRows.push(undefined);
+    if (batch.length === batchSize) {
+      await planAndWrite(batch);
+      batch = [];
     }
   }
-  const report = buildReport(options.dryRun, file.rows, outcomes, errors, file.warnings);
+  if (batch.length > 0) await planAndWrite(batch);
+  const report = buildReport(options.dryRun, reportRows, errors, importWarnings(source));
   if (!options.dryRun) {
     await recordAuditEvent(deps.db, {
       actor: options.actor,
@@ -168,11 +172,29 @@ export async function importUsers(deps: ImportDeps, csv: Buffer | string, option
   return report;
 }
 
+/** Plans and writes one batch in its own transaction: an interrupt keeps the batches before it. */
+async function writtenBatch(deps: ImportDeps, batch: readonly Candidate[], context: PlanContext, options: ImportOptions, now: Date): Promise<Plan[]> {
+  try {
+    return await deps.db.transaction().execute(async (trx) => {
+      const planned = await planBatch(trx, batch, context, { lock: true });
+      await writeBatch(trx, planned, deps, options, now);
+      return planned;
+    });
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    // Someone took a username, email or CCCD between the plan and the write; earlier batches are in.
+    throw conflict(localizable(`another change took a username, email address or CCCD that row ${batch[0]!.row} or a later row uses; `
+      + 'the rows before it were imported: run the import again to finish', 'problem.import.taken_meanwhile', { row: String(batch[0]!.row) }));
+  }
+}
+
 /** A row whose cells are valid and whose unit exists, is open and is in scope. */
 interface Candidate {
   readonly row: number;
   readonly values: ImportValues;
   readonly unit: OrgUnit;
+  /** Its index among the report's rows. */
+  readonly place: number;
 }
 
 type Plan =
@@ -184,8 +206,8 @@ type Plan =
 interface PlanContext {
   readonly columns: Partial<Record<ImportField, string>>;
   readonly inScope: (unitPath: string | null) => boolean;
-  /** Usernames the file spells out or the import has derived so far, lower-cased: a derived one avoids them all. */
-  readonly claimedUsernames: Set<string>;
+  /** Usernames the file spells out or the import has derived so far, lower-cased, with the row that has each: a derived one avoids them all. */
+  readonly claimedUsernames: Map<string, number>;
   /** Stored usernames a derived one could collide with, lower-cased, read once for the whole file. */
   readonly takenUsernames: ReadonlySet<string>;
   /** For each base a username was derived from, the suffix to try next. */
@@ -203,48 +225,71 @@ const uniqueFields = [
   { field: 'national_id', label: 'citizen identity number (CCCD)', key: (value: string) => value, showValue: false },
 ] as const;
 
-/** The later of two rows sharing a value that must be unique is an error naming the earlier one. */
-function duplicatesWithinFile(rows: readonly ImportRow[], columns: Partial<Record<ImportField, string>>): RowProblem[] {
-  const problems: RowProblem[] = [];
-  for (const { field, label, key, showValue } of uniqueFields) {
-    const firstRow = new Map<string, number>();
-    for (const { row, values } of rows) {
+/** What only the whole file tells, read in a first pass over its rows. */
+interface Survey {
+  /** Rows that are not blank. */
+  rows: number;
+  /** The rows' own problems and values repeated within the file; the second pass adds the rest. */
+  readonly errors: RowProblem[];
+  readonly failedRows: Set<number>;
+  readonly unitCodes: Set<string>;
+  /** What usernames would be derived from, for rows that spell none out. */
+  readonly usernameBases: Set<string>;
+  /** The usernames the file spells out, lower-cased, each with the first row that has it. */
+  readonly usernames: Map<string, number>;
+}
+
+/**
+ * The first pass. Of each row it keeps only the values that must be unique, so that the later of
+ * two rows sharing one is an error naming the earlier; the row itself is read again for its batch.
+ */
+async function surveyFile(source: ImportSource): Promise<Survey> {
+  const survey: Survey = { rows: 0, errors: [], failedRows: new Set(), unitCodes: new Set(), usernameBases: new Set(), usernames: new Map() };
+  const firstRows = uniqueFields.map(({ field }) => (field === 'username' ? survey.usernames : new Map<string, number>()));
+  const fail = (problem: RowProblem) => {
+    survey.errors.push(problem);
+    survey.failedRows.add(problem.row);
+  };
+  for await (const { row, values, errors } of importRows(source)) {
+    survey.rows += 1;
+    // Counted, nothing more: a file this long is refused.
+    if (survey.rows > maxImportRows) continue;
+    errors.forEach(fail);
+    uniqueFields.forEach(({ field, label, key, showValue }, index) => {
       const value = values[field];
-      if (value === null) continue;
+      if (value === null) return;
+      const firstRow = firstRows[index]!;
       const earlier = firstRow.get(key(value));
-      if (earlier === undefined) firstRow.set(key(value), row);
-      else {
-        const english = `the ${label}${showValue ? ` "${value}"` : ''} is already in row ${earlier}`;
-        problems.push({ row, column: columns[field]!, ...said(showValue
-          ? localizable(english, 'problem.import.value_repeated', { value, earlier: String(earlier) })
-          : localizable(english, 'problem.import.hidden_value_repeated', { earlier: String(earlier) })) });
+      if (earlier === undefined) {
+        firstRow.set(key(value), row);
+        return;
       }
-    }
+      const english = `the ${label}${showValue ? ` "${value}"` : ''} is already in row ${earlier}`;
+      fail({ row, column: source.columns[field]!, ...said(showValue
+        ? localizable(english, 'problem.import.value_repeated', { value, earlier: String(earlier) })
+        : localizable(english, 'problem.import.hidden_value_repeated', { earlier: String(earlier) })) });
+    });
+    if (values.org_unit_code !== null) survey.unitCodes.add(values.org_unit_code);
+    if (values.username === null && values.full_name !== null) survey.usernameBases.add(usernameBase(values));
   }
-  return problems;
+  return survey;
 }
 
-async function unitsByCode(db: Kysely<Database>, rows: readonly ImportRow[]): Promise<Map<string, OrgUnit>> {
-  const codes = [...new Set(rows.flatMap((row) => (row.values.org_unit_code === null ? [] : [row.values.org_unit_code])))];
-  return new Map((await findOrgUnitsByCodes(db, codes)).map((unit) => [unit.code.toUpperCase(), unit]));
-}
-
-function unitProblems(
-  rows: readonly ImportRow[],
+/** A row's unit that does not exist, is closed or is outside the importer's scope. */
+function unitProblemOf(
+  { row, values }: ImportRow,
   columns: Partial<Record<ImportField, string>>,
   units: ReadonlyMap<string, OrgUnit>,
   inScope: (unitPath: string) => boolean,
-): RowProblem[] {
-  return rows.flatMap(({ row, values }) => {
-    const code = values.org_unit_code;
-    if (code === null) return [];
-    const unit = units.get(code);
-    const column = columns.org_unit_code!;
-    if (unit === undefined) return [{ row, column, ...said(localizable(`no unit has the code "${code}"`, 'problem.import.no_such_unit', { code })) }];
-    if (unit.status !== 'active') return [{ row, column, ...said(localizable(`the unit "${code}" is closed`, 'problem.import.unit_closed', { code })) }];
-    if (!inScope(unit.path)) return [{ row, column, ...said(localizable(`the unit "${code}" is outside your scope`, 'problem.import.unit_outside_scope', { code })) }];
-    return [];
-  });
+): RowProblem | undefined {
+  const code = values.org_unit_code;
+  if (code === null) return undefined;
+  const unit = units.get(code);
+  const column = columns.org_unit_code!;
+  if (unit === undefined) return { row, column, ...said(localizable(`no unit has the code "${code}"`, 'problem.import.no_such_unit', { code })) };
+  if (unit.status !== 'active') return { row, column, ...said(localizable(`the unit "${code}" is closed`, 'problem.import.unit_closed', { code })) };
+  if (!inScope(unit.path)) return { row, column, ...said(localizable(`the unit "${code}" is outside your scope`, 'problem.import.unit_outside_scope', { code })) };
+  return undefined;
 }
 
 type IndexedUsers = Record<(typeof uniqueFields)[number]['field'], Map<string, ImportedUser>>;
@@ -342,16 +387,6 @@ function compareWithStored(existing: ImportedUser, { values, unit }: Candidate):
 /** The login name HR would give someone; usernames are derived from it with a number added when taken. */
 const usernameBase = (values: ImportValues) => usernameFromName(values.full_name!);
 
-/**
- * The stored usernames a derived one could collide with, for every row that might need one: a single
- * query for the whole file. Someone taking one of the rest meanwhile makes the batch's insert fail
- * as a conflict, and a rerun picks another.
- */
-async function usernamesTakenForDerivation(db: Kysely<Database>, rows: readonly ImportRow[]): Promise<Set<string>> {
-  const bases = rows.flatMap(({ values }) => (values.username === null && values.full_name !== null ? [usernameBase(values)] : []));
-  return new Set(await findUsernamesWithBases(db, [...new Set(bases)]));
-}
-
 /** Gives each new person without a username one made from their name, unique in the database and the file. */
 function deriveUsernames(plans: readonly Plan[], context: PlanContext): void {
   for (const plan of plans) {
@@ -362,7 +397,7 @@ function deriveUsernames(plans: readonly Plan[], context: PlanContext): void {
     const candidate = () => (suffix === 1 ? base : `${base}${suffix}`);
     while (context.takenUsernames.has(candidate()) || context.claimedUsernames.has(candidate())) suffix += 1;
     context.nextSuffix.set(base, suffix + 1);
-    context.claimedUsernames.add(candidate());
+    context.claimedUsernames.set(candidate(), plan.candidate.row);
     plan.username = candidate();
   }
 }
@@ -451,23 +486,20 @@ function reportRowOf(plan: Plan): ReportRow {
   }
 }
 
-function buildReport(
-  dryRun: boolean,
-  rows: readonly ImportRow[],
-  outcomes: ReadonlyMap<number, ReportRow>,
-  errors: RowProblem[],
-  warnings: ImportWarning[],
-): ImportReport {
-  // A row that never became a plan failed on its cells or its unit: it is named as written.
-  const reportRows = rows.map(({ row, values, written }): ReportRow => outcomes.get(row)
-    ?? { row, outcome: 'error', employee_code: values.employee_code ?? written.employee_code ?? null, username: values.username ?? written.username ?? null });
-  const count = (outcome: ImportOutcome) => reportRows.filter((row) => row.outcome === outcome).length;
+/** A row that never became a plan failed on its cells, its unit or a value repeated: it is named as written. */
+const failedReportRow = ({ row, values, written }: ImportRow): ReportRow =>
+  ({ row, outcome: 'error', employee_code: values.employee_code ?? written.employee_code ?? null, username: values.username ?? written.username ?? null });
+
+function buildReport(dryRun: boolean, placed: readonly (ReportRow | undefined)[], errors: RowProblem[], warnings: ImportReport['warnings']): ImportReport {
+  const rows = placed.filter((row) => row !== undefined);
+  assertThat(rows.length === placed.length, () => new Error('a row of the import was never planned'));
+  const count = (outcome: ImportOutcome) => rows.filter((row) => row.outcome === outcome).length;
   return {
     dryRun,
-    totals: { rows: reportRows.length, created: count('create'), updated: count('update'), unchanged: count('unchanged'), failed: count('error') },
-    rows: reportRows,
-    // Sorting is stable, so a row's problems stay in the order of its columns.
-    errors: [...errors].sort((a, b) => a.row - b.row),
+    totals: { rows: rows.length, created: count('create'), updated: count('update'), unchanged: count('unchanged'), failed: count('error') },
+    rows,
+    // Sorting is stable, so a row's problems stay in the order they were found: its cells, repeats, its unit, the plan.
+    errors: errors.sort((a, b) => a.row - b.row),
     warnings,
   };
 }
