@@ -1,4 +1,4 @@
-import { claimImportRun, findImportRun, insertImportRun, markImportRunApplied, releaseImportRun } from '../db/queries/import-runs.ts';
+import { claimImportRun, findImportFile, findImportRun, insertImportRun, markImportRunApplied, releaseImportRun } from '../db/queries/import-runs.ts';
 import { AppError, assertThat, conflict, localizable } from '../errors.ts';
 import type { AdminContext } from './authorization.ts';
 import { importUsersAs, type ImportDeps, type ImportReport } from './user-import.ts';
@@ -49,7 +49,7 @@ export async function applyImport(deps: ImportDeps, context: AdminContext, id: s
   assertThat(await claimImportRun(deps.db, id, uploader), conflict(localizable('this file was already applied, or is being applied; its report is on this page', 'problem.import.already_applied')));
   let report: ImportReport;
   try {
-    report = await importUsersAs(deps, context, run.content, { dryRun: false, fileName: run.file_name });
+    report = await importUsersAs(deps, context, await findImportFile(deps.db, id), { dryRun: false, fileName: run.file_name });
   } catch (error) {
     await releaseImportRun(deps.db, id);
     throw error;

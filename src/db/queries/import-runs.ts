@@ -2,11 +2,11 @@ import { sql, type Kysely } from 'kysely';
 
 import type { Database } from '../schema.ts';
 
+/** A staged upload as the review page shows it: its reports, not its file. */
 export interface StoredImportRun {
   readonly id: string;
   readonly uploaded_by: string;
   readonly file_name: string;
-  readonly content: Buffer;
   readonly dry_run_report: Record<string, unknown>;
   readonly applied_report: Record<string, unknown> | null;
   readonly applied_at: Date | null;
@@ -24,11 +24,20 @@ export async function insertImportRun(
   return rows[0]!.id;
 }
 
-/** One run of one uploader; another admin's run is not found. */
+/** One run of one uploader, without its file (up to 20 MB, read only to apply it); another admin's run is not found. */
 export async function findImportRun(db: Kysely<Database>, id: string, uploadedBy: string): Promise<StoredImportRun | undefined> {
-  const row = await db.selectFrom('import_runs').selectAll().where(sql<boolean>`id::text = ${id}`).where('uploaded_by', '=', uploadedBy).executeTakeFirst();
-  // The embedded database answers a bytea with a Uint8Array, PostgreSQL's driver with a Buffer.
-  return row ? { ...row, content: Buffer.from(row.content) } : undefined;
+  return db.selectFrom('import_runs')
+    .select(['id', 'uploaded_by', 'file_name', 'dry_run_report', 'applied_report', 'applied_at', 'created_at'])
+    .where(sql<boolean>`id::text = ${id}`).where('uploaded_by', '=', uploadedBy)
+    .executeTakeFirst();
+}
+
+/** The file of a run found with findImportRun. */
+export async function findImportFile(db: Kysely<Database>, id: string): Promise<Buffer> {
+  const row = await db.selectFrom('import_runs').select('content').where(sql<boolean>`id::text = ${id}`).executeTakeFirstOrThrow();
+  // The embedded database answers a bytea with a Uint8Array, PostgreSQL's driver with a Buffer: either way a view, not a copy.
+  const bytes: Uint8Array = row.content;
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
